@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+import Foundation
+
+// The MPI flavour is chosen at build time, without editing sources:
+// NS_MPI_PKG / NS_HDF5_PKG name the pkg-config packages (defaults: Debian's
+// OpenMPI builds). For MPICH: NS_MPI_PKG=mpich NS_HDF5_PKG=hdf5-mpich.
+let env = ProcessInfo.processInfo.environment
+let mpiPkg = env["NS_MPI_PKG"] ?? "ompi-c"
+let hdf5Pkg = env["NS_HDF5_PKG"] ?? "hdf5-openmpi"
+let mpiSettings: [SwiftSetting] = mpiPkg.lowercased().contains("mpich") ? [.define("NS_MPICH")] : []
+
+let package = Package(
+    name: "nanosurveyor",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ns-mpirun", targets: ["ns-mpirun"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // C modules: a module map and a shim header each, nothing else.
+        .systemLibrary(name: "CMPI", pkgConfig: mpiPkg,
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: hdf5Pkg,
+                       providers: [.apt(["libhdf5-openmpi-dev"])]),
+        .systemLibrary(name: "CZMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+
+        // Thin Swift wrappers: resource ownership and error mapping only.
+        .target(name: "SwiftMPI", dependencies: [
+            "CMPI", .product(name: "Numerics", package: "swift-numerics"),
+        ], swiftSettings: mpiSettings),
+        .target(name: "SwiftFFTW", dependencies: [
+            "CFFTW", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+        .target(name: "SwiftHDF5", dependencies: [
+            "CHDF5", "CMPI", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+        .target(name: "SwiftZMQ", dependencies: ["CZMQ"]),
+
+        // Domain modules.
+        .target(name: "Recon", dependencies: [
+            "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+        .target(name: "Ingest", dependencies: ["Recon"]),
+
+        // Whole-stack checks a user runs on a new machine or cluster.
+        .target(name: "Diagnostics", dependencies: [
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
+            .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+
+        .executableTarget(name: "ns-mpirun", dependencies: [
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Recon", "Ingest",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "WrapperTests", dependencies: [
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
+            .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+        .testTarget(name: "DomainTests", dependencies: ["Recon", "Ingest"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

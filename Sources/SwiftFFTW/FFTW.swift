@@ -1,0 +1,56 @@
+import CFFTW
+import Foundation
+
+/// A failed FFTW call, or a buffer that does not fit a plan.
+public struct FFTWError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let reason: String
+    public var description: String { "\(call) failed: \(reason)" }
+}
+
+/// Process-wide FFTW state: threads, planner safety and wisdom.
+public enum FFTW {
+    // Plans may be made from several threads (test runners, pipeline stages);
+    // FFTW's planner is not reentrant unless told so, once, before any plan.
+    private static let setUp: Void = {
+        fftwf_init_threads()
+        fftwf_make_planner_thread_safe()
+    }()
+
+    static func ensureSetUp() { _ = setUp }
+
+    public static var version: String { String(cString: nsfftw_version()) }
+
+    /// Threads used by plans made from now on (1 = serial).
+    public static func setPlannerThreads(_ count: Int) {
+        ensureSetUp()
+        fftwf_plan_with_nthreads(Int32(max(1, count)))
+    }
+
+    /// Loads accumulated planner wisdom; returns false when the file does not exist.
+    @discardableResult
+    public static func importWisdom(from path: String) throws -> Bool {
+        ensureSetUp()
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        guard fftwf_import_wisdom_from_filename(path) != 0 else {
+            throw FFTWError(call: "fftwf_import_wisdom_from_filename(\(path))",
+                            reason: "the file is not FFTW single-precision wisdom, or is unreadable")
+        }
+        return true
+    }
+
+    public static func exportWisdom(to path: String) throws {
+        ensureSetUp()
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        guard fftwf_export_wisdom_to_filename(path) != 0 else {
+            throw FFTWError(call: "fftwf_export_wisdom_to_filename(\(path))", reason: "cannot write the file")
+        }
+    }
+
+    /// Forgets all wisdom (plans made afterwards are measured anew).
+    public static func forgetWisdom() {
+        ensureSetUp()
+        fftwf_forget_wisdom()
+    }
+}

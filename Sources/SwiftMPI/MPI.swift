@@ -1,0 +1,93 @@
+import CMPI
+
+/// Process-wide MPI state: initialization, finalization and library facts.
+public enum MPI {
+    public enum ThreadLevel: Sendable {
+        case single, funneled, serialized, multiple
+
+        var raw: Int32 {
+            switch self {
+            case .single: nsmpi_thread_single()
+            case .funneled: nsmpi_thread_funneled()
+            case .serialized: nsmpi_thread_serialized()
+            case .multiple: nsmpi_thread_multiple()
+            }
+        }
+    }
+
+    public static var isInitialized: Bool {
+        var flag: Int32 = 0
+        MPI_Initialized(&flag)
+        return flag != 0
+    }
+
+    public static var isFinalized: Bool {
+        var flag: Int32 = 0
+        MPI_Finalized(&flag)
+        return flag != 0
+    }
+
+    /// Initializes MPI (once per process; later calls return the same world)
+    /// and installs MPI_ERRORS_RETURN so failures become thrown errors.
+    @discardableResult
+    public static func initialize(threadLevel: ThreadLevel = .serialized) throws -> Communicator {
+        if !isInitialized {
+            var provided: Int32 = 0
+            try check(MPI_Init_thread(nil, nil, threadLevel.raw, &provided), "MPI_Init_thread")
+            if provided < threadLevel.raw {
+                throw MPIError(call: "MPI_Init_thread", code: 0,
+                               reason: "thread support \(threadLevel) requested but the MPI library provides level \(provided)")
+            }
+        }
+        try check(MPI_Comm_set_errhandler(nsmpi_comm_world(), nsmpi_errors_return()), "MPI_Comm_set_errhandler(MPI_COMM_WORLD)")
+        try check(MPI_Comm_set_errhandler(nsmpi_comm_self(), nsmpi_errors_return()), "MPI_Comm_set_errhandler(MPI_COMM_SELF)")
+        return try world
+    }
+
+    /// MPI_COMM_WORLD (never freed by the wrapper).
+    public static var world: Communicator {
+        get throws { try Communicator(borrowing: nsmpi_comm_world()) }
+    }
+
+    public static func finalize() throws {
+        if isInitialized && !isFinalized { try check(MPI_Finalize(), "MPI_Finalize") }
+    }
+
+    /// Ends every rank of the job: for unrecoverable failures only.
+    public static func abort(code: Int32) -> Never {
+        MPI_Abort(nsmpi_comm_world(), code)
+        fatalError("MPI_Abort returned")
+    }
+
+    public static var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: Int(nsmpi_max_library_version_string()) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_library_version(&buffer, &length) == nsmpi_success() else { return "unknown" }
+        let bytes = buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self).trimmingTrailingWhitespace()
+    }
+
+    public static var standardVersion: String {
+        var major: Int32 = 0, minor: Int32 = 0
+        MPI_Get_version(&major, &minor)
+        return "\(major).\(minor)"
+    }
+
+    public static var processorName: String {
+        var buffer = [CChar](repeating: 0, count: Int(nsmpi_max_processor_name()) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_processor_name(&buffer, &length) == nsmpi_success() else { return "unknown" }
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Seconds since an arbitrary time in the past (MPI_Wtime).
+    public static func wallTime() -> Double { MPI_Wtime() }
+}
+
+extension String {
+    func trimmingTrailingWhitespace() -> String {
+        var s = Substring(self)
+        while let last = s.last, last.isWhitespace || last == "\0" { s.removeLast() }
+        return String(s)
+    }
+}

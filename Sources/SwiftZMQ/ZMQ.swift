@@ -1,0 +1,54 @@
+import CZMQ
+
+/// A failed ZeroMQ call with the endpoint it concerned and the system's reason.
+public struct ZMQError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let code: Int32
+    public let reason: String
+
+    public var description: String { "\(call) failed: \(reason)" }
+
+    static func last(_ call: String) -> ZMQError {
+        let e = zmq_errno()
+        return ZMQError(call: call, code: e, reason: String(cString: zmq_strerror(e)))
+    }
+}
+
+public enum ZMQ {
+    public static var version: String {
+        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+        zmq_version(&major, &minor, &patch)
+        return "\(major).\(minor).\(patch)"
+    }
+
+    public struct Events: OptionSet, Sendable {
+        public let rawValue: Int16
+        public init(rawValue: Int16) { self.rawValue = rawValue }
+        public static let readable = Events(rawValue: Int16(ZMQ_POLLIN))
+        public static let writable = Events(rawValue: Int16(ZMQ_POLLOUT))
+    }
+
+    /// Waits up to `timeoutMilliseconds` (negative: forever) until one of the
+    /// sockets is ready; returns what each one is ready for.
+    public static func poll(_ items: [(socket: ZMQSocket, events: Events)], timeoutMilliseconds: Int) throws -> [Events] {
+        var raw = items.map { zmq_pollitem_t(socket: $0.socket.handle, fd: 0, events: $0.events.rawValue, revents: 0) }
+        while true {
+            let rc = zmq_poll(&raw, Int32(raw.count), timeoutMilliseconds)
+            if rc >= 0 { return raw.map { Events(rawValue: $0.revents) } }
+            if zmq_errno() != nszmq_eintr() { throw ZMQError.last("zmq_poll") }
+        }
+    }
+}
+
+/// A ZeroMQ context; sockets keep theirs alive, and it terminates after the last one closes.
+public final class ZMQContext: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+
+    public init(ioThreads: Int = 1) throws {
+        guard let h = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
+        handle = h
+        zmq_ctx_set(h, ZMQ_IO_THREADS, Int32(ioThreads))
+    }
+
+    deinit { zmq_ctx_term(handle) }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// Launches the built `ns-mpirun` under `mpirun` and collects its output.
+enum MPIRunner {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+
+        /// The JSON objects printed one per line (rank order).
+        func jsonLines() throws -> [[String: Any]] {
+            try stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+
+        func decodeLines<T: Decodable>(_ type: T.Type) throws -> [T] {
+            try stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+                try JSONDecoder().decode(T.self, from: Data($0.utf8))
+            }
+        }
+    }
+
+    /// The executable next to the test bundle (both live in .build/<config>/),
+    /// unless NS_MPIRUN_BIN names another.
+    static var executable: String {
+        if let path = ProcessInfo.processInfo.environment["NS_MPIRUN_BIN"] { return path }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("ns-mpirun").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return ".build/debug/ns-mpirun"
+    }
+
+    static var mpirun: String? {
+        for dir in ["/usr/bin", "/usr/local/bin"] + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) {
+            let p = dir + "/mpirun"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func run(ranks: Int, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
+        let launcher = try #require(mpirun, "mpirun not found: install openmpi-bin (see README)")
+        let binary = executable
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "ns-mpirun not built at \(binary)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launcher)
+        var args = ["-n", String(ranks)]
+        if ranks > ProcessInfo.processInfo.activeProcessorCount { args.append("--oversubscribe") }
+        process.arguments = args + [binary] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_pml"] = env["OMPI_MCA_pml"] ?? "ob1"
+        env["OMPI_MCA_btl"] = env["OMPI_MCA_btl"] ?? "self,vader"
+        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let outData = LockedData(), errData = LockedData()
+        out.fileHandleForReading.readabilityHandler = { outData.append($0.availableData) }
+        err.fileHandleForReading.readabilityHandler = { errData.append($0.availableData) }
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            Issue.record("mpirun \(arguments) did not finish within \(timeout) s")
+        }
+        process.waitUntilExit()
+        out.fileHandleForReading.readabilityHandler = nil
+        err.fileHandleForReading.readabilityHandler = nil
+        outData.append(out.fileHandleForReading.readDataToEndOfFile())
+        errData.append(err.fileHandleForReading.readDataToEndOfFile())
+        return Result(status: process.terminationStatus, stdout: outData.string, stderr: errData.string)
+    }
+}
+
+final class LockedData: @unchecked Sendable {
+    private var data = Data()
+    private let lock = NSLock()
+    func append(_ more: Data) { lock.lock(); data.append(more); lock.unlock() }
+    var string: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+}
