@@ -13,7 +13,7 @@ public struct StackVersions: Codable, Sendable {
     public var zmq: String
 
     public static func current() -> StackVersions {
-        StackVersions(mpi: MPI.libraryVersion, mpiStandard: MPI.standardVersion, fftw: FFTW.version,
+        StackVersions(mpi: String(MPI.libraryVersion.split(separator: "\n").first ?? ""), mpiStandard: MPI.standardVersion, fftw: FFTW.version,
                       hdf5: HDF5Library.version, hdf5Parallel: HDF5Library.isParallel, zmq: ZMQ.version)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 @main
@@ -11,6 +12,30 @@ struct NSMPIRun: ParsableCommand {
             """,
         version: NanosurveyorVersion.string,
         subcommands: [Info.self, Check.self])
+
+    /// Parses once per rank; a usage error is printed by the launcher's rank 0
+    /// only, so `mpirun -n 64` shows one message instead of 64 interleaved copies.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch is ExitCodeError {
+            Foundation.exit(1)
+        } catch {
+            if launcherRank() != 0 { Foundation.exit(exitCode(for: error).rawValue) }
+            exit(withError: error)
+        }
+    }
+
+    /// The rank the launcher assigned, known before MPI starts (OpenMPI,
+    /// MPICH/Hydra, SLURM's srun); nil when not launched in parallel.
+    static func launcherRank() -> Int? {
+        let env = ProcessInfo.processInfo.environment
+        for key in ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"] {
+            if let value = env[key], let rank = Int(value) { return rank }
+        }
+        return nil
+    }
 }
 
 enum NanosurveyorVersion {

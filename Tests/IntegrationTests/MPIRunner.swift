@@ -35,7 +35,9 @@ enum MPIRunner {
         return ".build/debug/ns-mpirun"
     }
 
+    /// `mpirun` on the PATH, unless NS_MPIRUN_LAUNCHER names another (e.g. mpirun.mpich).
     static var mpirun: String? {
+        if let launcher = ProcessInfo.processInfo.environment["NS_MPIRUN_LAUNCHER"] { return launcher }
         for dir in ["/usr/bin", "/usr/local/bin"] + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) {
             let p = dir + "/mpirun"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
@@ -49,14 +51,19 @@ enum MPIRunner {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "ns-mpirun not built at \(binary)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher)
-        var args = ["-n", String(ranks)]
-        if ranks > ProcessInfo.processInfo.activeProcessorCount { args.append("--oversubscribe") }
-        process.arguments = args + [binary] + arguments
-        var env = ProcessInfo.processInfo.environment
+        // More ranks than cores: OpenMPI needs leave to oversubscribe (set in the
+        // environment below, since MPICH's Hydra rejects the --oversubscribe flag).
+        process.arguments = ["-n", String(ranks), binary] + arguments
+        // The test process itself runs as an MPI singleton (WrapperTests), which
+        // leaves its own job's OMPI_/PMIX_ variables in the environment; a child
+        // mpirun that inherits them joins the wrong job and fails or hangs.
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "OPAL_", "ORTE_"].contains { key.hasPrefix($0) }
+        }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OMPI_MCA_pml"] = env["OMPI_MCA_pml"] ?? "ob1"
-        env["OMPI_MCA_btl"] = env["OMPI_MCA_btl"] ?? "self,vader"
+        env["OMPI_MCA_pml"] = "ob1"
+        env["OMPI_MCA_btl"] = "self,vader"
         env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
         process.environment = env
         let out = Pipe(), err = Pipe()

@@ -83,19 +83,6 @@ func maxDifference(_ a: [Complex<Float>], _ b: [Complex<Double>]) -> Double {
         #expect(zip(a.array, x).allSatisfy { ($0 - $1 * 16).length < 1e-4 })
     }
 
-    @Test func inPlaceEqualsOutOfPlaceAndThreadedEqualsSerial() throws {
-        let x = randomComplex(64 * 64 * 2, seed: 5)
-        let outOfPlace = try FFTPlan2D(height: 64, width: 64, batch: 2, direction: .forward)
-        let reference = ComplexBuffer(count: x.count)
-        try outOfPlace.execute(ComplexBuffer(x), reference, normalization: .unitary)
-        FFTW.setPlannerThreads(2)
-        defer { FFTW.setPlannerThreads(1) }
-        let threaded = try FFTPlan2D(height: 64, width: 64, batch: 2, direction: .forward, inPlace: true)
-        let buffer = ComplexBuffer(x)
-        try threaded.execute(inPlace: buffer, normalization: .unitary)
-        #expect(zip(buffer.array, reference.array).allSatisfy { ($0 - $1).length < 1e-5 })
-    }
-
     @Test func planIsReusedOnManyBuffers() throws {
         let plan = try FFTPlan2D(height: 8, width: 8, direction: .forward)
         for seed in 1...5 as ClosedRange<UInt64> {
@@ -124,8 +111,22 @@ func maxDifference(_ a: [Complex<Float>], _ b: [Complex<Double>]) -> Double {
     }
 }
 
-/// Wisdom is process-global state, so these run one at a time.
-@Suite(.serialized) struct FFTWisdomTests {
+/// Wisdom and planner threads are process-global state (wisdom is keyed
+/// by the thread count), so these run one at a time.
+@Suite(.serialized) struct FFTWGlobalStateTests {
+    @Test func inPlaceEqualsOutOfPlaceAndThreadedEqualsSerial() throws {
+        let x = randomComplex(64 * 64 * 2, seed: 5)
+        let outOfPlace = try FFTPlan2D(height: 64, width: 64, batch: 2, direction: .forward)
+        let reference = ComplexBuffer(count: x.count)
+        try outOfPlace.execute(ComplexBuffer(x), reference, normalization: .unitary)
+        FFTW.setPlannerThreads(2)
+        defer { FFTW.setPlannerThreads(1) }
+        let threaded = try FFTPlan2D(height: 64, width: 64, batch: 2, direction: .forward, inPlace: true)
+        let buffer = ComplexBuffer(x)
+        try threaded.execute(inPlace: buffer, normalization: .unitary)
+        #expect(zip(buffer.array, reference.array).allSatisfy { ($0 - $1).length < 1e-5 })
+    }
+
     @Test func wisdomRoundTripAllowsWisdomOnlyPlans() throws {
         let path = NSTemporaryDirectory() + "ns-wisdom-\(UUID().uuidString)/fftwf.wisdom"
         _ = try FFTPlan2D(height: 48, width: 40, direction: .forward, rigor: .measure)

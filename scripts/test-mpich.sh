@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds ns-mpirun against MPICH (the family of Cray MPICH at NERSC, where
+# MPI handles are ints, not pointers) and runs the multi-rank tests with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh libmpich-dev libhdf5-mpich-dev mpich
+NS_MPI_PKG=mpich NS_HDF5_PKG=hdf5-mpich swift build --scratch-path .build-mpich
+swift build --build-tests
+NS_MPIRUN_LAUNCHER="$(command -v mpirun.mpich)" NS_MPIRUN_BIN="$PWD/.build-mpich/debug/ns-mpirun" \
+    swift test --skip-build --filter IntegrationTests
