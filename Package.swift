@@ -48,6 +48,10 @@ let package = Package(
             "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .target(name: "Ingest", dependencies: ["Recon"]),
+        // CXI (HDF5) files: the standard layout, serial or written in parallel.
+        .target(name: "CXI", dependencies: [
+            "Recon", "SwiftHDF5", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
 
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
@@ -56,7 +60,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Recon", "Ingest",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Recon", "Ingest", "CXI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,7 +71,9 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: [
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
-        .testTarget(name: "DomainTests", dependencies: ["Recon", "Ingest"]),
+        .testTarget(name: "DomainTests", dependencies: [
+            "Recon", "Ingest", "CXI", "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,35 @@
+import Numerics
+import SwiftFFTW
+
+/// Unitary 2-D FFTs of one shape for `Array2D` (copies through an aligned
+/// buffer). For the simulator and references; the solver drives plans on
+/// its own buffers.
+public final class FourierTransform: @unchecked Sendable {
+    public let height: Int
+    public let width: Int
+    private let forwardPlan: FFTPlan2D
+    private let inversePlan: FFTPlan2D
+    private let buffer: ComplexBuffer
+
+    public init(height: Int, width: Int) throws {
+        self.height = height
+        self.width = width
+        forwardPlan = try FFTPlan2D(height: height, width: width, direction: .forward, inPlace: true, rigor: .estimate)
+        inversePlan = try FFTPlan2D(height: height, width: width, direction: .inverse, inPlace: true, rigor: .estimate)
+        buffer = ComplexBuffer(count: height * width)
+    }
+
+    /// Unitary forward transform, zero frequency at index (0, 0).
+    public func forward(_ a: Array2D<Complex<Float>>) -> Array2D<Complex<Float>> { run(forwardPlan, a) }
+
+    /// Unitary inverse transform.
+    public func inverse(_ a: Array2D<Complex<Float>>) -> Array2D<Complex<Float>> { run(inversePlan, a) }
+
+    private func run(_ plan: FFTPlan2D, _ a: Array2D<Complex<Float>>) -> Array2D<Complex<Float>> {
+        precondition(a.height == height && a.width == width, "\(a.height)x\(a.width) array for a \(height)x\(width) transform")
+        a.values.withUnsafeBufferPointer { _ = buffer.buffer.initialize(from: $0) }
+        // Shape and alignment match by construction.
+        try! plan.execute(inPlace: buffer, normalization: .unitary)
+        return Array2D(height: height, width: width, values: buffer.array)
+    }
+}
