@@ -31,7 +31,7 @@ public struct SimulatedScanWriter {
         return (first, end - first)
     }
 
-    public static func write(_ sim: Simulation, to path: String, comm: Communicator, options: Options = Options(),
+    public static func write(_ sim: Simulation, to path: String, comm: Communicator? = nil, options: Options = Options(),
                              progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let start = Date()
         let g = sim.config.geometry, n = sim.frameSize
@@ -49,8 +49,9 @@ public struct SimulatedScanWriter {
                                    version: options.version, command: options.command)
         try writer.writeTruth(sim, intensities: options.truthIntensities)
 
-        let mine = block(frames: sim.frameCount, rank: comm.rank, size: comm.size)
-        let largest = (0..<comm.size).map { block(frames: sim.frameCount, rank: $0, size: comm.size).count }.max() ?? 0
+        let rank = comm?.rank ?? 0, size = comm?.size ?? 1
+        let mine = block(frames: sim.frameCount, rank: rank, size: size)
+        let largest = (0..<size).map { block(frames: sim.frameCount, rank: $0, size: size).count }.max() ?? 0
         let rounds = (largest + options.batch - 1) / options.batch
         var bytes = 0
         for round in 0..<rounds {
@@ -70,11 +71,11 @@ public struct SimulatedScanWriter {
                 bytes += raw.count * 2
             }
             if options.truthIntensities { try writer.writeTruthIntensities(clean, first: first, count: count) }
-            progress?(min(sim.frameCount, (round + 1) * options.batch * comm.size), sim.frameCount)
+            progress?(min(sim.frameCount, (round + 1) * options.batch * size), sim.frameCount)
         }
 
-        let darks = block(frames: sim.config.darkFrames, rank: comm.rank, size: comm.size)
-        let largestDark = (0..<comm.size).map { block(frames: sim.config.darkFrames, rank: $0, size: comm.size).count }.max() ?? 0
+        let darks = block(frames: sim.config.darkFrames, rank: rank, size: size)
+        let largestDark = (0..<size).map { block(frames: sim.config.darkFrames, rank: $0, size: size).count }.max() ?? 0
         for round in 0..<((largestDark + options.batch - 1) / options.batch) {
             let first = darks.first + round * options.batch
             let count = max(0, min(options.batch, darks.first + darks.count - first))
@@ -83,7 +84,7 @@ public struct SimulatedScanWriter {
             bytes += values.count * 2
         }
         try writer.close()
-        let total = try comm.allreduce(bytes, op: .sum)
+        let total = try comm?.allreduce(bytes, op: .sum) ?? bytes
         return Summary(frames: sim.frameCount, darkFrames: sim.config.darkFrames, bytes: total,
                        seconds: Date().timeIntervalSince(start))
     }
