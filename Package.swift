@@ -53,6 +53,8 @@ let package = Package(
             "Recon", "SwiftHDF5", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
+        // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
+        .target(name: "Benchmarks", dependencies: ["Recon", "CXI", "SwiftMPI"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
@@ -60,7 +62,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Recon", "Ingest", "CXI",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "Ingest", "CXI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -155,18 +155,22 @@ public final class Simulation: @unchecked Sendable {
         return Array2D(height: n, width: n) { y, x in shifted[y, x] * object[iy + y, ix + x] }
     }
 
-    /// Sub-pixel shift by (dy, dx) pixels through the Fourier shift theorem.
+    /// Sub-pixel shift by (dy, dx) pixels through the Fourier shift theorem
+    /// (the phase ramp is separable: one factor per row and per column).
     public func shift(_ a: Array2D<Complex<Float>>, by dy: Double, _ dx: Double) -> Array2D<Complex<Float>> {
         if dy == 0 && dx == 0 { return a }
         var spectrum = fft.forward(a)
         let h = a.height, w = a.width
-        for y in 0..<h {
-            let fy = Double(y < (h + 1) / 2 ? y : y - h) / Double(h)
-            for x in 0..<w {
-                let fx = Double(x < (w + 1) / 2 ? x : x - w) / Double(w)
-                let phase = -2 * Double.pi * (fy * dy + fx * dx)
-                spectrum[y, x] = spectrum[y, x] * Complex(Float(cos(phase)), Float(sin(phase)))
+        func ramp(_ n: Int, _ d: Double) -> [Complex<Float>] {
+            (0..<n).map { k in
+                let f = Double(k < (n + 1) / 2 ? k : k - n) / Double(n)
+                let phase = -2 * Double.pi * f * d
+                return Complex(Float(cos(phase)), Float(sin(phase)))
             }
+        }
+        let rows = ramp(h, dy), columns = ramp(w, dx)
+        for y in 0..<h {
+            for x in 0..<w { spectrum[y, x] = spectrum[y, x] * rows[y] * columns[x] }
         }
         return fft.inverse(spectrum)
     }
