@@ -30,6 +30,8 @@ let package = Package(
                        providers: [.apt(["libhdf5-openmpi-dev"])]),
         .systemLibrary(name: "CZMQ", pkgConfig: "libzmq",
                        providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
 
         // Thin Swift wrappers: resource ownership and error mapping only.
         .target(name: "SwiftMPI", dependencies: [
@@ -42,6 +44,7 @@ let package = Package(
             "CHDF5", "CMPI", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .target(name: "SwiftZMQ", dependencies: ["CZMQ"]),
+        .target(name: "SwiftPNG", dependencies: ["CPNG"]),
 
         // Domain modules.
         .target(name: "Recon", dependencies: [
@@ -50,7 +53,7 @@ let package = Package(
         .target(name: "Ingest", dependencies: ["Recon"]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
-            "Recon", "SwiftHDF5", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
@@ -67,7 +70,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "WrapperTests", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "SwiftPNG",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
@@ -75,7 +78,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "CXI", "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "CXI", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,10 +1,20 @@
 import Recon
 import SwiftHDF5
+import SwiftPNG
 
-/// A user's 2-D image from an HDF5 file, named "FILE:/dataset" (or just
-/// FILE when it holds one dataset at the top level).
+/// A user's 2-D image: a PNG file (grayscale, or colour as luminance), or a
+/// 2-D array in an HDF5 file named "FILE:/dataset" (or just FILE when it
+/// holds one dataset at the top level).
 public enum ImageInput {
     public static func read(_ spec: String) throws -> Array2D<Float> {
+        if spec.lowercased().hasSuffix(".png") {
+            do {
+                let image = try PNGImage.readGray(spec)
+                return Array2D(height: image.height, width: image.width, values: image.values)
+            } catch let e as PNGError {
+                throw CXIError(file: spec, dataset: "PNG", problem: e.reason)
+            }
+        }
         var path = spec, dataset: String? = nil
         if let colon = spec.range(of: ":/", options: .backwards) {
             path = String(spec[..<colon.lowerBound])

@@ -3,6 +3,7 @@ import Foundation
 import Numerics
 import Recon
 import SwiftHDF5
+import SwiftPNG
 import Testing
 
 func scratch(_ name: String) -> String { NSTemporaryDirectory() + "ns-cxi-\(UUID().uuidString)-\(name)" }
@@ -201,4 +202,31 @@ func writeForeignFile(_ path: String, translation: [Double], energy: Double = 1.
     if let mask { try f.write(mask, to: "/entry_1/instrument_1/detector_1/mask", shape: [2, 3]) }
     if let illumination { try f.write(illumination, to: "/entry_1/instrument_1/source_1/illumination", shape: [3, 4]) }
     try f.close()
+}
+
+@Suite struct UserSampleImageTests {
+    /// A user's image becomes the thickness map, scaled to the requested
+    /// thickness: black = 0, white = the full thickness.
+    @Test(arguments: ["png", "h5"])
+    func imageBecomesTheThicknessMap(kind: String) throws {
+        let path = scratch("sample.\(kind)")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (h, w) = (40, 50)
+        let values = (0..<(h * w)).map { Float(($0 % w) * 5 % 256) }
+        if kind == "png" {
+            try SwiftPNG.PNGImage.write(path, width: w, height: h, pixels: values.map { UInt8($0) }, rgb: false)
+        } else {
+            let f = try HDF5File(path: path, mode: .truncate)
+            try f.write(values, to: "/image", shape: [h, w])
+            try f.close()
+        }
+        let image = try ImageInput.read(path)
+        #expect(image.shape == [h, w])
+        let sim = try Simulation(smallConfig(), thickness: image)
+        #expect(abs(Double(sim.thickness.values.max()!) - 100e-9) < 1e-12)
+        #expect(sim.thickness.values.min()! == 0)
+        #expect(sim.thickness[0, 0] == 0)
+        let missing = try #require(throws: CXIError.self) { try ImageInput.read(path + ".absent.\(kind)") }
+        #expect(missing.file.hasSuffix(".absent.\(kind)"))
+    }
 }
