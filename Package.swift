@@ -51,13 +51,21 @@ let package = Package(
             "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .target(name: "Ingest", dependencies: ["Recon"]),
+        // Recon's communicator interface carried by MPI.
+        .target(name: "ReconMPI", dependencies: [
+            "Recon", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
             "Recon", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
+        // A reconstruction from a CXI file to a CXI file on a group of ranks.
+        .target(name: "Reconstruction", dependencies: [
+            "Recon", "ReconMPI", "CXI", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
-        .target(name: "Benchmarks", dependencies: ["Recon", "CXI", "SwiftMPI"]),
+        .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "SwiftMPI", "SwiftFFTW"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
@@ -65,7 +73,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "Ingest", "CXI",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Ingest", "CXI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

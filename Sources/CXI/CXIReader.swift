@@ -185,6 +185,12 @@ public final class CXIReader {
         return Array2D(height: s[0], width: s[1], values: try d.read(Complex<Float>.self))
     }
 
+    /// The truth object over `box` only (a rank's tile).
+    public func truthObject(in box: Box) throws -> [Complex<Float>] {
+        try file.openDataset(CXIPaths.truth + "/object").read(Complex<Float>.self, offset: [box.y0, box.x0],
+                                                               count: [box.height, box.width])
+    }
+
     public func truthProbe() throws -> Array2D<Complex<Float>> {
         let d = try file.openDataset(CXIPaths.truth + "/probe")
         let s = try d.shape
@@ -196,6 +202,8 @@ public final class CXIReader {
         let s = try d.shape
         return try d.read(Float.self, offset: [first, 0, 0], count: [count, s[1], s[2]])
     }
+
+    public func shape(of path: String) throws -> [Int] { try file.openDataset(path).shape }
 
     /// Any dataset in the file (for tools and tests).
     public func read<T: HDF5Element>(_ path: String, as type: T.Type) throws -> [T] { try file.read(path, as: T.self) }

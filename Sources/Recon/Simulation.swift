@@ -111,15 +111,11 @@ public final class Simulation: @unchecked Sendable {
         probe = try config.zonePlate.probe(geometry: g, photons: config.photonsPerFrame)
         fft = try FourierTransform(height: n, width: n)
 
-        // The object covers the scan plus one window and a margin of 4 pixels.
+        // The object covers the scan plus one window and a margin (the solver's grid too).
         let positions = config.scan.positions()
-        let dx = g.samplePixelSize
-        let ys = positions.map { $0.y / dx }, xs = positions.map { $0.x / dx }
-        let margin = 4.0
-        let height = Int((ys.max()! - ys.min()!).rounded(.up) + Double(n) + 2 * margin)
-        let width = Int((xs.max()! - xs.min()!).rounded(.up) + Double(n) + 2 * margin)
-        let originY = margin - ys.min()!, originX = margin - xs.min()!
-        points = positions.map { ScanPoint(y: $0.y, x: $0.x, pixelY: $0.y / dx + originY, pixelX: $0.x / dx + originX) }
+        let grid = ObjectGrid(positions: positions, pixelSize: g.samplePixelSize, frameSize: n)
+        let (height, width) = (grid.height, grid.width)
+        points = zip(positions, grid.exactCorners).map { ScanPoint(y: $0.y, x: $0.x, pixelY: $1.y, pixelX: $1.x) }
 
         if let user = userThickness {
             thickness = Self.fit(user, height: height, width: width, maximum: Float(config.sample.thickness))

@@ -1,0 +1,56 @@
+import Numerics
+
+/// All the solver knows of parallelism: its rank, reductions of small
+/// arrays, and point-to-point exchanges with chosen peers.
+public protocol Collective: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) throws
+    func sum(_ values: UnsafeMutableBufferPointer<Complex<Float>>) throws
+    func sum(_ values: UnsafeMutableBufferPointer<Double>) throws
+    func maximum(_ value: Double) throws -> Double
+    /// Every rank's `values` (the same count everywhere), in rank order.
+    func gather(_ values: [Int]) throws -> [[Int]]
+    /// Starts sending and receiving whole buffers (complex and real, matched
+    /// by peer); the buffers stay untouched until `wait` returns.
+    func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange
+}
+
+/// What goes to and comes from one peer in an exchange.
+public struct PeerTransfer {
+    public var peer: Int
+    public var sendComplex: UnsafeBufferPointer<Complex<Float>>
+    public var sendReal: UnsafeBufferPointer<Float>
+    public var receiveComplex: UnsafeMutableBufferPointer<Complex<Float>>
+    public var receiveReal: UnsafeMutableBufferPointer<Float>
+
+    public init(peer: Int, sendComplex: UnsafeBufferPointer<Complex<Float>>, sendReal: UnsafeBufferPointer<Float>,
+                receiveComplex: UnsafeMutableBufferPointer<Complex<Float>>, receiveReal: UnsafeMutableBufferPointer<Float>) {
+        self.peer = peer
+        self.sendComplex = sendComplex
+        self.sendReal = sendReal
+        self.receiveComplex = receiveComplex
+        self.receiveReal = receiveReal
+    }
+}
+
+public protocol PendingExchange {
+    func wait() throws
+}
+
+/// One rank alone: every reduction is the identity and there are no peers.
+public final class SingleRank: Collective {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+    public func sum(_ values: UnsafeMutableBufferPointer<Complex<Float>>) throws {}
+    public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
+    public func maximum(_ value: Double) throws -> Double { value }
+    public func gather(_ values: [Int]) throws -> [[Int]] { [values] }
+    public func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange {
+        precondition(transfers.isEmpty, "a single rank has no peers")
+        return Done()
+    }
+    struct Done: PendingExchange { func wait() throws {} }
+}

@@ -1,0 +1,38 @@
+import Foundation
+
+/// The object's pixel grid for a scan: sample-plane pixels of
+/// lambda z / (M dx), frames' windows placed by their probe positions with
+/// a margin all round. The simulator and the solver share it, so a
+/// reconstruction lands on the simulation's truth grid.
+public struct ObjectGrid: Sendable {
+    public let pixelSize: Double
+    public let frameSize: Int
+    public let height: Int
+    public let width: Int
+    /// Window corner of each frame, fractional pixels (the truth's positions).
+    public let exactCorners: [(y: Double, x: Double)]
+
+    public static let margin = 4.0
+
+    public init(positions: [(y: Double, x: Double)], pixelSize: Double, frameSize: Int) {
+        self.pixelSize = pixelSize
+        self.frameSize = frameSize
+        let ys = positions.map { $0.y / pixelSize }, xs = positions.map { $0.x / pixelSize }
+        let minY = ys.min() ?? 0, minX = xs.min() ?? 0
+        height = Int(((ys.max() ?? 0) - minY).rounded(.up) + Double(frameSize) + 2 * ObjectGrid.margin)
+        width = Int(((xs.max() ?? 0) - minX).rounded(.up) + Double(frameSize) + 2 * ObjectGrid.margin)
+        exactCorners = zip(ys, xs).map { ($0 - minY + ObjectGrid.margin, $1 - minX + ObjectGrid.margin) }
+    }
+
+    /// Corners rounded to whole pixels, as the solver uses them.
+    public var corners: [(y: Int, x: Int)] {
+        exactCorners.map { (Int($0.y.rounded()), Int($0.x.rounded())) }
+    }
+}
+
+extension ObjectGrid: Equatable {
+    public static func == (a: ObjectGrid, b: ObjectGrid) -> Bool {
+        a.pixelSize == b.pixelSize && a.frameSize == b.frameSize && a.height == b.height && a.width == b.width
+            && a.exactCorners.elementsEqual(b.exactCorners) { $0.y == $1.y && $0.x == $1.x }
+    }
+}

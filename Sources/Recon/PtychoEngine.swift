@@ -1,0 +1,422 @@
+import Foundation
+import Numerics
+import SwiftFFTW
+
+/// The frames one rank reconstructs from.
+public struct LocalFrames: Sendable {
+    /// Global frame indices, in scan order.
+    public var indices: [Int]
+    /// Window corners on the object grid (global pixels).
+    public var corners: [(y: Int, x: Int)]
+    /// sqrt(measured intensity), zero frequency at index 0 (not centred), count x M x M.
+    public var amplitudes: [Float]
+    /// 1 for measured frames, 0 for frames not yet measured.
+    public var weights: [Float]
+
+    public init(indices: [Int], corners: [(y: Int, x: Int)], amplitudes: [Float], weights: [Float]) {
+        self.indices = indices
+        self.corners = corners
+        self.amplitudes = amplitudes
+        self.weights = weights
+    }
+
+    public var count: Int { indices.count }
+}
+
+/// What one iteration measured (identical on every rank).
+public struct IterationStats: Codable, Sendable, Equatable {
+    public var iteration: Int
+    /// sum (|F psi| - sqrt(I))^2 / sum I over valid pixels of measured frames.
+    public var fourierError: Double
+    public var seconds: Double
+}
+
+/// Difference map and RAAR on this rank's region of the object.
+///
+/// Per iteration: the Fourier update of every exit wave, the object update
+/// (partial sums over the region, completed by exchanging overlaps with the
+/// ranks whose regions meet this one), then the probe update (sums
+/// reduced over all ranks). The engine never sees how sums are combined
+/// beyond `Collective`; with one rank it is the serial algorithm.
+public final class PtychoEngine {
+    public let options: EngineOptions
+    public let layout: TileLayout
+    public let frameSize: Int
+    public let region: Box
+    public private(set) var iteration = 0
+    public private(set) var history: [IterationStats] = []
+
+    private let comm: Collective
+    private let frames: LocalFrames
+    private let pixels: Int
+    private let mask: UnsafeMutablePointer<Float>
+    private let exitWaves: ComplexBuffer
+    private let work: ComplexBuffer
+    private let work2: ComplexBuffer
+    private let phi: ComplexBuffer
+    /// The object on the region, and its sums (partial, then combined).
+    private let object: ComplexBuffer
+    private let objectNumerator: ComplexBuffer
+    private let objectDenominator: UnsafeMutablePointer<Float>
+    private let totalNumerator: ComplexBuffer
+    private let totalDenominator: UnsafeMutablePointer<Float>
+    private let probe: ComplexBuffer
+    private let probeNumerator: ComplexBuffer
+    private let probeDenominator: UnsafeMutableBufferPointer<Float>
+    private let support: UnsafeMutablePointer<Float>?
+    private let forward: FFTPlan2D
+    private let inverse: FFTPlan2D
+    /// Plans for a last, shorter batch, made once per size.
+    private var shortPlans: [Int: (FFTPlan2D, FFTPlan2D)] = [:]
+    private let amplitudes: UnsafeMutablePointer<Float>
+    private var active: [Int]
+    private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
+                         receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
+    private var transfers: [PeerTransfer] = []
+
+    public init(comm: Collective, layout: TileLayout, frames: LocalFrames, mask: [Float],
+                probe initialProbe: Array2D<Complex<Float>>, options: EngineOptions) throws {
+        let problems = options.problems()
+        guard problems.isEmpty else { throw SimulationError.invalid(problems.joined(separator: "; ")) }
+        let m = layout.frameSize
+        guard initialProbe.height == m, initialProbe.width == m else {
+            throw SimulationError.invalid("the initial probe is \(initialProbe.height)x\(initialProbe.width), the frames \(m)x\(m)")
+        }
+        guard mask.count == m * m, frames.amplitudes.count == frames.count * m * m, frames.weights.count == frames.count else {
+            throw SimulationError.invalid("frames, mask and weights do not match the \(m)x\(m) frame size")
+        }
+        self.comm = comm
+        self.layout = layout
+        self.options = options
+        self.frames = frames
+        frameSize = m
+        pixels = m * m
+        region = layout.regions[comm.rank]
+
+        self.mask = .allocate(capacity: pixels)
+        self.mask.initialize(from: mask, count: pixels)
+        exitWaves = ComplexBuffer(count: frames.count * pixels)
+        let batch = max(1, min(options.batch, frames.count))
+        work = ComplexBuffer(count: batch * pixels)
+        work2 = ComplexBuffer(count: batch * pixels)
+        phi = ComplexBuffer(count: batch * pixels)
+        object = ComplexBuffer(count: region.area, fill: Complex(1, 0))
+        objectNumerator = ComplexBuffer(count: region.area)
+        objectDenominator = .allocate(capacity: region.area)
+        totalNumerator = ComplexBuffer(count: region.area)
+        totalDenominator = .allocate(capacity: region.area)
+        probe = ComplexBuffer(initialProbe.values)
+        probeNumerator = ComplexBuffer(count: pixels)
+        probeDenominator = .allocate(capacity: pixels)
+        if let radius = options.probeSupport {
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: pixels)
+            let r = radius * Double(m) / 2
+            for y in 0..<m { for x in 0..<m {
+                s[y * m + x] = hypot(Double(y - m / 2), Double(x - m / 2)) <= r ? 1 : 0
+            } }
+            support = s
+        } else {
+            support = nil
+        }
+        forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true)
+        inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true)
+        amplitudes = .allocate(capacity: max(1, frames.amplitudes.count))
+        amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
+        active = frames.weights.indices.filter { frames.weights[$0] > 0 }
+
+        peers = layout.overlaps(of: comm.rank).map { o in
+            (o.peer, o.box, ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area),
+             ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area))
+        }
+        transfers = peers.map {
+            PeerTransfer(peer: $0.peer, sendComplex: UnsafeBufferPointer($0.send.buffer), sendReal: UnsafeBufferPointer($0.sendReal),
+                         receiveComplex: $0.receive.buffer, receiveReal: $0.receiveReal)
+        }
+        applySupport()
+        // Exit waves start as probe x object.
+        for j in 0..<frames.count { formExit(j, into: exitWaves.baseAddress + j * pixels) }
+    }
+
+    deinit {
+        amplitudes.deallocate()
+        mask.deallocate()
+        objectDenominator.deallocate()
+        totalDenominator.deallocate()
+        probeDenominator.deallocate()
+        support?.deallocate()
+        for p in peers { p.sendReal.deallocate(); p.receiveReal.deallocate() }
+    }
+
+    /// Marks frames measured (1) or not yet (0), e.g. while a scan streams in.
+    public func setWeights(_ weights: [Float]) {
+        precondition(weights.count == frames.count)
+        active = weights.indices.filter { weights[$0] > 0 }
+    }
+
+    // MARK: Iteration
+
+    @discardableResult
+    public func iterate() throws -> IterationStats {
+        let start = Date()
+        var sums = [0.0, 0.0]  // Fourier error, measured intensity
+        try fourierUpdate(&sums)
+        try objectUpdate()
+        if iteration >= options.probeUpdateStart { try probeUpdate() }
+        try sums.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        let stats = IterationStats(iteration: iteration, fourierError: sums[1] > 0 ? sums[0] / sums[1] : 0,
+                                   seconds: Date().timeIntervalSince(start))
+        history.append(stats)
+        iteration += 1
+        return stats
+    }
+
+    private func fourierUpdate(_ sums: inout [Double]) throws {
+        let m = pixels
+        let batch = work.count / m
+        var first = 0
+        let raar = options.algorithm == .raar
+        let beta = Float(options.beta)
+        while first < active.count {
+            let count = min(batch, active.count - first)
+            let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
+            for b in 0..<count {
+                let j = active[first + b]
+                formExit(j, into: phi.baseAddress + b * m)
+                let psi = floats(exitWaves.baseAddress + j * m), p = floats(phi.baseAddress + b * m)
+                let w = floats(work.baseAddress + b * m)
+                for i in 0..<(2 * m) { w[i] = 2 * p[i] - psi[i] }
+                if raar { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
+            }
+            try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
+            if raar { try fwd.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            for b in 0..<count {
+                let j = active[first + b]
+                let amplitude = UnsafePointer(amplitudes + j * m)
+                let (e, total) = project(work.baseAddress + b * m, amplitude)
+                sums[0] += e
+                sums[1] += total
+                if raar { _ = project(work2.baseAddress + b * m, amplitude) }
+            }
+            try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
+            if raar { try inv.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            for b in 0..<count {
+                let j = active[first + b]
+                let psi = floats(exitWaves.baseAddress + j * m), p = floats(phi.baseAddress + b * m)
+                let w = floats(work.baseAddress + b * m)
+                if raar {
+                    let w2 = floats(work2.baseAddress + b * m)
+                    for i in 0..<(2 * m) { psi[i] = beta * (psi[i] + w[i] - p[i]) + (1 - beta) * w2[i] }
+                } else {
+                    for i in 0..<(2 * m) { psi[i] += w[i] - p[i] }
+                }
+            }
+            first += count
+        }
+    }
+
+    private func shortPlan(_ count: Int) throws -> (FFTPlan2D, FFTPlan2D) {
+        if let plans = shortPlans[count] { return plans }
+        let plans = (try FFTPlan2D(height: frameSize, width: frameSize, batch: count, direction: .forward, inPlace: true),
+                     try FFTPlan2D(height: frameSize, width: frameSize, batch: count, direction: .inverse, inPlace: true))
+        shortPlans[count] = plans
+        return plans
+    }
+
+    /// Replaces Fourier magnitudes by the measured ones on valid pixels and
+    /// folds in the unitary scaling for the unnormalized inverse transform.
+    /// Returns (sum of squared amplitude errors, sum of measured intensity).
+    @inline(__always)
+    private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>) -> (Double, Double) {
+        let f = floats(spectrum)
+        let s = 1 / Float(pixels).squareRoot(), s2 = s * s
+        var error: Float = 0, total: Float = 0
+        for i in 0..<pixels {
+            let re = f[2 * i], im = f[2 * i + 1]
+            if mask[i] > 0 {
+                let a = (re * re + im * im).squareRoot()
+                let target = amplitude[i]
+                let d = a * s - target
+                error += d * d
+                total += target * target
+                if a > 1e-30 {
+                    let factor = target * s / a
+                    f[2 * i] = re * factor
+                    f[2 * i + 1] = im * factor
+                } else {
+                    f[2 * i] = target * s
+                    f[2 * i + 1] = 0
+                }
+            } else {
+                f[2 * i] = re * s2
+                f[2 * i + 1] = im * s2
+            }
+        }
+        return (Double(error), Double(total))
+    }
+
+    /// P x O over frame j's window.
+    @inline(__always)
+    private func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
+        let n = frameSize, w = region.width
+        let c = frames.corners[j]
+        let o = floats(object.baseAddress), p = floats(probe.baseAddress), d = floats(out)
+        for y in 0..<n {
+            let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            let pr = 2 * y * n
+            for x in 0..<n {
+                let ore = o[row + 2 * x], oim = o[row + 2 * x + 1]
+                let pre = p[pr + 2 * x], pim = p[pr + 2 * x + 1]
+                d[pr + 2 * x] = pre * ore - pim * oim
+                d[pr + 2 * x + 1] = pre * oim + pim * ore
+            }
+        }
+    }
+
+    private func objectUpdate() throws {
+        let n = frameSize, w = region.width, area = region.area
+        let num = floats(objectNumerator.baseAddress), p = floats(probe.baseAddress)
+        num.update(repeating: 0, count: 2 * area)
+        objectDenominator.update(repeating: 0, count: area)
+        for j in active {
+            let c = frames.corners[j]
+            let psi = floats(exitWaves.baseAddress + j * pixels)
+            for y in 0..<n {
+                let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
+                for x in 0..<n {
+                    let k = y * n + x
+                    let pre = p[2 * k], pim = p[2 * k + 1], sre = psi[2 * k], sim = psi[2 * k + 1]
+                    num[2 * (row + x)] += pre * sre + pim * sim
+                    num[2 * (row + x) + 1] += pre * sim - pim * sre
+                    objectDenominator[row + x] += pre * pre + pim * pim
+                }
+            }
+        }
+        try combineOverlaps()
+        var largest: Float = 0
+        for i in 0..<area { largest = max(largest, totalDenominator[i]) }
+        let eps = Float(options.objectRegularization * (try comm.maximum(Double(largest))))
+        let o = floats(object.baseAddress), tn = floats(totalNumerator.baseAddress)
+        for i in 0..<area {
+            let inv = 1 / (totalDenominator[i] + eps)
+            o[2 * i] = (tn[2 * i] + eps) * inv
+            o[2 * i + 1] = tn[2 * i + 1] * inv
+        }
+    }
+
+    /// Completes the region's sums: every rank adds the contributions of all
+    /// ranks holding a pixel in rank order, so shared pixels come out
+    /// bit-identical on every rank that holds them.
+    private func combineOverlaps() throws {
+        let w = region.width, area = region.area
+        for p in peers {
+            copy(box: p.box, from: objectNumerator.baseAddress, objectDenominator, into: p.send.baseAddress, p.sendReal.baseAddress!)
+        }
+        let pending = try comm.startExchange(transfers)
+        try pending.wait()
+        let tn = floats(totalNumerator.baseAddress)
+        tn.update(repeating: 0, count: 2 * area)
+        totalDenominator.update(repeating: 0, count: area)
+        var next = 0
+        for q in 0..<comm.size {
+            if q == comm.rank {
+                let n = floats(objectNumerator.baseAddress)
+                for i in 0..<(2 * area) { tn[i] += n[i] }
+                for i in 0..<area { totalDenominator[i] += objectDenominator[i] }
+            } else if next < peers.count && peers[next].peer == q {
+                let p = peers[next]
+                let r = floats(p.receive.baseAddress), rr = p.receiveReal.baseAddress!
+                let bw = p.box.width
+                for y in 0..<p.box.height {
+                    let row = (p.box.y0 - region.y0 + y) * w + (p.box.x0 - region.x0)
+                    for x in 0..<bw {
+                        tn[2 * (row + x)] += r[2 * (y * bw + x)]
+                        tn[2 * (row + x) + 1] += r[2 * (y * bw + x) + 1]
+                        totalDenominator[row + x] += rr[y * bw + x]
+                    }
+                }
+                next += 1
+            }
+        }
+    }
+
+    private func copy(box: Box, from num: UnsafeMutablePointer<Complex<Float>>, _ den: UnsafeMutablePointer<Float>,
+                      into out: UnsafeMutablePointer<Complex<Float>>, _ outReal: UnsafeMutablePointer<Float>) {
+        let w = region.width, bw = box.width
+        for y in 0..<box.height {
+            let row = (box.y0 - region.y0 + y) * w + (box.x0 - region.x0)
+            (out + y * bw).update(from: num + row, count: bw)
+            (outReal + y * bw).update(from: den + row, count: bw)
+        }
+    }
+
+    private func probeUpdate() throws {
+        let n = frameSize, w = region.width
+        let num = floats(probeNumerator.baseAddress), den = probeDenominator.baseAddress!
+        num.update(repeating: 0, count: 2 * pixels)
+        den.update(repeating: 0, count: pixels)
+        let o = floats(object.baseAddress)
+        for j in active {
+            let c = frames.corners[j]
+            let psi = floats(exitWaves.baseAddress + j * pixels)
+            for y in 0..<n {
+                let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+                for x in 0..<n {
+                    let k = y * n + x
+                    let ore = o[row + 2 * x], oim = o[row + 2 * x + 1], sre = psi[2 * k], sim = psi[2 * k + 1]
+                    num[2 * k] += ore * sre + oim * sim
+                    num[2 * k + 1] += ore * sim - oim * sre
+                    den[k] += ore * ore + oim * oim
+                }
+            }
+        }
+        try comm.sum(probeNumerator.buffer)
+        try comm.sum(probeDenominator)
+        var largest: Float = 0
+        for i in 0..<pixels { largest = max(largest, den[i]) }
+        let eps = Float(options.probeRegularization) * largest
+        let p = floats(probe.baseAddress)
+        for i in 0..<pixels {
+            let inv = 1 / (den[i] + eps)
+            p[2 * i] = num[2 * i] * inv
+            p[2 * i + 1] = num[2 * i + 1] * inv
+        }
+        applySupport()
+    }
+
+    private func applySupport() {
+        guard let support else { return }
+        let p = floats(probe.baseAddress)
+        for i in 0..<pixels { p[2 * i] *= support[i]; p[2 * i + 1] *= support[i] }
+    }
+
+    @inline(__always)
+    private func floats(_ p: UnsafeMutablePointer<Complex<Float>>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+
+    // MARK: Results
+
+    public var currentProbe: Array2D<Complex<Float>> {
+        Array2D(height: frameSize, width: frameSize, values: probe.array)
+    }
+
+    /// The object over this rank's region.
+    public var regionObject: Array2D<Complex<Float>> {
+        Array2D(height: region.height, width: region.width, values: object.array)
+    }
+
+    /// The object over `box` (inside the region), e.g. the owned tile.
+    public func object(in box: Box) -> [Complex<Float>] {
+        precondition(region.contains(box), "\(box) is outside the region \(region)")
+        var out: [Complex<Float>] = []
+        out.reserveCapacity(box.area)
+        for y in box.y0..<box.y1 {
+            let row = (y - region.y0) * region.width + (box.x0 - region.x0)
+            out.append(contentsOf: UnsafeBufferPointer(start: object.baseAddress + row, count: box.width))
+        }
+        return out
+    }
+
+    /// Total |probe|^2 over each region pixel (illumination), as of the last object update.
+    public var illumination: [Float] { Array(UnsafeBufferPointer(start: totalDenominator, count: region.area)) }
+}

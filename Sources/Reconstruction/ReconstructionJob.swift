@@ -1,0 +1,180 @@
+import CXI
+import Foundation
+import Numerics
+import Recon
+import ReconMPI
+import SwiftMPI
+
+/// A reconstruction error a user can act on (bad input, a layout that does not fit).
+public struct ReconstructionError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Reads a scan, splits it into tiles over the ranks of `comm`, iterates,
+/// and writes the result collectively. Every rank runs the same calls.
+public final class ReconstructionJob {
+    public struct Options: Sendable {
+        public var engine = EngineOptions()
+        public var convention = TranslationConvention.cxi
+        public var tiles: (rows: Int, columns: Int)? = nil
+        /// Use source_1/illumination as the first probe when the file has one.
+        public var useFileProbe = true
+        /// Defocus in m for the first probe's phase when it comes from the data (0: flat).
+        public var probeDefocus = 0.0
+        /// Compare with the truth every k iterations (0: only at the end).
+        public var truthEvery = 10
+        public init() {}
+    }
+
+    public let comm: Communicator
+    public let options: Options
+    public let input: String
+    public let scan: CXIScan
+    public let grid: ObjectGrid
+    public let layout: TileLayout
+    public let engine: PtychoEngine
+    public let geometry: Geometry
+    /// NRMSE (global factor removed) per iteration where measured, else NaN.
+    public private(set) var truthError: [Double] = []
+    private let truthTile: [Complex<Float>]?
+    private let truthRegion: [Bool]?
+
+    public init(input: String, comm: Communicator, options: Options) throws {
+        self.comm = comm
+        self.options = options
+        self.input = input
+        let reader = try CXIReader(path: input, convention: options.convention)
+        let s = reader.scan
+        scan = s
+        guard s.readout == nil else {
+            throw ReconstructionError("\(input): holds raw fast-CCD frames; clean them first (ns-mpirun raw2cxi)")
+        }
+        guard s.frameHeight == s.frameWidth else {
+            throw ReconstructionError("\(input): frames are \(s.frameHeight)x\(s.frameWidth); the solver needs square frames")
+        }
+        let m = s.frameHeight
+        geometry = Geometry(energy: s.energy, distance: s.distance, detectorPixelSize: s.xPixelSize, frameSize: m)
+        grid = ObjectGrid(positions: s.positions, pixelSize: geometry.samplePixelSize, frameSize: m)
+        let corners = grid.corners
+        do {
+            layout = try TileLayout(corners: corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
+                                    ranks: comm.size, grid: options.tiles)
+        } catch let e as TileLayout.LayoutError {
+            throw ReconstructionError("\(input): \(e)")
+        }
+
+        // This rank's frames, as amplitudes with the zero frequency at index 0.
+        let mine = layout.frames(of: comm.rank)
+        var amplitudes = [Float](repeating: 0, count: mine.count * m * m)
+        var meanFrame = [Double](repeating: 0, count: m * m)
+        var k = 0
+        while k < mine.count {
+            var run = 1
+            while k + run < mine.count && mine[k + run] == mine[k] + run && run < 16 { run += 1 }
+            let values = try reader.readFrames(first: mine[k], count: run)
+            for r in 0..<run {
+                let frame = Array2D(height: m, width: m, values: Array(values[(r * m * m)..<((r + 1) * m * m)]))
+                for i in 0..<(m * m) { meanFrame[i] += Double(frame.values[i]) }
+                let corner = frame.fftShifted(inverse: true)
+                for i in 0..<(m * m) { amplitudes[(k + r) * m * m + i] = max(0, corner.values[i]).squareRoot() }
+            }
+            k += run
+        }
+        let valid = (s.mask ?? [UInt32](repeating: 0, count: m * m)).map { Float($0 == 0 ? 1 : 0) }
+        let mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
+        let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, amplitudes: amplitudes,
+                                 weights: [Float](repeating: 1, count: mine.count))
+
+        let probe: Array2D<Complex<Float>>
+        if options.useFileProbe, let p = s.illumination, p.height == m, p.width == m {
+            probe = p
+        } else {
+            try meanFrame.withUnsafeMutableBufferPointer { try comm.sum($0) }
+            let mean = Array2D(height: m, width: m, values: meanFrame.map { Float($0 / Double(s.frames)) })
+            probe = try InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: options.probeDefocus)
+        }
+        engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+
+        let (height, width) = (grid.height, grid.width)
+        // A truth on another grid (other margins or rounding) is not comparable pixel by pixel.
+        if reader.hasTruth, try reader.shape(of: CXIPaths.truth + "/object") == [height, width] {
+            let tile = layout.tiles[comm.rank]
+            truthTile = try reader.truthObject(in: tile)
+            let region = ObjectMetrics.illuminated(probe: try reader.truthProbe(), corners: corners, height: height, width: width)
+            truthRegion = (tile.y0..<tile.y1).flatMap { y in (tile.x0..<tile.x1).map { region[y * width + $0] } }
+        } else {
+            truthTile = nil
+            truthRegion = nil
+        }
+    }
+
+    public var hasTruth: Bool { truthTile != nil }
+
+    /// Runs the configured iterations; `progress` sees each one (on every rank).
+    public func run(progress: (IterationStats, Double?) -> Void) throws {
+        for i in 0..<options.engine.iterations {
+            let stats = try engine.iterate()
+            var error: Double? = nil
+            if hasTruth && ((options.truthEvery > 0 && (i + 1) % options.truthEvery == 0) || i == options.engine.iterations - 1) {
+                error = try tileNRMSE()
+            }
+            truthError.append(error ?? .nan)
+            progress(stats, error)
+        }
+    }
+
+    /// NRMSE with only the global complex factor removed, summed over the
+    /// ranks' tiles: sum |g O - T|^2 = sum |T|^2 - |sum T O*|^2 / sum |O|^2.
+    public func tileNRMSE() throws -> Double {
+        guard let truthTile, let truthRegion else { return .nan }
+        let o = engine.object(in: layout.tiles[comm.rank])
+        var sums = [0.0, 0.0, 0.0, 0.0]  // Re and Im of sum T O*, sum |O|^2, sum |T|^2
+        for i in o.indices where truthRegion[i] {
+            let t = truthTile[i], v = o[i]
+            sums[0] += Double(t.real * v.real + t.imaginary * v.imaginary)
+            sums[1] += Double(t.imaginary * v.real - t.real * v.imaginary)
+            sums[2] += Double(v.lengthSquared)
+            sums[3] += Double(t.lengthSquared)
+        }
+        try sums.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        guard sums[2] > 0, sums[3] > 0 else { return .nan }
+        return max(0, (sums[3] - (sums[0] * sums[0] + sums[1] * sums[1]) / sums[2]) / sums[3]).squareRoot()
+    }
+
+    /// The whole object on rank 0 (nil elsewhere), assembled from the tiles: after the iterations only.
+    public func gatherObject() throws -> Array2D<Complex<Float>>? {
+        let (values, counts) = try comm.gatherv(engine.object(in: layout.tiles[comm.rank]), root: 0)
+        guard comm.rank == 0 else { return nil }
+        var whole = Array2D<Complex<Float>>(height: grid.height, width: grid.width, repeating: .zero)
+        var offset = 0
+        for (r, tile) in layout.tiles.enumerated() {
+            for y in tile.y0..<tile.y1 {
+                for x in tile.x0..<tile.x1 { whole[y, x] = values[offset + (y - tile.y0) * tile.width + (x - tile.x0)] }
+            }
+            offset += counts[r]
+        }
+        return whole
+    }
+
+    /// The final comparison with the truth on rank 0: shift, ramp and factor removed.
+    public func finalComparison(object: Array2D<Complex<Float>>) throws -> ObjectMetrics.Comparison? {
+        guard comm.rank == 0, hasTruth else { return nil }
+        let reader = try CXIReader(path: input, convention: options.convention)
+        let truth = try reader.truthObject()
+        let region = ObjectMetrics.illuminated(probe: try reader.truthProbe(), corners: grid.corners,
+                                               height: grid.height, width: grid.width)
+        return try ObjectMetrics.compare(object, truth: truth, region: region)
+    }
+
+    public func write(_ output: String, command: String, version: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let parameters = String(decoding: try encoder.encode(options.engine), as: UTF8.self)
+        let result = ReconstructionWriter.Result(
+            layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe, history: engine.history,
+            truthError: truthError, scan: scan, parameters: parameters, command: command, version: version)
+        try ReconstructionWriter.write(output, result: result, tile: engine.object(in: layout.tiles[comm.rank]), comm: comm)
+    }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import Recon
+import Reconstruction
+
+struct EngineArguments: ParsableArguments {
+    @Option(help: "Algorithm: dm (difference map) or raar.")
+    var algorithm: Algorithm = .dm
+    @Option(help: "RAAR relaxation beta in (0, 1].")
+    var beta = 0.75
+    @Option(help: "Iterations.")
+    var iterations = 100
+    @Option(help: "First iteration (0-based) that updates the probe.")
+    var probeStart = 2
+    @Option(help: "Probe support radius as a fraction of the frame (default: none).")
+    var probeSupport: Double?
+    @Option(help: "Object regularization, a fraction of the largest illumination sum.")
+    var objectRegularization = 1e-3
+    @Option(help: "Probe regularization, a fraction of the largest object-intensity sum.")
+    var probeRegularization = 1e-3
+    @Option(help: "Frames transformed together.")
+    var batch = 8
+
+    var options: EngineOptions {
+        var o = EngineOptions()
+        o.algorithm = algorithm
+        o.beta = beta
+        o.iterations = iterations
+        o.probeUpdateStart = probeStart
+        o.probeSupport = probeSupport
+        o.objectRegularization = objectRegularization
+        o.probeRegularization = probeRegularization
+        o.batch = batch
+        return o
+    }
+}
+
+extension Algorithm: ExpressibleByArgument {}
+
+struct ReconCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recon",
+        abstract: "Reconstruct object and probe from a CXI scan with difference map or RAAR, the scan split into tiles over the ranks.")
+
+    @Argument(help: "The CXI scan.")
+    var input: String
+    @Option(name: .shortAndLong, help: "The CXI file to write.")
+    var output = "recon.cxi"
+    @OptionGroup(title: "Engine") var engine: EngineArguments
+    @OptionGroup(title: "Translation convention") var convention: ConventionOptions
+    @Option(help: "Tile grid RxC over the ranks (default: as square as the object allows).")
+    var tiles: String?
+    @Flag(help: "Ignore the file's illumination; start from the mean diffraction pattern.")
+    var ignoreFileProbe = false
+    @Option(help: "Defocus in m for the data-derived first probe's phase (0: flat).")
+    var probeDefocus = 0.0
+    @Option(help: "Print a progress line every k iterations.")
+    var printEvery = 1
+    @Option(help: "Compare with the simulation truth every k iterations (0: only at the end).")
+    var truthEvery = 10
+    @Flag(help: "No progress lines.")
+    var quiet = false
+    @Option(help: "Also append the progress lines to this file.")
+    var logFile: String?
+
+    func tileGrid() throws -> (rows: Int, columns: Int)? {
+        guard let tiles else { return nil }
+        let parts = tiles.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
+            throw ValidationError("--tiles must look like 2x3, got '\(tiles)'")
+        }
+        return (parts[0], parts[1])
+    }
+
+    func validate() throws {
+        let problems = engine.options.problems()
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+        _ = try tileGrid()
+        guard printEvery > 0 else { throw ValidationError("--print-every must be positive, got \(printEvery)") }
+    }
+
+    func run() throws {
+        var options = ReconstructionJob.Options()
+        options.engine = engine.options
+        options.convention = convention.convention
+        options.tiles = try tileGrid()
+        options.useFileProbe = !ignoreFileProbe
+        options.probeDefocus = probeDefocus
+        options.truthEvery = truthEvery
+        try withMPI { world in
+            let log = try ProgressLog(path: world.rank == 0 ? logFile : nil, quiet: quiet || world.rank != 0)
+            let job = try ReconstructionJob(input: input, comm: world, options: options)
+            let l = job.layout
+            log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm.rawValue) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
+            let started = Date()
+            let total = options.engine.iterations
+            try job.run { stats, nrmse in
+                let i = stats.iteration + 1
+                guard i % printEvery == 0 || i == total else { return }
+                let elapsed = Date().timeIntervalSince(started)
+                let eta = elapsed / Double(i) * Double(total - i)
+                var text = String(format: "iter %4d/%d  fourier %.4e", i, total, stats.fourierError)
+                if let nrmse { text += String(format: "  nrmse %.4f", nrmse) }
+                text += String(format: "  %.3f s/it  ETA %.0f s", stats.seconds, eta)
+                log.line(text)
+            }
+            try job.write(output, command: CommandLine.arguments.joined(separator: " "), version: NanosurveyorVersion.string)
+            if job.hasTruth {
+                // Collective: every rank sends its tile, rank 0 compares.
+                let object = try job.gatherObject()
+                if let object, let c = try job.finalComparison(object: object) {
+                    log.line(String(format: "recon: object NRMSE against the truth %.4f (after a shift of %.2f, %.2f px and a phase ramp)",
+                                    c.nrmse, c.shiftY, c.shiftX))
+                }
+            }
+            log.line("recon: wrote \(output)")
+        }
+    }
+}
+
+/// Progress lines on standard output and, optionally, appended to a file.
+final class ProgressLog {
+    private let handle: FileHandle?
+    private let quiet: Bool
+
+    init(path: String?, quiet: Bool) throws {
+        self.quiet = quiet
+        if let path {
+            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            guard let h = FileHandle(forWritingAtPath: path) else { throw ValidationError("--log-file \(path) cannot be written") }
+            h.seekToEndOfFile()
+            handle = h
+        } else {
+            handle = nil
+        }
+    }
+
+    func line(_ text: String) {
+        if !quiet { print(text); fflush(nil) }
+        handle?.write(Data((text + "\n").utf8))
+    }
+}
