@@ -22,6 +22,11 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     public var probeSupport: Double? = nil
     /// Frames transformed together.
     public var batch: Int = 8
+    /// Fourier relaxation r: a frame whose amplitude misfit sum (|F| - sqrt(I))^2
+    /// is below 0.25 r^2 x its photons is left as it is, and a larger misfit is
+    /// only reduced to that bound (PtyPy's power bound), so noise is not fitted
+    /// and inconsistent data do not drive the exit waves away. 0: exact projection.
+    public var fourierRelax: Double = 0.05
 
     public init() {}
 
@@ -33,6 +38,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
         if !(objectRegularization > 0) || !(probeRegularization > 0) { out.append("regularizations must be positive") }
         if let s = probeSupport, !(s > 0 && s <= 1) { out.append("probe support must be in (0, 1] of the frame, got \(s)") }
         if batch < 1 { out.append("batch must be at least 1, got \(batch)") }
+        if !(fourierRelax >= 0 && fourierRelax < 1) { out.append("Fourier relaxation must be in [0, 1), got \(fourierRelax)") }
         return out
     }
 }

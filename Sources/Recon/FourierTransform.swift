@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 import SwiftFFTW
 
@@ -32,4 +33,25 @@ public final class FourierTransform: @unchecked Sendable {
         try! plan.execute(inPlace: buffer, normalization: .unitary)
         return Array2D(height: height, width: width, values: buffer.array)
     }
+}
+
+/// Shift by (dy, dx) pixels, fractions included, through the Fourier shift
+/// theorem (periodic; the ramp is separable, one factor per row and column).
+public func fourierShift(_ a: Array2D<Complex<Float>>, by dy: Double, _ dx: Double,
+                         using fft: FourierTransform) -> Array2D<Complex<Float>> {
+    if dy == 0 && dx == 0 { return a }
+    var spectrum = fft.forward(a)
+    let h = a.height, w = a.width
+    func ramp(_ n: Int, _ d: Double) -> [Complex<Float>] {
+        (0..<n).map { k in
+            let f = Double(k < (n + 1) / 2 ? k : k - n) / Double(n)
+            let phase = -2 * Double.pi * f * d
+            return Complex(Float(cos(phase)), Float(sin(phase)))
+        }
+    }
+    let rows = ramp(h, dy), columns = ramp(w, dx)
+    for y in 0..<h {
+        for x in 0..<w { spectrum[y, x] = spectrum[y, x] * rows[y] * columns[x] }
+    }
+    return fft.inverse(spectrum)
 }

@@ -222,24 +222,32 @@ public final class PtychoEngine {
         return plans
     }
 
-    /// Replaces Fourier magnitudes by the measured ones on valid pixels and
-    /// folds in the unitary scaling for the unnormalized inverse transform.
+    /// Replaces Fourier magnitudes by the measured ones on valid pixels (as
+    /// far as the power bound asks) and folds in the unitary scaling for the
+    /// unnormalized inverse transform; masked pixels keep the model.
     /// Returns (sum of squared amplitude errors, sum of measured intensity).
     @inline(__always)
     private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>) -> (Double, Double) {
         let f = floats(spectrum)
         let s = 1 / Float(pixels).squareRoot(), s2 = s * s
         var error: Float = 0, total: Float = 0
+        for i in 0..<pixels where mask[i] > 0 {
+            let re = f[2 * i], im = f[2 * i + 1]
+            let d = (re * re + im * im).squareRoot() * s - amplitude[i]
+            error += d * d
+            total += amplitude[i] * amplitude[i]
+        }
+        let bound = Float(0.25 * options.fourierRelax * options.fourierRelax) * total
+        // Fraction of the misfit that remains: 0 is the exact projection.
+        let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
         for i in 0..<pixels {
             let re = f[2 * i], im = f[2 * i + 1]
-            if mask[i] > 0 {
-                let a = (re * re + im * im).squareRoot()
+            if mask[i] > 0 && keep < 1 {
+                let a = (re * re + im * im).squareRoot() * s
                 let target = amplitude[i]
-                let d = a * s - target
-                error += d * d
-                total += target * target
                 if a > 1e-30 {
-                    let factor = target * s / a
+                    // New magnitude target + keep (a - target), scaled for the unnormalized inverse.
+                    let factor = (target + keep * (a - target)) / a * s2
                     f[2 * i] = re * factor
                     f[2 * i + 1] = im * factor
                 } else {

@@ -90,6 +90,7 @@ public struct ScanPoint: Equatable, Sendable {
 
 /// A simulated scan, ready to produce any frame on demand (so ranks can
 /// split the frames and nothing holds the whole scan in memory).
+/// Not thread-safe: one simulation per thread (it reuses its FFT buffer).
 public final class Simulation: @unchecked Sendable {
     public let config: SimulationConfig
     public let probe: Array2D<Complex<Float>>
@@ -151,24 +152,9 @@ public final class Simulation: @unchecked Sendable {
         return Array2D(height: n, width: n) { y, x in shifted[y, x] * object[iy + y, ix + x] }
     }
 
-    /// Sub-pixel shift by (dy, dx) pixels through the Fourier shift theorem
-    /// (the phase ramp is separable: one factor per row and per column).
+    /// Sub-pixel shift of a frame-sized array by (dy, dx) pixels.
     public func shift(_ a: Array2D<Complex<Float>>, by dy: Double, _ dx: Double) -> Array2D<Complex<Float>> {
-        if dy == 0 && dx == 0 { return a }
-        var spectrum = fft.forward(a)
-        let h = a.height, w = a.width
-        func ramp(_ n: Int, _ d: Double) -> [Complex<Float>] {
-            (0..<n).map { k in
-                let f = Double(k < (n + 1) / 2 ? k : k - n) / Double(n)
-                let phase = -2 * Double.pi * f * d
-                return Complex(Float(cos(phase)), Float(sin(phase)))
-            }
-        }
-        let rows = ramp(h, dy), columns = ramp(w, dx)
-        for y in 0..<h {
-            for x in 0..<w { spectrum[y, x] = spectrum[y, x] * rows[y] * columns[x] }
-        }
-        return fft.inverse(spectrum)
+        fourierShift(a, by: dy, dx, using: fft)
     }
 
     /// Noise-free far-field intensity |F(exit)|^2, zero frequency at the centre pixel.

@@ -20,6 +20,8 @@ struct EngineArguments: ParsableArguments {
     var probeRegularization = 1e-3
     @Option(help: "Frames transformed together.")
     var batch = 8
+    @Option(help: "Fourier relaxation (power bound, as PtyPy's fourier_relax_factor); 0 projects exactly.")
+    var fourierRelax = 0.05
 
     var options: EngineOptions {
         var o = EngineOptions()
@@ -31,6 +33,7 @@ struct EngineArguments: ParsableArguments {
         o.objectRegularization = objectRegularization
         o.probeRegularization = probeRegularization
         o.batch = batch
+        o.fourierRelax = fourierRelax
         return o
     }
 }

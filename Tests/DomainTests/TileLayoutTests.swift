@@ -1,0 +1,51 @@
+import Recon
+import Testing
+
+@Suite struct TileLayoutTests {
+    let corners: [(y: Int, x: Int)] = Scan(pattern: .spiral(points: 97), step: 10).positions().map {
+        (Int($0.y.rounded()) + 60, Int($0.x.rounded()) + 70)
+    }
+
+    @Test(arguments: [1, 2, 3, 4, 6, 7])
+    func tilesCoverTheObjectOnceAndBalanceFrames(ranks: Int) throws {
+        let layout = try TileLayout(corners: corners, frameSize: 32, objectHeight: 160, objectWidth: 180, ranks: ranks)
+        #expect(layout.rows * layout.columns == ranks)
+        var covered = [Int](repeating: 0, count: 160 * 180)
+        for t in layout.tiles { for y in t.y0..<t.y1 { for x in t.x0..<t.x1 { covered[y * 180 + x] += 1 } } }
+        #expect(covered.allSatisfy { $0 == 1 })
+        // Bands split frames evenly, then tiles split each band evenly.
+        let counts = (0..<ranks).map { layout.frames(of: $0).count }
+        #expect(counts.max()! - counts.min()! <= layout.columns + 1, "\(counts)")
+        #expect(counts.reduce(0, +) == corners.count)
+        for (f, c) in corners.enumerated() {
+            let region = layout.regions[layout.owner[f]]
+            #expect(region.contains(Box(y0: c.y, x0: c.x, y1: c.y + 32, x1: c.x + 32)))
+        }
+        for r in 0..<ranks {
+            #expect(layout.regions[r].contains(layout.tiles[r]))
+            for o in layout.overlaps(of: r) {
+                #expect(layout.overlaps(of: o.peer).contains { $0.peer == r && $0.box == o.box })
+            }
+        }
+    }
+
+    @Test func layoutErrorsSayWhatToChange() {
+        #expect(throws: TileLayout.LayoutError.tooManyRanks(ranks: 98, frames: 97)) {
+            try TileLayout(corners: corners, frameSize: 32, objectHeight: 160, objectWidth: 180, ranks: 98)
+        }
+        #expect(throws: TileLayout.LayoutError.gridDoesNotFit(rows: 3, columns: 1, ranks: 2)) {
+            try TileLayout(corners: corners, frameSize: 32, objectHeight: 160, objectWidth: 180, ranks: 2, grid: (3, 1))
+        }
+        #expect(throws: TileLayout.LayoutError.windowOutsideObject(frame: 0)) {
+            try TileLayout(corners: [(150, 0)], frameSize: 32, objectHeight: 160, objectWidth: 180, ranks: 1)
+        }
+        #expect(TileLayout.LayoutError.gridDoesNotFit(rows: 3, columns: 1, ranks: 2).description.contains("3x1"))
+    }
+
+    @Test func squareObjectsGetSquareGrids() throws {
+        let four = try TileLayout(corners: corners, frameSize: 32, objectHeight: 170, objectWidth: 170, ranks: 4)
+        #expect(four.rows == 2 && four.columns == 2)
+        let wide = try TileLayout(corners: corners, frameSize: 32, objectHeight: 100, objectWidth: 400, ranks: 4)
+        #expect(wide.rows == 1 && wide.columns == 4)
+    }
+}
