@@ -1,0 +1,114 @@
+import CXI
+import Foundation
+import Numerics
+import Recon
+import SwiftHDF5
+import Testing
+
+/// The distributed solve under mpirun must equal the single-rank solve, for
+/// each engine with the probe update on: the classic parallel-only bug.
+@Suite(.serialized) struct DistributedReconTests {
+    static let scan: String = {
+        let path = NSTemporaryDirectory() + "ns-recon-scan-\(UUID().uuidString).cxi"
+        var config = SimulationConfig.standard
+        config.geometry.frameSize = 64
+        config.geometry.detectorPixelSize = 120e-6
+        config.zonePlate.defocus = 15e-6
+        config.scan = Scan(pattern: .spiral(points: 40), step: 200e-9, jitter: 0, seed: 2)
+        config.photonsPerFrame = 1e6
+        config.beamstop = Beamstop(radius: 2)
+        let sim = try! Simulation(config)
+        _ = try! SimulatedScanWriter.write(sim, to: path)
+        return path
+    }()
+
+    struct Result {
+        var object: [Complex<Float>]
+        var probe: [Complex<Float>]
+        var errors: [Double]
+        var tiles: [Int64]
+    }
+
+    func reconstruct(ranks: Int, _ extra: [String]) throws -> Result {
+        let out = NSTemporaryDirectory() + "ns-recon-\(ranks)-\(UUID().uuidString).cxi"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let run = try MPIRunner.run(ranks: ranks, ["recon", Self.scan, "-o", out, "--quiet", "--probe-defocus", "15e-6"] + extra)
+        try #require(run.status == 0, "\(ranks) ranks: \(run.stderr)")
+        let f = try HDF5File(path: out, mode: .readOnly)
+        return Result(object: try f.read("/entry_1/image_1/data", as: Complex<Float>.self),
+                      probe: try f.read("/entry_1/instrument_1/source_1/illumination", as: Complex<Float>.self),
+                      errors: try f.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self),
+                      tiles: try f.read("/entry_1/image_1/process_1/ns_tiles", as: Int64.self))
+    }
+
+    static func relative(_ a: [Complex<Float>], _ b: [Complex<Float>]) -> Double {
+        var d = 0.0, n = 0.0
+        for (x, y) in zip(a, b) { d += Double((x - y).lengthSquared); n += Double(x.lengthSquared) }
+        return (d / n).squareRoot()
+    }
+
+    @Test(arguments: [["--algorithm", "dm"], ["--algorithm", "raar", "--beta", "0.8"]])
+    func anyRankCountGivesTheSingleRankResult(engine: [String]) throws {
+        let options = engine + ["--iterations", "6", "--probe-start", "1"]
+        let serial = try reconstruct(ranks: 1, options)
+        #expect(serial.tiles.count == 4)
+        for ranks in [2, 3, 4] {
+            let parallel = try reconstruct(ranks: ranks, options)
+            #expect(parallel.tiles.count == 4 * ranks)
+            #expect(parallel.object.count == serial.object.count)
+            // Float rounding only (sums associate differently, and DM amplifies it a
+            // little per iteration); a wrong halo or tile shows up as 1e-2 or more.
+            #expect(Self.relative(parallel.object, serial.object) < 1e-4, "\(ranks) ranks object")
+            #expect(Self.relative(parallel.probe, serial.probe) < 1e-5, "\(ranks) ranks probe")
+            for (p, s) in zip(parallel.errors, serial.errors) { #expect(abs(p - s) <= 1e-5 * s, "\(ranks) ranks error") }
+        }
+    }
+
+    @Test func outputIsStandardCXI() throws {
+        let out = NSTemporaryDirectory() + "ns-recon-out-\(UUID().uuidString).cxi"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let run = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", out, "--iterations", "3", "--tiles", "2x1",
+                                               "--probe-defocus", "15e-6"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("as 2x1 tiles"))
+        #expect(run.stdout.contains("iter    3/3"))
+        #expect(run.stdout.contains("object NRMSE against the truth"))
+        let f = try HDF5File(path: out, mode: .readOnly)
+        let truthShape = try CXIReader(path: Self.scan).shape(of: "/entry_1/ns_truth/object")
+        #expect(try f.openDataset("/entry_1/image_1/data").shape == truthShape)
+        #expect(try f.openDataset("/entry_1/image_1/data").storedType == .complex(bits: 64))
+        #expect(try f.readString("/entry_1/image_1/data_space") == "real")
+        #expect(try f.readString("/entry_1/image_1/process_1/program") == "nanosurveyor")
+        #expect(try f.readString("/entry_1/image_1/process_1/command").contains("--tiles 2x1"))
+        #expect(try f.readString("/entry_1/image_1/process_1/ns_parameters").contains("\"algorithm\":\"dm\""))
+        #expect(try f.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self).count == 3)
+        #expect(try f.read("/cxi_version", as: Int32.self) == [160])
+        let tiles = try f.read("/entry_1/image_1/process_1/ns_tiles", as: Int64.self)
+        #expect(tiles[0] == 0 && tiles[2] == tiles[4] && tiles[7] == Int64(truthShape[1]))  // two bands stacked in y
+        // Every pixel of the object came from some rank's tile: none left at zero.
+        #expect(try f.read("/entry_1/image_1/data", as: Complex<Float>.self).allSatisfy { $0.length > 0 })
+    }
+
+    @Test func badInputStopsEveryRankWithOneClearMessage() throws {
+        let few = NSTemporaryDirectory() + "ns-recon-few-\(UUID().uuidString).cxi"
+        defer { try? FileManager.default.removeItem(atPath: few) }
+        var config = SimulationConfig.standard
+        config.geometry.frameSize = 64
+        config.geometry.detectorPixelSize = 120e-6
+        config.zonePlate.defocus = 15e-6
+        config.scan = Scan(pattern: .raster(rows: 1, columns: 3), step: 200e-9)
+        _ = try SimulatedScanWriter.write(try Simulation(config), to: few)
+
+        let tooMany = try MPIRunner.run(ranks: 4, ["recon", few, "-o", "/tmp/never.cxi"], timeout: 60)
+        #expect(tooMany.status != 0)
+        #expect(tooMany.stderr.contains("4 ranks for 3 frames"))
+        let grid = try MPIRunner.run(ranks: 2, ["recon", few, "-o", "/tmp/never.cxi", "--tiles", "3x1"], timeout: 60)
+        #expect(grid.status != 0)
+        #expect(grid.stderr.contains("3x1 tile grid does not fit 2 ranks"))
+        let missing = try MPIRunner.run(ranks: 2, ["recon", "/nonexistent.cxi"], timeout: 60)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("/nonexistent.cxi") && missing.stderr.contains("no such file"))
+        let badTiles = try MPIRunner.run(ranks: 1, ["recon", few, "--tiles", "2by2"], timeout: 60)
+        #expect(badTiles.stderr.contains("--tiles must look like 2x3"))
+    }
+}
