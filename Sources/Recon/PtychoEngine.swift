@@ -47,7 +47,9 @@ public final class PtychoEngine {
     public private(set) var history: [IterationStats] = []
 
     private let comm: Collective
-    private let frames: LocalFrames
+    /// Window corners of this rank's frames (the amplitudes live in `amplitudes` only).
+    private let corners: [(y: Int, x: Int)]
+    private let frameCount: Int
     private let pixels: Int
     private let mask: UnsafeMutablePointer<Float>
     private let exitWaves: ComplexBuffer
@@ -88,7 +90,8 @@ public final class PtychoEngine {
         self.comm = comm
         self.layout = layout
         self.options = options
-        self.frames = frames
+        corners = frames.corners
+        frameCount = frames.count
         frameSize = m
         pixels = m * m
         region = layout.regions[comm.rank]
@@ -134,7 +137,7 @@ public final class PtychoEngine {
         }
         applySupport()
         // Exit waves start as probe x object.
-        for j in 0..<frames.count { formExit(j, into: exitWaves.baseAddress + j * pixels) }
+        for j in 0..<frameCount { formExit(j, into: exitWaves.baseAddress + j * pixels) }
     }
 
     deinit {
@@ -149,7 +152,7 @@ public final class PtychoEngine {
 
     /// Marks frames measured (1) or not yet (0), e.g. while a scan streams in.
     public func setWeights(_ weights: [Float]) {
-        precondition(weights.count == frames.count)
+        precondition(weights.count == frameCount)
         active = weights.indices.filter { weights[$0] > 0 }
     }
 
@@ -266,7 +269,7 @@ public final class PtychoEngine {
     @inline(__always)
     private func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
         let n = frameSize, w = region.width
-        let c = frames.corners[j]
+        let c = corners[j]
         let o = floats(object.baseAddress), p = floats(probe.baseAddress), d = floats(out)
         for y in 0..<n {
             let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
@@ -286,7 +289,7 @@ public final class PtychoEngine {
         num.update(repeating: 0, count: 2 * area)
         objectDenominator.update(repeating: 0, count: area)
         for j in active {
-            let c = frames.corners[j]
+            let c = corners[j]
             let psi = floats(exitWaves.baseAddress + j * pixels)
             for y in 0..<n {
                 let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
@@ -364,7 +367,7 @@ public final class PtychoEngine {
         den.update(repeating: 0, count: pixels)
         let o = floats(object.baseAddress)
         for j in active {
-            let c = frames.corners[j]
+            let c = corners[j]
             let psi = floats(exitWaves.baseAddress + j * pixels)
             for y in 0..<n {
                 let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))

@@ -6,7 +6,56 @@ import Recon
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, each reported beside a baseline measured in the same run.",
-        subcommands: [SimulateBench.self])
+        subcommands: [SimulateBench.self, ReconBench.self])
+
+    struct ReconBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "recon",
+            abstract: "DM on simulated scans (400 and 1600 frames of 128x128, 400 of 256x256): time per iteration beside the pure FFT time, and memory.")
+
+        @Option(help: "Timed iterations per case.")
+        var iterations = 10
+        @Option(help: "Frames per FFT batch.")
+        var batch = 8
+        @Option(help: "Cases as FRAMESxSIZE, comma-separated (default: 400x128,1600x128,400x256).")
+        var cases: String?
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
+        func parsedCases() throws -> [ReconBenchmark.Case] {
+            guard let cases else { return ReconBenchmark.standardCases }
+            return try cases.split(separator: ",").map { item in
+                let p = item.split(separator: "x").compactMap { Int(String($0)) }
+                guard p.count == 2, p[0] > 0, p[1] >= 64 else {
+                    throw ValidationError("--cases items look like 400x128 (frames x size, size at least 64), got '\(item)'")
+                }
+                return ReconBenchmark.Case(frames: p[0], frameSize: p[1])
+            }
+        }
+
+        func validate() throws {
+            _ = try parsedCases()
+            guard iterations > 0, batch > 0 else { throw ValidationError("--iterations and --batch must be positive") }
+        }
+
+        func run() throws {
+            let cases = try parsedCases()
+            try withMPI { world in
+                let rows = try ReconBenchmark.run(world, cases: cases, iterations: iterations, batch: batch)
+                guard world.rank == 0 else { return }
+                if json { print(try jsonLine(rows)); return }
+                print("bench recon: DM, \(iterations) timed iterations per case, \(world.size) ranks")
+                print("| frames | size | ranks | s/iter | us/frame-iter (wall) | us/frame-iter (core) | FFT s/iter | ratio to FFT | engine MB | data MB | memory ratio | peak RSS MB |")
+                print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                for r in rows {
+                    print(String(format: "| %d | %d | %d | %.4f | %.1f | %.1f | %.4f | %.2f | %.1f | %.1f | %.2f | %.1f |",
+                                 r.frames, r.frameSize, r.ranks, r.secondsPerIteration, r.microsecondsPerFrameIteration,
+                                 r.coreMicrosecondsPerFrameIteration, r.fftSecondsPerIteration, r.ratioToFFT,
+                                 r.engineMegabytes, r.dataMegabytes, r.memoryRatio, r.peakResidentMegabytes))
+                }
+            }
+        }
+    }
 
     struct SimulateBench: ParsableCommand {
         static let configuration = CommandConfiguration(

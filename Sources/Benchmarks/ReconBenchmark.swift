@@ -1,0 +1,124 @@
+import Foundation
+import Numerics
+import Recon
+import ReconMPI
+import SwiftFFTW
+import SwiftMPI
+
+/// DM iterations on simulated scans, timed beside the pure FFT time of the
+/// same transforms (same plans, same batch, same frames per rank) measured
+/// in the same run, with the engine's memory beside the data it holds.
+public enum ReconBenchmark {
+    public struct Case: Codable, Sendable {
+        public var frames: Int
+        public var frameSize: Int
+        public init(frames: Int, frameSize: Int) {
+            self.frames = frames
+            self.frameSize = frameSize
+        }
+    }
+
+    public struct Row: Codable, Sendable {
+        public var frames: Int
+        public var frameSize: Int
+        public var ranks: Int
+        public var iterations: Int
+        public var secondsPerIteration: Double
+        /// Wall time per frame and iteration, and the same in core time (x ranks).
+        public var microsecondsPerFrameIteration: Double
+        public var coreMicrosecondsPerFrameIteration: Double
+        public var fftSecondsPerIteration: Double
+        public var ratioToFFT: Double
+        /// Resident memory the engine added on the busiest rank, and the bytes
+        /// of its frames, exit waves, object region and probe.
+        public var engineMegabytes: Double
+        public var dataMegabytes: Double
+        public var memoryRatio: Double
+        public var peakResidentMegabytes: Double
+    }
+
+    public static let standardCases = [Case(frames: 400, frameSize: 128), Case(frames: 1600, frameSize: 128),
+                                       Case(frames: 400, frameSize: 256)]
+
+    public static func run(_ comm: Communicator, cases: [Case], iterations: Int, batch: Int) throws -> [Row] {
+        try cases.map { try run(comm, case: $0, iterations: iterations, batch: batch) }
+    }
+
+    static func run(_ comm: Communicator, case c: Case, iterations: Int, batch: Int) throws -> Row {
+        var config = SimulationConfig.standard
+        config.geometry.frameSize = c.frameSize
+        config.geometry.detectorPixelSize = 60e-6 * 128 / Double(c.frameSize)
+        config.scan = Scan(pattern: .spiral(points: c.frames), step: 300e-9, jitter: 0, seed: 1)
+        let sim = try Simulation(config)
+        let m = c.frameSize, m2 = m * m
+        let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
+        let layout = try TileLayout(corners: grid.corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
+                                    ranks: comm.size)
+        let mine = layout.frames(of: comm.rank)
+        var amplitudes = [Float](repeating: 0, count: mine.count * m2)
+        for (k, index) in mine.enumerated() {
+            let shifted = sim.frame(index).photons.fftShifted(inverse: true)
+            for i in 0..<m2 { amplitudes[k * m2 + i] = shifted.values[i].squareRoot() }
+        }
+        var options = EngineOptions()
+        options.iterations = iterations
+        options.batch = batch
+        options.probeUpdateStart = 0
+
+        let before = residentBytes()
+        let engine = try PtychoEngine(comm: comm, layout: layout,
+                                      frames: LocalFrames(indices: mine, corners: mine.map { grid.corners[$0] }, amplitudes: amplitudes,
+                                                          weights: [Float](repeating: 1, count: mine.count)),
+                                      mask: [Float](repeating: 1, count: m2), probe: sim.probe, options: options)
+        amplitudes = []
+        try engine.iterate()  // warm up caches and pages
+        try comm.barrier()
+        var start = Date()
+        for _ in 0..<iterations { try engine.iterate() }
+        let local = Date().timeIntervalSince(start) / Double(iterations)
+        let after = residentBytes()
+        let seconds = try comm.allreduce(local, op: .max)
+
+        // The same transforms alone: forward and inverse of this rank's frames in batches.
+        let b = max(1, min(batch, mine.count))
+        let forward = try FFTPlan2D(height: m, width: m, batch: b, direction: .forward, inPlace: true)
+        let inverse = try FFTPlan2D(height: m, width: m, batch: b, direction: .inverse, inPlace: true)
+        let buffer = ComplexBuffer(count: b * m2, fill: Complex(1, 0.5))
+        let batches = (mine.count + b - 1) / b
+        try comm.barrier()
+        start = Date()
+        for _ in 0..<iterations {
+            for _ in 0..<batches {
+                try forward.execute(inPlace: buffer, normalization: .none)
+                try inverse.execute(inPlace: buffer, normalization: .inverseByN)
+            }
+        }
+        let fft = try comm.allreduce(Date().timeIntervalSince(start) / Double(iterations), op: .max)
+
+        let region = layout.regions[comm.rank]
+        let data = Double(mine.count * m2 * (4 + 8) + region.area * 8 + m2 * 8)
+        let engineBytes = Double(max(0, after - before))
+        let worst = try comm.allreduce(engineBytes / data, op: .max)
+        let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
+        let dataMB = try comm.allreduce(data / 1e6, op: .max)
+        let peak = try comm.allreduce(Double(peakResidentBytes()) / 1e6, op: .max)
+        return Row(frames: c.frames, frameSize: m, ranks: comm.size, iterations: iterations, secondsPerIteration: seconds,
+                   microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
+                   coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * Double(comm.size),
+                   fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,
+                   engineMegabytes: engineMB, dataMegabytes: dataMB, memoryRatio: worst, peakResidentMegabytes: peak)
+    }
+
+    /// Current resident set size (Linux /proc/self/statm).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
+    }
+}
