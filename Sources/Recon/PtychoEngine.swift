@@ -173,8 +173,12 @@ public final class PtychoEngine {
         return stats
     }
 
+    /// Updates every exit wave and, while each is in cache, adds its share
+    /// to the object sums (with the probe the exit waves were made with).
     private func fourierUpdate(_ sums: inout [Double]) throws {
         let m = pixels
+        floats(objectNumerator.baseAddress).update(repeating: 0, count: 2 * region.area)
+        objectDenominator.update(repeating: 0, count: region.area)
         let batch = work.count / m
         var first = 0
         let raar = options.algorithm == .raar
@@ -184,10 +188,7 @@ public final class PtychoEngine {
             let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
             for b in 0..<count {
                 let j = active[first + b]
-                formExit(j, into: phi.baseAddress + b * m)
-                let psi = floats(exitWaves.baseAddress + j * m), p = floats(phi.baseAddress + b * m)
-                let w = floats(work.baseAddress + b * m)
-                for i in 0..<(2 * m) { w[i] = 2 * p[i] - psi[i] }
+                formExitAndReflection(j, phi: phi.baseAddress + b * m, reflection: work.baseAddress + b * m)
                 if raar { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
             }
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
@@ -212,6 +213,7 @@ public final class PtychoEngine {
                 } else {
                     for i in 0..<(2 * m) { psi[i] += w[i] - p[i] }
                 }
+                accumulateObject(j)
             }
             first += count
         }
@@ -272,36 +274,62 @@ public final class PtychoEngine {
         let c = corners[j]
         let o = floats(object.baseAddress), p = floats(probe.baseAddress), d = floats(out)
         for y in 0..<n {
-            let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
-            let pr = 2 * y * n
+            let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            let prow = p + 2 * y * n, drow = d + 2 * y * n
             for x in 0..<n {
-                let ore = o[row + 2 * x], oim = o[row + 2 * x + 1]
-                let pre = p[pr + 2 * x], pim = p[pr + 2 * x + 1]
-                d[pr + 2 * x] = pre * ore - pim * oim
-                d[pr + 2 * x + 1] = pre * oim + pim * ore
+                let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
+                drow[2 * x] = pre * ore - pim * oim
+                drow[2 * x + 1] = pre * oim + pim * ore
             }
         }
     }
 
-    private func objectUpdate() throws {
-        let n = frameSize, w = region.width, area = region.area
-        let num = floats(objectNumerator.baseAddress), p = floats(probe.baseAddress)
-        num.update(repeating: 0, count: 2 * area)
-        objectDenominator.update(repeating: 0, count: area)
-        for j in active {
-            let c = corners[j]
-            let psi = floats(exitWaves.baseAddress + j * pixels)
-            for y in 0..<n {
-                let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
-                for x in 0..<n {
-                    let k = y * n + x
-                    let pre = p[2 * k], pim = p[2 * k + 1], sre = psi[2 * k], sim = psi[2 * k + 1]
-                    num[2 * (row + x)] += pre * sre + pim * sim
-                    num[2 * (row + x) + 1] += pre * sim - pim * sre
-                    objectDenominator[row + x] += pre * pre + pim * pim
-                }
+    /// phi = P x O over frame j's window and the reflection 2 phi - psi_j, in one pass.
+    @inline(__always)
+    private func formExitAndReflection(_ j: Int, phi out: UnsafeMutablePointer<Complex<Float>>,
+                                       reflection: UnsafeMutablePointer<Complex<Float>>) {
+        let n = frameSize, w = region.width
+        let c = corners[j]
+        let o = floats(object.baseAddress), p = floats(probe.baseAddress), d = floats(out), r = floats(reflection)
+        let psi = floats(exitWaves.baseAddress + j * pixels)
+        for y in 0..<n {
+            let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            let k = 2 * y * n
+            let prow = p + k, drow = d + k, rrow = r + k, srow = psi + k
+            for x in 0..<n {
+                let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
+                let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
+                drow[2 * x] = fre
+                drow[2 * x + 1] = fim
+                rrow[2 * x] = 2 * fre - srow[2 * x]
+                rrow[2 * x + 1] = 2 * fim - srow[2 * x + 1]
             }
         }
+    }
+
+    /// Adds conj(P) psi_j and |P|^2 over frame j's window to the object sums.
+    @inline(__always)
+    private func accumulateObject(_ j: Int) {
+        let n = frameSize, w = region.width
+        let num = floats(objectNumerator.baseAddress), p = floats(probe.baseAddress)
+        let c = corners[j]
+        let psi = floats(exitWaves.baseAddress + j * pixels)
+        for y in 0..<n {
+            let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
+            let nr = num + 2 * row, dr = objectDenominator + row
+            let pr = p + 2 * y * n, sr = psi + 2 * y * n
+            for x in 0..<n {
+                let pre = pr[2 * x], pim = pr[2 * x + 1], sre = sr[2 * x], sim = sr[2 * x + 1]
+                nr[2 * x] += pre * sre + pim * sim
+                nr[2 * x + 1] += pre * sim - pim * sre
+                dr[x] += pre * pre + pim * pim
+            }
+        }
+    }
+
+    /// Completes the object sums over the overlaps and divides.
+    private func objectUpdate() throws {
+        let area = region.area
         try combineOverlaps()
         var largest: Float = 0
         for i in 0..<area { largest = max(largest, totalDenominator[i]) }
