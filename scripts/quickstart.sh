@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds in release mode and runs the main job on
-# its built-in default, on 2 ranks: a simulated scan written to one CXI file.
+# its built-in default, on 2 ranks: a simulated scan written to one CXI file,
+# reconstructed, and the result written to another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -12,3 +13,4 @@ mkdir -p "$run"
 bash jobs/workstation.sh info
 bash jobs/workstation.sh simulate -o "$run/scan.cxi" --scan 20x20
 "$NS_BIN" inspect "$run/scan.cxi"
+bash jobs/workstation.sh recon "$run/scan.cxi" -o "$run/recon.cxi" --iterations 50 --probe-defocus 20e-6 --print-every 10
