@@ -60,9 +60,13 @@ let package = Package(
             "Recon", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
+        // Pictures of a reconstruction as it runs: object, probe, error curves.
+        .target(name: "Preview", dependencies: [
+            "Recon", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
         // A reconstruction from a CXI file to a CXI file on a group of ranks.
         .target(name: "Reconstruction", dependencies: [
-            "Recon", "ReconMPI", "CXI", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "ReconMPI", "CXI", "Preview", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "SwiftMPI", "SwiftFFTW"]),
@@ -73,7 +77,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Ingest", "CXI",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Ingest", "CXI", "Preview",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -86,7 +90,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "CXI", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "CXI", "Preview", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -52,7 +52,8 @@ public enum ReconBenchmark {
         let sim = try Simulation(config)
         let m = c.frameSize, m2 = m * m
         let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
-        let layout = try TileLayout(corners: grid.corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
+        let corners = grid.corners, offsets = grid.offsets
+        let layout = try TileLayout(corners: corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
                                     ranks: comm.size)
         let mine = layout.frames(of: comm.rank)
         var amplitudes = [Float](repeating: 0, count: mine.count * m2)
@@ -67,7 +68,8 @@ public enum ReconBenchmark {
 
         let before = residentBytes()
         let engine = try PtychoEngine(comm: comm, layout: layout,
-                                      frames: LocalFrames(indices: mine, corners: mine.map { grid.corners[$0] }, amplitudes: amplitudes,
+                                      frames: LocalFrames(indices: mine, corners: mine.map { corners[$0] },
+                                                          offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                                           weights: [Float](repeating: 1, count: mine.count)),
                                       mask: [Float](repeating: 1, count: m2), probe: sim.probe, options: options)
         amplitudes = []

@@ -42,16 +42,19 @@ public func fourierShift(_ a: Array2D<Complex<Float>>, by dy: Double, _ dx: Doub
     if dy == 0 && dx == 0 { return a }
     var spectrum = fft.forward(a)
     let h = a.height, w = a.width
-    func ramp(_ n: Int, _ d: Double) -> [Complex<Float>] {
-        (0..<n).map { k in
-            let f = Double(k < (n + 1) / 2 ? k : k - n) / Double(n)
-            let phase = -2 * Double.pi * f * d
-            return Complex(Float(cos(phase)), Float(sin(phase)))
-        }
-    }
-    let rows = ramp(h, dy), columns = ramp(w, dx)
+    let rows = shiftRamp(h, dy), columns = shiftRamp(w, dx)
     for y in 0..<h {
         for x in 0..<w { spectrum[y, x] = spectrum[y, x] * rows[y] * columns[x] }
     }
     return fft.inverse(spectrum)
+}
+
+/// The factors exp(-2 pi i f d) that shift a length-n signal by d samples
+/// when they multiply its spectrum (zero frequency at index 0).
+public func shiftRamp(_ n: Int, _ d: Double) -> [Complex<Float>] {
+    (0..<n).map { k in
+        let f = Double(k < (n + 1) / 2 ? k : k - n) / Double(n)
+        let phase = -2 * Double.pi * f * d
+        return Complex(Float(cos(phase)), Float(sin(phase)))
+    }
 }

@@ -24,9 +24,16 @@ public struct ObjectGrid: Sendable {
         exactCorners = zip(ys, xs).map { ($0 - minY + ObjectGrid.margin, $1 - minX + ObjectGrid.margin) }
     }
 
-    /// Corners rounded to whole pixels, as the solver uses them.
+    /// Corners rounded down to whole pixels, as the solver places its windows
+    /// (and the simulator its object windows).
     public var corners: [(y: Int, x: Int)] {
-        exactCorners.map { (Int($0.y.rounded()), Int($0.x.rounded())) }
+        exactCorners.map { (Int($0.y.rounded(.down)), Int($0.x.rounded(.down))) }
+    }
+
+    /// Exact corner minus whole-pixel corner, in [0, 1): the sub-pixel shift
+    /// of the probe in each frame's model.
+    public var offsets: [(y: Double, x: Double)] {
+        exactCorners.map { ($0.y - $0.y.rounded(.down), $0.x - $0.x.rounded(.down)) }
     }
 }
 

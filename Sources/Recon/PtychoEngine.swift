@@ -8,14 +8,19 @@ public struct LocalFrames: Sendable {
     public var indices: [Int]
     /// Window corners on the object grid (global pixels).
     public var corners: [(y: Int, x: Int)]
+    /// Exact position minus the corner, in pixels (within one pixel): the
+    /// probe is shifted by this much in the model of the frame.
+    public var offsets: [(y: Double, x: Double)]
     /// sqrt(measured intensity), zero frequency at index 0 (not centred), count x M x M.
     public var amplitudes: [Float]
     /// 1 for measured frames, 0 for frames not yet measured.
     public var weights: [Float]
 
-    public init(indices: [Int], corners: [(y: Int, x: Int)], amplitudes: [Float], weights: [Float]) {
+    public init(indices: [Int], corners: [(y: Int, x: Int)], offsets: [(y: Double, x: Double)]? = nil,
+                amplitudes: [Float], weights: [Float]) {
         self.indices = indices
         self.corners = corners
+        self.offsets = offsets ?? corners.map { _ in (0, 0) }
         self.amplitudes = amplitudes
         self.weights = weights
     }
@@ -38,6 +43,14 @@ public struct IterationStats: Codable, Sendable, Equatable {
 /// ranks whose regions meet this one), then the probe update (sums
 /// reduced over all ranks). The engine never sees how sums are combined
 /// beyond `Collective`; with one rank it is the serial algorithm.
+///
+/// Sub-pixel positions: each frame's offset from its whole-pixel window is
+/// rounded to 1/`subpixelSteps` of a pixel, and frames with the same
+/// rounded offset form a class that shares one Fourier-shifted copy of the
+/// probe. The shifted copies are remade after each probe update (one
+/// transform per class), and the probe update shifts each class's sums
+/// back before dividing, so the model matches the measured frames without
+/// any per-frame cost beyond the two transforms of the projection.
 public final class PtychoEngine {
     public let options: EngineOptions
     public let layout: TileLayout
@@ -65,12 +78,27 @@ public final class PtychoEngine {
     private let probe: ComplexBuffer
     private let probeNumerator: ComplexBuffer
     private let probeDenominator: UnsafeMutableBufferPointer<Float>
+    /// Sub-pixel shift classes: each frame's class, each class's shift and
+    /// its spectrum factors (rows then columns), the probe shifted for each,
+    /// and the measured frames of each.
+    private let frameClass: [Int]
+    private let classShifts: [(y: Double, x: Double)]
+    private let classRamps: ComplexBuffer
+    private let shiftedProbes: ComplexBuffer
+    private var classMembers: [[Int]] = []
+    /// Probe-update scratch: one class's sums, and the spectrum of all
+    /// classes' residuals shifted back.
+    private let classNumerator: ComplexBuffer
+    private let classDenominator: ComplexBuffer
+    private let residualSpectrum: ComplexBuffer
     private let support: UnsafeMutablePointer<Float>?
     private let forward: FFTPlan2D
     private let inverse: FFTPlan2D
     /// Plans for a last, shorter batch, made once per size.
     private var shortPlans: [Int: (FFTPlan2D, FFTPlan2D)] = [:]
     private let amplitudes: UnsafeMutablePointer<Float>
+    /// Per frame: the amplitude misfit below which it is left as it is.
+    private let bounds: UnsafeMutablePointer<Float>
     private var active: [Int]
     private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
                          receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
@@ -104,6 +132,7 @@ public final class PtychoEngine {
         work2 = ComplexBuffer(count: batch * pixels)
         phi = ComplexBuffer(count: batch * pixels)
         object = ComplexBuffer(count: region.area, fill: Complex(1, 0))
+
         objectNumerator = ComplexBuffer(count: region.area)
         objectDenominator = .allocate(capacity: region.area)
         totalNumerator = ComplexBuffer(count: region.area)
@@ -111,6 +140,36 @@ public final class PtychoEngine {
         probe = ComplexBuffer(initialProbe.values)
         probeNumerator = ComplexBuffer(count: pixels)
         probeDenominator = .allocate(capacity: pixels)
+        guard frames.offsets.count == frames.count,
+              frames.offsets.allSatisfy({ abs($0.y) <= 1 && abs($0.x) <= 1 }) else {
+            throw SimulationError.invalid("frame offsets must be one per frame and within a pixel of the window corner")
+        }
+        let steps = Double(options.subpixelSteps)
+        var classIndex: [Int: Int] = [:], shifts: [(y: Double, x: Double)] = [], classes: [Int] = []
+        for o in frames.offsets {
+            let ky = steps > 0 ? Int((o.y * steps).rounded()) : 0, kx = steps > 0 ? Int((o.x * steps).rounded()) : 0
+            let key = (ky + 1024) * 4096 + (kx + 1024)
+            if let c = classIndex[key] {
+                classes.append(c)
+            } else {
+                classIndex[key] = shifts.count
+                classes.append(shifts.count)
+                shifts.append(steps > 0 ? (Double(ky) / steps, Double(kx) / steps) : (0, 0))
+            }
+        }
+        if shifts.isEmpty { shifts = [(0, 0)] }
+        frameClass = classes
+        classShifts = shifts
+        classRamps = ComplexBuffer(count: shifts.count * 2 * m)
+        for (c, d) in shifts.enumerated() {
+            (classRamps.baseAddress + 2 * c * m).initialize(from: shiftRamp(m, d.y), count: m)
+            (classRamps.baseAddress + (2 * c + 1) * m).initialize(from: shiftRamp(m, d.x), count: m)
+        }
+        shiftedProbes = ComplexBuffer(count: shifts.count * pixels)
+        let shifted = shifts.contains { $0 != (0, 0) }
+        classNumerator = ComplexBuffer(count: pixels)
+        classDenominator = ComplexBuffer(count: pixels)
+        residualSpectrum = ComplexBuffer(count: shifted ? pixels : 0)
         if let radius = options.probeSupport {
             let s = UnsafeMutablePointer<Float>.allocate(capacity: pixels)
             let r = radius * Double(m) / 2
@@ -125,7 +184,24 @@ public final class PtychoEngine {
         inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true)
         amplitudes = .allocate(capacity: max(1, frames.amplitudes.count))
         amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
+        bounds = .allocate(capacity: max(1, frames.count))
+        let misfit = ExpectedPoissonMisfit()
+        for j in 0..<frames.count {
+            var total = 0.0, noise = 0.0
+            for i in 0..<pixels where mask[i] > 0 {
+                let a = Double(frames.amplitudes[j * pixels + i])
+                total += a * a
+                noise += misfit(a * a)
+            }
+            bounds[j] = switch options.powerBound {
+            case .none: 0
+            case .relative(let r): Float(0.25 * r * r * total)
+            case .poisson(let k): Float(k * noise)
+            }
+        }
         active = frames.weights.indices.filter { frames.weights[$0] > 0 }
+        classMembers = shifts.map { _ in [] }
+        for j in active { classMembers[classes[j]].append(j) }
 
         peers = layout.overlaps(of: comm.rank).map { o in
             (o.peer, o.box, ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area),
@@ -136,12 +212,14 @@ public final class PtychoEngine {
                          receiveComplex: $0.receive.buffer, receiveReal: $0.receiveReal)
         }
         applySupport()
+        try shiftProbes()
         // Exit waves start as probe x object.
         for j in 0..<frameCount { formExit(j, into: exitWaves.baseAddress + j * pixels) }
     }
 
     deinit {
         amplitudes.deallocate()
+        bounds.deallocate()
         mask.deallocate()
         objectDenominator.deallocate()
         totalDenominator.deallocate()
@@ -154,6 +232,8 @@ public final class PtychoEngine {
     public func setWeights(_ weights: [Float]) {
         precondition(weights.count == frameCount)
         active = weights.indices.filter { weights[$0] > 0 }
+        classMembers = classShifts.map { _ in [] }
+        for j in active { classMembers[frameClass[j]].append(j) }
     }
 
     // MARK: Iteration
@@ -196,10 +276,10 @@ public final class PtychoEngine {
             for b in 0..<count {
                 let j = active[first + b]
                 let amplitude = UnsafePointer(amplitudes + j * m)
-                let (e, total) = project(work.baseAddress + b * m, amplitude)
+                let (e, total) = project(work.baseAddress + b * m, amplitude, bound: bounds[j])
                 sums[0] += e
                 sums[1] += total
-                if raar { _ = project(work2.baseAddress + b * m, amplitude) }
+                if raar { _ = project(work2.baseAddress + b * m, amplitude, bound: bounds[j]) }
             }
             try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
             if raar { try inv.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
@@ -232,7 +312,8 @@ public final class PtychoEngine {
     /// unnormalized inverse transform; masked pixels keep the model.
     /// Returns (sum of squared amplitude errors, sum of measured intensity).
     @inline(__always)
-    private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>) -> (Double, Double) {
+    private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>,
+                         bound: Float) -> (Double, Double) {
         let f = floats(spectrum)
         let s = 1 / Float(pixels).squareRoot(), s2 = s * s
         var error: Float = 0, total: Float = 0
@@ -242,7 +323,6 @@ public final class PtychoEngine {
             error += d * d
             total += amplitude[i] * amplitude[i]
         }
-        let bound = Float(0.25 * options.fourierRelax * options.fourierRelax) * total
         // Fraction of the misfit that remains: 0 is the exact projection.
         let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
         for i in 0..<pixels {
@@ -272,7 +352,7 @@ public final class PtychoEngine {
     private func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
         let n = frameSize, w = region.width
         let c = corners[j]
-        let o = floats(object.baseAddress), p = floats(probe.baseAddress), d = floats(out)
+        let o = floats(object.baseAddress), p = floats(probe(of: j)), d = floats(out)
         for y in 0..<n {
             let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
             let prow = p + 2 * y * n, drow = d + 2 * y * n
@@ -290,7 +370,7 @@ public final class PtychoEngine {
                                        reflection: UnsafeMutablePointer<Complex<Float>>) {
         let n = frameSize, w = region.width
         let c = corners[j]
-        let o = floats(object.baseAddress), p = floats(probe.baseAddress), d = floats(out), r = floats(reflection)
+        let o = floats(object.baseAddress), p = floats(probe(of: j)), d = floats(out), r = floats(reflection)
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
             let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
@@ -311,7 +391,7 @@ public final class PtychoEngine {
     @inline(__always)
     private func accumulateObject(_ j: Int) {
         let n = frameSize, w = region.width
-        let num = floats(objectNumerator.baseAddress), p = floats(probe.baseAddress)
+        let num = floats(objectNumerator.baseAddress), p = floats(probe(of: j))
         let c = corners[j]
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
@@ -333,7 +413,7 @@ public final class PtychoEngine {
         try combineOverlaps()
         var largest: Float = 0
         for i in 0..<area { largest = max(largest, totalDenominator[i]) }
-        let eps = Float(options.objectRegularization * (try comm.maximum(Double(largest))))
+        let eps = max(Float(options.objectRegularization * (try comm.maximum(Double(largest)))), .leastNormalMagnitude)
         let o = floats(object.baseAddress), tn = floats(totalNumerator.baseAddress)
         for i in 0..<area {
             let inv = 1 / (totalDenominator[i] + eps)
@@ -388,38 +468,133 @@ public final class PtychoEngine {
         }
     }
 
+    /// One preconditioned least-squares step for the probe P under the model
+    /// psi_j = S_j(P) O_j, with S_j frame j's sub-pixel shift:
+    /// P += sum_j S_j^-1(O_j* (psi_j - S_j(P) O_j)) / (sum_j |O_j|^2 + eps).
+    /// Residuals are summed per class and shifted back in Fourier space (one
+    /// transform per class, one inverse). Its fixed point is the exact
+    /// least-squares probe; dividing shifted-back sums instead is not, and
+    /// is unstable where the shifts meet the Nyquist frequency. Without
+    /// shifts the step is the usual division, with eps acting as inertia.
     private func probeUpdate() throws {
-        let n = frameSize, w = region.width
         let num = floats(probeNumerator.baseAddress), den = probeDenominator.baseAddress!
         num.update(repeating: 0, count: 2 * pixels)
         den.update(repeating: 0, count: pixels)
-        let o = floats(object.baseAddress)
-        for j in active {
-            let c = corners[j]
-            let psi = floats(exitWaves.baseAddress + j * pixels)
-            for y in 0..<n {
-                let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
-                for x in 0..<n {
-                    let k = y * n + x
-                    let ore = o[row + 2 * x], oim = o[row + 2 * x + 1], sre = psi[2 * k], sim = psi[2 * k + 1]
-                    num[2 * k] += ore * sre + oim * sim
-                    num[2 * k + 1] += ore * sim - oim * sre
-                    den[k] += ore * ore + oim * oim
-                }
+        let anyShifted = residualSpectrum.count > 0
+        if anyShifted { floats(residualSpectrum.baseAddress).update(repeating: 0, count: 2 * pixels) }
+        let (fwd, inv) = try singlePlans()
+        for c in classShifts.indices where !classMembers[c].isEmpty {
+            let cn = floats(classNumerator.baseAddress), cd = floats(classDenominator.baseAddress)
+            cn.update(repeating: 0, count: 2 * pixels)
+            cd.update(repeating: 0, count: 2 * pixels)
+            for j in classMembers[c] { accumulateProbe(j, cn, cd) }
+            let sp = floats(shiftedProbes.baseAddress + c * pixels)
+            for k in 0..<pixels {
+                let d = cd[2 * k]
+                cn[2 * k] -= d * sp[2 * k]
+                cn[2 * k + 1] -= d * sp[2 * k + 1]
+                den[k] += d
             }
+            if classShifts[c] == (0, 0) {
+                for i in 0..<(2 * pixels) { num[i] += cn[i] }
+            } else {
+                try fwd.execute(classNumerator.baseAddress, classNumerator.baseAddress, normalization: .none)
+                addShifted(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true)
+            }
+        }
+        if anyShifted {
+            try inv.execute(residualSpectrum.baseAddress, residualSpectrum.baseAddress, normalization: .none)
+            let s = 1 / Float(pixels)
+            let rs = floats(residualSpectrum.baseAddress)
+            for i in 0..<(2 * pixels) { num[i] += rs[i] * s }
         }
         try comm.sum(probeNumerator.buffer)
         try comm.sum(probeDenominator)
         var largest: Float = 0
         for i in 0..<pixels { largest = max(largest, den[i]) }
-        let eps = Float(options.probeRegularization) * largest
+        let eps = max(Float(options.probeRegularization) * largest, .leastNormalMagnitude)
         let p = floats(probe.baseAddress)
         for i in 0..<pixels {
             let inv = 1 / (den[i] + eps)
-            p[2 * i] = num[2 * i] * inv
-            p[2 * i + 1] = num[2 * i + 1] * inv
+            p[2 * i] += num[2 * i] * inv
+            p[2 * i + 1] += num[2 * i + 1] * inv
         }
         applySupport()
+        try shiftProbes()
+    }
+
+    /// Adds O_j* psi_j and |O_j|^2 (as complex) over frame j's window.
+    @inline(__always)
+    private func accumulateProbe(_ j: Int, _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>) {
+        let n = frameSize, w = region.width
+        let o = floats(object.baseAddress)
+        let c = corners[j]
+        let psi = floats(exitWaves.baseAddress + j * pixels)
+        for y in 0..<n {
+            let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            for x in 0..<n {
+                let k = y * n + x
+                let ore = o[row + 2 * x], oim = o[row + 2 * x + 1], sre = psi[2 * k], sim = psi[2 * k + 1]
+                num[2 * k] += ore * sre + oim * sim
+                num[2 * k + 1] += ore * sim - oim * sre
+                den[2 * k] += ore * ore + oim * oim
+            }
+        }
+    }
+
+    /// out += spectrum x ramps of class c (conjugated for the inverse shift).
+    private func addShifted(_ spectrum: UnsafeMutablePointer<Complex<Float>>, into out: UnsafeMutablePointer<Complex<Float>>,
+                            ramps c: Int, inverse: Bool) {
+        let n = frameSize
+        let f = floats(spectrum), o = floats(out)
+        let ry = floats(classRamps.baseAddress + 2 * c * n), rx = floats(classRamps.baseAddress + (2 * c + 1) * n)
+        let sign: Float = inverse ? -1 : 1
+        for y in 0..<n {
+            let ayr = ry[2 * y], ayi = sign * ry[2 * y + 1]
+            for x in 0..<n {
+                let bxr = rx[2 * x], bxi = sign * rx[2 * x + 1]
+                let rr = ayr * bxr - ayi * bxi, ri = ayr * bxi + ayi * bxr
+                let k = 2 * (y * n + x)
+                o[k] += f[k] * rr - f[k + 1] * ri
+                o[k + 1] += f[k] * ri + f[k + 1] * rr
+            }
+        }
+    }
+
+    /// Remakes the probe's shifted copy for every class.
+    private func shiftProbes() throws {
+        let m = pixels
+        guard classShifts.contains(where: { $0 != (0, 0) }) else {
+            for c in classShifts.indices { (shiftedProbes.baseAddress + c * m).update(from: probe.baseAddress, count: m) }
+            return
+        }
+        let (fwd, inv) = try singlePlans()
+        let spectrum = classNumerator.baseAddress, scratch = classDenominator.baseAddress
+        spectrum.update(from: probe.baseAddress, count: m)
+        try fwd.execute(spectrum, spectrum, normalization: .none)
+        let s = 1 / Float(m)
+        for c in classShifts.indices {
+            let out = floats(shiftedProbes.baseAddress + c * m)
+            if classShifts[c] == (0, 0) {
+                out.update(from: floats(probe.baseAddress), count: 2 * m)
+                continue
+            }
+            floats(scratch).update(repeating: 0, count: 2 * m)
+            addShifted(spectrum, into: scratch, ramps: c, inverse: false)
+            try inv.execute(scratch, scratch, normalization: .none)
+            let f = floats(scratch)
+            for i in 0..<(2 * m) { out[i] = f[i] * s }
+        }
+    }
+
+    @inline(__always)
+    private func probe(of j: Int) -> UnsafeMutablePointer<Complex<Float>> {
+        shiftedProbes.baseAddress + frameClass[j] * pixels
+    }
+
+    private func singlePlans() throws -> (FFTPlan2D, FFTPlan2D) {
+        if work.count == pixels { return (forward, inverse) }
+        return try shortPlan(1)
     }
 
     private func applySupport() {
@@ -441,7 +616,7 @@ public final class PtychoEngine {
 
     /// The object over this rank's region.
     public var regionObject: Array2D<Complex<Float>> {
-        Array2D(height: region.height, width: region.width, values: object.array)
+        Array2D(height: region.height, width: region.width, values: object(in: region))
     }
 
     /// The object over `box` (inside the region), e.g. the owned tile.

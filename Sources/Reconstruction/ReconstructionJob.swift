@@ -1,6 +1,7 @@
 import CXI
 import Foundation
 import Numerics
+import Preview
 import Recon
 import ReconMPI
 import SwiftMPI
@@ -84,7 +85,8 @@ public final class ReconstructionJob {
         }
         let valid = (s.mask ?? [UInt32](repeating: 0, count: m * m)).map { Float($0 == 0 ? 1 : 0) }
         let mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
-        let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, amplitudes: amplitudes,
+        let offsets = grid.offsets
+        let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                  weights: [Float](repeating: 1, count: mine.count))
 
         let probe: Array2D<Complex<Float>>
@@ -112,8 +114,9 @@ public final class ReconstructionJob {
 
     public var hasTruth: Bool { truthTile != nil }
 
-    /// Runs the configured iterations; `progress` sees each one (on every rank).
-    public func run(progress: (IterationStats, Double?) -> Void) throws {
+    /// Runs the configured iterations; `progress` sees each one (on every
+    /// rank), then `after` (on every rank, so it may be collective).
+    public func run(progress: (IterationStats, Double?) -> Void, after: (IterationStats) throws -> Void = { _ in }) throws {
         for i in 0..<options.engine.iterations {
             let stats = try engine.iterate()
             var error: Double? = nil
@@ -122,6 +125,7 @@ public final class ReconstructionJob {
             }
             truthError.append(error ?? .nan)
             progress(stats, error)
+            try after(stats)
         }
     }
 
@@ -156,6 +160,16 @@ public final class ReconstructionJob {
             offset += counts[r]
         }
         return whole
+    }
+
+    /// Gathers the object (collective) and writes the preview images on rank 0.
+    public func writePreview(_ writer: PreviewWriter) throws {
+        let object = try gatherObject()
+        guard let object else { return }
+        let probe = engine.currentProbe
+        let region = ObjectMetrics.illuminated(probe: probe, corners: grid.corners, height: grid.height, width: grid.width)
+        try writer.write(object: object, region: region, probe: probe, fourierErrors: engine.history.map(\.fourierError),
+                         truthErrors: truthError)
     }
 
     /// The final comparison with the truth on rank 0: shift, ramp and factor removed.

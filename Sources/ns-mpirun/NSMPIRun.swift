@@ -22,7 +22,7 @@ struct NSMPIRun: ParsableCommand {
         } catch is ExitCodeError {
             Foundation.exit(1)
         } catch {
-            if launcherRank() != 0 { Foundation.exit(exitCode(for: error).rawValue) }
+            if let rank = launcherRank(), rank != 0 { Foundation.exit(exitCode(for: error).rawValue) }
             exit(withError: error)
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Recon
+import Preview
 import Reconstruction
 
 struct EngineArguments: ParsableArguments {
@@ -20,8 +21,10 @@ struct EngineArguments: ParsableArguments {
     var probeRegularization = 1e-3
     @Option(help: "Frames transformed together.")
     var batch = 8
-    @Option(help: "Fourier relaxation (power bound, as PtyPy's fourier_relax_factor); 0 projects exactly.")
-    var fourierRelax = 0.05
+    @Option(help: ArgumentHelp("Power bound of the Fourier projection: poisson:K (K x the misfit Poisson noise leaves), relax:R (PtyPy's fourier_relax_factor) or none (exact, for noise-free data).", valueName: "bound"))
+    var powerBound = PowerBound.poisson(1)
+    @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels).")
+    var subpixel = 8
 
     var options: EngineOptions {
         var o = EngineOptions()
@@ -33,12 +36,18 @@ struct EngineArguments: ParsableArguments {
         o.objectRegularization = objectRegularization
         o.probeRegularization = probeRegularization
         o.batch = batch
-        o.fourierRelax = fourierRelax
+        o.powerBound = powerBound
+        o.subpixelSteps = subpixel
         return o
     }
 }
 
 extension Algorithm: ExpressibleByArgument {}
+
+extension PowerBound: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
 
 struct ReconCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,6 +74,10 @@ struct ReconCommand: ParsableCommand {
     var quiet = false
     @Option(help: "Also append the progress lines to this file.")
     var logFile: String?
+    @Option(help: "Write PNG previews (object amplitude and phase, probe, error curves) into this folder.")
+    var preview: String?
+    @Option(help: "Refresh the previews every k iterations (0: only at the end).")
+    var previewEvery = 10
 
     func tileGrid() throws -> (rows: Int, columns: Int)? {
         guard let tiles else { return nil }
@@ -80,6 +93,7 @@ struct ReconCommand: ParsableCommand {
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         _ = try tileGrid()
         guard printEvery > 0 else { throw ValidationError("--print-every must be positive, got \(printEvery)") }
+        guard previewEvery >= 0 else { throw ValidationError("--preview-every must be at least 0, got \(previewEvery)") }
     }
 
     func run() throws {
@@ -93,6 +107,8 @@ struct ReconCommand: ParsableCommand {
         try withMPI { world in
             let log = try ProgressLog(path: world.rank == 0 ? logFile : nil, quiet: quiet || world.rank != 0)
             let job = try ReconstructionJob(input: input, comm: world, options: options)
+            // Made on every rank so a bad folder stops them all alike.
+            let previews = try preview.map { try PreviewWriter(directory: $0) }
             let l = job.layout
             log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm.rawValue) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
             let started = Date()
@@ -106,7 +122,11 @@ struct ReconCommand: ParsableCommand {
                 if let nrmse { text += String(format: "  nrmse %.4f", nrmse) }
                 text += String(format: "  %.3f s/it  ETA %.0f s", stats.seconds, eta)
                 log.line(text)
+            } after: { stats in
+                let i = stats.iteration + 1
+                if let previews, previewEvery > 0, i % previewEvery == 0, i < total { try job.writePreview(previews) }
             }
+            if let previews { try job.writePreview(previews) }
             try job.write(output, command: CommandLine.arguments.joined(separator: " "), version: NanosurveyorVersion.string)
             if job.hasTruth {
                 // Collective: every rank sends its tile, rank 0 compares.

@@ -11,19 +11,25 @@ struct EngineFixture {
     let frames: LocalFrames
     let m: Int
 
-    init(config: SimulationConfig = smallConfig(scan: .raster(rows: 4, columns: 4), poisson: false)) throws {
+    /// `exactPositions`: frames from the true sub-pixel positions (with the
+    /// offsets the solver needs), with Poisson noise if the config asks;
+    /// else noise-free frames from positions rounded to whole pixels.
+    init(config: SimulationConfig = smallConfig(scan: .raster(rows: 4, columns: 4), poisson: false),
+         exactPositions: Bool = false) throws {
         sim = try Simulation(config)
         m = sim.frameSize
         grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
         layout = try TileLayout(corners: grid.corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width, ranks: 1)
         var amplitudes: [Float] = []
         for i in 0..<sim.frameCount {
-            // The solver's own model: integer window positions.
             let c = grid.corners[i]
-            let exit = sim.exitWave(object: sim.object, pixelY: Double(c.y), pixelX: Double(c.x))
-            amplitudes += sim.cleanIntensity(of: exit).fftShifted(inverse: true).values.map { $0.squareRoot() }
+            let intensity = exactPositions
+                ? sim.frame(i).photons
+                : sim.cleanIntensity(of: sim.exitWave(object: sim.object, pixelY: Double(c.y), pixelX: Double(c.x)))
+            amplitudes += intensity.fftShifted(inverse: true).values.map { $0.squareRoot() }
         }
-        frames = LocalFrames(indices: Array(0..<sim.frameCount), corners: grid.corners, amplitudes: amplitudes,
+        frames = LocalFrames(indices: Array(0..<sim.frameCount), corners: grid.corners,
+                             offsets: exactPositions ? grid.offsets : nil, amplitudes: amplitudes,
                              weights: [Float](repeating: 1, count: sim.frameCount))
     }
 
@@ -45,7 +51,7 @@ struct EngineFixture {
         let f = try EngineFixture()
         var options = EngineOptions()
         options.probeUpdateStart = 10_000
-        options.fourierRelax = 0  // noise-free: fit exactly
+        options.powerBound = .none  // noise-free: fit exactly
         let e = try f.engine(options)
         let start = f.nrmse(e)
         for _ in 0..<150 { try e.iterate() }
@@ -54,13 +60,80 @@ struct EngineFixture {
         #expect(end < 0.005, "NRMSE \(start) -> \(end)")
     }
 
+    /// Frames measured at sub-pixel positions: modelling the offsets by
+    /// shifted probes converges to the truth; rounding the positions cannot.
+    @Test func subPixelPositionsAreModelled() throws {
+        let f = try EngineFixture(config: smallConfig(scan: .spiral(points: 30), poisson: false), exactPositions: true)
+        #expect(f.frames.offsets.contains { abs($0.y - 0.5) < 0.3 || abs($0.x - 0.5) < 0.3 })
+        var options = EngineOptions()
+        options.probeUpdateStart = 10_000
+        options.powerBound = .none
+        var results: [Int: (nrmse: Double, fourier: Double)] = [:]
+        for steps in [0, 8, 64] {
+            options.subpixelSteps = steps
+            let e = try f.engine(options)
+            for _ in 0..<150 { try e.iterate() }
+            results[steps] = (f.nrmse(e), e.history.last!.fourierError)
+        }
+        #expect(results[64]!.nrmse < 0.005, "\(results)")
+        #expect(results[0]!.nrmse > 3 * results[64]!.nrmse, "\(results)")
+    }
+
+    /// On Poisson data the bound that follows the noise fits the signal and
+    /// not the noise, where PtyPy's fixed fraction does neither as well;
+    /// both runs start from the same data-derived probe and update it.
+    @Test func poissonPowerBoundBeatsAFixedFractionOnNoisyData() throws {
+        var config = smallConfig(scan: .spiral(points: 60), poisson: true)
+        config.photonsPerFrame = 1e6
+        let f = try EngineFixture(config: config, exactPositions: true)
+        var mean = Array2D<Float>(height: f.m, width: f.m, repeating: 0)
+        for i in 0..<f.sim.frameCount {
+            let frame = f.sim.frame(i).photons
+            for k in 0..<mean.count { mean.values[k] += frame.values[k] / Float(f.sim.frameCount) }
+        }
+        let guess = try InitialProbe.fromMeanDiffraction(mean, geometry: f.sim.config.geometry, defocus: 15e-6)
+        var errors: [String: Double] = [:]
+        for bound in [PowerBound.poisson(1), .relative(0.05)] {
+            var options = EngineOptions()
+            options.powerBound = bound
+            let e = try PtychoEngine(comm: SingleRank(), layout: f.layout, frames: f.frames,
+                                     mask: [Float](repeating: 1, count: f.m * f.m), probe: guess, options: options)
+            for _ in 0..<100 { try e.iterate() }
+            errors[bound.description] = f.nrmse(e)
+            #expect(e.history.allSatisfy { $0.fourierError.isFinite })
+        }
+        #expect(errors["poisson:1.0"]! < 0.06, "\(errors)")
+        #expect(errors["poisson:1.0"]! < 0.8 * errors["relax:0.05"]!, "\(errors)")
+    }
+
+    @Test func expectedPoissonMisfitMatchesItsLimits() {
+        let v = ExpectedPoissonMisfit()
+        #expect(v(0) == 0)
+        #expect(abs(v(0.01) - 0.0181) < 2e-4)  // about 2 lambda when counts are rare
+        #expect(abs(v(0.0624) - v(0.0626)) < 1e-3)
+        #expect(abs(v(1) - 0.4536) < 1e-3)
+        #expect(abs(v(63.9) - v(64.1)) < 1e-4)  // table meets the asymptote
+        #expect(abs(v(1e4) - 0.25) < 1e-4)
+    }
+
+    @Test func powerBoundsParse() {
+        #expect(PowerBound(parsing: "none") == PowerBound.none)
+        #expect(PowerBound(parsing: "relax:0.05") == .relative(0.05))
+        #expect(PowerBound(parsing: "Poisson:2") == .poisson(2))
+        #expect(PowerBound(parsing: "poisson") == nil)
+        #expect(PowerBound(parsing: "fast") == nil)
+        var o = EngineOptions()
+        o.powerBound = .poisson(-1)
+        #expect(o.problems().contains { $0.contains("Poisson power bound") })
+    }
+
     @Test func raarConvergesToo() throws {
         let f = try EngineFixture()
         var options = EngineOptions()
         options.algorithm = .raar
         options.beta = 0.8
         options.probeUpdateStart = 10_000
-        options.fourierRelax = 0
+        options.powerBound = .none
         let e = try f.engine(options)
         for _ in 0..<150 { try e.iterate() }
         #expect(f.nrmse(e) < 0.01)
@@ -120,6 +193,7 @@ struct EngineFixture {
         #expect(abs(guess.totalIntensity - Double(mean.values.reduce(0, +))) / guess.totalIntensity < 1e-4)
         var options = EngineOptions()
         options.probeUpdateStart = 1
+        options.powerBound = .none  // noise-free data
         let e = try PtychoEngine(comm: SingleRank(), layout: f.layout, frames: f.frames,
                                  mask: [Float](repeating: 1, count: f.m * f.m), probe: guess, options: options)
         let before = f.nrmse(e)

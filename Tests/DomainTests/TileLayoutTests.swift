@@ -45,7 +45,7 @@ import Testing
     @Test func squareObjectsGetSquareGrids() throws {
         let four = try TileLayout(corners: corners, frameSize: 32, objectHeight: 170, objectWidth: 170, ranks: 4)
         #expect(four.rows == 2 && four.columns == 2)
-        let wide = try TileLayout(corners: corners, frameSize: 32, objectHeight: 100, objectWidth: 400, ranks: 4)
+        let wide = try TileLayout(corners: corners, frameSize: 32, objectHeight: 160, objectWidth: 640, ranks: 4)
         #expect(wide.rows == 1 && wide.columns == 4)
     }
 }

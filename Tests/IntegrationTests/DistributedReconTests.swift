@@ -66,9 +66,10 @@ import Testing
 
     @Test func outputIsStandardCXI() throws {
         let out = NSTemporaryDirectory() + "ns-recon-out-\(UUID().uuidString).cxi"
-        defer { try? FileManager.default.removeItem(atPath: out) }
+        let previews = NSTemporaryDirectory() + "ns-recon-preview-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: previews) }
         let run = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", out, "--iterations", "3", "--tiles", "2x1",
-                                               "--probe-defocus", "15e-6"])
+                                               "--probe-defocus", "15e-6", "--preview", previews, "--preview-every", "2"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("as 2x1 tiles"))
         #expect(run.stdout.contains("iter    3/3"))
@@ -87,6 +88,19 @@ import Testing
         #expect(tiles[0] == 0 && tiles[2] == tiles[4] && tiles[7] == Int64(truthShape[1]))  // two bands stacked in y
         // Every pixel of the object came from some rank's tile: none left at zero.
         #expect(try f.read("/entry_1/image_1/data", as: Complex<Float>.self).allSatisfy { $0.length > 0 })
+        // Previews of the whole object (assembled from both tiles) and the probe.
+        let names = try FileManager.default.contentsOfDirectory(atPath: previews).sorted()
+        #expect(names == ["errors.png", "object_amplitude.png", "object_phase.png", "probe_amplitude.png", "probe_phase.png"])
+        #expect(try Self.pngSize(previews + "/object_phase.png") == (truthShape[0], truthShape[1]))
+        #expect(try Self.pngSize(previews + "/probe_amplitude.png") == (64, 64))
+    }
+
+    /// (height, width) from a PNG's IHDR chunk.
+    static func pngSize(_ path: String) throws -> (Int, Int) {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try #require(data.count > 24 && data[1] == 0x50 && data[2] == 0x4E && data[3] == 0x47, "\(path) is not a PNG")
+        func be32(_ at: Int) -> Int { data[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        return (be32(20), be32(16))
     }
 
     @Test func badInputStopsEveryRankWithOneClearMessage() throws {

@@ -45,15 +45,21 @@ enum MPIRunner {
         return nil
     }
 
-    static func run(ranks: Int, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
-        let launcher = try #require(mpirun, "mpirun not found: install openmpi-bin (see README)")
+    /// Runs `ns-mpirun` on `ranks` ranks under mpirun, or directly (one rank, no launcher) when `ranks` is nil.
+    static func run(ranks: Int?, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
         let binary = executable
         try #require(FileManager.default.isExecutableFile(atPath: binary), "ns-mpirun not built at \(binary)")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: launcher)
-        // More ranks than cores: OpenMPI needs leave to oversubscribe (set in the
-        // environment below, since MPICH's Hydra rejects the --oversubscribe flag).
-        process.arguments = ["-n", String(ranks), binary] + arguments
+        if let ranks {
+            let launcher = try #require(mpirun, "mpirun not found: install openmpi-bin (see README)")
+            process.executableURL = URL(fileURLWithPath: launcher)
+            // More ranks than cores: OpenMPI needs leave to oversubscribe (set in the
+            // environment below, since MPICH's Hydra rejects the --oversubscribe flag).
+            process.arguments = ["-n", String(ranks), binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
         // The test process itself runs as an MPI singleton (WrapperTests), which
         // leaves its own job's OMPI_/PMIX_ variables in the environment; a child
         // mpirun that inherits them joins the wrong job and fails or hangs.

@@ -148,6 +148,23 @@ import Testing
         #expect(result.stderr.contains("--length must be positive"))
     }
 
+    /// Without a launcher there is no rank 0 to defer to: the one process prints.
+    @Test func usageErrorsAndHelpPrintWithoutALauncher() throws {
+        let bad = try MPIRunner.run(ranks: nil, ["simulate", "--no-such-option"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--no-such-option"))
+        let help = try MPIRunner.run(ranks: nil, ["recon", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--subpixel"))
+    }
+
+    /// Under mpirun only rank 0 prints a usage error, once.
+    @Test func usageErrorPrintsOnceUnderMPI() throws {
+        let bad = try MPIRunner.run(ranks: 2, ["simulate", "--no-such-option"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.components(separatedBy: "--no-such-option").count - 1 == 1, "\(bad.stderr)")
+    }
+
     @Test func unwritableOutputFailsEveryRankCleanly() throws {
         let result = try MPIRunner.run(ranks: 2, ["check", "hdf5", "--output", "/nonexistent-dir/x.h5"])
         #expect(result.status != 0)
