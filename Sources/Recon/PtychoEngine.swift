@@ -68,7 +68,6 @@ public final class PtychoEngine {
     private let exitWaves: ComplexBuffer
     private let work: ComplexBuffer
     private let work2: ComplexBuffer
-    private let phi: ComplexBuffer
     /// The object on the region, and its sums (partial, then combined).
     private let object: ComplexBuffer
     private let objectNumerator: ComplexBuffer
@@ -89,7 +88,7 @@ public final class PtychoEngine {
     /// Probe-update scratch: one class's sums, and the spectrum of all
     /// classes' residuals shifted back.
     private let classNumerator: ComplexBuffer
-    private let classDenominator: ComplexBuffer
+    private let classDenominator: UnsafeMutablePointer<Float>
     private let residualSpectrum: ComplexBuffer
     private let support: UnsafeMutablePointer<Float>?
     private let forward: FFTPlan2D
@@ -99,6 +98,8 @@ public final class PtychoEngine {
     private let amplitudes: UnsafeMutablePointer<Float>
     /// Per frame: the amplitude misfit below which it is left as it is.
     private let bounds: UnsafeMutablePointer<Float>
+    /// Per frame: the measured photons on valid pixels.
+    private let totals: UnsafeMutablePointer<Float>
     private var active: [Int]
     private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
                          receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
@@ -130,7 +131,6 @@ public final class PtychoEngine {
         let batch = max(1, min(options.batch, frames.count))
         work = ComplexBuffer(count: batch * pixels)
         work2 = ComplexBuffer(count: batch * pixels)
-        phi = ComplexBuffer(count: batch * pixels)
         object = ComplexBuffer(count: region.area, fill: Complex(1, 0))
 
         objectNumerator = ComplexBuffer(count: region.area)
@@ -168,7 +168,7 @@ public final class PtychoEngine {
         shiftedProbes = ComplexBuffer(count: shifts.count * pixels)
         let shifted = shifts.contains { $0 != (0, 0) }
         classNumerator = ComplexBuffer(count: pixels)
-        classDenominator = ComplexBuffer(count: pixels)
+        classDenominator = .allocate(capacity: pixels)
         residualSpectrum = ComplexBuffer(count: shifted ? pixels : 0)
         if let radius = options.probeSupport {
             let s = UnsafeMutablePointer<Float>.allocate(capacity: pixels)
@@ -185,6 +185,7 @@ public final class PtychoEngine {
         amplitudes = .allocate(capacity: max(1, frames.amplitudes.count))
         amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
         bounds = .allocate(capacity: max(1, frames.count))
+        totals = .allocate(capacity: max(1, frames.count))
         let misfit = ExpectedPoissonMisfit()
         for j in 0..<frames.count {
             var total = 0.0, noise = 0.0
@@ -193,6 +194,7 @@ public final class PtychoEngine {
                 total += a * a
                 noise += misfit(a * a)
             }
+            totals[j] = Float(total)
             bounds[j] = switch options.powerBound {
             case .none: 0
             case .relative(let r): Float(0.25 * r * r * total)
@@ -220,6 +222,8 @@ public final class PtychoEngine {
     deinit {
         amplitudes.deallocate()
         bounds.deallocate()
+        totals.deallocate()
+        classDenominator.deallocate()
         mask.deallocate()
         objectDenominator.deallocate()
         totalDenominator.deallocate()
@@ -268,7 +272,7 @@ public final class PtychoEngine {
             let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
             for b in 0..<count {
                 let j = active[first + b]
-                formExitAndReflection(j, phi: phi.baseAddress + b * m, reflection: work.baseAddress + b * m)
+                formReflection(j, into: work.baseAddress + b * m)
                 if raar { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
             }
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
@@ -276,24 +280,19 @@ public final class PtychoEngine {
             for b in 0..<count {
                 let j = active[first + b]
                 let amplitude = UnsafePointer(amplitudes + j * m)
-                let (e, total) = project(work.baseAddress + b * m, amplitude, bound: bounds[j])
-                sums[0] += e
-                sums[1] += total
+                sums[0] += project(work.baseAddress + b * m, amplitude, bound: bounds[j])
+                sums[1] += Double(totals[j])
                 if raar { _ = project(work2.baseAddress + b * m, amplitude, bound: bounds[j]) }
             }
             try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
             if raar { try inv.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
             for b in 0..<count {
                 let j = active[first + b]
-                let psi = floats(exitWaves.baseAddress + j * m), p = floats(phi.baseAddress + b * m)
-                let w = floats(work.baseAddress + b * m)
                 if raar {
-                    let w2 = floats(work2.baseAddress + b * m)
-                    for i in 0..<(2 * m) { psi[i] = beta * (psi[i] + w[i] - p[i]) + (1 - beta) * w2[i] }
+                    updateExitAndAccumulate(j, floats(work.baseAddress + b * m), raar: floats(work2.baseAddress + b * m), beta: beta)
                 } else {
-                    for i in 0..<(2 * m) { psi[i] += w[i] - p[i] }
+                    updateExitAndAccumulate(j, floats(work.baseAddress + b * m), raar: nil, beta: 1)
                 }
-                accumulateObject(j)
             }
             first += count
         }
@@ -310,41 +309,55 @@ public final class PtychoEngine {
     /// Replaces Fourier magnitudes by the measured ones on valid pixels (as
     /// far as the power bound asks) and folds in the unitary scaling for the
     /// unnormalized inverse transform; masked pixels keep the model.
-    /// Returns (sum of squared amplitude errors, sum of measured intensity).
+    /// Returns the sum of squared amplitude errors over valid pixels.
+    ///
+    /// Both passes are branch-free so they vectorize: the misfit sum in
+    /// explicit SIMD lanes (a float reduction is not reordered for us), the
+    /// update as a plain loop of selects.
     @inline(__always)
     private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>,
-                         bound: Float) -> (Double, Double) {
+                         bound: Float) -> Double {
         let f = floats(spectrum)
         let s = 1 / Float(pixels).squareRoot(), s2 = s * s
-        var error: Float = 0, total: Float = 0
-        for i in 0..<pixels where mask[i] > 0 {
+        let lanes = 8, whole = pixels / lanes * lanes
+        var sum = SIMD8<Float>.zero
+        let raw = UnsafeRawPointer(f), rawAmplitude = UnsafeRawPointer(amplitude), rawMask = UnsafeRawPointer(mask)
+        var i = 0
+        while i < whole {
+            let v = raw.loadUnaligned(fromByteOffset: 8 * i, as: SIMD16<Float>.self)
+            let re = v.evenHalf, im = v.oddHalf
+            let a = rawAmplitude.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let w = rawMask.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let d = (re * re + im * im).squareRoot() * s - a
+            sum += w * d * d
+            i += lanes
+        }
+        var error = sum.sum()
+        while i < pixels {
             let re = f[2 * i], im = f[2 * i + 1]
             let d = (re * re + im * im).squareRoot() * s - amplitude[i]
-            error += d * d
-            total += amplitude[i] * amplitude[i]
+            error += mask[i] * d * d
+            i += 1
         }
         // Fraction of the misfit that remains: 0 is the exact projection.
         let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
-        for i in 0..<pixels {
-            let re = f[2 * i], im = f[2 * i + 1]
-            if mask[i] > 0 && keep < 1 {
-                let a = (re * re + im * im).squareRoot() * s
-                let target = amplitude[i]
-                if a > 1e-30 {
-                    // New magnitude target + keep (a - target), scaled for the unnormalized inverse.
-                    let factor = (target + keep * (a - target)) / a * s2
-                    f[2 * i] = re * factor
-                    f[2 * i + 1] = im * factor
-                } else {
-                    f[2 * i] = target * s
-                    f[2 * i + 1] = 0
-                }
-            } else {
-                f[2 * i] = re * s2
-                f[2 * i + 1] = im * s2
-            }
+        if keep >= 1 {
+            for k in 0..<(2 * pixels) { f[k] *= s2 }
+            return Double(error)
         }
-        return (Double(error), Double(total))
+        for k in 0..<pixels {
+            let re = f[2 * k], im = f[2 * k + 1]
+            let a = (re * re + im * im).squareRoot() * s
+            let target = amplitude[k], w = mask[k]
+            // New magnitude target + keep (a - target), scaled for the unnormalized
+            // inverse; a zero model amplitude takes the target with phase 0.
+            let nonzero = a > 1e-30
+            let projected = (target + keep * (a - target)) / (nonzero ? a : 1) * s2
+            let factor = w * projected + (1 - w) * s2
+            f[2 * k] = nonzero ? re * factor : w * target * s + (1 - w) * re * s2
+            f[2 * k + 1] = im * factor
+        }
+        return Double(error)
     }
 
     /// P x O over frame j's window.
@@ -364,45 +377,55 @@ public final class PtychoEngine {
         }
     }
 
-    /// phi = P x O over frame j's window and the reflection 2 phi - psi_j, in one pass.
+    /// The reflection 2 P O - psi_j over frame j's window.
     @inline(__always)
-    private func formExitAndReflection(_ j: Int, phi out: UnsafeMutablePointer<Complex<Float>>,
-                                       reflection: UnsafeMutablePointer<Complex<Float>>) {
+    private func formReflection(_ j: Int, into reflection: UnsafeMutablePointer<Complex<Float>>) {
         let n = frameSize, w = region.width
         let c = corners[j]
-        let o = floats(object.baseAddress), p = floats(probe(of: j)), d = floats(out), r = floats(reflection)
+        let o = floats(object.baseAddress), p = floats(probe(of: j)), r = floats(reflection)
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
             let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
             let k = 2 * y * n
-            let prow = p + k, drow = d + k, rrow = r + k, srow = psi + k
+            let prow = p + k, rrow = r + k, srow = psi + k
             for x in 0..<n {
                 let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
-                let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
-                drow[2 * x] = fre
-                drow[2 * x + 1] = fim
-                rrow[2 * x] = 2 * fre - srow[2 * x]
-                rrow[2 * x + 1] = 2 * fim - srow[2 * x + 1]
+                rrow[2 * x] = 2 * (pre * ore - pim * oim) - srow[2 * x]
+                rrow[2 * x + 1] = 2 * (pre * oim + pim * ore) - srow[2 * x + 1]
             }
         }
     }
 
-    /// Adds conj(P) psi_j and |P|^2 over frame j's window to the object sums.
+    /// psi_j += P_F(2 phi - psi_j) - phi (DM), or RAAR's
+    /// beta (psi_j + P_F(2 phi - psi_j) - phi) + (1 - beta) P_F(psi_j), with
+    /// phi = P O recomputed rather than stored, and the new psi_j's share of
+    /// the object sums (conj(P) psi_j, |P|^2) added in the same pass, while
+    /// the frame is in cache.
     @inline(__always)
-    private func accumulateObject(_ j: Int) {
+    private func updateExitAndAccumulate(_ j: Int, _ projected: UnsafeMutablePointer<Float>,
+                                         raar projectedExit: UnsafeMutablePointer<Float>?, beta: Float) {
         let n = frameSize, w = region.width
-        let num = floats(objectNumerator.baseAddress), p = floats(probe(of: j))
         let c = corners[j]
+        let o = floats(object.baseAddress), p = floats(probe(of: j)), num = floats(objectNumerator.baseAddress)
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
-            let nr = num + 2 * row, dr = objectDenominator + row
-            let pr = p + 2 * y * n, sr = psi + 2 * y * n
+            let orow = o + 2 * row, nrow = num + 2 * row, drow = objectDenominator + row
+            let k = 2 * y * n
+            let prow = p + k, srow = psi + k, wrow = projected + k
             for x in 0..<n {
-                let pre = pr[2 * x], pim = pr[2 * x + 1], sre = sr[2 * x], sim = sr[2 * x + 1]
-                nr[2 * x] += pre * sre + pim * sim
-                nr[2 * x + 1] += pre * sim - pim * sre
-                dr[x] += pre * pre + pim * pim
+                let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
+                let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
+                var sre = srow[2 * x] + wrow[2 * x] - fre, sim = srow[2 * x + 1] + wrow[2 * x + 1] - fim
+                if let projectedExit {
+                    sre = beta * sre + (1 - beta) * projectedExit[k + 2 * x]
+                    sim = beta * sim + (1 - beta) * projectedExit[k + 2 * x + 1]
+                }
+                srow[2 * x] = sre
+                srow[2 * x + 1] = sim
+                nrow[2 * x] += pre * sre + pim * sim
+                nrow[2 * x + 1] += pre * sim - pim * sre
+                drow[x] += pre * pre + pim * pim
             }
         }
     }
@@ -484,13 +507,13 @@ public final class PtychoEngine {
         if anyShifted { floats(residualSpectrum.baseAddress).update(repeating: 0, count: 2 * pixels) }
         let (fwd, inv) = try singlePlans()
         for c in classShifts.indices where !classMembers[c].isEmpty {
-            let cn = floats(classNumerator.baseAddress), cd = floats(classDenominator.baseAddress)
+            let cn = floats(classNumerator.baseAddress), cd = classDenominator
             cn.update(repeating: 0, count: 2 * pixels)
-            cd.update(repeating: 0, count: 2 * pixels)
+            cd.update(repeating: 0, count: pixels)
             for j in classMembers[c] { accumulateProbe(j, cn, cd) }
             let sp = floats(shiftedProbes.baseAddress + c * pixels)
             for k in 0..<pixels {
-                let d = cd[2 * k]
+                let d = cd[k]
                 cn[2 * k] -= d * sp[2 * k]
                 cn[2 * k + 1] -= d * sp[2 * k + 1]
                 den[k] += d
@@ -523,7 +546,7 @@ public final class PtychoEngine {
         try shiftProbes()
     }
 
-    /// Adds O_j* psi_j and |O_j|^2 (as complex) over frame j's window.
+    /// Adds O_j* psi_j and |O_j|^2 over frame j's window.
     @inline(__always)
     private func accumulateProbe(_ j: Int, _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>) {
         let n = frameSize, w = region.width
@@ -531,13 +554,13 @@ public final class PtychoEngine {
         let c = corners[j]
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
-            let row = 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            let nrow = num + 2 * y * n, srow = psi + 2 * y * n, drow = den + y * n
             for x in 0..<n {
-                let k = y * n + x
-                let ore = o[row + 2 * x], oim = o[row + 2 * x + 1], sre = psi[2 * k], sim = psi[2 * k + 1]
-                num[2 * k] += ore * sre + oim * sim
-                num[2 * k + 1] += ore * sim - oim * sre
-                den[2 * k] += ore * ore + oim * oim
+                let ore = orow[2 * x], oim = orow[2 * x + 1], sre = srow[2 * x], sim = srow[2 * x + 1]
+                nrow[2 * x] += ore * sre + oim * sim
+                nrow[2 * x + 1] += ore * sim - oim * sre
+                drow[x] += ore * ore + oim * oim
             }
         }
     }
@@ -569,7 +592,8 @@ public final class PtychoEngine {
             return
         }
         let (fwd, inv) = try singlePlans()
-        let spectrum = classNumerator.baseAddress, scratch = classDenominator.baseAddress
+        // Both free between probe updates.
+        let spectrum = classNumerator.baseAddress, scratch = residualSpectrum.baseAddress
         spectrum.update(from: probe.baseAddress, count: m)
         try fwd.execute(spectrum, spectrum, normalization: .none)
         let s = 1 / Float(m)

@@ -17,6 +17,8 @@ struct Bench: ParsableCommand {
         var iterations = 10
         @Option(help: "Frames per FFT batch.")
         var batch = 8
+        @Option(help: "Sub-pixel steps of the engine (0: whole-pixel positions).")
+        var subpixel = EngineOptions().subpixelSteps
         @Option(help: "Cases as FRAMESxSIZE, comma-separated (default: 400x128,1600x128,400x256).")
         var cases: String?
         @Flag(help: "Print JSON instead of a table.")
@@ -41,7 +43,8 @@ struct Bench: ParsableCommand {
         func run() throws {
             let cases = try parsedCases()
             try withMPI { world in
-                let rows = try ReconBenchmark.run(world, cases: cases, iterations: iterations, batch: batch)
+                let rows = try ReconBenchmark.run(world, cases: cases, iterations: iterations, batch: batch,
+                                                  subpixelSteps: subpixel)
                 guard world.rank == 0 else { return }
                 if json { print(try jsonLine(rows)); return }
                 print("bench recon: DM, \(iterations) timed iterations per case, \(world.size) ranks")
