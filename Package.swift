@@ -66,7 +66,7 @@ let package = Package(
         ]),
         // A reconstruction from a CXI file to a CXI file on a group of ranks.
         .target(name: "Reconstruction", dependencies: [
-            "Recon", "ReconMPI", "CXI", "Preview", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "SwiftMPI", "SwiftFFTW"]),

@@ -35,6 +35,13 @@ public enum ReconBenchmark {
         public var dataMegabytes: Double
         public var memoryRatio: Double
         public var peakResidentMegabytes: Double
+        /// On more than one rank: the same case on rank 0 alone, in the same
+        /// run, and the strong-scaling efficiency t1 / (N tN); the second
+        /// efficiency compares ratios to the FFT, which cancels a change in
+        /// machine speed between the two measurements.
+        public var oneRankSecondsPerIteration: Double?
+        public var efficiency: Double?
+        public var fftNormalizedEfficiency: Double?
     }
 
     public static let standardCases = [Case(frames: 400, frameSize: 128), Case(frames: 1600, frameSize: 128),
@@ -42,7 +49,21 @@ public enum ReconBenchmark {
 
     public static func run(_ comm: Communicator, cases: [Case], iterations: Int, batch: Int,
                            subpixelSteps: Int = EngineOptions().subpixelSteps) throws -> [Row] {
-        try cases.map { try run(comm, case: $0, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps) }
+        try cases.map { c in
+            var row = try run(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps)
+            guard comm.size > 1 else { return row }
+            // After the N-rank run, so its memory figures are not read off pages the other freed.
+            let alone = try comm.split(color: comm.rank == 0 ? 0 : nil, key: 0)
+            if let alone {
+                let one = try run(alone, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps)
+                row.oneRankSecondsPerIteration = one.secondsPerIteration
+                row.efficiency = one.secondsPerIteration / (Double(comm.size) * row.secondsPerIteration)
+                row.fftNormalizedEfficiency = one.ratioToFFT / row.ratioToFFT
+                try alone.free()
+            }
+            try comm.barrier()
+            return row
+        }
     }
 
     static func run(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int) throws -> Row {

@@ -21,6 +21,8 @@ public enum CXIPaths {
     public static let readout = "/entry_1/instrument_1/detector_1/ns_readout"
     /// Simulation ground truth: object, probe, clean intensities, detector artefacts.
     public static let truth = "/entry_1/ns_truth"
+    /// A reconstruction's object (see ReconstructionWriter).
+    public static let image = "/entry_1/image_1/data"
 
     /// Places other tools put the frames, translations and mask, in the order tried.
     static let dataCandidates = [dataLink, data]

@@ -28,7 +28,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     public var powerBound: PowerBound = .poisson(1)
     /// Sub-pixel positions are modelled to 1/this of a pixel by shifting the
     /// probe (see `PtychoEngine`); 0 rounds positions to whole pixels.
-    public var subpixelSteps: Int = 8
+    public var subpixelSteps: Int = 4
 
     public init() {}
 

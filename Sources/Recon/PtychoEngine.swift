@@ -104,6 +104,7 @@ public final class PtychoEngine {
     private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
                          receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
     private var transfers: [PeerTransfer] = []
+    private let iterationSums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
 
     public init(comm: Collective, layout: TileLayout, frames: LocalFrames, mask: [Float],
                 probe initialProbe: Array2D<Complex<Float>>, options: EngineOptions) throws {
@@ -223,6 +224,7 @@ public final class PtychoEngine {
         amplitudes.deallocate()
         bounds.deallocate()
         totals.deallocate()
+        iterationSums.deallocate()
         classDenominator.deallocate()
         mask.deallocate()
         objectDenominator.deallocate()
@@ -245,11 +247,13 @@ public final class PtychoEngine {
     @discardableResult
     public func iterate() throws -> IterationStats {
         let start = Date()
-        var sums = [0.0, 0.0]  // Fourier error, measured intensity
-        try fourierUpdate(&sums)
+        let sums = iterationSums
+        sums[0] = 0  // Fourier error
+        sums[1] = 0  // measured intensity
+        try fourierUpdate(sums)
         try objectUpdate()
         if iteration >= options.probeUpdateStart { try probeUpdate() }
-        try sums.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try comm.sum(sums)
         let stats = IterationStats(iteration: iteration, fourierError: sums[1] > 0 ? sums[0] / sums[1] : 0,
                                    seconds: Date().timeIntervalSince(start))
         history.append(stats)
@@ -259,7 +263,7 @@ public final class PtychoEngine {
 
     /// Updates every exit wave and, while each is in cache, adds its share
     /// to the object sums (with the probe the exit waves were made with).
-    private func fourierUpdate(_ sums: inout [Double]) throws {
+    private func fourierUpdate(_ sums: UnsafeMutableBufferPointer<Double>) throws {
         let m = pixels
         floats(objectNumerator.baseAddress).update(repeating: 0, count: 2 * region.area)
         objectDenominator.update(repeating: 0, count: region.area)

@@ -4,6 +4,7 @@ import Numerics
 import Preview
 import Recon
 import ReconMPI
+import SwiftHDF5
 import SwiftMPI
 
 /// A reconstruction error a user can act on (bad input, a layout that does not fit).
@@ -147,27 +148,62 @@ public final class ReconstructionJob {
         return max(0, (sums[3] - (sums[0] * sums[0] + sums[1] * sums[1]) / sums[2]) / sums[3]).squareRoot()
     }
 
-    /// The whole object on rank 0 (nil elsewhere), assembled from the tiles: after the iterations only.
-    public func gatherObject() throws -> Array2D<Complex<Float>>? {
-        let (values, counts) = try comm.gatherv(engine.object(in: layout.tiles[comm.rank]), root: 0)
+    /// The whole object on rank 0 (nil elsewhere), assembled from the
+    /// tiles, or every `step`-th pixel of it in each direction.
+    public func gatherObject(step: Int = 1) throws -> Array2D<Complex<Float>>? {
+        precondition(step >= 1)
+        func kept(_ range: Range<Int>) -> [Int] { range.filter { $0 % step == 0 } }
+        let tile = layout.tiles[comm.rank]
+        let mine = engine.object(in: tile)
+        let sent = step == 1 ? mine : kept(tile.y0..<tile.y1).flatMap { y in
+            kept(tile.x0..<tile.x1).map { mine[(y - tile.y0) * tile.width + ($0 - tile.x0)] }
+        }
+        let (values, counts) = try comm.gatherv(sent, root: 0)
         guard comm.rank == 0 else { return nil }
-        var whole = Array2D<Complex<Float>>(height: grid.height, width: grid.width, repeating: .zero)
+        var whole = Array2D<Complex<Float>>(height: (grid.height + step - 1) / step, width: (grid.width + step - 1) / step,
+                                            repeating: .zero)
         var offset = 0
-        for (r, tile) in layout.tiles.enumerated() {
-            for y in tile.y0..<tile.y1 {
-                for x in tile.x0..<tile.x1 { whole[y, x] = values[offset + (y - tile.y0) * tile.width + (x - tile.x0)] }
+        for (r, t) in layout.tiles.enumerated() {
+            var k = offset
+            for y in kept(t.y0..<t.y1) {
+                for x in kept(t.x0..<t.x1) { whole[y / step, x / step] = values[k]; k += 1 }
             }
             offset += counts[r]
         }
         return whole
     }
 
+    /// Largest side of a preview image: a bigger object is subsampled, so
+    /// rank 0 never gathers a huge object while the iterations run.
+    public static let previewSide = 1024
+
+    /// Reads `output` back after `write`: each rank compares its owned tile,
+    /// and rank 0 the probe, bit for bit with what is in memory. Returns the
+    /// number of differing values over all ranks (collective), so a parallel
+    /// file system that loses or misplaces a hyperslab is caught at once.
+    public func verifyOutput(_ output: String) throws -> Int {
+        let tile = layout.tiles[comm.rank]
+        let file = try HDF5File(path: output, mode: .readOnly)
+        let stored = try file.openDataset(CXIPaths.image).read(Complex<Float>.self, offset: [tile.y0, tile.x0],
+                                                               count: [tile.height, tile.width])
+        var differing = zip(stored, engine.object(in: tile)).filter { $0 != $1 }.count
+        if comm.rank == 0 {
+            let probe = try file.read(CXIPaths.illumination, as: Complex<Float>.self)
+            differing += zip(probe, engine.currentProbe.values).filter { $0 != $1 }.count
+                + abs(probe.count - engine.currentProbe.count)
+        }
+        try file.close()
+        return try comm.allreduce(differing, op: .sum)
+    }
+
     /// Gathers the object (collective) and writes the preview images on rank 0.
     public func writePreview(_ writer: PreviewWriter) throws {
-        let object = try gatherObject()
+        let step = max(1, (max(grid.height, grid.width) + Self.previewSide - 1) / Self.previewSide)
+        let object = try gatherObject(step: step)
         guard let object else { return }
         let probe = engine.currentProbe
-        let region = ObjectMetrics.illuminated(probe: probe, corners: grid.corners, height: grid.height, width: grid.width)
+        let full = ObjectMetrics.illuminated(probe: probe, corners: grid.corners, height: grid.height, width: grid.width)
+        let region = (0..<object.height).flatMap { y in (0..<object.width).map { full[y * step * grid.width + $0 * step] } }
         try writer.write(object: object, region: region, probe: probe, fourierErrors: engine.history.map(\.fourierError),
                          truthErrors: truthError)
     }

@@ -56,6 +56,16 @@ struct Bench: ParsableCommand {
                                  r.coreMicrosecondsPerFrameIteration, r.fftSecondsPerIteration, r.ratioToFFT,
                                  r.engineMegabytes, r.dataMegabytes, r.memoryRatio, r.peakResidentMegabytes))
                 }
+                if rows.contains(where: { $0.efficiency != nil }) {
+                    print("")
+                    print("strong scaling against rank 0 alone in the same run:")
+                    print("| frames | size | ranks | 1-rank s/iter | efficiency | FFT-normalized efficiency |")
+                    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+                    for r in rows {
+                        guard let one = r.oneRankSecondsPerIteration, let e = r.efficiency, let f = r.fftNormalizedEfficiency else { continue }
+                        print(String(format: "| %d | %d | %d | %.4f | %.1f%% | %.1f%% |", r.frames, r.frameSize, r.ranks, one, 100 * e, 100 * f))
+                    }
+                }
             }
         }
     }

@@ -24,7 +24,7 @@ struct EngineArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Power bound of the Fourier projection: poisson:K (K x the misfit Poisson noise leaves), relax:R (PtyPy's fourier_relax_factor) or none (exact, for noise-free data).", valueName: "bound"))
     var powerBound = PowerBound.poisson(1)
     @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels).")
-    var subpixel = 8
+    var subpixel = EngineOptions().subpixelSteps
 
     var options: EngineOptions {
         var o = EngineOptions()
@@ -78,6 +78,8 @@ struct ReconCommand: ParsableCommand {
     var preview: String?
     @Option(help: "Refresh the previews every k iterations (0: only at the end).")
     var previewEvery = 10
+    @Flag(help: "Read the written file back and check every rank's tile and the probe against memory.")
+    var verifyOutput = false
 
     func tileGrid() throws -> (rows: Int, columns: Int)? {
         guard let tiles else { return nil }
@@ -128,6 +130,13 @@ struct ReconCommand: ParsableCommand {
             }
             if let previews { try job.writePreview(previews) }
             try job.write(output, command: CommandLine.arguments.joined(separator: " "), version: NanosurveyorVersion.string)
+            if verifyOutput {
+                let differing = try job.verifyOutput(output)
+                guard differing == 0 else {
+                    throw ReconstructionError("\(output): \(differing) values read back differ from the reconstruction in memory")
+                }
+                log.line("recon: verified \(output): all \(world.size) tiles and the probe read back equal to memory")
+            }
             if job.hasTruth {
                 // Collective: every rank sends its tile, rank 0 compares.
                 let object = try job.gatherObject()

@@ -32,7 +32,9 @@ import Testing
     func reconstruct(ranks: Int, _ extra: [String]) throws -> Result {
         let out = NSTemporaryDirectory() + "ns-recon-\(ranks)-\(UUID().uuidString).cxi"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let run = try MPIRunner.run(ranks: ranks, ["recon", Self.scan, "-o", out, "--quiet", "--probe-defocus", "15e-6"] + extra)
+        // --verify-output: every rank's tile as written equals its tile in memory, or the run fails.
+        let run = try MPIRunner.run(ranks: ranks, ["recon", Self.scan, "-o", out, "--quiet", "--probe-defocus", "15e-6",
+                                                   "--verify-output"] + extra)
         try #require(run.status == 0, "\(ranks) ranks: \(run.stderr)")
         let f = try HDF5File(path: out, mode: .readOnly)
         return Result(object: try f.read("/entry_1/image_1/data", as: Complex<Float>.self),
@@ -69,11 +71,13 @@ import Testing
         let previews = NSTemporaryDirectory() + "ns-recon-preview-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: previews) }
         let run = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", out, "--iterations", "3", "--tiles", "2x1",
-                                               "--probe-defocus", "15e-6", "--preview", previews, "--preview-every", "2"])
+                                               "--probe-defocus", "15e-6", "--preview", previews, "--preview-every", "2",
+                                               "--verify-output"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("as 2x1 tiles"))
         #expect(run.stdout.contains("iter    3/3"))
         #expect(run.stdout.contains("object NRMSE against the truth"))
+        #expect(run.stdout.contains("all 2 tiles and the probe read back equal to memory"))
         let f = try HDF5File(path: out, mode: .readOnly)
         let truthShape = try CXIReader(path: Self.scan).shape(of: "/entry_1/ns_truth/object")
         #expect(try f.openDataset("/entry_1/image_1/data").shape == truthShape)
