@@ -50,16 +50,21 @@ let package = Package(
         .target(name: "Recon", dependencies: [
             "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
         ]),
-        .target(name: "Ingest", dependencies: ["Recon"]),
+        // Raw frames to clean diffraction: darks, offsets, interference, photons, crop, downsampling.
+        .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")]),
         // Recon's communicator interface carried by MPI.
         .target(name: "ReconMPI", dependencies: [
             "Recon", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
-            "Recon", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
+        // Raw scans to clean CXI scans on a group of ranks (the offline path).
+        .target(name: "Preprocessing", dependencies: [
+            "Ingest", "CXI", "Recon", "ReconMPI", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
+        ]),
         // Pictures of a reconstruction as it runs: object, probe, error curves.
         .target(name: "Preview", dependencies: [
             "Recon", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
@@ -77,7 +82,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Ingest", "CXI", "Preview",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -21,6 +21,8 @@ public enum CXIPaths {
     public static let readout = "/entry_1/instrument_1/detector_1/ns_readout"
     /// Simulation ground truth: object, probe, clean intensities, detector artefacts.
     public static let truth = "/entry_1/ns_truth"
+    /// Preprocessing's STXM and differential phase contrast images.
+    public static let scanImages = "/entry_1/ns_scan_images"
     /// A reconstruction's object (see ReconstructionWriter).
     public static let image = "/entry_1/image_1/data"
 

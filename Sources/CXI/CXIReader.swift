@@ -208,4 +208,5 @@ public final class CXIReader {
     /// Any dataset in the file (for tools and tests).
     public func read<T: HDF5Element>(_ path: String, as type: T.Type) throws -> [T] { try file.read(path, as: T.self) }
     public func exists(_ path: String) -> Bool { file.exists(path) }
+    public func readString(_ path: String) throws -> String { try file.readString(path) }
 }

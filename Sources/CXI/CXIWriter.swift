@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Ingest
 import Recon
 import SwiftHDF5
 import SwiftMPI
@@ -123,6 +124,51 @@ public final class CXIWriter {
     /// Writes frames [first, first + count) of the scan (row-major, count x H x W values).
     public func writeFrames<T: HDF5Element>(_ values: [T], first: Int, count: Int) throws {
         try data.write(values, offset: [first, 0, 0], count: [count, scan.frameHeight, scan.frameWidth])
+    }
+
+    /// The probe estimate, once it is known (after the frames).
+    public func writeIllumination(_ probe: Array2D<Complex<Float>>) throws {
+        try file.write(probe.values, to: CXIPaths.illumination, shape: probe.shape)
+    }
+
+    /// The simulation truth of `reader`'s scan (object, probe, positions,
+    /// thickness, settings; not the raw-sized intensities), so a cleaned
+    /// scan can still be judged against it.
+    public func copyTruth(from reader: CXIReader) throws {
+        guard reader.hasTruth else { return }
+        let g = try file.createGroup(CXIPaths.truth)
+        let base = CXIPaths.truth + "/"
+        for name in ["object", "probe"] where reader.exists(base + name) {
+            try g.write(try reader.read(base + name, as: Complex<Float>.self), to: name, shape: try reader.shape(of: base + name))
+        }
+        if reader.exists(base + "thickness") {
+            try g.write(try reader.read(base + "thickness", as: Float.self), to: "thickness", shape: try reader.shape(of: base + "thickness"))
+        }
+        if reader.exists(base + "positions_px") {
+            try g.write(try reader.read(base + "positions_px", as: Double.self), to: "positions_px",
+                        shape: try reader.shape(of: base + "positions_px"))
+        }
+        if reader.exists(base + "object_pixel_size") {
+            try g.write(scalar: try reader.read(base + "object_pixel_size", as: Double.self)[0], to: "object_pixel_size")
+        }
+        if reader.exists(base + "config") { try g.write(string: try reader.readString(base + "config"), to: "config") }
+    }
+
+    /// Scan images from preprocessing (see docs/CXI.md), the same values from every rank.
+    public func writeScanImages(_ images: ScanImages) throws {
+        let g = try file.createGroup(CXIPaths.scanImages)
+        let n = images.transmission.count
+        try g.write(images.transmission, to: "transmission", shape: [n])
+        try g.write(images.centreOfMassY, to: "centre_of_mass_y", shape: [n])
+        try g.write(images.centreOfMassX, to: "centre_of_mass_x", shape: [n])
+        let shape = [images.gridHeight, images.gridWidth]
+        let t = try g.write(images.transmissionImage, to: "transmission_image", shape: shape)
+        try t.setAttribute("units", string: "photons")
+        try g.write(images.dpcYImage, to: "dpc_y_image", shape: shape)
+        try g.write(images.dpcXImage, to: "dpc_x_image", shape: shape)
+        try g.write(scalar: images.gridStep, to: "grid_step")
+        try g.write([images.gridOriginY, images.gridOriginX], to: "grid_origin", shape: [2])
+        try g.write(images.centre, to: "diffraction_centre", shape: [2])
     }
 
     public func writeDarks(_ values: [UInt16], first: Int, count: Int) throws {

@@ -1,0 +1,421 @@
+import Foundation
+import Numerics
+import Recon
+import SwiftFFTW
+
+/// What preprocessing does to each raw frame; every step can be switched off.
+public struct PreprocessOptions: Codable, Equatable, Sendable {
+    /// Subtract the per-pixel dark mean (when dark frames exist).
+    public var subtractDark = true
+    /// Per channel, fit a polynomial of this order to the overscan along the
+    /// readout sequence and subtract it (0: off).
+    public var overscanOrder = 2
+    /// Remove narrow readout interference lines found in the background.
+    public var removeSpikes = true
+    /// A line is a spectral bin this many times the band's median magnitude
+    /// (the noise there is Rayleigh-distributed: 5 is 5.9 sigma).
+    public var spikeThreshold = 5.0
+    /// Lines are searched above this fraction of the readout's Nyquist frequency.
+    public var spikeBand = 0.25
+    public var maxSpikesPerChannel = 8
+    /// Pixels within this many noise deviations of zero (after dark and
+    /// offset) are background for the interference fit.
+    public var backgroundSigma = 3.0
+    /// Photons below this are set to zero: 0.5 keeps every pixel nearer one
+    /// photon than none.
+    public var photonThreshold = 0.5
+    /// Dark-frame outliers (deviation or level) beyond this many channel noise deviations are masked.
+    public var badPixelThreshold = 5.0
+    /// ADU per photon (nil: the file's).
+    public var gain: Double? = nil
+    /// Diffraction centre (y, x) in image pixels (nil: centre of mass of bright frames).
+    public var centre: [Double]? = nil
+    /// A centred disc of this radius in image pixels attenuates by `beamstopTransmission`
+    /// (divided out; 0 masks it as shadowed).
+    public var beamstopRadius: Double? = nil
+    public var beamstopTransmission = 0.0
+    /// Square crop around the centre, then FFT downsampling to `outputSize` (nil: no crop, no downsampling).
+    public var cropSize: Int? = nil
+    public var outputSize: Int? = nil
+    /// Gaussian taper of the kept spectrum, sigma as a fraction of the output's Nyquist frequency (nil: sharp cut).
+    public var downsampleSigma: Double? = nil
+
+    public init() {}
+
+    public func problems() -> [String] {
+        var out: [String] = []
+        if !(0...3).contains(overscanOrder) { out.append("overscan order must be 0 (off) to 3, got \(overscanOrder)") }
+        if !(spikeThreshold > 1) { out.append("spike threshold must be above 1, got \(spikeThreshold)") }
+        if !(spikeBand >= 0 && spikeBand < 1) { out.append("spike band must be in [0, 1), got \(spikeBand)") }
+        if !(photonThreshold >= 0) { out.append("photon threshold must be at least 0, got \(photonThreshold)") }
+        if let g = gain, !(g > 0) { out.append("gain must be positive ADU per photon, got \(g)") }
+        if let c = centre, c.count != 2 { out.append("centre must be two numbers (y, x)") }
+        if let r = beamstopRadius, !(r >= 0) { out.append("beamstop radius must be at least 0 pixels") }
+        if !(beamstopTransmission >= 0 && beamstopTransmission <= 1) { out.append("beamstop transmission must be in [0, 1]") }
+        if let c = cropSize, c < 2 { out.append("crop size must be at least 2 pixels, got \(c)") }
+        if let o = outputSize, o < 2 { out.append("output size must be at least 2 pixels, got \(o)") }
+        if let o = outputSize, let c = cropSize, o > c { out.append("output size \(o) is larger than the crop \(c)") }
+        if let s = downsampleSigma, !(s > 0) { out.append("downsampling sigma must be positive") }
+        return out
+    }
+}
+
+/// One cleaned frame and what the scan images need from it.
+public struct CleanFrame: Sendable {
+    /// Photons, outputSize^2, zero frequency at the centre pixel.
+    public var photons: [Float]
+    /// Photons on the whole detector (the transmission signal).
+    public var total: Double
+    /// Centre of mass (y, x) on the whole detector, image pixels.
+    public var centreOfMass: (y: Double, x: Double)
+    /// Non-finite input values, read as 0.
+    public var nonFinite: Int
+}
+
+/// Cleans raw fast-CCD frames one at a time with buffers and plans made
+/// once, so the offline command and the stream share it.
+public final class FrameCleaner {
+    public let layout: ReadoutLayout
+    public let options: PreprocessOptions
+    public let gain: Double
+    public let centre: (y: Double, x: Double)
+    public let cropSize: Int
+    public let outputSize: Int
+    /// Mask of the image pixels (darks, file, beamstop), and of the output frames.
+    public let imageMask: [UInt32]
+    public let outputMask: [UInt32]
+
+    private let darkMean: [Float]?
+    private let noise: [Float]
+    private let transmission: [Float]
+    private var sequence: ComplexBuffer
+    private let sequencePlan: FFTPlan2D?
+    private let cropBuffer: ComplexBuffer
+    private let outputBuffer: ComplexBuffer
+    private let cropPlan: FFTPlan2D?
+    private let outputPlan: FFTPlan2D?
+    private var work: [Float]
+    private var image: [Float]
+    private var background: [Bool]
+
+    /// `dark`: statistics of the dark frames (nil: none, offsets come from the
+    /// overscan alone). `fileMask`: the input's CXI mask of image pixels, if any.
+    public init(layout: ReadoutLayout, gain fileGain: Double?, dark: DarkStatistics?, fileMask: [UInt32]?,
+                centre: (y: Double, x: Double), options: PreprocessOptions) throws {
+        let problems = options.problems() + layout.problems()
+        guard problems.isEmpty else { throw PreprocessError.input(problems.joined(separator: "; ")) }
+        guard let g = options.gain ?? fileGain else {
+            throw PreprocessError.input("no gain: the file has no ns_readout/gain; give --gain in ADU per photon")
+        }
+        let imagePixels = layout.rows * layout.columns
+        if let m = fileMask, m.count != imagePixels {
+            throw PreprocessError.shape("the file's mask has \(m.count) pixels, the detector image \(layout.rows)x\(layout.columns)")
+        }
+        if let d = dark, d.pixels != layout.rawPixels {
+            throw PreprocessError.shape("dark statistics of \(d.pixels) pixels for raw frames of \(layout.rawPixels)")
+        }
+        self.layout = layout
+        self.options = options
+        self.centre = centre
+        gain = g
+        let crop = options.cropSize ?? min(layout.rows, layout.columns)
+        guard crop <= min(layout.rows, layout.columns) || options.cropSize == nil else {
+            throw PreprocessError.input("crop \(crop) is larger than the \(layout.rows)x\(layout.columns) detector")
+        }
+        cropSize = crop
+        outputSize = options.outputSize ?? crop
+
+        var mask = fileMask ?? [UInt32](repeating: 0, count: imagePixels)
+        if let dark, dark.count > 1 {
+            for (i, bits) in dark.mask(layout: layout, threshold: options.badPixelThreshold).enumerated() { mask[i] |= bits }
+        }
+        // Beamstop transmission per image pixel.
+        var t = [Float](repeating: 1, count: imagePixels)
+        if let r = options.beamstopRadius {
+            for y in 0..<layout.rows { for x in 0..<layout.columns where hypot(Double(y) - centre.y, Double(x) - centre.x) <= r {
+                t[y * layout.columns + x] = Float(options.beamstopTransmission)
+                if options.beamstopTransmission == 0 { mask[y * layout.columns + x] |= PixelMask.shadowed }
+            } }
+        }
+        transmission = t
+        imageMask = mask
+        darkMean = options.subtractDark ? dark.map { $0.mean.map(Float.init) } : nil
+        // Noise per raw pixel: from the darks, else the overscan's typical read noise is found per frame.
+        noise = dark.map { d in d.standardDeviation.map { Float(max($0, 1e-3)) } } ?? []
+
+        let L = layout.sequenceLength
+        sequence = ComplexBuffer(count: options.removeSpikes ? layout.channels * L : 0)
+        sequencePlan = options.removeSpikes
+            ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: true, rigor: .estimate)
+            : nil
+        let resample = outputSize != crop
+        cropBuffer = ComplexBuffer(count: resample ? crop * crop : 0)
+        outputBuffer = ComplexBuffer(count: resample ? outputSize * outputSize : 0)
+        cropPlan = resample ? try FFTPlan2D(height: crop, width: crop, direction: .forward, inPlace: true) : nil
+        outputPlan = resample ? try FFTPlan2D(height: outputSize, width: outputSize, direction: .inverse, inPlace: true) : nil
+        work = [Float](repeating: 0, count: layout.rawPixels)
+        image = [Float](repeating: 0, count: imagePixels)
+        background = [Bool](repeating: false, count: layout.rawPixels)
+
+        // The output mask: the image mask cropped, and a downsampled pixel
+        // invalid when half its footprint is.
+        var out = [UInt32](repeating: 0, count: outputSize * outputSize)
+        let (y0, x0) = (Int(centre.y.rounded()) - crop / 2, Int(centre.x.rounded()) - crop / 2)
+        let scale = Double(crop) / Double(outputSize)
+        for oy in 0..<outputSize {
+            for ox in 0..<outputSize {
+                var bad = 0, all = 0, bits: UInt32 = 0
+                let ys = Int((Double(oy) * scale).rounded(.down))..<max(Int((Double(oy) * scale).rounded(.down)) + 1, Int((Double(oy + 1) * scale).rounded(.down)))
+                let xs = Int((Double(ox) * scale).rounded(.down))..<max(Int((Double(ox) * scale).rounded(.down)) + 1, Int((Double(ox + 1) * scale).rounded(.down)))
+                for cy in ys { for cx in xs {
+                    let y = y0 + cy, x = x0 + cx
+                    all += 1
+                    guard y >= 0, y < layout.rows, x >= 0, x < layout.columns else { bad += 1; bits |= PixelMask.invalid; continue }
+                    let m = mask[y * layout.columns + x]
+                    if m != 0 { bad += 1; bits |= m }
+                } }
+                out[oy * outputSize + ox] = 2 * bad >= all ? (bits == 0 ? PixelMask.invalid : bits) : 0
+            }
+        }
+        outputMask = out
+    }
+
+    /// Top-left of the crop window in image pixels (may lie outside the detector).
+    public var cropOrigin: (y: Int, x: Int) {
+        (Int(centre.y.rounded()) - cropSize / 2, Int(centre.x.rounded()) - cropSize / 2)
+    }
+
+    /// Detector pixel pitch after downsampling, for a given input pitch.
+    public func outputPixelSize(_ input: Double) -> Double { input * Double(cropSize) / Double(outputSize) }
+
+    // MARK: Steps
+
+    public func clean(raw: [Float]) throws -> CleanFrame {
+        let L = layout
+        guard raw.count == L.rawPixels else {
+            throw PreprocessError.shape("a raw frame has \(raw.count) values, the detector \(L.rows)x\(L.rawColumns) = \(L.rawPixels)")
+        }
+        var nonFinite = 0
+        for i in 0..<raw.count {
+            var v = raw[i]
+            if !v.isFinite { v = 0; nonFinite += 1 }
+            work[i] = darkMean.map { v - $0[i] } ?? v
+        }
+        if options.overscanOrder > 0 && L.overscan > 0 { subtractOverscanFit() }
+        if options.removeSpikes { try removeSpikes() }
+        extractPhotons()
+        let (total, com) = transmissionAndCentreOfMass()
+        return CleanFrame(photons: try cropAndResample(), total: total, centreOfMass: com, nonFinite: nonFinite)
+    }
+
+    /// Least-squares polynomial in the normalized readout sequence through
+    /// each channel's overscan, subtracted from the whole channel.
+    private func subtractOverscanFit() {
+        let L = layout, order = options.overscanOrder, terms = order + 1
+        let length = Double(L.sequenceLength)
+        for ch in 0..<L.channels {
+            var a = [Double](repeating: 0, count: terms * terms), b = [Double](repeating: 0, count: terms)
+            for y in 0..<L.rows {
+                for k in L.columnsPerChannel..<L.blockWidth {
+                    let c = ch * L.blockWidth + k
+                    let t = Double(y * L.blockWidth + k) / length, v = Double(work[y * L.rawColumns + c])
+                    var powers = [Double](repeating: 1, count: terms)
+                    for p in 1..<terms { powers[p] = powers[p - 1] * t }
+                    for i in 0..<terms {
+                        b[i] += powers[i] * v
+                        for j in 0..<terms { a[i * terms + j] += powers[i] * powers[j] }
+                    }
+                }
+            }
+            guard let coefficients = solve(a, b, terms) else { continue }
+            for y in 0..<L.rows {
+                for k in 0..<L.blockWidth {
+                    let t = Double(y * L.blockWidth + k) / length
+                    var value = 0.0, power = 1.0
+                    for p in 0..<terms { value += coefficients[p] * power; power *= t }
+                    work[y * L.rawColumns + ch * L.blockWidth + k] -= Float(value)
+                }
+            }
+        }
+    }
+
+    /// Per channel: the background readout sequence (signal and bad pixels
+    /// zeroed) is Fourier transformed; bins standing `spikeThreshold` times
+    /// above the band's median are interference lines, each fitted by least
+    /// squares to the background samples alone (a cosine and a sine) and
+    /// subtracted from the whole channel.
+    private func removeSpikes() throws {
+        guard let plan = sequencePlan else { return }
+        let L = layout, n = L.sequenceLength
+        let s = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
+        let overscanNoise = typicalOverscanNoise()
+        for ch in 0..<L.channels {
+            for y in 0..<L.rows {
+                for k in 0..<L.blockWidth {
+                    let raw = y * L.rawColumns + ch * L.blockWidth + k
+                    let v = work[raw]
+                    var quiet: Bool
+                    if k >= L.columnsPerChannel {
+                        quiet = true
+                    } else {
+                        let image = y * L.columns + ch * L.columnsPerChannel + k
+                        let sigma = noise.isEmpty ? overscanNoise : noise[raw]
+                        quiet = imageMask[image] & (PixelMask.dead | PixelMask.hot) == 0 && abs(v) < Float(options.backgroundSigma) * sigma
+                    }
+                    background[raw] = quiet
+                    let i = ch * n + y * L.blockWidth + k
+                    s[2 * i] = quiet ? v : 0
+                    s[2 * i + 1] = 0
+                }
+            }
+        }
+        try plan.execute(sequence.baseAddress, sequence.baseAddress, normalization: .none)
+        let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
+        guard lowest < n / 2 else { return }
+        for ch in 0..<L.channels {
+            var magnitudes = [Float](repeating: 0, count: n / 2)
+            for k in lowest..<(n / 2) {
+                let i = ch * n + k
+                magnitudes[k] = (s[2 * i] * s[2 * i] + s[2 * i + 1] * s[2 * i + 1]).squareRoot()
+            }
+            // The noise level: the median magnitude of the band (a strided
+            // sample of it on long readouts), which a few lines do not move.
+            let stride = max(1, (n / 2 - lowest) / 2048)
+            let sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { magnitudes[$0] }.sorted()
+            let level = sample[sample.count / 2]
+            var lines: [(Int, Float)] = []
+            for k in lowest..<(n / 2) where magnitudes[k] > Float(options.spikeThreshold) * level
+                && magnitudes[k] >= magnitudes[k - 1] && (k + 1 >= n / 2 || magnitudes[k] >= magnitudes[k + 1]) {
+                lines.append((k, magnitudes[k]))
+            }
+            for (k, _) in lines.sorted(by: { $0.1 > $1.1 }).prefix(options.maxSpikesPerChannel) {
+                fitAndSubtractLine(channel: ch, cyclesPerReadout: k)
+            }
+        }
+    }
+
+    private func typicalOverscanNoise() -> Float {
+        let L = layout
+        guard L.overscan > 0 else { return 3 }
+        var sum = 0.0, count = 0
+        for y in 0..<L.rows { for c in 0..<L.rawColumns where L.isOverscan(rawColumn: c) {
+            let v = Double(work[y * L.rawColumns + c])
+            sum += v * v
+            count += 1
+        } }
+        return Float(max((sum / Double(max(count, 1))).squareRoot(), 1e-3))
+    }
+
+    private func fitAndSubtractLine(channel ch: Int, cyclesPerReadout k: Int) {
+        let L = layout, n = L.sequenceLength
+        let omega = 2 * Double.pi * Double(k) / Double(n)
+        var cc = 0.0, ss = 0.0, cs = 0.0, vc = 0.0, vs = 0.0
+        for y in 0..<L.rows {
+            for j in 0..<L.blockWidth {
+                let raw = y * L.rawColumns + ch * L.blockWidth + j
+                guard background[raw] else { continue }
+                let phase = omega * Double(y * L.blockWidth + j)
+                let c = cos(phase), s = sin(phase), v = Double(work[raw])
+                cc += c * c; ss += s * s; cs += c * s; vc += v * c; vs += v * s
+            }
+        }
+        let det = cc * ss - cs * cs
+        guard det > 1e-9 * max(cc * ss, 1) else { return }
+        let a = (vc * ss - vs * cs) / det, b = (vs * cc - vc * cs) / det
+        for y in 0..<L.rows {
+            for j in 0..<L.blockWidth {
+                let phase = omega * Double(y * L.blockWidth + j)
+                work[y * L.rawColumns + ch * L.blockWidth + j] -= Float(a * cos(phase) + b * sin(phase))
+            }
+        }
+    }
+
+    /// Image pixels in photons: gain, masked pixels and sub-threshold values to 0, beamstop divided out.
+    private func extractPhotons() {
+        let L = layout
+        let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
+        for y in 0..<L.rows {
+            for x in 0..<L.columns {
+                let i = y * L.columns + x
+                let photons = work[y * L.rawColumns + L.rawColumn(ofImageColumn: x)] * inverseGain
+                image[i] = imageMask[i] != 0 || photons < threshold ? 0 : photons / max(transmission[i], 1e-12)
+            }
+        }
+    }
+
+    private func transmissionAndCentreOfMass() -> (Double, (y: Double, x: Double)) {
+        let L = layout
+        var total = 0.0, sy = 0.0, sx = 0.0
+        for y in 0..<L.rows { for x in 0..<L.columns {
+            let v = Double(image[y * L.columns + x])
+            total += v; sy += v * Double(y); sx += v * Double(x)
+        } }
+        guard total > 0 else { return (0, centre) }
+        return (total, (y: sy / total, x: sx / total))
+    }
+
+    /// The crop around the centre, then the kept low frequencies of its
+    /// spectrum transformed back on the output grid, scaled so photons are
+    /// conserved (each output pixel sums its footprint); ringing below zero is clipped.
+    private func cropAndResample() throws -> [Float] {
+        let L = layout, c = cropSize, m = outputSize
+        let (y0, x0) = cropOrigin
+        var cropped = [Float](repeating: 0, count: c * c)
+        for y in 0..<c {
+            let iy = y0 + y
+            guard iy >= 0, iy < L.rows else { continue }
+            for x in 0..<c {
+                let ix = x0 + x
+                if ix >= 0 && ix < L.columns { cropped[y * c + x] = image[iy * L.columns + ix] }
+            }
+        }
+        guard let cropPlan, let outputPlan else { return cropped }
+        let f = UnsafeMutableRawPointer(cropBuffer.baseAddress).assumingMemoryBound(to: Float.self)
+        for i in 0..<(c * c) { f[2 * i] = cropped[i]; f[2 * i + 1] = 0 }
+        try cropPlan.execute(cropBuffer.baseAddress, cropBuffer.baseAddress, normalization: .none)
+        let o = UnsafeMutableRawPointer(outputBuffer.baseAddress).assumingMemoryBound(to: Float.self)
+        o.update(repeating: 0, count: 2 * m * m)
+        let half = m / 2
+        for ky in -half..<(m - half) {
+            for kx in -half..<(m - half) {
+                let sy = (ky + c) % c, sx = (kx + c) % c, dy = (ky + m) % m, dx = (kx + m) % m
+                var w: Float = 1
+                if let sigma = options.downsampleSigma {
+                    let r2 = (Double(ky * ky) + Double(kx * kx)) / Double(half * half)
+                    w = Float(exp(-r2 / (2 * sigma * sigma)))
+                }
+                o[2 * (dy * m + dx)] = f[2 * (sy * c + sx)] * w
+                o[2 * (dy * m + dx) + 1] = f[2 * (sy * c + sx) + 1] * w
+            }
+        }
+        try outputPlan.execute(outputBuffer.baseAddress, outputBuffer.baseAddress, normalization: .none)
+        let scale = 1 / Float(m * m)
+        return (0..<(m * m)).map { i in outputMask[i] != 0 ? 0 : max(0, o[2 * i] * scale) }
+    }
+}
+
+/// Gaussian elimination with partial pivoting for a small dense system.
+func solve(_ a: [Double], _ b: [Double], _ n: Int) -> [Double]? {
+    var m = a, v = b
+    for col in 0..<n {
+        var pivot = col
+        for r in col..<n where abs(m[r * n + col]) > abs(m[pivot * n + col]) { pivot = r }
+        guard abs(m[pivot * n + col]) > 1e-300 else { return nil }
+        if pivot != col {
+            for k in 0..<n { m.swapAt(col * n + k, pivot * n + k) }
+            v.swapAt(col, pivot)
+        }
+        for r in (col + 1)..<n {
+            let f = m[r * n + col] / m[col * n + col]
+            for k in col..<n { m[r * n + k] -= f * m[col * n + k] }
+            v[r] -= f * v[col]
+        }
+    }
+    var x = [Double](repeating: 0, count: n)
+    for r in stride(from: n - 1, through: 0, by: -1) {
+        var s = v[r]
+        for k in (r + 1)..<n { s -= m[r * n + k] * x[k] }
+        x[r] = s / m[r * n + r]
+    }
+    return x
+}

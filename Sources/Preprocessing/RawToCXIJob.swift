@@ -1,0 +1,163 @@
+import CXI
+import Foundation
+import Ingest
+import Numerics
+import Recon
+import ReconMPI
+import SwiftMPI
+
+/// The offline path from a raw fast-CCD scan to a clean CXI scan on a group
+/// of ranks: dark statistics merged over the ranks, the diffraction centre
+/// from bright frames, every frame cleaned by the rank that owns it and
+/// written collectively, then the scan images and a probe estimate.
+public enum RawToCXIJob {
+    public struct Options: Sendable {
+        public var preprocess = PreprocessOptions()
+        /// Defocus in m for the probe estimate's phase (0: flat).
+        public var probeDefocus = 0.0
+        /// Frames cleaned and written per collective round.
+        public var batch = 8
+        public var command = ""
+        public var version = ""
+        public init() {}
+    }
+
+    public struct Summary: Codable, Sendable {
+        public var frames: Int
+        public var darkFrames: Int
+        public var outputSize: Int
+        public var centre: [Double]
+        public var maskedPixels: Int
+        public var nonFiniteValues: Int
+        public var seconds: Double
+        public var warnings: [String]
+    }
+
+    public static func run(input: String, output: String, comm: Communicator, options: Options,
+                           progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
+        let start = Date()
+        var warnings: [String] = []
+        let reader = try CXIReader(path: input)
+        let scan = reader.scan
+        guard let layout = scan.readout else {
+            throw PreprocessError.input("\(input): no \(CXIPaths.readout) group: the frames are not raw fast-CCD frames")
+        }
+        guard scan.frames > 0 else { throw PreprocessError.input("\(input): the scan has no frames") }
+
+        // Dark statistics: each rank its block of darks, merged (Chan).
+        var dark: DarkStatistics? = nil
+        if scan.darkFrames > 0 {
+            var stats = DarkStatistics(pixels: layout.rawPixels)
+            let mine = SimulatedScanWriter.block(frames: scan.darkFrames, rank: comm.rank, size: comm.size)
+            var k = 0
+            while k < mine.count {
+                let count = min(options.batch, mine.count - k)
+                let values = try reader.readDarks(first: mine.first + k, count: count)
+                for f in 0..<count { try stats.add(Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
+                k += count
+            }
+            dark = try stats.merged(over: comm)
+            if scan.darkFrames < 2 {
+                warnings.append("only one dark frame: dark mean subtracted, but no bad-pixel mask from the darks")
+            }
+        } else {
+            warnings.append("no dark frames: dark subtraction and the dark-frame mask skipped; offsets come from the overscan alone")
+        }
+        if layout.overscan == 0 && options.preprocess.overscanOrder > 0 {
+            warnings.append("no overscan columns: readout offsets are not fitted")
+        }
+        let fileMask = scan.mask.flatMap { $0.count == layout.rows * layout.columns ? $0 : nil }
+        let mine = SimulatedScanWriter.block(frames: scan.frames, rank: comm.rank, size: comm.size)
+
+        // The centre: given, or the photon-weighted centre of mass of each
+        // rank's first few frames, cleaned without crop or beamstop.
+        let centre: (y: Double, x: Double)
+        if let c = options.preprocess.centre {
+            centre = (c[0], c[1])
+        } else {
+            var probing = options.preprocess
+            probing.beamstopRadius = nil
+            probing.cropSize = nil
+            probing.outputSize = nil
+            let provisional = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask,
+                                               centre: (Double(layout.rows) / 2, Double(layout.columns) / 2), options: probing)
+            // The sum of each rank's first few frames, summed over the ranks.
+            let side = provisional.outputSize
+            var sum = [Float](repeating: 0, count: side * side)
+            let count = min(4, mine.count)
+            if count > 0 {
+                let values = try reader.readFrames(first: mine.first, count: count)
+                for f in 0..<count {
+                    let frame = try provisional.clean(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)]))
+                    for i in 0..<sum.count { sum[i] += frame.photons[i] }
+                }
+            }
+            try sum.withUnsafeMutableBufferPointer { try comm.sum($0) }
+            let origin = provisional.cropOrigin
+            guard let found = DiffractionCentre.find(sum, height: side, width: side, mask: provisional.outputMask,
+                                                     start: (Double(side) / 2, Double(side) / 2)) else {
+                throw PreprocessError.input("\(input): the first frames hold no photons after cleaning (all dark?): give --centre y,x")
+            }
+            centre = (found.y + Double(origin.y), found.x + Double(origin.x))
+        }
+        let cleaner = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, centre: centre,
+                                       options: options.preprocess)
+        let m = cleaner.outputSize
+
+        let out = CXIScan(energy: scan.energy, distance: scan.distance, xPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
+                          yPixelSize: cleaner.outputPixelSize(scan.yPixelSize), frameHeight: m, frameWidth: m,
+                          positions: scan.positions, mask: cleaner.outputMask)
+        let writer = try CXIWriter(path: output, scan: out, frameType: .float32, comm: comm, version: options.version,
+                                   command: options.command)
+        var transmission = [Double](repeating: 0, count: scan.frames)
+        var comY = [Double](repeating: 0, count: scan.frames), comX = [Double](repeating: 0, count: scan.frames)
+        var meanFrame = [Double](repeating: 0, count: m * m)
+        var nonFinite = 0
+        let largest = (0..<comm.size).map { SimulatedScanWriter.block(frames: scan.frames, rank: $0, size: comm.size).count }.max() ?? 0
+        let rounds = (largest + options.batch - 1) / options.batch
+        for round in 0..<rounds {
+            let first = mine.first + round * options.batch
+            let count = max(0, min(options.batch, mine.first + mine.count - first))
+            var clean: [Float] = []
+            clean.reserveCapacity(count * m * m)
+            if count > 0 {
+                let values = try reader.readFrames(first: first, count: count)
+                for f in 0..<count {
+                    let frame = try cleaner.clean(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)]))
+                    transmission[first + f] = frame.total
+                    comY[first + f] = frame.centreOfMass.y
+                    comX[first + f] = frame.centreOfMass.x
+                    nonFinite += frame.nonFinite
+                    for i in 0..<(m * m) { meanFrame[i] += Double(frame.photons[i]) }
+                    clean += frame.photons
+                }
+            }
+            // Collective: ranks without frames this round write nothing, together.
+            try writer.writeFrames(clean, first: first, count: count)
+            progress?(min(scan.frames, (round + 1) * options.batch * comm.size), scan.frames)
+        }
+        // Each frame's values live on one rank: a sum assembles them everywhere.
+        try transmission.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try comY.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try comX.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try meanFrame.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        let totalNonFinite = try comm.allreduce(nonFinite, op: .sum)
+        if totalNonFinite > 0 { warnings.append("\(totalNonFinite) non-finite input values were read as 0") }
+
+        let images = ScanImages(positions: scan.positions, transmission: transmission,
+                                centreOfMass: zip(comY, comX).map { ($0, $1) }, centre: centre)
+        try writer.writeScanImages(images)
+        try writer.copyTruth(from: reader)
+        let geometry = Geometry(energy: scan.energy, distance: scan.distance, detectorPixelSize: out.xPixelSize, frameSize: m)
+        let mean = Array2D(height: m, width: m, values: meanFrame.map { Float($0 / Double(scan.frames)) })
+        if let probe = try? InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: options.probeDefocus) {
+            try writer.writeIllumination(probe)
+        } else {
+            warnings.append("the clean frames hold no photons: no probe estimate written")
+        }
+        try writer.close()
+        return Summary(frames: scan.frames, darkFrames: scan.darkFrames, outputSize: m, centre: [centre.y, centre.x],
+                       maskedPixels: cleaner.outputMask.filter { $0 != 0 }.count, nonFiniteValues: totalNonFinite,
+                       seconds: Date().timeIntervalSince(start), warnings: warnings)
+    }
+}

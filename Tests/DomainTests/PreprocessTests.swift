@@ -1,0 +1,190 @@
+import Foundation
+@testable import Ingest
+import Numerics
+import Recon
+import Testing
+
+/// A raw fast-CCD scan with every artefact on, and its truth.
+struct RawFixture {
+    let sim: Simulation
+    let truth: DetectorTruth
+    let layout: ReadoutLayout
+    let darks: [[Float]]
+
+    init(frameSize: Int = 64, darkFrames: Int = 24, photons: Double = 1e6) throws {
+        var config = smallConfig(frameSize: frameSize, scan: .raster(rows: 3, columns: 3), poisson: true)
+        config.photonsPerFrame = photons
+        var model = DetectorModel()
+        model.channels = 8
+        model.noisyChannel = 5
+        model.hotPixels = 6
+        model.deadPixels = 6
+        config.detector = model
+        config.darkFrames = darkFrames
+        let sim = try Simulation(config)
+        self.sim = sim
+        truth = try #require(sim.detector)
+        layout = truth.layout
+        darks = (0..<darkFrames).map { (sim.darkFrame($0) ?? []).map(Float.init) }
+    }
+
+    func darkStatistics() throws -> DarkStatistics {
+        var stats = DarkStatistics(pixels: layout.rawPixels)
+        for d in darks { try stats.add(d) }
+        return stats
+    }
+
+    func cleaner(_ options: PreprocessOptions = PreprocessOptions(), dark: Bool = true) throws -> FrameCleaner {
+        let n = Double(sim.frameSize)
+        return try FrameCleaner(layout: layout, gain: truth.model.gain, dark: dark ? try darkStatistics() : nil, fileMask: nil,
+                                centre: (n / 2, n / 2), options: options)
+    }
+}
+
+@Suite struct PreprocessTests {
+    /// Welford per rank merged with Chan's formula equals one pass over all darks.
+    @Test func mergedDarkStatisticsEqualOnePass() throws {
+        let f = try RawFixture(frameSize: 64, darkFrames: 7)
+        let whole = try f.darkStatistics()
+        var a = DarkStatistics(pixels: f.layout.rawPixels), b = DarkStatistics(pixels: f.layout.rawPixels)
+        for (i, d) in f.darks.enumerated() { if i < 3 { try a.add(d) } else { try b.add(d) } }
+        let merged = try a.merged(over: TwoRankSum(partner: b))
+        #expect(merged.count == 7)
+        for i in stride(from: 0, to: whole.pixels, by: 7) {
+            #expect(abs(merged.mean[i] - whole.mean[i]) < 1e-9 * max(1, abs(whole.mean[i])))
+            #expect(abs(merged.m2[i] - whole.m2[i]) < 1e-6 * max(1, whole.m2[i]))
+        }
+        #expect(throws: PreprocessError.self) { try a.add([1, 2, 3]) }
+    }
+
+    /// Every injected hot and dead pixel and the noisy channel are flagged,
+    /// and almost nothing else.
+    @Test func darkMaskCatchesEveryInjectedDefect() throws {
+        let f = try RawFixture()
+        let mask = try f.darkStatistics().mask(layout: f.layout, threshold: 5)
+        for (i, bits) in f.truth.mask.enumerated() where bits != 0 {
+            #expect(mask[i] != 0, "pixel \(i) with injected bits \(bits) not flagged")
+            if bits & PixelMask.dead != 0 { #expect(mask[i] & PixelMask.dead != 0) }
+            if bits & PixelMask.noisy != 0 { #expect(mask[i] & PixelMask.noisy != 0) }
+        }
+        let falseAlarms = zip(mask, f.truth.mask).filter { $0 != 0 && $1 == 0 }.count
+        #expect(falseAlarms <= mask.count / 500, "\(falseAlarms) good pixels flagged")
+    }
+
+    /// Clean frames equal the simulator's photon counts up to the read noise
+    /// (in photons) and thresholding, so against the noise-free intensities the
+    /// residuals follow the Poisson expectation: chi^2 per pixel near 1.
+    @Test func cleanFramesMatchTheTruthWithinPhotonNoise() throws {
+        let f = try RawFixture()
+        let cleaner = try f.cleaner()
+        let readNoise = f.truth.model.readNoise / f.truth.model.gain
+        var chi2 = 0.0, pixels = 0, photonError = 0.0, photonTotal = 0.0
+        for i in 0..<f.sim.frameCount {
+            let frame = f.sim.frame(i)
+            let clean = try cleaner.clean(raw: try #require(frame.raw).map(Float.init))
+            for p in 0..<clean.photons.count where cleaner.imageMask[p] == 0 {
+                let expected = Double(frame.clean.values[p])
+                let d = Double(clean.photons[p]) - expected
+                chi2 += d * d / (expected + readNoise * readNoise + 0.25)
+                pixels += 1
+                photonError += abs(Double(clean.photons[p]) - Double(frame.photons.values[p]))
+                photonTotal += Double(frame.photons.values[p])
+            }
+        }
+        let perPixel = chi2 / Double(pixels)
+        #expect(perPixel > 0.5 && perPixel < 1.5, "chi^2 per pixel \(perPixel)")
+        #expect(photonError / photonTotal < 0.02, "photon error \(photonError / photonTotal)")
+    }
+
+    /// Readout interference is removed: on dark frames the cleaned
+    /// background has no line left in its readout spectrum.
+    @Test func interferenceLinesAreRemoved() throws {
+        let f = try RawFixture()
+        var without = PreprocessOptions()
+        without.removeSpikes = false
+        without.photonThreshold = 0
+        var with = without
+        with.removeSpikes = true
+        let frame = try #require(f.sim.frame(4).raw).map(Float.init)
+        func residualRMS(_ options: PreprocessOptions) throws -> Double {
+            let clean = try f.cleaner(options).clean(raw: frame)
+            let truth = f.sim.frame(4).photons.values
+            var s = 0.0, n = 0
+            for p in 0..<truth.count where f.truth.mask[p] == 0 && truth[p] == 0 {
+                s += Double(clean.photons[p] * clean.photons[p]); n += 1
+            }
+            return (s / Double(n)).squareRoot()
+        }
+        let a = try residualRMS(without), b = try residualRMS(with)
+        #expect(b < 0.65 * a, "background rms \(a) -> \(b) photons")
+    }
+
+    /// FFT downsampling conserves photons and maps the centre to the centre.
+    @Test func downsamplingConservesPhotons() throws {
+        let f = try RawFixture()
+        var options = PreprocessOptions()
+        options.outputSize = 32
+        let cleaner = try f.cleaner(options)
+        let full = try f.cleaner().clean(raw: try #require(f.sim.frame(4).raw).map(Float.init))
+        let small = try cleaner.clean(raw: try #require(f.sim.frame(4).raw).map(Float.init))
+        #expect(small.photons.count == 32 * 32)
+        let a = full.photons.reduce(0, +), b = small.photons.reduce(0, +)
+        #expect(abs(a - b) / a < 0.03, "\(a) -> \(b)")
+        func centreOfMass(_ v: [Float], _ n: Int) -> (Double, Double) {
+            var s = 0.0, y = 0.0, x = 0.0
+            for i in v.indices { s += Double(v[i]); y += Double(v[i]) * Double(i / n); x += Double(v[i]) * Double(i % n) }
+            return (y / s, x / s)
+        }
+        let (fy, fx) = centreOfMass(full.photons, 64), (sy, sx) = centreOfMass(small.photons, 32)
+        #expect(abs(sy - fy / 2) < 0.3 && abs(sx - fx / 2) < 0.3, "(\(fy), \(fx)) -> (\(sy), \(sx))")
+        #expect(cleaner.outputPixelSize(60e-6) == 120e-6)
+    }
+
+    @Test func badInputGetsClearErrors() throws {
+        let f = try RawFixture(frameSize: 64, darkFrames: 3)
+        #expect(throws: PreprocessError.self) { try f.cleaner().clean(raw: [1, 2, 3]) }
+        var o = PreprocessOptions()
+        o.cropSize = 16
+        o.outputSize = 24
+        #expect(throws: PreprocessError.self) { try f.cleaner(o) }
+        #expect(throws: PreprocessError.self) {
+            try FrameCleaner(layout: f.layout, gain: nil, dark: nil, fileMask: nil, centre: (32, 32), options: PreprocessOptions())
+        }
+        #expect(throws: PreprocessError.self) {
+            try FrameCleaner(layout: f.layout, gain: 8, dark: nil, fileMask: [0, 0], centre: (32, 32), options: PreprocessOptions())
+        }
+        // NaN reads as 0 and is counted, never silently.
+        var raw = try #require(f.sim.frame(0).raw).map(Float.init)
+        raw[5] = .nan
+        #expect(try f.cleaner().clean(raw: raw).nonFinite == 1)
+    }
+}
+
+/// Two ranks' sums in one process: this rank's values plus what a partner
+/// holding `partner` would contribute to each of the merge's two sums.
+final class TwoRankSum: Collective {
+    let partner: DarkStatistics
+    private var globalMean: [Double]? = nil
+    init(partner: DarkStatistics) { self.partner = partner }
+    var rank: Int { 0 }
+    var size: Int { 2 }
+    func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {
+        if let mean = globalMean {
+            // Second sum: spreads about the global mean.
+            for i in values.indices {
+                let d = partner.mean[i] - mean[i]
+                values[i] += partner.m2[i] + Double(partner.count) * d * d
+            }
+        } else {
+            // First sum: the count, then count-weighted means.
+            values[0] += Double(partner.count)
+            for i in 1..<values.count { values[i] += partner.mean[i - 1] * Double(partner.count) }
+            globalMean = (1..<values.count).map { values[$0] / values[0] }
+        }
+    }
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+    func sum(_ values: UnsafeMutableBufferPointer<Complex<Float>>) throws {}
+    func maximum(_ value: Double) throws -> Double { value }
+    func gather(_ values: [Int]) throws -> [[Int]] { [values] }
+    func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange { fatalError("no peers in this test") }
+}
