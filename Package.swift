@@ -74,7 +74,7 @@ let package = Package(
             "Recon", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
-        .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "SwiftMPI", "SwiftFFTW"]),
+        .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",

@@ -17,7 +17,8 @@ public struct PreprocessOptions: Codable, Equatable, Sendable {
     public var spikeThreshold = 5.0
     /// Lines are searched above this fraction of the readout's Nyquist frequency.
     public var spikeBand = 0.25
-    public var maxSpikesPerChannel = 8
+    /// At most this many lines per channel, strongest first.
+    public var maxSpikesPerChannel = 4
     /// Pixels within this many noise deviations of zero (after dark and
     /// offset) are background for the interference fit.
     public var backgroundSigma = 3.0
@@ -94,9 +95,14 @@ public final class FrameCleaner {
     private let outputBuffer: ComplexBuffer
     private let cropPlan: FFTPlan2D?
     private let outputPlan: FFTPlan2D?
-    private var work: [Float]
-    private var image: [Float]
-    private var background: [Bool]
+    // Scratch owned for the cleaner's life: raw pointers, so the hot loops
+    // pay no exclusivity or uniqueness checks on class-held arrays.
+    private let work: UnsafeMutableBufferPointer<Float>
+    private let image: UnsafeMutableBufferPointer<Float>
+    private let background: UnsafeMutableBufferPointer<Bool>
+    /// Seconds spent per step over all frames, when `recordTimings` is on (for `bench preprocess`).
+    public var recordTimings = false
+    public private(set) var stepSeconds: [String: Double] = [:]
 
     /// `dark`: statistics of the dark frames (nil: none, offsets come from the
     /// overscan alone). `fileMask`: the input's CXI mask of image pixels, if any.
@@ -146,16 +152,19 @@ public final class FrameCleaner {
         let L = layout.sequenceLength
         sequence = ComplexBuffer(count: options.removeSpikes ? layout.channels * L : 0)
         sequencePlan = options.removeSpikes
-            ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: true, rigor: .estimate)
+            ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: true)
             : nil
         let resample = outputSize != crop
         cropBuffer = ComplexBuffer(count: resample ? crop * crop : 0)
         outputBuffer = ComplexBuffer(count: resample ? outputSize * outputSize : 0)
         cropPlan = resample ? try FFTPlan2D(height: crop, width: crop, direction: .forward, inPlace: true) : nil
         outputPlan = resample ? try FFTPlan2D(height: outputSize, width: outputSize, direction: .inverse, inPlace: true) : nil
-        work = [Float](repeating: 0, count: layout.rawPixels)
-        image = [Float](repeating: 0, count: imagePixels)
-        background = [Bool](repeating: false, count: layout.rawPixels)
+        work = .allocate(capacity: layout.rawPixels)
+        work.initialize(repeating: 0)
+        image = .allocate(capacity: imagePixels)
+        image.initialize(repeating: 0)
+        background = .allocate(capacity: layout.rawPixels)
+        background.initialize(repeating: false)
 
         // The output mask: the image mask cropped, and a downsampled pixel
         // invalid when half its footprint is.
@@ -180,6 +189,12 @@ public final class FrameCleaner {
         outputMask = out
     }
 
+    deinit {
+        work.deallocate()
+        image.deallocate()
+        background.deallocate()
+    }
+
     /// Top-left of the crop window in image pixels (may lie outside the detector).
     public var cropOrigin: (y: Int, x: Int) {
         (Int(centre.y.rounded()) - cropSize / 2, Int(centre.x.rounded()) - cropSize / 2)
@@ -196,16 +211,31 @@ public final class FrameCleaner {
             throw PreprocessError.shape("a raw frame has \(raw.count) values, the detector \(L.rows)x\(L.rawColumns) = \(L.rawPixels)")
         }
         var nonFinite = 0
-        for i in 0..<raw.count {
-            var v = raw[i]
-            if !v.isFinite { v = 0; nonFinite += 1 }
-            work[i] = darkMean.map { v - $0[i] } ?? v
+        try timed("dark") {
+            let dark = darkMean ?? []
+            let subtract = !dark.isEmpty
+            for i in 0..<raw.count {
+                var v = raw[i]
+                if !v.isFinite { v = 0; nonFinite += 1 }
+                work[i] = subtract ? v - dark[i] : v
+            }
         }
-        if options.overscanOrder > 0 && L.overscan > 0 { subtractOverscanFit() }
-        if options.removeSpikes { try removeSpikes() }
-        extractPhotons()
-        let (total, com) = transmissionAndCentreOfMass()
-        return CleanFrame(photons: try cropAndResample(), total: total, centreOfMass: com, nonFinite: nonFinite)
+        if options.overscanOrder > 0 && L.overscan > 0 { try timed("overscan") { subtractOverscanFit() } }
+        if options.removeSpikes { try timed("interference") { try removeSpikes() } }
+        try timed("photons") { extractPhotons() }
+        var total = 0.0, com = centre
+        try timed("centre of mass") { (total, com) = transmissionAndCentreOfMass() }
+        var photons: [Float] = []
+        try timed("crop and downsample") { photons = try cropAndResample() }
+        return CleanFrame(photons: photons, total: total, centreOfMass: com, nonFinite: nonFinite)
+    }
+
+    @inline(__always)
+    private func timed(_ step: String, _ body: () throws -> Void) throws {
+        guard recordTimings else { return try body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        stepSeconds[step, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
     /// Least-squares polynomial in the normalized readout sequence through
@@ -219,11 +249,12 @@ public final class FrameCleaner {
                 for k in L.columnsPerChannel..<L.blockWidth {
                     let c = ch * L.blockWidth + k
                     let t = Double(y * L.blockWidth + k) / length, v = Double(work[y * L.rawColumns + c])
-                    var powers = [Double](repeating: 1, count: terms)
-                    for p in 1..<terms { powers[p] = powers[p - 1] * t }
+                    var pi = 1.0
                     for i in 0..<terms {
-                        b[i] += powers[i] * v
-                        for j in 0..<terms { a[i * terms + j] += powers[i] * powers[j] }
+                        b[i] += pi * v
+                        var pj = 1.0
+                        for j in 0..<terms { a[i * terms + j] += pi * pj; pj *= t }
+                        pi *= t
                     }
                 }
             }
@@ -269,7 +300,7 @@ public final class FrameCleaner {
                 }
             }
         }
-        try plan.execute(sequence.baseAddress, sequence.baseAddress, normalization: .none)
+        try timed("interference: transform") { try plan.execute(sequence.baseAddress, sequence.baseAddress, normalization: .none) }
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
         guard lowest < n / 2 else { return }
         for ch in 0..<L.channels {
@@ -284,13 +315,30 @@ public final class FrameCleaner {
             let sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { magnitudes[$0] }.sorted()
             let level = sample[sample.count / 2]
             var lines: [(Int, Float)] = []
+            // Harmonics of the row rate are the background selection itself
+            // (signal excluded at the same columns of every row), not interference.
+            let rows = L.rows
             for k in lowest..<(n / 2) where magnitudes[k] > Float(options.spikeThreshold) * level
-                && magnitudes[k] >= magnitudes[k - 1] && (k + 1 >= n / 2 || magnitudes[k] >= magnitudes[k + 1]) {
+                && magnitudes[k] >= magnitudes[k - 1] && (k + 1 >= n / 2 || magnitudes[k] >= magnitudes[k + 1])
+                && min(k % rows, rows - k % rows) > 2 {
                 lines.append((k, magnitudes[k]))
             }
-            for (k, _) in lines.sorted(by: { $0.1 > $1.1 }).prefix(options.maxSpikesPerChannel) {
-                fitAndSubtractLine(channel: ch, cyclesPerReadout: k)
+            // Strongest first; the selection of background samples repeats every
+            // row, so a line also shows at its frequency +- multiples of the row
+            // count, and beside itself: those copies are not lines of their own.
+            var accepted: [Int] = []
+            for (k, _) in lines.sorted(by: { $0.1 > $1.1 }) where accepted.count < options.maxSpikesPerChannel {
+                let copy = accepted.contains { a in
+                    let d = abs(k - a) % rows
+                    // On short readouts the row spacing is too tight to tell copies from lines.
+                    return abs(k - a) <= 2 || (rows >= 256 && min(d, rows - d) <= 2)
+                }
+                if !copy { accepted.append(k) }
             }
+            // One line at a time, strongest first: each fit sees the data with the
+            // stronger lines already gone, so lines coupled through the background
+            // selection do not take each other's share.
+            try timed("interference: fits") { for k in accepted { fitAndSubtractLines(channel: ch, cyclesPerReadout: [k]) } }
         }
     }
 
@@ -306,26 +354,58 @@ public final class FrameCleaner {
         return Float(max((sum / Double(max(count, 1))).squareRoot(), 1e-3))
     }
 
-    private func fitAndSubtractLine(channel ch: Int, cyclesPerReadout k: Int) {
-        let L = layout, n = L.sequenceLength
-        let omega = 2 * Double.pi * Double(k) / Double(n)
-        var cc = 0.0, ss = 0.0, cs = 0.0, vc = 0.0, vs = 0.0
+    /// Least squares for a cosine and a sine at each line's frequency over
+    /// the channel's background samples, then the fitted lines subtracted
+    /// from every sample. cos and sin of omega s advance by a rotation from
+    /// one sample to the next (the channel's samples are its readout
+    /// sequence in order). Lines given together advance in one pass and are
+    /// fitted independently; the caller passes one at a time where they couple.
+    private func fitAndSubtractLines(channel ch: Int, cyclesPerReadout frequencies: [Int]) {
+        guard !frequencies.isEmpty else { return }
+        let L = layout, n = L.sequenceLength, bw = L.blockWidth, count = frequencies.count
+        // Per line: rotation step (cos, sin), current (cos, sin), and the five sums.
+        let state = UnsafeMutablePointer<Double>.allocate(capacity: 9 * count)
+        defer { state.deallocate() }
+        let stepC = state, stepS = state + count, c = state + 2 * count, s = state + 3 * count
+        let cc = state + 4 * count, ss = state + 5 * count, cs = state + 6 * count, vc = state + 7 * count, vs = state + 8 * count
+        for (l, k) in frequencies.enumerated() {
+            let omega = 2 * Double.pi * Double(k) / Double(n)
+            stepC[l] = cos(omega); stepS[l] = sin(omega)
+            c[l] = 1; s[l] = 0
+            cc[l] = 0; ss[l] = 0; cs[l] = 0; vc[l] = 0; vs[l] = 0
+        }
         for y in 0..<L.rows {
-            for j in 0..<L.blockWidth {
-                let raw = y * L.rawColumns + ch * L.blockWidth + j
-                guard background[raw] else { continue }
-                let phase = omega * Double(y * L.blockWidth + j)
-                let c = cos(phase), s = sin(phase), v = Double(work[raw])
-                cc += c * c; ss += s * s; cs += c * s; vc += v * c; vs += v * s
+            let row = y * L.rawColumns + ch * bw
+            for j in 0..<bw {
+                let weight: Double = background[row + j] ? 1 : 0, v = Double(work[row + j]) * weight
+                for l in 0..<count {
+                    let cl = c[l], sl = s[l]
+                    cc[l] += weight * cl * cl; ss[l] += weight * sl * sl; cs[l] += weight * cl * sl
+                    vc[l] += v * cl; vs[l] += v * sl
+                    c[l] = cl * stepC[l] - sl * stepS[l]
+                    s[l] = sl * stepC[l] + cl * stepS[l]
+                }
             }
         }
-        let det = cc * ss - cs * cs
-        guard det > 1e-9 * max(cc * ss, 1) else { return }
-        let a = (vc * ss - vs * cs) / det, b = (vs * cc - vc * cs) / det
+        // Reuse the sums' slots for the fitted amplitudes a (in cc) and b (in ss).
+        for l in 0..<count {
+            let det = cc[l] * ss[l] - cs[l] * cs[l]
+            let ok = det > 1e-9 * max(cc[l] * ss[l], 1)
+            let a = ok ? (vc[l] * ss[l] - vs[l] * cs[l]) / det : 0, b = ok ? (vs[l] * cc[l] - vc[l] * cs[l]) / det : 0
+            cc[l] = a; ss[l] = b
+            c[l] = 1; s[l] = 0
+        }
         for y in 0..<L.rows {
-            for j in 0..<L.blockWidth {
-                let phase = omega * Double(y * L.blockWidth + j)
-                work[y * L.rawColumns + ch * L.blockWidth + j] -= Float(a * cos(phase) + b * sin(phase))
+            let row = y * L.rawColumns + ch * bw
+            for j in 0..<bw {
+                var fitted = 0.0
+                for l in 0..<count {
+                    let cl = c[l], sl = s[l]
+                    fitted += cc[l] * cl + ss[l] * sl
+                    c[l] = cl * stepC[l] - sl * stepS[l]
+                    s[l] = sl * stepC[l] + cl * stepS[l]
+                }
+                work[row + j] -= Float(fitted)
             }
         }
     }
@@ -334,11 +414,19 @@ public final class FrameCleaner {
     private func extractPhotons() {
         let L = layout
         let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
-        for y in 0..<L.rows {
-            for x in 0..<L.columns {
-                let i = y * L.columns + x
-                let photons = work[y * L.rawColumns + L.rawColumn(ofImageColumn: x)] * inverseGain
-                image[i] = imageMask[i] != 0 || photons < threshold ? 0 : photons / max(transmission[i], 1e-12)
+        let cw = L.columnsPerChannel
+        imageMask.withUnsafeBufferPointer { mask in
+            transmission.withUnsafeBufferPointer { transmission in
+                for y in 0..<L.rows {
+                    for ch in 0..<L.channels {
+                        let raw = y * L.rawColumns + ch * L.blockWidth, out = y * L.columns + ch * cw
+                        for k in 0..<cw {
+                            let i = out + k
+                            let photons = work[raw + k] * inverseGain
+                            image[i] = mask[i] != 0 || photons < threshold ? 0 : photons / max(transmission[i], 1e-12)
+                        }
+                    }
+                }
             }
         }
     }

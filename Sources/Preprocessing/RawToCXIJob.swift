@@ -69,8 +69,8 @@ public enum RawToCXIJob {
         let fileMask = scan.mask.flatMap { $0.count == layout.rows * layout.columns ? $0 : nil }
         let mine = SimulatedScanWriter.block(frames: scan.frames, rank: comm.rank, size: comm.size)
 
-        // The centre: given, or the photon-weighted centre of mass of each
-        // rank's first few frames, cleaned without crop or beamstop.
+        // The centre: given, or the symmetric centre of mass of the scan's
+        // first frames, cleaned without crop or beamstop.
         let centre: (y: Double, x: Double)
         if let c = options.preprocess.centre {
             centre = (c[0], c[1])
@@ -81,12 +81,13 @@ public enum RawToCXIJob {
             probing.outputSize = nil
             let provisional = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask,
                                                centre: (Double(layout.rows) / 2, Double(layout.columns) / 2), options: probing)
-            // The sum of each rank's first few frames, summed over the ranks.
             let side = provisional.outputSize
             var sum = [Float](repeating: 0, count: side * side)
-            let count = min(4, mine.count)
+            // The scan's first frames, split over the ranks, so the centre does not depend on the rank count.
+            let probe = SimulatedScanWriter.block(frames: min(8, scan.frames), rank: comm.rank, size: comm.size)
+            let count = probe.count
             if count > 0 {
-                let values = try reader.readFrames(first: mine.first, count: count)
+                let values = try reader.readFrames(first: probe.first, count: count)
                 for f in 0..<count {
                     let frame = try provisional.clean(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)]))
                     for i in 0..<sum.count { sum[i] += frame.photons[i] }

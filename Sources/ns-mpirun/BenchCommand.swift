@@ -6,7 +6,7 @@ import Recon
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, each reported beside a baseline measured in the same run.",
-        subcommands: [SimulateBench.self, ReconBench.self])
+        subcommands: [SimulateBench.self, ReconBench.self, PreprocessBench.self])
 
     struct ReconBench: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -66,6 +66,43 @@ struct Bench: ParsableCommand {
                         print(String(format: "| %d | %d | %d | %.4f | %.1f%% | %.1f%% |", r.frames, r.frameSize, r.ranks, one, 100 * e, 100 * f))
                     }
                 }
+            }
+        }
+    }
+
+    struct PreprocessBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "preprocess",
+            abstract: "Raw fast-CCD frames cleaned per second (default 1024x1024 to 256x256) beside the downsampling FFTs alone.")
+
+        @Option(help: "Detector side in pixels.")
+        var detector = 1024
+        @Option(help: "Output frame size.")
+        var outputSize = 256
+        @Option(help: "Frames cleaned per rank.")
+        var frames = 32
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
+        func validate() throws {
+            guard detector >= 32, detector % 16 == 0 else { throw ValidationError("--detector must be a multiple of 16, at least 32") }
+            guard outputSize >= 2, outputSize <= detector else { throw ValidationError("--output-size must be in 2...\(detector)") }
+            guard frames > 0 else { throw ValidationError("--frames must be positive") }
+        }
+
+        func run() throws {
+            try withMPI { world in
+                let row = try PreprocessBenchmark.run(world, detector: detector, outputSize: outputSize, frames: frames)
+                guard world.rank == 0 else { return }
+                if json { print(try jsonLine(row)); return }
+                print("bench preprocess: \(detector)x\(detector) raw frames (16 channels + overscan) to \(outputSize)x\(outputSize), \(frames) frames per rank")
+                print("| ranks | frames/s | FFT-only frames/s | ratio to FFT |")
+                print("| ---: | ---: | ---: | ---: |")
+                print(String(format: "| %d | %.1f | %.1f | %.2f |", row.ranks, row.framesPerSecond, row.fftFramesPerSecond, row.ratioToFFT))
+                print("")
+                print("| step | ms per frame |")
+                print("| --- | ---: |")
+                for (name, seconds) in row.steps.sorted(by: { $0.value > $1.value }) { print(String(format: "| %@ | %.2f |", name, seconds * 1e3)) }
             }
         }
     }

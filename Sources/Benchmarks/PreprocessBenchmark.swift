@@ -1,0 +1,72 @@
+import Foundation
+import Ingest
+import Numerics
+import Recon
+import SwiftFFTW
+import SwiftMPI
+
+/// Raw fast-CCD frames cleaned per second on the ranks given, beside the
+/// FFTs of the downsampling step alone (same sizes, same plans), the two
+/// timed alternately in the same run.
+public enum PreprocessBenchmark {
+    public struct Row: Codable, Sendable {
+        public var ranks: Int
+        public var detector: Int
+        public var outputSize: Int
+        public var framesPerRank: Int
+        /// All ranks together.
+        public var framesPerSecond: Double
+        public var fftFramesPerSecond: Double
+        public var ratioToFFT: Double
+        /// Mean seconds per frame in each step, on the slowest rank.
+        public var steps: [String: Double]
+    }
+
+    public static func run(_ comm: Communicator, detector: Int = 1024, outputSize: Int = 256, frames: Int = 32) throws -> Row {
+        let model = DetectorModel()
+        let truth = try DetectorTruth(model: model, rows: detector, columns: detector)
+        let layout = truth.layout
+        // A diffraction-like pattern: a bright disc and a halo falling as 1/q^3.
+        let c = Double(detector) / 2, disc = Double(detector) / 10
+        var photons = [Float](repeating: 0, count: detector * detector)
+        for y in 0..<detector { for x in 0..<detector {
+            let r = hypot(Double(y) - c, Double(x) - c)
+            photons[y * detector + x] = Float(r < disc ? 400 : 400 * pow(disc / r, 3))
+        } }
+        let raws = (0..<4).map { truth.rawFrame(photons: photons, seed: 11, stream: UInt64(comm.rank * 4 + $0)).map(Float.init) }
+        var dark = DarkStatistics(pixels: layout.rawPixels)
+        for k in 0..<8 { try dark.add(truth.rawFrame(photons: nil, seed: 12, stream: UInt64(k)).map(Float.init)) }
+        dark = try dark.merged(over: SingleRank())
+        var options = PreprocessOptions()
+        options.outputSize = outputSize
+        let cleaner = try FrameCleaner(layout: layout, gain: model.gain, dark: dark, fileMask: nil, centre: (c, c), options: options)
+        _ = try cleaner.clean(raw: raws[0])  // warm up
+        cleaner.recordTimings = true
+
+        let forward = try FFTPlan2D(height: detector, width: detector, direction: .forward, inPlace: true)
+        let inverse = try FFTPlan2D(height: outputSize, width: outputSize, direction: .inverse, inPlace: true)
+        let big = ComplexBuffer(count: detector * detector, fill: Complex(1, 0))
+        let small = ComplexBuffer(count: outputSize * outputSize, fill: Complex(1, 0))
+        var cleanTime = 0.0, fftTime = 0.0
+        try comm.barrier()
+        for k in 0..<frames {
+            var start = Date()
+            _ = try cleaner.clean(raw: raws[k % raws.count])
+            cleanTime += Date().timeIntervalSince(start)
+            start = Date()
+            try forward.execute(inPlace: big, normalization: .none)
+            try inverse.execute(inPlace: small, normalization: .none)
+            fftTime += Date().timeIntervalSince(start)
+        }
+        let slowest = try comm.allreduce(cleanTime, op: .max)
+        let slowestFFT = try comm.allreduce(fftTime, op: .max)
+        var steps: [String: Double] = [:]
+        for (name, seconds) in cleaner.stepSeconds.sorted(by: { $0.key < $1.key }) {
+            steps[name] = try comm.allreduce(seconds / Double(frames), op: .max)
+        }
+        let total = Double(frames * comm.size)
+        return Row(ranks: comm.size, detector: detector, outputSize: outputSize, framesPerRank: frames,
+                   framesPerSecond: total / slowest, fftFramesPerSecond: total / slowestFFT, ratioToFFT: slowest / slowestFFT,
+                   steps: steps)
+    }
+}
