@@ -106,8 +106,10 @@ public final class FrameCleaner {
 
     /// `dark`: statistics of the dark frames (nil: none, offsets come from the
     /// overscan alone). `fileMask`: the input's CXI mask of image pixels, if any.
+    /// `beamstopMap`: a measured transmission per image pixel (0 masks), on
+    /// top of any disc in the options.
     public init(layout: ReadoutLayout, gain fileGain: Double?, dark: DarkStatistics?, fileMask: [UInt32]?,
-                centre: (y: Double, x: Double), options: PreprocessOptions) throws {
+                centre: (y: Double, x: Double), options: PreprocessOptions, beamstopMap: [Float]? = nil) throws {
         let problems = options.problems() + layout.problems()
         guard problems.isEmpty else { throw PreprocessError.input(problems.joined(separator: "; ")) }
         guard let g = options.gain ?? fileGain else {
@@ -137,9 +139,21 @@ public final class FrameCleaner {
         }
         // Beamstop transmission per image pixel.
         var t = [Float](repeating: 1, count: imagePixels)
+        if let map = beamstopMap {
+            guard map.count == imagePixels else {
+                throw PreprocessError.shape("the beamstop map has \(map.count) pixels, the detector image \(layout.rows)x\(layout.columns) = \(imagePixels)")
+            }
+            guard map.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
+                throw PreprocessError.input("the beamstop map must hold transmissions in [0, 1]")
+            }
+            for i in 0..<imagePixels {
+                t[i] = map[i]
+                if map[i] == 0 { mask[i] |= PixelMask.shadowed }
+            }
+        }
         if let r = options.beamstopRadius {
             for y in 0..<layout.rows { for x in 0..<layout.columns where hypot(Double(y) - centre.y, Double(x) - centre.x) <= r {
-                t[y * layout.columns + x] = Float(options.beamstopTransmission)
+                t[y * layout.columns + x] *= Float(options.beamstopTransmission)
                 if options.beamstopTransmission == 0 { mask[y * layout.columns + x] |= PixelMask.shadowed }
             } }
         }

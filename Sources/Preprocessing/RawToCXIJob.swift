@@ -15,6 +15,8 @@ public enum RawToCXIJob {
         public var preprocess = PreprocessOptions()
         /// Defocus in m for the probe estimate's phase (0: flat).
         public var probeDefocus = 0.0
+        /// A measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size.
+        public var beamstopMap: String? = nil
         /// Frames cleaned and written per collective round.
         public var batch = 8
         public var command = ""
@@ -31,6 +33,17 @@ public enum RawToCXIJob {
         public var nonFiniteValues: Int
         public var seconds: Double
         public var warnings: [String]
+    }
+
+    /// The file's mask as image pixels: given per raw pixel (overscan
+    /// included, as raw files are written) or per image pixel.
+    static func imageMask(_ mask: [UInt32]?, layout: ReadoutLayout, file: String) throws -> [UInt32]? {
+        guard let mask else { return nil }
+        if mask.count == layout.rows * layout.columns { return mask }
+        guard mask.count == layout.rawPixels else {
+            throw PreprocessError.shape("\(file): the mask has \(mask.count) pixels; the detector is \(layout.rows)x\(layout.columns) (\(layout.rows)x\(layout.rawColumns) raw)")
+        }
+        return (0..<layout.rows).flatMap { y in (0..<layout.columns).map { mask[y * layout.rawColumns + layout.rawColumn(ofImageColumn: $0)] } }
     }
 
     public static func run(input: String, output: String, comm: Communicator, options: Options,
@@ -66,7 +79,15 @@ public enum RawToCXIJob {
         if layout.overscan == 0 && options.preprocess.overscanOrder > 0 {
             warnings.append("no overscan columns: readout offsets are not fitted")
         }
-        let fileMask = scan.mask.flatMap { $0.count == layout.rows * layout.columns ? $0 : nil }
+        let fileMask = try imageMask(scan.mask, layout: layout, file: input)
+        var beamstop: [Float]? = nil
+        if let spec = options.beamstopMap {
+            let map = try ImageInput.read(spec)
+            guard map.height == layout.rows, map.width == layout.columns else {
+                throw PreprocessError.shape("beamstop map \(spec) is \(map.height)x\(map.width); the detector image is \(layout.rows)x\(layout.columns)")
+            }
+            beamstop = map.values
+        }
         let mine = SimulatedScanWriter.block(frames: scan.frames, rank: comm.rank, size: comm.size)
 
         // The centre: given, or the symmetric centre of mass of the scan's
@@ -102,7 +123,7 @@ public enum RawToCXIJob {
             centre = (found.y + Double(origin.y), found.x + Double(origin.x))
         }
         let cleaner = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, centre: centre,
-                                       options: options.preprocess)
+                                       options: options.preprocess, beamstopMap: beamstop)
         let m = cleaner.outputSize
 
         let out = CXIScan(energy: scan.energy, distance: scan.distance, xPixelSize: cleaner.outputPixelSize(scan.xPixelSize),

@@ -40,6 +40,8 @@ struct RawToCXI: ParsableCommand {
     var beamstopRadius: Double?
     @Option(help: "Beamstop intensity transmission, divided out (0 masks it).")
     var beamstopTransmission = 0.0
+    @Option(help: "Measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size; 0 masks.")
+    var beamstopMap: String?
     @Option(help: "Square crop around the centre in pixels (default: the detector's smaller side).")
     var crop: Int?
     @Option(help: "Output frame size after FFT downsampling (default: the crop).")
@@ -85,6 +87,7 @@ struct RawToCXI: ParsableCommand {
         var options = RawToCXIJob.Options()
         options.preprocess = try preprocess
         options.probeDefocus = probeDefocus
+        options.beamstopMap = beamstopMap
         options.command = CommandLine.arguments.joined(separator: " ")
         options.version = NanosurveyorVersion.string
         try withMPI { world in

@@ -140,6 +140,38 @@ struct RawFixture {
         #expect(cleaner.outputPixelSize(60e-6) == 120e-6)
     }
 
+    /// A measured beamstop map is divided out: under a 10% stop the clean
+    /// frames come back to the unattenuated intensities (with 10x the noise).
+    @Test func beamstopMapIsDividedOut() throws {
+        var config = smallConfig(frameSize: 64, scan: .raster(rows: 3, columns: 3), poisson: true)
+        config.detector = DetectorModel()
+        config.darkFrames = 16
+        config.beamstop = Beamstop(radius: 6, transmission: 0.1)
+        // Enough photons that the attenuated ones stand well above the read noise.
+        config.photonsPerFrame = 1e7
+        let sim = try Simulation(config)
+        let truth = try #require(sim.detector)
+        var dark = DarkStatistics(pixels: truth.layout.rawPixels)
+        for k in 0..<16 { try dark.add((sim.darkFrame(k) ?? []).map(Float.init)) }
+        let map = try #require(config.beamstop).map(frameSize: 64).values
+        let cleaner = try FrameCleaner(layout: truth.layout, gain: truth.model.gain, dark: dark, fileMask: nil,
+                                       centre: (32, 32), options: PreprocessOptions(), beamstopMap: map)
+        var measured = 0.0, expected = 0.0
+        for i in 0..<sim.frameCount {
+            let frame = sim.frame(i)
+            let clean = try cleaner.clean(raw: try #require(frame.raw).map(Float.init))
+            for p in map.indices where map[p] < 1 && cleaner.imageMask[p] == 0 {
+                measured += Double(clean.photons[p])
+                expected += Double(frame.clean.values[p])
+            }
+        }
+        #expect(expected > 0 && abs(measured / expected - 1) < 0.1, "\(measured) vs \(expected)")
+        #expect(throws: PreprocessError.self) {
+            try FrameCleaner(layout: truth.layout, gain: 8, dark: nil, fileMask: nil, centre: (32, 32),
+                             options: PreprocessOptions(), beamstopMap: [1, 1, 1])
+        }
+    }
+
     @Test func badInputGetsClearErrors() throws {
         let f = try RawFixture(frameSize: 64, darkFrames: 3)
         #expect(throws: PreprocessError.self) { try f.cleaner().clean(raw: [1, 2, 3]) }

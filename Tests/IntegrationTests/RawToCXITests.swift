@@ -94,6 +94,14 @@ import Testing
         #expect(sizes.status != 0 && sizes.stderr.contains("larger than the crop"))
         let gain = try MPIRunner.run(ranks: 1, ["raw2cxi", Self.rawScan, "-o", "/tmp/never.cxi", "--gain", "0"], timeout: 60)
         #expect(gain.status != 0 && gain.stderr.contains("gain must be positive"))
+        let map = NSTemporaryDirectory() + "ns-beamstop-\(UUID().uuidString).h5"
+        defer { try? FileManager.default.removeItem(atPath: map) }
+        let file = try HDF5File(path: map, mode: .truncate)
+        try file.write([Float](repeating: 1, count: 32 * 48), to: "/transmission", shape: [32, 48])
+        try file.close()
+        let beamstop = try MPIRunner.run(ranks: 2, ["raw2cxi", Self.rawScan, "-o", "/tmp/never.cxi", "--beamstop-map", map], timeout: 60)
+        #expect(beamstop.status != 0)
+        #expect(beamstop.stderr.contains("is 32x48; the detector image is 64x64"), "\(beamstop.stderr)")
     }
 
     /// Downsampling keeps the photons and records the coarser detector pitch.
