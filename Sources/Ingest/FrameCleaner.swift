@@ -18,7 +18,7 @@ public struct PreprocessOptions: Codable, Equatable, Sendable {
     /// Lines are searched above this fraction of the readout's Nyquist frequency.
     public var spikeBand = 0.25
     /// At most this many lines per channel, strongest first.
-    public var maxSpikesPerChannel = 4
+    public var maxSpikesPerChannel = 8
     /// Pixels within this many noise deviations of zero (after dark and
     /// offset) are background for the interference fit.
     public var backgroundSigma = 3.0
@@ -309,8 +309,9 @@ public final class FrameCleaner {
                     }
                     background[raw] = quiet
                     let i = ch * n + y * L.blockWidth + k
+                    // Real part: the background samples; imaginary: which samples they are.
                     s[2 * i] = quiet ? v : 0
-                    s[2 * i + 1] = 0
+                    s[2 * i + 1] = quiet ? 1 : 0
                 }
             }
         }
@@ -318,41 +319,57 @@ public final class FrameCleaner {
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
         guard lowest < n / 2 else { return }
         for ch in 0..<L.channels {
+            let spectrum = Spectra(s + 2 * ch * n, n)
             var magnitudes = [Float](repeating: 0, count: n / 2)
-            for k in lowest..<(n / 2) {
-                let i = ch * n + k
-                magnitudes[k] = (s[2 * i] * s[2 * i] + s[2 * i + 1] * s[2 * i + 1]).squareRoot()
-            }
+            for k in lowest..<(n / 2) { magnitudes[k] = Float(spectrum.samples(k).length) }
             // The noise level: the median magnitude of the band (a strided
             // sample of it on long readouts), which a few lines do not move.
             let stride = max(1, (n / 2 - lowest) / 2048)
             let sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { magnitudes[$0] }.sorted()
-            let level = sample[sample.count / 2]
-            var lines: [(Int, Float)] = []
-            // Harmonics of the row rate are the background selection itself
-            // (signal excluded at the same columns of every row), not interference.
+            let floor = Double(options.spikeThreshold) * Double(sample[sample.count / 2])
             let rows = L.rows
-            for k in lowest..<(n / 2) where magnitudes[k] > Float(options.spikeThreshold) * level
+            // Candidates: local maxima near or above the threshold, away from
+            // the row-rate harmonics (those are the selection itself).
+            var candidates: [Int] = [], values: [Complex<Double>] = []
+            for k in lowest..<(n / 2) where Double(magnitudes[k]) > 0.5 * floor
                 && magnitudes[k] >= magnitudes[k - 1] && (k + 1 >= n / 2 || magnitudes[k] >= magnitudes[k + 1])
                 && min(k % rows, rows - k % rows) > 2 {
-                lines.append((k, magnitudes[k]))
+                candidates.append(k)
+                values.append(spectrum.samples(k))
             }
-            // Strongest first; the selection of background samples repeats every
-            // row, so a line also shows at its frequency +- multiples of the row
-            // count, and beside itself: those copies are not lines of their own.
-            var accepted: [Int] = []
-            for (k, _) in lines.sorted(by: { $0.1 > $1.1 }) where accepted.count < options.maxSpikesPerChannel {
-                let copy = accepted.contains { a in
-                    let d = abs(k - a) % rows
-                    // On short readouts the row spacing is too tight to tell copies from lines.
-                    return abs(k - a) <= 2 || (rows >= 256 && min(d, rows - d) <= 2)
+            var lines: [(k: Int, a: Double, b: Double)] = []
+            try timed("interference: fits") {
+                // CLEAN: fit the strongest candidate as one line by least squares
+                // over the background samples, take the fitted line's share out
+                // of the other candidates (through B, the selection's own
+                // transform), repeat. The copies a line casts through the
+                // row-periodic selection vanish with it instead of being fitted.
+                for _ in 0..<options.maxSpikesPerChannel {
+                    var best = -1, bestMagnitude = floor
+                    for (i, value) in values.enumerated() where value.length > bestMagnitude {
+                        best = i
+                        bestMagnitude = value.length
+                    }
+                    guard best >= 0 else { break }
+                    let k = candidates[best]
+                    let b0 = spectrum.indicator(0).real, b2 = spectrum.indicator(2 * k)
+                    let cc = (b0 + b2.real) / 2, ss = (b0 - b2.real) / 2, cs = -b2.imaginary / 2
+                    let vc = values[best].real, vs = -values[best].imaginary
+                    let det = cc * ss - cs * cs
+                    guard det > 1e-9 * max(cc * ss, 1) else { break }
+                    let a = (vc * ss - vs * cs) / det, b = (vs * cc - vc * cs) / det
+                    lines.append((k, a, b))
+                    for i in values.indices {
+                        let q = candidates[i]
+                        let minus = spectrum.indicator(q - k), plus = spectrum.indicator(q + k)
+                        // a cos + b sin on the background, transformed at q.
+                        let cosPart = (minus + plus) * Complex(0.5, 0)
+                        let sinPart = (minus - plus) * Complex(0, -0.5)
+                        values[i] -= cosPart * Complex(a, 0) + sinPart * Complex(b, 0)
+                    }
                 }
-                if !copy { accepted.append(k) }
+                subtractLines(channel: ch, lines)
             }
-            // One line at a time, strongest first: each fit sees the data with the
-            // stronger lines already gone, so lines coupled through the background
-            // selection do not take each other's share.
-            try timed("interference: fits") { for k in accepted { fitAndSubtractLines(channel: ch, cyclesPerReadout: [k]) } }
         }
     }
 
@@ -368,46 +385,20 @@ public final class FrameCleaner {
         return Float(max((sum / Double(max(count, 1))).squareRoot(), 1e-3))
     }
 
-    /// Least squares for a cosine and a sine at each line's frequency over
-    /// the channel's background samples, then the fitted lines subtracted
-    /// from every sample. cos and sin of omega s advance by a rotation from
-    /// one sample to the next (the channel's samples are its readout
-    /// sequence in order). Lines given together advance in one pass and are
-    /// fitted independently; the caller passes one at a time where they couple.
-    private func fitAndSubtractLines(channel ch: Int, cyclesPerReadout frequencies: [Int]) {
-        guard !frequencies.isEmpty else { return }
-        let L = layout, n = L.sequenceLength, bw = L.blockWidth, count = frequencies.count
-        // Per line: rotation step (cos, sin), current (cos, sin), and the five sums.
-        let state = UnsafeMutablePointer<Double>.allocate(capacity: 9 * count)
+    /// Subtracts a_l cos(omega_l s) + b_l sin(omega_l s) from every sample s of
+    /// the channel's readout; cos and sin advance by a rotation per sample.
+    private func subtractLines(channel ch: Int, _ lines: [(k: Int, a: Double, b: Double)]) {
+        guard !lines.isEmpty else { return }
+        let L = layout, n = L.sequenceLength, bw = L.blockWidth, count = lines.count
+        let state = UnsafeMutablePointer<Double>.allocate(capacity: 6 * count)
         defer { state.deallocate() }
         let stepC = state, stepS = state + count, c = state + 2 * count, s = state + 3 * count
-        let cc = state + 4 * count, ss = state + 5 * count, cs = state + 6 * count, vc = state + 7 * count, vs = state + 8 * count
-        for (l, k) in frequencies.enumerated() {
-            let omega = 2 * Double.pi * Double(k) / Double(n)
+        let a = state + 4 * count, b = state + 5 * count
+        for (l, line) in lines.enumerated() {
+            let omega = 2 * Double.pi * Double(line.k) / Double(n)
             stepC[l] = cos(omega); stepS[l] = sin(omega)
             c[l] = 1; s[l] = 0
-            cc[l] = 0; ss[l] = 0; cs[l] = 0; vc[l] = 0; vs[l] = 0
-        }
-        for y in 0..<L.rows {
-            let row = y * L.rawColumns + ch * bw
-            for j in 0..<bw {
-                let weight: Double = background[row + j] ? 1 : 0, v = Double(work[row + j]) * weight
-                for l in 0..<count {
-                    let cl = c[l], sl = s[l]
-                    cc[l] += weight * cl * cl; ss[l] += weight * sl * sl; cs[l] += weight * cl * sl
-                    vc[l] += v * cl; vs[l] += v * sl
-                    c[l] = cl * stepC[l] - sl * stepS[l]
-                    s[l] = sl * stepC[l] + cl * stepS[l]
-                }
-            }
-        }
-        // Reuse the sums' slots for the fitted amplitudes a (in cc) and b (in ss).
-        for l in 0..<count {
-            let det = cc[l] * ss[l] - cs[l] * cs[l]
-            let ok = det > 1e-9 * max(cc[l] * ss[l], 1)
-            let a = ok ? (vc[l] * ss[l] - vs[l] * cs[l]) / det : 0, b = ok ? (vs[l] * cc[l] - vc[l] * cs[l]) / det : 0
-            cc[l] = a; ss[l] = b
-            c[l] = 1; s[l] = 0
+            a[l] = line.a; b[l] = line.b
         }
         for y in 0..<L.rows {
             let row = y * L.rawColumns + ch * bw
@@ -415,12 +406,36 @@ public final class FrameCleaner {
                 var fitted = 0.0
                 for l in 0..<count {
                     let cl = c[l], sl = s[l]
-                    fitted += cc[l] * cl + ss[l] * sl
+                    fitted += a[l] * cl + b[l] * sl
                     c[l] = cl * stepC[l] - sl * stepS[l]
                     s[l] = sl * stepC[l] + cl * stepS[l]
                 }
                 work[row + j] -= Float(fitted)
             }
+        }
+    }
+
+    /// The transforms of a channel's background samples (V) and of its
+    /// background indicator (B), packed as the real and imaginary parts of
+    /// one complex transform and separated by Hermitian symmetry.
+    struct Spectra {
+        let z: UnsafeMutablePointer<Float>
+        let n: Int
+        init(_ z: UnsafeMutablePointer<Float>, _ n: Int) { self.z = z; self.n = n }
+
+        private func at(_ k: Int) -> (Double, Double, Double, Double) {
+            let a = ((k % n) + n) % n, b = (n - a) % n
+            return (Double(z[2 * a]), Double(z[2 * a + 1]), Double(z[2 * b]), Double(z[2 * b + 1]))
+        }
+        /// V_k = (Z_k + conj Z_-k) / 2.
+        func samples(_ k: Int) -> Complex<Double> {
+            let (ar, ai, br, bi) = at(k)
+            return Complex((ar + br) / 2, (ai - bi) / 2)
+        }
+        /// B_k = (Z_k - conj Z_-k) / 2i.
+        func indicator(_ k: Int) -> Complex<Double> {
+            let (ar, ai, br, bi) = at(k)
+            return Complex((ai + bi) / 2, -(ar - br) / 2)
         }
     }
 
