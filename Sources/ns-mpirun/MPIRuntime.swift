@@ -16,7 +16,13 @@ func withMPI(_ body: (Communicator) throws -> Void) throws {
         try body(world)
     } catch {
         FileHandle.standardError.write(Data("ns-mpirun: rank \(world.rank) of \(world.size): \(error)\n".utf8))
-        if world.size > 1 { MPI.abort(code: 1) }
+        fflush(nil)
+        if world.size > 1 {
+            // MPICH's Hydra drops output still on its way to the terminal when a
+            // job aborts: give the launcher a moment to forward the message.
+            usleep(500_000)
+            MPI.abort(code: 1)
+        }
         try? MPI.finalize()
         throw ExitCodeError()
     }
