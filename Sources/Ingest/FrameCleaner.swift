@@ -293,7 +293,8 @@ public final class FrameCleaner {
         guard let plan = sequencePlan else { return }
         let L = layout, n = L.sequenceLength
         let s = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
-        let overscanNoise = typicalOverscanNoise()
+        // Without darks the noise per pixel is unknown: the overscan gives a typical one.
+        let overscanNoise = noise.isEmpty ? typicalOverscanNoise() : 0
         for ch in 0..<L.channels {
             for y in 0..<L.rows {
                 for k in 0..<L.blockWidth {
