@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds in release mode and runs the main job on
-# its built-in default, on 2 ranks: a simulated scan written to one CXI file,
-# reconstructed, and the result written to another.
+# its built-in default, on 2 ranks: a simulated raw scan written to one CXI
+# file, cleaned into another, reconstructed, and the result written to a third.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,6 +11,9 @@ export NS_BIN=.build/release/ns-mpirun NS_RANKS=2
 run=runs/quickstart
 mkdir -p "$run"
 bash jobs/workstation.sh info
-bash jobs/workstation.sh simulate -o "$run/scan.cxi" --scan 20x20
-"$NS_BIN" inspect "$run/scan.cxi"
-bash jobs/workstation.sh recon "$run/scan.cxi" -o "$run/recon.cxi" --iterations 50 --probe-defocus 20e-6 --print-every 10
+# Raw fast-CCD frames with dark frames, as the detector would record them.
+bash jobs/workstation.sh simulate -o "$run/raw.cxi" --scan 20x20 --raw --dark-frames 16
+"$NS_BIN" inspect "$run/raw.cxi"
+bash jobs/workstation.sh raw2cxi "$run/raw.cxi" -o "$run/scan.cxi" --probe-defocus 20e-6
+bash jobs/workstation.sh recon "$run/scan.cxi" -o "$run/recon.cxi" --iterations 50 --print-every 10 \
+    --preview "$run/preview"
