@@ -34,6 +34,12 @@ public struct IterationStats: Codable, Sendable, Equatable {
     /// sum (|F psi| - sqrt(I))^2 / sum I over valid pixels of measured frames.
     public var fourierError: Double
     public var seconds: Double
+
+    public init(iteration: Int, fourierError: Double, seconds: Double) {
+        self.iteration = iteration
+        self.fourierError = fourierError
+        self.seconds = seconds
+    }
 }
 
 /// Difference map and RAAR on this rank's region of the object.
@@ -634,6 +640,34 @@ public final class PtychoEngine {
     @inline(__always)
     private func floats(_ p: UnsafeMutablePointer<Complex<Float>>) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+
+    // MARK: State, for checkpoints
+
+    /// This rank's exit waves, its frames in order, frameSize^2 each.
+    public var exitWaveValues: UnsafeBufferPointer<Complex<Float>> { UnsafeBufferPointer(exitWaves.buffer) }
+
+    /// Continues from a saved state: the object over this rank's region, the
+    /// probe, this rank's exit waves (its frames in order), and the
+    /// iterations already done. DM and RAAR go on from (psi, O, P) alone, so
+    /// the next iteration is the one an uninterrupted run would make.
+    public func restore(object regionValues: [Complex<Float>], probe newProbe: Array2D<Complex<Float>>,
+                        exitWaves values: [Complex<Float>], history restored: [IterationStats]) throws {
+        guard regionValues.count == region.area else {
+            throw SimulationError.invalid("a saved object of \(regionValues.count) pixels for a region of \(region.area)")
+        }
+        guard newProbe.height == frameSize, newProbe.width == frameSize else {
+            throw SimulationError.invalid("a saved probe of \(newProbe.height)x\(newProbe.width) for \(frameSize)x\(frameSize) frames")
+        }
+        guard values.count == frameCount * pixels else {
+            throw SimulationError.invalid("saved exit waves of \(values.count) values for \(frameCount) frames of \(pixels)")
+        }
+        object.baseAddress.update(from: regionValues, count: region.area)
+        probe.baseAddress.update(from: newProbe.values, count: pixels)
+        exitWaves.baseAddress.update(from: values, count: values.count)
+        history = restored
+        iteration = restored.count
+        try shiftProbes()
     }
 
     // MARK: Results

@@ -115,10 +115,14 @@ public final class ReconstructionJob {
 
     public var hasTruth: Bool { truthTile != nil }
 
+    /// The truth comparisons of the iterations a checkpoint holds.
+    func restoreTruthError(_ values: [Double]) { truthError = values }
+
     /// Runs the configured iterations; `progress` sees each one (on every
     /// rank), then `after` (on every rank, so it may be collective).
-    public func run(progress: (IterationStats, Double?) -> Void, after: (IterationStats) throws -> Void = { _ in }) throws {
-        for i in 0..<options.engine.iterations {
+    public func run(progress: (IterationStats, Double?) -> Void, after: (IterationStats) throws -> Bool = { _ in true }) throws {
+        // From the first iteration not yet done (after a resume).
+        for i in engine.iteration..<max(engine.iteration, options.engine.iterations) {
             let stats = try engine.iterate()
             var error: Double? = nil
             if hasTruth && ((options.truthEvery > 0 && (i + 1) % options.truthEvery == 0) || i == options.engine.iterations - 1) {
@@ -126,7 +130,7 @@ public final class ReconstructionJob {
             }
             truthError.append(error ?? .nan)
             progress(stats, error)
-            try after(stats)
+            guard try after(stats) else { return }
         }
     }
 

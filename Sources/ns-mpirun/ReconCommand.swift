@@ -80,6 +80,12 @@ struct ReconCommand: ParsableCommand {
     var previewEvery = 10
     @Flag(help: "Read the written file back and check every rank's tile and the probe against memory.")
     var verifyOutput = false
+    @Option(help: "Checkpoint file (HDF5): written every --checkpoint-every iterations and on SIGUSR1 or SIGTERM.")
+    var checkpoint: String?
+    @Option(help: "Write the checkpoint every k iterations (0: only on a signal).")
+    var checkpointEvery = 0
+    @Option(help: "Continue from this checkpoint, on any rank count whose tiles fit.")
+    var resume: String?
 
     func tileGrid() throws -> (rows: Int, columns: Int)? {
         guard let tiles else { return nil }
@@ -96,6 +102,8 @@ struct ReconCommand: ParsableCommand {
         _ = try tileGrid()
         guard printEvery > 0 else { throw ValidationError("--print-every must be positive, got \(printEvery)") }
         guard previewEvery >= 0 else { throw ValidationError("--preview-every must be at least 0, got \(previewEvery)") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0, got \(checkpointEvery)") }
+        if checkpointEvery > 0 && checkpoint == nil { throw ValidationError("--checkpoint-every needs --checkpoint FILE") }
     }
 
     func run() throws {
@@ -106,6 +114,8 @@ struct ReconCommand: ParsableCommand {
         options.useFileProbe = !ignoreFileProbe
         options.probeDefocus = probeDefocus
         options.truthEvery = truthEvery
+        if checkpoint != nil { StopSignal.install() }
+        var stopped = false
         try withMPI { world in
             let log = try ProgressLog(path: world.rank == 0 ? logFile : nil, quiet: quiet || world.rank != 0)
             let job = try ReconstructionJob(input: input, comm: world, options: options)
@@ -113,13 +123,17 @@ struct ReconCommand: ParsableCommand {
             let previews = try preview.map { try PreviewWriter(directory: $0) }
             let l = job.layout
             log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm.rawValue) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
-            let started = Date()
+            if let resume {
+                try Checkpoint.resume(job, from: resume)
+                log.line("recon: resumed from \(resume) after iteration \(job.engine.iteration)")
+            }
+            let started = Date(), first = job.engine.iteration
             let total = options.engine.iterations
             try job.run { stats, nrmse in
                 let i = stats.iteration + 1
                 guard i % printEvery == 0 || i == total else { return }
                 let elapsed = Date().timeIntervalSince(started)
-                let eta = elapsed / Double(i) * Double(total - i)
+                let eta = elapsed / Double(max(1, i - first)) * Double(total - i)
                 var text = String(format: "iter %4d/%d  fourier %.4e", i, total, stats.fourierError)
                 if let nrmse { text += String(format: "  nrmse %.4f", nrmse) }
                 text += String(format: "  %.3f s/it  ETA %.0f s", stats.seconds, eta)
@@ -127,7 +141,20 @@ struct ReconCommand: ParsableCommand {
             } after: { stats in
                 let i = stats.iteration + 1
                 if let previews, previewEvery > 0, i % previewEvery == 0, i < total { try job.writePreview(previews) }
+                guard let checkpoint else { return true }
+                // Every rank must agree to stop: one collective on the flag.
+                let stop = try world.allreduce(StopSignal.requested ? 1 : 0, op: .max) > 0
+                if stop || (checkpointEvery > 0 && (i % checkpointEvery == 0 || i == total)) {
+                    try Checkpoint.write(job, to: checkpoint)
+                    log.line("recon: checkpoint after iteration \(i) in \(checkpoint)")
+                }
+                if stop {
+                    log.line("recon: stopped by a signal after iteration \(i); continue with --resume \(checkpoint)")
+                    stopped = true
+                }
+                return !stop
             }
+            if stopped { return }
             if let previews { try job.writePreview(previews) }
             try job.write(output, command: CommandLine.arguments.joined(separator: " "), version: NanosurveyorVersion.string)
             if verifyOutput {
@@ -147,6 +174,8 @@ struct ReconCommand: ParsableCommand {
             }
             log.line("recon: wrote \(output)")
         }
+        // A distinct status, so a batch script knows to requeue and resume.
+        if stopped { throw ExitCode(3) }
     }
 }
 
@@ -170,5 +199,17 @@ final class ProgressLog {
     func line(_ text: String) {
         if !quiet { print(text); fflush(nil) }
         handle?.write(Data((text + "\n").utf8))
+    }
+}
+
+/// SIGUSR1 (SLURM's warning before the time limit) or SIGTERM asks the
+/// reconstruction to checkpoint and stop after the current iteration.
+enum StopSignal {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    static var requested: Bool { flag != 0 }
+
+    static func install() {
+        for s in [SIGUSR1, SIGTERM] { signal(s) { _ in StopSignal.flag = 1 } }
     }
 }

@@ -45,6 +45,21 @@ enum MPIRunner {
         return nil
     }
 
+    /// The test process itself runs as an MPI singleton (WrapperTests), which
+    /// leaves its own job's OMPI_/PMIX_ variables in the environment; a child
+    /// mpirun that inherits them joins the wrong job and fails or hangs.
+    static var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "OPAL_", "ORTE_"].contains { key.hasPrefix($0) }
+        }
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_pml"] = "ob1"
+        env["OMPI_MCA_btl"] = "self,vader"
+        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        return env
+    }
+
     /// Runs `ns-mpirun` on `ranks` ranks under mpirun, or directly (one rank, no launcher) when `ranks` is nil.
     static func run(ranks: Int?, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
         let binary = executable
@@ -60,18 +75,7 @@ enum MPIRunner {
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = arguments
         }
-        // The test process itself runs as an MPI singleton (WrapperTests), which
-        // leaves its own job's OMPI_/PMIX_ variables in the environment; a child
-        // mpirun that inherits them joins the wrong job and fails or hangs.
-        var env = ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "OPAL_", "ORTE_"].contains { key.hasPrefix($0) }
-        }
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OMPI_MCA_pml"] = "ob1"
-        env["OMPI_MCA_btl"] = "self,vader"
-        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
-        process.environment = env
+        process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -1,0 +1,76 @@
+import CXI
+import Foundation
+import Numerics
+import Recon
+import SwiftHDF5
+import Testing
+
+/// A reconstruction stopped and resumed, on another rank count, ends where
+/// an uninterrupted one does; a signal checkpoints and stops it cleanly.
+@Suite(.serialized) struct CheckpointTests {
+    static var scan: String { DistributedReconTests.scan }
+
+    func object(_ path: String) throws -> [Complex<Float>] {
+        try HDF5File(path: path, mode: .readOnly).read(CXIPaths.image, as: Complex<Float>.self)
+    }
+
+    func temporary(_ name: String) -> String { NSTemporaryDirectory() + "ns-\(name)-\(UUID().uuidString).h5" }
+
+    @Test func resumingOnOtherRankCountsEqualsAnUninterruptedRun() throws {
+        let common = ["--probe-defocus", "15e-6", "--quiet", "--probe-start", "1"]
+        let whole = temporary("whole"), half = temporary("half"), ck = temporary("ck"), resumed = temporary("resumed")
+        defer { for p in [whole, half, ck, resumed] { try? FileManager.default.removeItem(atPath: p) } }
+        let a = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", whole, "--iterations", "8"] + common)
+        try #require(a.status == 0, "\(a.stderr)")
+        let b = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", half, "--iterations", "4", "--checkpoint", ck,
+                                             "--checkpoint-every", "4"] + common)
+        try #require(b.status == 0, "\(b.stderr)")
+        for ranks in [1, 3] {
+            let c = try MPIRunner.run(ranks: ranks, ["recon", Self.scan, "-o", resumed, "--iterations", "8", "--resume", ck] + common)
+            try #require(c.status == 0, "\(c.stderr)")
+            #expect(DistributedReconTests.relative(try object(resumed), try object(whole)) < 1e-4, "\(ranks) ranks")
+            let errors = try HDF5File(path: resumed, mode: .readOnly).read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+            #expect(errors.count == 8)
+        }
+        // A checkpoint of another scan is refused with both shapes named.
+        let other = try MPIRunner.run(ranks: 1, ["recon", RawToCXITests.cleanScan, "-o", resumed, "--resume", ck], timeout: 60)
+        #expect(other.status != 0 && other.stderr.contains("a checkpoint of 40 frames"), "\(other.stderr)")
+    }
+
+    /// SIGUSR1, which SLURM sends to the tasks before the time limit
+    /// (`--signal=USR1@T`), here to one rank: the ranks agree to stop,
+    /// checkpoint and exit with status 3.
+    @Test func aSignalCheckpointsAndStops() throws {
+        let ck = temporary("signal"), out = temporary("signal-out")
+        defer { try? FileManager.default.removeItem(atPath: ck); try? FileManager.default.removeItem(atPath: out) }
+        let launcher = try #require(MPIRunner.mpirun)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launcher)
+        process.arguments = ["-n", "2", MPIRunner.executable, "recon", Self.scan, "-o", out, "--iterations", "20000",
+                             "--probe-defocus", "15e-6", "--checkpoint", ck, "--print-every", "1"]
+        process.environment = MPIRunner.environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        let output = LockedData()
+        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        try process.run()
+        // Wait for iterations to run, then signal one rank (a child of
+        // mpirun). The iteration count bounds the run if it is never honoured.
+        let deadline = Date().addingTimeInterval(120)
+        while !output.string.contains("iter   20/") && Date() < deadline && process.isRunning { usleep(50_000) }
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        let rank = try #require(children.split(separator: " ").compactMap { Int32($0) }.first, "no rank under mpirun \(pid)")
+        kill(rank, SIGUSR1)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        pipe.fileHandleForReading.readabilityHandler = nil
+        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        #expect(process.terminationStatus == 3, "\(output.string.suffix(500))")
+        #expect(output.string.contains("stopped by a signal"))
+        let done = try HDF5File(path: ck, mode: .readOnly).read("/checkpoint/fourier_error", as: Double.self).count
+        #expect(done >= 20 && done < 20000)
+    }
+}
