@@ -80,7 +80,7 @@ struct ReconCommand: ParsableCommand {
     var previewEvery = 10
     @Flag(help: "Read the written file back and check every rank's tile and the probe against memory.")
     var verifyOutput = false
-    @Option(help: "Checkpoint file (HDF5): written every --checkpoint-every iterations and on SIGUSR1 or SIGTERM.")
+    @Option(help: "Checkpoint file (HDF5): written every --checkpoint-every iterations and on SIGUSR1, SIGUSR2 or SIGTERM.")
     var checkpoint: String?
     @Option(help: "Write the checkpoint every k iterations (0: only on a signal).")
     var checkpointEvery = 0
@@ -114,9 +114,10 @@ struct ReconCommand: ParsableCommand {
         options.useFileProbe = !ignoreFileProbe
         options.probeDefocus = probeDefocus
         options.truthEvery = truthEvery
-        if checkpoint != nil { StopSignal.install() }
         var stopped = false
         try withMPI { world in
+            // After MPI starts: MPICH installs its own SIGUSR1 handler in MPI_Init.
+            if checkpoint != nil { StopSignal.install() }
             let log = try ProgressLog(path: world.rank == 0 ? logFile : nil, quiet: quiet || world.rank != 0)
             let job = try ReconstructionJob(input: input, comm: world, options: options)
             // Made on every rank so a bad folder stops them all alike.
@@ -202,14 +203,23 @@ final class ProgressLog {
     }
 }
 
-/// SIGUSR1 (SLURM's warning before the time limit) or SIGTERM asks the
-/// reconstruction to checkpoint and stop after the current iteration.
+/// SIGUSR1 or SIGUSR2 (SLURM's warning before the time limit, as asked with
+/// `--signal`) or SIGTERM asks the reconstruction to checkpoint and stop
+/// after the current iteration. Under MPICH this replaces the SIGUSR1
+/// handler its MPI_Init installs for failure notification.
 enum StopSignal {
     nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 
     static var requested: Bool { flag != 0 }
 
     static func install() {
-        for s in [SIGUSR1, SIGTERM] { signal(s) { _ in StopSignal.flag = 1 } }
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGUSR1, SIGUSR2, SIGTERM] {
+            signal(s) { _ in StopSignal.flag = 1 }
+            sigaddset(&set, s)
+        }
+        // A launcher may pass down a mask that blocks them.
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

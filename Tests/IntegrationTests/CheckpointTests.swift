@@ -55,13 +55,18 @@ import Testing
         let output = LockedData()
         pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
         try process.run()
-        // Wait for iterations to run, then signal one rank (a child of
-        // mpirun). The iteration count bounds the run if it is never honoured.
+        // Wait for iterations to run, then signal one rank. The iteration
+        // count bounds the run if the signal is never honoured.
         let deadline = Date().addingTimeInterval(120)
         while !output.string.contains("iter   20/") && Date() < deadline && process.isRunning { usleep(50_000) }
-        let pid = process.processIdentifier
-        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-        let rank = try #require(children.split(separator: " ").compactMap { Int32($0) }.first, "no rank under mpirun \(pid)")
+        // The ranks are whichever processes run ns-mpirun with this (unique)
+        // checkpoint path: children of mpirun under OpenMPI, of a proxy under MPICH.
+        let ranks = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.first.map { $0.hasSuffix("/ns-mpirun") } == true && args.contains(ck)
+        }
+        let rank = try #require(ranks.first, "no rank of the job found")
         kill(rank, SIGUSR1)
         while process.isRunning && Date() < deadline { usleep(50_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
