@@ -273,12 +273,15 @@ public final class FrameCleaner {
                 }
             }
             guard let coefficients = solve(a, b, terms) else { continue }
+            // Horner's rule in plain locals (orders up to 3), one row segment at a time.
+            let c0 = coefficients[0], c1 = terms > 1 ? coefficients[1] : 0
+            let c2 = terms > 2 ? coefficients[2] : 0, c3 = terms > 3 ? coefficients[3] : 0
+            let bw = L.blockWidth, inverseLength = 1 / length
             for y in 0..<L.rows {
-                for k in 0..<L.blockWidth {
-                    let t = Double(y * L.blockWidth + k) / length
-                    var value = 0.0, power = 1.0
-                    for p in 0..<terms { value += coefficients[p] * power; power *= t }
-                    work[y * L.rawColumns + ch * L.blockWidth + k] -= Float(value)
+                let row = y * L.rawColumns + ch * bw, first = y * bw
+                for k in 0..<bw {
+                    let t = Double(first + k) * inverseLength
+                    work[row + k] -= Float(((c3 * t + c2) * t + c1) * t + c0)
                 }
             }
         }
