@@ -50,12 +50,12 @@ public enum ReconBenchmark {
     public static func run(_ comm: Communicator, cases: [Case], iterations: Int, batch: Int,
                            subpixelSteps: Int = EngineOptions().subpixelSteps) throws -> [Row] {
         try cases.map { c in
-            var row = try run(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps)
+            var row = try measure(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps).row
             guard comm.size > 1 else { return row }
             // After the N-rank run, so its memory figures are not read off pages the other freed.
             let alone = try comm.split(color: comm.rank == 0 ? 0 : nil, key: 0)
             if let alone {
-                let one = try run(alone, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps)
+                let one = try measure(alone, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps).row
                 row.oneRankSecondsPerIteration = one.secondsPerIteration
                 row.efficiency = one.secondsPerIteration / (Double(comm.size) * row.secondsPerIteration)
                 row.fftNormalizedEfficiency = one.ratioToFFT / row.ratioToFFT
@@ -66,7 +66,18 @@ public enum ReconBenchmark {
         }
     }
 
-    static func run(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int) throws -> Row {
+    /// One case on `comm`, with the layout and the bytes the engine handed
+    /// to the network per iteration (means over ranks, and the busiest rank's
+    /// exchange), valid on every rank.
+    struct Measurement {
+        var row: Row
+        var layout: TileLayout
+        var exchangeBytesMean: Double
+        var exchangeBytesMax: Double
+        var reductionBytesMean: Double
+    }
+
+    static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int) throws -> Measurement {
         var config = SimulationConfig.standard
         config.geometry.frameSize = c.frameSize
         config.geometry.detectorPixelSize = 60e-6 * 128 / Double(c.frameSize)
@@ -90,7 +101,8 @@ public enum ReconBenchmark {
         options.probeUpdateStart = 0
 
         let before = residentBytes()
-        let engine = try PtychoEngine(comm: comm, layout: layout,
+        let traffic = TrafficCounter(comm)
+        let engine = try PtychoEngine(comm: traffic, layout: layout,
                                       frames: LocalFrames(indices: mine, corners: mine.map { corners[$0] },
                                                           offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                                           weights: [Float](repeating: 1, count: mine.count)),
@@ -98,6 +110,7 @@ public enum ReconBenchmark {
         amplitudes = []
         try engine.iterate()  // warm up caches and pages
         let after = residentBytes()
+        traffic.reset()
 
         // The same transforms alone: forward and inverse of this rank's frames
         // in batches, unnormalized as in the engine. Engine iterations and FFT
@@ -121,6 +134,10 @@ public enum ReconBenchmark {
             }
             fftTime += Date().timeIntervalSince(start)
         }
+        let n = Double(iterations), ranks = Double(comm.size)
+        let exchangeMean = try comm.allreduce(Double(traffic.exchangeBytes) / n, op: .sum) / ranks
+        let exchangeMax = try comm.allreduce(Double(traffic.exchangeBytes) / n, op: .max)
+        let reductionMean = try comm.allreduce(Double(traffic.reductionBytes) / n, op: .sum) / ranks
         let seconds = try comm.allreduce(engineTime / Double(iterations), op: .max)
         let fft = try comm.allreduce(fftTime / Double(iterations), op: .max)
 
@@ -131,11 +148,13 @@ public enum ReconBenchmark {
         let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
         let dataMB = try comm.allreduce(data / 1e6, op: .max)
         let peak = try comm.allreduce(Double(peakResidentBytes()) / 1e6, op: .max)
-        return Row(frames: c.frames, frameSize: m, ranks: comm.size, iterations: iterations, secondsPerIteration: seconds,
-                   microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
-                   coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * Double(comm.size),
-                   fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,
-                   engineMegabytes: engineMB, dataMegabytes: dataMB, memoryRatio: worst, peakResidentMegabytes: peak)
+        let row = Row(frames: c.frames, frameSize: m, ranks: comm.size, iterations: iterations, secondsPerIteration: seconds,
+                      microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
+                      coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * Double(comm.size),
+                      fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,
+                      engineMegabytes: engineMB, dataMegabytes: dataMB, memoryRatio: worst, peakResidentMegabytes: peak)
+        return Measurement(row: row, layout: layout, exchangeBytesMean: exchangeMean, exchangeBytesMax: exchangeMax,
+                           reductionBytesMean: reductionMean)
     }
 
     /// Current resident set size (Linux /proc/self/statm).

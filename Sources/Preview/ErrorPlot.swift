@@ -51,11 +51,11 @@ public enum ErrorPlot {
         }
     }
 
-    /// 3x5 glyphs for digits, 'e' and '-', one row of bits per line.
+    /// 3x5 glyphs for digits, 'e', '-' and '.', one row of bits per line.
     static let glyphs: [Character: [UInt8]] = [
         "0": [7, 5, 5, 5, 7], "1": [2, 6, 2, 2, 7], "2": [7, 1, 7, 4, 7], "3": [7, 1, 7, 1, 7], "4": [5, 5, 7, 1, 1],
         "5": [7, 4, 7, 1, 7], "6": [7, 4, 7, 5, 7], "7": [7, 1, 1, 1, 1], "8": [7, 5, 7, 5, 7], "9": [7, 5, 7, 1, 7],
-        "e": [0, 7, 7, 4, 7], "-": [0, 0, 7, 0, 0],
+        "e": [0, 7, 7, 4, 7], "-": [0, 0, 7, 0, 0], ".": [0, 0, 0, 0, 2],
     ]
 
     static func text(_ image: inout Raster, _ s: String, y: Int, rightEdge: Int) {

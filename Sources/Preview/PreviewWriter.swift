@@ -42,9 +42,16 @@ public struct PreviewWriter: Sendable {
     }
 
     private func save(_ image: Raster, _ name: String) throws {
-        let path = (directory as NSString).appendingPathComponent(name)
-        let aside = (directory as NSString).appendingPathComponent(".\(name).partial")
-        try PNGImage.write(aside, width: image.width, height: image.height, pixels: image.pixels, rgb: image.rgb)
+        try image.writePNG((directory as NSString).appendingPathComponent(name))
+    }
+}
+
+extension Raster {
+    /// Written aside and renamed, so a viewer never reads half a file.
+    public func writePNG(_ path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let aside = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial").path
+        try PNGImage.write(aside, width: width, height: height, pixels: pixels, rgb: rgb)
         guard rename(aside, path) == 0 else {
             throw PreviewError(path: path, reason: "cannot replace it: \(String(cString: strerror(errno)))")
         }

@@ -1,4 +1,9 @@
 import CMPI
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An MPI communicator that owns its handle (except MPI_COMM_WORLD).
 ///
@@ -80,6 +85,24 @@ public final class Communicator: @unchecked Sendable {
 
     public func barrier() throws {
         try check(MPI_Barrier(handle), "MPI_Barrier")
+    }
+
+    /// Starts a barrier that completes once every rank has entered it.
+    public func ibarrier() throws -> Request {
+        let request = Request()
+        var r: RequestSlot = nsmpi_request_null()
+        try check(MPI_Ibarrier(handle, &r), "MPI_Ibarrier")
+        request.handles.append(r)
+        return request
+    }
+
+    /// A barrier that sleeps between polls instead of spinning: for ranks
+    /// with nothing to do while others work on the same cores.
+    public func sleepingBarrier(poll: Duration = .milliseconds(2)) throws {
+        let request = try ibarrier()
+        let nanoseconds = poll.components.attoseconds / 1_000_000_000 + poll.components.seconds * 1_000_000_000
+        var pause = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        while try !request.test() { nanosleep(&pause, nil) }
     }
 
     // MARK: Point to point

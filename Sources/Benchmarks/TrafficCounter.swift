@@ -1,0 +1,53 @@
+import Numerics
+import Recon
+
+/// The solver's communicator with every byte it hands to the network
+/// counted: point-to-point halo exchanges apart from reductions, whose wire
+/// traffic depends on the MPI library's algorithm (a ring sends about twice
+/// the payload).
+public final class TrafficCounter: Collective {
+    private let base: Collective
+    /// Bytes this rank posted to peers in exchanges.
+    public private(set) var exchangeBytes = 0
+    /// Bytes this rank contributed to reductions (the payload, once).
+    public private(set) var reductionBytes = 0
+
+    public init(_ base: Collective) { self.base = base }
+
+    public func reset() { exchangeBytes = 0; reductionBytes = 0 }
+
+    public var rank: Int { base.rank }
+    public var size: Int { base.size }
+
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+        reductionBytes += values.count * MemoryLayout<Float>.stride
+        try base.sum(values)
+    }
+
+    public func sum(_ values: UnsafeMutableBufferPointer<Complex<Float>>) throws {
+        reductionBytes += values.count * MemoryLayout<Complex<Float>>.stride
+        try base.sum(values)
+    }
+
+    public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {
+        reductionBytes += values.count * MemoryLayout<Double>.stride
+        try base.sum(values)
+    }
+
+    public func maximum(_ value: Double) throws -> Double {
+        reductionBytes += MemoryLayout<Double>.stride
+        return try base.maximum(value)
+    }
+
+    public func gather(_ values: [Int]) throws -> [[Int]] {
+        reductionBytes += values.count * MemoryLayout<Int>.stride * size
+        return try base.gather(values)
+    }
+
+    public func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange {
+        for t in transfers {
+            exchangeBytes += t.sendComplex.count * MemoryLayout<Complex<Float>>.stride + t.sendReal.count * MemoryLayout<Float>.stride
+        }
+        return try base.startExchange(transfers)
+    }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# A single-node SLURM on 127.0.0.1 for trying the job scripts and for the
+# tests: slurmctld and slurmd from Debian's packages, munge for auth.
+#
+#   scripts/slurm-local.sh start DIR [CPUS]   configure and start; prints the SLURM_CONF line
+#   scripts/slurm-local.sh stop DIR           stop every daemon this script started in DIR
+#
+# Everything (config, state, spool, logs, PIDs) lives in DIR. The node
+# declares CPUS cores (default 8, more than this machine may have, so that
+# oversubscribed runs can be scheduled; config_overrides lets slurmd accept
+# that). Ports: NS_SLURMCTLD_PORT and NS_SLURMD_PORT, default free ones.
+# Needs root (slurmd runs jobs as their user) and the packages slurmctld,
+# slurmd, slurm-client and munge (scripts/install-deps.sh slurmctld ...).
+set -euo pipefail
+
+usage() { echo "usage: $0 start DIR [CPUS] | stop DIR" >&2; exit 2; }
+[ $# -ge 2 ] || usage
+action="$1"
+dir="$(mkdir -p "$2" && cd "$2" && pwd)"
+cpus="${3:-8}"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop() {
+    local status=0
+    for name in slurmd slurmctld munged; do
+        local pidfile="$dir/$name.started-pid"
+        [ -f "$pidfile" ] || continue
+        local pid
+        pid="$(cat "$pidfile")"
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            if kill -0 "$pid" 2>/dev/null; then
+                echo "slurm-local: $name ($pid) ignored SIGTERM; killing it" >&2
+                kill -KILL "$pid" 2>/dev/null || status=1
+            fi
+        fi
+        rm -f "$pidfile"
+    done
+    return $status
+}
+
+start() {
+    for tool in slurmctld slurmd sbatch munged; do
+        command -v "$tool" >/dev/null || { echo "slurm-local: $tool not found (install slurmctld slurmd slurm-client munge)" >&2; exit 3; }
+    done
+    [ "$(id -u)" -eq 0 ] || { echo "slurm-local: must run as root (slurmd starts jobs as their users)" >&2; exit 3; }
+    [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || { echo "slurm-local: CPUS must be a positive integer, got '$cpus'" >&2; exit 2; }
+    mkdir -p "$dir/state" "$dir/spool" "$dir/log"
+
+    # munge: reuse a running munged (its socket is shared by every client),
+    # else start one as the munge user, and remember that this script did.
+    if ! alive /run/munge/munged.pid; then
+        [ -s /etc/munge/munge.key ] || { echo "slurm-local: /etc/munge/munge.key missing (reinstall munge)" >&2; exit 3; }
+        mkdir -p /run/munge /var/log/munge /var/lib/munge
+        chown munge:munge /run/munge /var/log/munge /var/lib/munge
+        chmod 0755 /run/munge
+        runuser -u munge -- /usr/sbin/munged
+        for _ in $(seq 50); do alive /run/munge/munged.pid && break; sleep 0.1; done
+        alive /run/munge/munged.pid || { echo "slurm-local: munged did not start (see /var/log/munge/munged.log)" >&2; exit 1; }
+        cp /run/munge/munged.pid "$dir/munged.started-pid"
+    fi
+
+    local ctld_port="${NS_SLURMCTLD_PORT:-$(free_port)}" d_port="${NS_SLURMD_PORT:-$(free_port)}"
+    cat > "$dir/slurm.conf" <<EOF
+# Written by scripts/slurm-local.sh: one node on loopback.
+ClusterName=nslocal
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$d_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=pmix
+SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=1
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+ReturnToService=2
+JobRequeue=1
+KillWait=5
+MinJobAge=600
+InactiveLimit=0
+NodeName=nsnode NodeAddr=127.0.0.1 NodeHostname=$(hostname) CPUs=$cpus RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=nsnode Default=YES MaxTime=INFINITE OverSubscribe=NO State=UP
+EOF
+    # The partition and QOS names the job scripts use by default exist here too.
+    echo "PartitionName=regular Nodes=nsnode MaxTime=INFINITE State=UP" >> "$dir/slurm.conf"
+
+    export SLURM_CONF="$dir/slurm.conf"
+    setsid slurmctld -D -c -f "$SLURM_CONF" >"$dir/log/slurmctld.out" 2>&1 &
+    echo $! > "$dir/slurmctld.started-pid"
+    setsid slurmd -D -N nsnode -f "$SLURM_CONF" >"$dir/log/slurmd.out" 2>&1 &
+    echo $! > "$dir/slurmd.started-pid"
+
+    # Ready when the node takes jobs.
+    for _ in $(seq 300); do
+        if sinfo -h -N -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+            echo "export SLURM_CONF=$SLURM_CONF"
+            return 0
+        fi
+        alive "$dir/slurmctld.started-pid" || break
+        alive "$dir/slurmd.started-pid" || break
+        sleep 0.1
+    done
+    echo "slurm-local: the node did not come up; logs in $dir/log:" >&2
+    tail -n 20 "$dir"/log/*.log "$dir"/log/*.out >&2 || true
+    stop || true
+    exit 1
+}
+
+case "$action" in
+    start) start ;;
+    stop) stop ;;
+    *) usage ;;
+esac
