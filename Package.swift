@@ -5,9 +5,12 @@ import Foundation
 // The MPI flavour is chosen at build time, without editing sources:
 // NS_MPI_PKG / NS_HDF5_PKG name the pkg-config packages (defaults: Debian's
 // OpenMPI builds). For MPICH: NS_MPI_PKG=mpich NS_HDF5_PKG=hdf5-mpich.
+// NS_FFTW_PKG and NS_ZMQ_PKG do the same for a cluster's own builds.
 let env = ProcessInfo.processInfo.environment
 let mpiPkg = env["NS_MPI_PKG"] ?? "ompi-c"
 let hdf5Pkg = env["NS_HDF5_PKG"] ?? "hdf5-openmpi"
+let fftwPkg = env["NS_FFTW_PKG"] ?? "fftw3f"
+let zmqPkg = env["NS_ZMQ_PKG"] ?? "libzmq"
 let mpiSettings: [SwiftSetting] = mpiPkg.lowercased().contains("mpich") ? [.define("NS_MPICH")] : []
 
 let package = Package(
@@ -24,11 +27,11 @@ let package = Package(
         // C modules: a module map and a shim header each, nothing else.
         .systemLibrary(name: "CMPI", pkgConfig: mpiPkg,
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f",
+        .systemLibrary(name: "CFFTW", pkgConfig: fftwPkg,
                        providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: hdf5Pkg,
                        providers: [.apt(["libhdf5-openmpi-dev"])]),
-        .systemLibrary(name: "CZMQ", pkgConfig: "libzmq",
+        .systemLibrary(name: "CZMQ", pkgConfig: zmqPkg,
                        providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),

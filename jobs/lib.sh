@@ -16,6 +16,16 @@ ns_log() {
 ns_positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || ns_die "$1 must be a positive integer, got '$2'"; }
 ns_nonnegative() { [[ "$2" =~ ^[0-9]+$ ]] || ns_die "$1 must be a whole number, got '$2'"; }
 
+# The settings every script shares, checked before anything starts.
+ns_check_settings() {
+    [ -z "${NS_RANKS:-}" ] || ns_positive NS_RANKS "$NS_RANKS"
+    ns_nonnegative NS_MAX_RESTARTS "${NS_MAX_RESTARTS:-10}"
+    case "${NS_CONTINUE:-requeue}" in
+        requeue | resubmit | none) ;;
+        *) ns_die "NS_CONTINUE must be requeue, resubmit or none, got '${NS_CONTINUE}'" ;;
+    esac
+}
+
 # The repository root (for the default binary and scripts/mpi-env.sh).
 ns_root() { cd "$NS_JOBS_DIR/.." && pwd; }
 
@@ -89,7 +99,8 @@ ns_wait() {
 # default; the job keeps its ID and run directory), a new submission that
 # waits for this one, or nothing (the user resumes by hand).
 ns_continue_later() {
-    local how="${NS_CONTINUE:-requeue}" restarts="${SLURM_RESTART_COUNT:-0}" limit="${NS_MAX_RESTARTS:-10}"
+    local how="${NS_CONTINUE:-requeue}" limit="${NS_MAX_RESTARTS:-10}"
+    local restarts=$(( ${SLURM_RESTART_COUNT:-0} + ${NS_RESUBMITS:-0} ))
     if [ -z "${SLURM_JOB_ID:-}" ] || [ "$how" = none ]; then
         ns_log "checkpointed; run the same command again to continue"
         return 0
@@ -106,10 +117,13 @@ ns_continue_later() {
             sleep 60
             ;;
         resubmit)
-            local script="$NS_JOBS_DIR/$NS_SCRIPT"
+            # A new job: the script's #SBATCH lines and NS_SBATCH_ARGS, not the
+            # options the first submission gave on the command line.
+            local script="$NS_JOBS_DIR/$NS_SCRIPT" extra=()
+            read -r -a extra <<<"${NS_SBATCH_ARGS:-}"
             ns_log "checkpointed; resubmitting $script to start after job $SLURM_JOB_ID"
-            NS_RUN_DIR="$NS_RUN_DIR" sbatch --dependency="afterany:$SLURM_JOB_ID" --export=ALL "$script" "${NS_ARGS[@]}"
+            NS_RUN_DIR="$NS_RUN_DIR" NS_RESUBMITS=$(( ${NS_RESUBMITS:-0} + 1 )) \
+                sbatch --dependency="afterany:$SLURM_JOB_ID" --export=ALL "${extra[@]}" "$script" "${NS_ARGS[@]}"
             ;;
-        *) ns_die "NS_CONTINUE must be requeue, resubmit or none, got '$how'" ;;
     esac
 }

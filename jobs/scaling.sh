@@ -19,6 +19,7 @@ set -euo pipefail
 NS_SCRIPT=scaling.sh
 NS_JOBS_DIR="$(cd "$(dirname "$0")" && pwd)"
 . "$NS_JOBS_DIR/lib.sh"
+ns_check_settings
 
 command -v sbatch >/dev/null || ns_die "sbatch not found: run this where SLURM jobs are submitted"
 read -r -a counts <<<"${NS_SCALING_RANKS:-1 2 4 8 16 32 64 128}"
@@ -34,7 +35,7 @@ ns_find_bin
 # Options are checked by a dry parse before anything is queued.
 "$NS_BIN" bench scaling --help >/dev/null
 for arg in "$@"; do [ "$arg" != --sizes ] || ns_die "--sizes is set per array task from NS_SCALING_RANKS"; done
-ns_make_run_dir "scaling-$(date +%Y%m%d-%H%M%S)"
+ns_make_run_dir scaling
 nodes=$(( (largest + per_node - 1) / per_node ))
 read -r -a extra <<<"${NS_SBATCH_ARGS:-}"
 

@@ -23,7 +23,21 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A process that exists and has not exited (a zombie waits for a parent
+# that may never reap it, such as a container's init).
+running() { kill -0 "$1" 2>/dev/null && ! grep -qE '^[0-9]+ \(.*\) Z' "/proc/$1/stat" 2>/dev/null; }
+alive() { [ -f "$1" ] && running "$(cat "$1")"; }
+
+# Becomes a daemon with every descriptor above 2 closed: one inherited from
+# the caller (a pipe a test reads to its end) would otherwise stay open for
+# the daemon's lifetime. Call it in a subshell or in the background: it execs.
+detached() {
+    for fd in /proc/$BASHPID/fd/*; do
+        n="${fd##*/}"
+        [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null
+    done
+    exec "$@"
+}
 
 stop() {
     local status=0
@@ -32,10 +46,10 @@ stop() {
         [ -f "$pidfile" ] || continue
         local pid
         pid="$(cat "$pidfile")"
-        if kill -0 "$pid" 2>/dev/null; then
+        if running "$pid"; then
             kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            if kill -0 "$pid" 2>/dev/null; then
+            for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+            if running "$pid"; then
                 echo "slurm-local: $name ($pid) ignored SIGTERM; killing it" >&2
                 kill -KILL "$pid" 2>/dev/null || status=1
             fi
@@ -60,7 +74,7 @@ start() {
         mkdir -p /run/munge /var/log/munge /var/lib/munge
         chown munge:munge /run/munge /var/log/munge /var/lib/munge
         chmod 0755 /run/munge
-        runuser -u munge -- /usr/sbin/munged
+        (detached runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1)
         for _ in $(seq 50); do alive /run/munge/munged.pid && break; sleep 0.1; done
         alive /run/munge/munged.pid || { echo "slurm-local: munged did not start (see /var/log/munge/munged.log)" >&2; exit 1; }
         cp /run/munge/munged.pid "$dir/munged.started-pid"
@@ -87,7 +101,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=pmix
 SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=1
+SchedulerParameters=bf_interval=1,sched_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
@@ -96,16 +110,17 @@ JobRequeue=1
 KillWait=5
 MinJobAge=600
 InactiveLimit=0
-NodeName=nsnode NodeAddr=127.0.0.1 NodeHostname=$(hostname) CPUs=$cpus RealMemory=1000 State=UNKNOWN
+NodeName=nsnode NodeAddr=127.0.0.1 NodeHostname=$(hostname) CPUs=$cpus RealMemory=1000 Feature=cpu State=UNKNOWN
 PartitionName=debug Nodes=nsnode Default=YES MaxTime=INFINITE OverSubscribe=NO State=UP
 EOF
-    # The partition and QOS names the job scripts use by default exist here too.
+    # Like a Perlmutter CPU node (the scripts' --constraint=cpu); their
+# --qos is accepted without accounting.
     echo "PartitionName=regular Nodes=nsnode MaxTime=INFINITE State=UP" >> "$dir/slurm.conf"
 
     export SLURM_CONF="$dir/slurm.conf"
-    setsid slurmctld -D -c -f "$SLURM_CONF" >"$dir/log/slurmctld.out" 2>&1 &
+    detached setsid slurmctld -D -c -f "$SLURM_CONF" </dev/null >"$dir/log/slurmctld.out" 2>&1 &
     echo $! > "$dir/slurmctld.started-pid"
-    setsid slurmd -D -N nsnode -f "$SLURM_CONF" >"$dir/log/slurmd.out" 2>&1 &
+    detached setsid slurmd -D -N nsnode -f "$SLURM_CONF" </dev/null >"$dir/log/slurmd.out" 2>&1 &
     echo $! > "$dir/slurmd.started-pid"
 
     # Ready when the node takes jobs.

@@ -3,7 +3,8 @@
 # process, multi-rank tests under mpirun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+# SLURM for the job-script tests (they skip, saying why, where it is absent).
+bash scripts/install-deps.sh slurmctld slurmd slurm-client munge
 . scripts/mpi-env.sh
 # The test process spawns children (mpirun, python with h5py) while other
 # tests hold HDF5 files open; a child inherits those descriptors and with

@@ -64,17 +64,21 @@ enum MPIRunner {
     static func run(ranks: Int?, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
         let binary = executable
         try #require(FileManager.default.isExecutableFile(atPath: binary), "ns-mpirun not built at \(binary)")
-        let process = Process()
         if let ranks {
             let launcher = try #require(mpirun, "mpirun not found: install openmpi-bin (see README)")
-            process.executableURL = URL(fileURLWithPath: launcher)
             // More ranks than cores: OpenMPI needs leave to oversubscribe (set in the
-            // environment below, since MPICH's Hydra rejects the --oversubscribe flag).
-            process.arguments = ["-n", String(ranks), binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
+            // environment, since MPICH's Hydra rejects the --oversubscribe flag).
+            return try execute(launcher, ["-n", String(ranks), binary] + arguments, timeout: timeout)
         }
+        return try execute(binary, arguments, timeout: timeout)
+    }
+
+    /// Runs any program to completion (killed past `timeout`), its output captured.
+    static func execute(_ program: String, _ arguments: [String], environment: [String: String] = environment,
+                        timeout: TimeInterval = 120) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -88,7 +92,7 @@ enum MPIRunner {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
-            Issue.record("mpirun \(arguments) did not finish within \(timeout) s")
+            Issue.record("\(program) \(arguments) did not finish within \(timeout) s")
         }
         process.waitUntilExit()
         out.fileHandleForReading.readabilityHandler = nil

@@ -1,0 +1,243 @@
+import CXI
+import Foundation
+import Numerics
+import SwiftHDF5
+import Testing
+
+/// The job scripts in jobs/, submitted with sbatch to a real single-node
+/// SLURM (slurmctld, slurmd and munge from Debian's packages) brought up on
+/// 127.0.0.1 for the test and stopped by PID afterwards.
+@Suite(.serialized) struct SlurmJobTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// Installed and allowed: slurmd starts jobs as their users, so it needs root.
+    static var slurmAvailable: Bool {
+        getuid() == 0 && ["slurmctld", "slurmd", "sbatch", "munged"].allSatisfy { tool in
+            ["/usr/sbin", "/usr/bin"].contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
+        }
+    }
+
+    /// A SLURM for one test; `stop` ends every daemon it started.
+    final class Cluster {
+        let directory: String
+        var environment: [String: String]
+
+        init() throws {
+            directory = NSTemporaryDirectory() + "ns-slurm-\(UUID().uuidString.prefix(8))"
+            let r = try MPIRunner.execute("/bin/bash", ["\(SlurmJobTests.root)/scripts/slurm-local.sh", "start", directory],
+                                          timeout: 60)
+            try #require(r.status == 0, "the local SLURM did not start: \(r.stdout) \(r.stderr)")
+            environment = MPIRunner.environment
+            environment["SLURM_CONF"] = directory + "/slurm.conf"
+            environment["NS_BIN"] = MPIRunner.executable
+            // This node's slurmd has no task plugin to bind with.
+            environment["NS_CPU_BIND"] = "none"
+        }
+
+        func stop() {
+            let r = try? MPIRunner.execute("/bin/bash", ["\(SlurmJobTests.root)/scripts/slurm-local.sh", "stop", directory],
+                                           timeout: 30)
+            #expect(r?.status == 0, "stopping the local SLURM: \(r?.stderr ?? "")")
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+
+        func command(_ tool: String, _ arguments: [String], extra: [String: String] = [:]) throws -> MPIRunner.Result {
+            try MPIRunner.execute("/usr/bin/\(tool)", arguments, environment: environment.merging(extra) { $1 }, timeout: 60)
+        }
+
+        /// sbatch; returns the job ID.
+        func submit(_ arguments: [String], extra: [String: String] = [:]) throws -> String {
+            let r = try command("sbatch", ["--parsable"] + arguments, extra: extra)
+            try #require(r.status == 0, "sbatch \(arguments): \(r.stderr)")
+            return String(r.stdout.split(separator: ";")[0]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        /// The fields of `scontrol show job` for each job (one per array task).
+        func jobs(_ id: String) throws -> [[String: String]] {
+            let r = try command("scontrol", ["show", "job", "-o", id])
+            guard r.status == 0 else { return [] }
+            return r.stdout.split(separator: "\n").map { line in
+                var fields: [String: String] = [:]
+                for token in line.split(separator: " ") {
+                    let parts = token.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+                }
+                return fields
+            }
+        }
+
+        func state(_ id: String) throws -> String { try jobs(id).first?["JobState"] ?? "UNKNOWN" }
+
+        /// Polls until `done` holds, or fails the test after `timeout` seconds.
+        func wait(_ what: String, timeout: TimeInterval = 120, until done: () throws -> Bool) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if try done() { return }
+                usleep(200_000)
+            }
+            Issue.record("timed out after \(Int(timeout)) s waiting for \(what)")
+            throw CancellationError()
+        }
+
+        func waitForEnd(_ id: String, timeout: TimeInterval = 120) throws -> String {
+            var last = ""
+            try wait("job \(id) to end", timeout: timeout) {
+                last = try state(id)
+                return ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"].contains(last)
+            }
+            return last
+        }
+    }
+
+    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    func object(_ path: String) throws -> [Complex<Float>] {
+        try HDF5File(path: path, mode: .readOnly).read(CXIPaths.image, as: Complex<Float>.self)
+    }
+
+    /// The reconstruction job: SLURM's time-limit warning (what --signal=B:USR1
+    /// delivers, sent here with scancel --batch) makes the ranks checkpoint
+    /// and stop, the script requeues the job, the second run resumes, and the
+    /// result equals an uninterrupted run's. A missing scan fails the job at
+    /// its first check, before any rank starts.
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    func reconstructionCheckpointsOnTheWarningSignalAndRequeues() throws {
+        let cluster = try Cluster()
+        defer { cluster.stop() }
+        let work = cluster.directory + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let iterations = "200"
+        let engine = ["--iterations", iterations, "--probe-defocus", "15e-6", "--probe-start", "1"]
+
+        let reference = work + "/reference.cxi"
+        let a = try MPIRunner.run(ranks: 2, ["recon", DistributedReconTests.scan, "-o", reference, "--quiet"] + engine)
+        try #require(a.status == 0, "\(a.stderr)")
+
+        let run = work + "/run"
+        let job = try cluster.submit(["--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1", "--time=10",
+                                      "--output=\(work)/recon-%j.out", "\(Self.root)/jobs/recon.sbatch",
+                                      DistributedReconTests.scan, "--print-every", "10"] + engine,
+                                     extra: ["NS_RUN_DIR": run, "NS_CHECKPOINT_EVERY": "0"])
+        // Signal once iterations are under way (and well before the last).
+        try cluster.wait("iterations in \(run)/recon.log") {
+            if Self.read(run + "/recon.log").contains("iter   40/") { return true }
+            return !["RUNNING", "PENDING"].contains(try cluster.state(job))
+        }
+        try #require(!Self.read(run + "/recon.log").contains("iter  \(iterations)/"), "the job finished before the signal")
+        let signal = try cluster.command("scancel", ["--batch", "--signal=USR1", job])
+        try #require(signal.status == 0, "\(signal.stderr)")
+        // SLURM holds a requeued job about two minutes; start it in a few
+        // seconds instead (not at once: slurmd refuses a start in the second
+        // it revoked the job's previous credential).
+        try cluster.wait("job \(job) to be requeued") {
+            let f = try cluster.jobs(job).first ?? [:]
+            return f["Restarts"] == "1" && f["JobState"] == "PENDING" && f["Reason"] == "BeginTime"
+        }
+        let update = try cluster.command("scontrol", ["update", "JobId=\(job)", "StartTime=now+3"])
+        #expect(update.status == 0, "\(update.stderr)")
+        let end = try cluster.waitForEnd(job)
+        let output = Self.read("\(work)/recon-\(job).out"), log = Self.read(run + "/job.log")
+        try #require(end == "COMPLETED", "job \(job) ended \(end):\n\(output)\nslurmctld:\n\(Self.read(cluster.directory + "/log/slurmctld.log").suffix(3000))")
+
+        #expect(log.contains("checkpointed; requeueing job \(job) (restart 1)"), "\(log)")
+        #expect(log.contains("restart 1:") && log.contains("continuing from \(run)/checkpoint.h5"), "\(log)")
+        let progress = Self.read(run + "/recon.log")
+        let stoppedAt = progress.split(separator: "\n").first { $0.contains("stopped by a signal after iteration") }
+        let resumedAt = progress.split(separator: "\n").first { $0.contains("resumed from") }
+        #expect(stoppedAt != nil && resumedAt != nil, "\(progress)")
+        #expect(FileManager.default.fileExists(atPath: run + "/finished"))
+        let errors = try HDF5File(path: run + "/recon.cxi", mode: .readOnly)
+            .read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        #expect(errors.count == Int(iterations)!)
+        // FFTW measures its plans in each process and may pick other
+        // algorithms from run to run: two uninterrupted runs differ by about
+        // 1e-4 after hundreds of iterations. A state the resume lost would
+        // differ by orders of magnitude more.
+        #expect(DistributedReconTests.relative(try object(run + "/recon.cxi"), try object(reference)) < 1e-3)
+        for name in ["object_amplitude.png", "errors.png"] {
+            #expect(FileManager.default.fileExists(atPath: "\(run)/preview/\(name)"), "\(name)")
+        }
+
+        // Bad input: the job fails at once with the reason, and nothing runs.
+        let bad = try cluster.submit(["--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--output=\(work)/bad-%j.out", "\(Self.root)/jobs/recon.sbatch",
+                                      work + "/missing.cxi"], extra: ["NS_RUN_DIR": work + "/bad"])
+        #expect(try cluster.waitForEnd(bad, timeout: 60) == "FAILED")
+        #expect(Self.read("\(work)/bad-\(bad).out").contains("the scan '\(work)/missing.cxi' does not exist"))
+        #expect(!FileManager.default.fileExists(atPath: work + "/bad"))
+    }
+
+    /// The scaling study: an array task per rank count, then the collector,
+    /// held by --dependency=afterok until every task succeeded, merges the
+    /// points into a CSV (counted halo bytes as the layout predicts), a table
+    /// and a plot.
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    func scalingArrayAndItsCollector() throws {
+        let cluster = try Cluster()
+        defer { cluster.stop() }
+        let run = cluster.directory + "/scaling"
+        var env = cluster.environment
+        env["NS_RUN_DIR"] = run
+        env["NS_SCALING_RANKS"] = "1 2"
+        env["NS_SBATCH_ARGS"] = "--cpus-per-task=1 --time=10"
+        let submit = try MPIRunner.execute("/bin/bash", ["\(Self.root)/jobs/scaling.sh", "--frames", "40", "--frames-per-rank", "20",
+                                                         "--frame-size", "64", "--iterations", "1"],
+                                           environment: env, timeout: 60)
+        try #require(submit.status == 0, "\(submit.stderr)")
+        let ids = try #require(submit.stdout.split(separator: "\n").last?.split(separator: " ").map(String.init))
+        try #require(ids.count == 2, "\(submit.stdout)")
+        let (array, collector) = (ids[0], ids[1])
+        let end = try cluster.waitForEnd(collector)
+        try #require(end == "COMPLETED", "collector \(collector) ended \(end): \(Self.read(run + "/collect.log"))")
+
+        let tasks = try cluster.jobs(array)
+        #expect(tasks.count == 2 && tasks.allSatisfy { $0["JobState"] == "COMPLETED" }, "\(tasks)")
+        let started = try #require(try cluster.jobs(collector).first?["StartTime"])
+        for t in tasks { #expect(t["EndTime"]! <= started, "the collector started before task \(t["ArrayTaskId"] ?? "?") ended") }
+
+        let csv = Self.read(run + "/scaling.csv").split(separator: "\n")
+        #expect(csv.first.map(String.init) == "mode,ranks,frames,frame_size,object_height,object_width,tiles,s_per_iter,fft_s_per_iter,efficiency,halo_bytes_per_rank,halo_bytes_max_rank,reduction_bytes_per_rank,layout_halo_bytes_per_rank,model_halo_bytes_per_rank,allreduce_bytes_per_rank,oversubscribed")
+        let rows = csv.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.map { "\($0[0]) \($0[1])" }.sorted() == ["strong 1", "strong 2", "weak 1", "weak 2"])
+        for r in rows {
+            let efficiency = Double(r[9]) ?? -1, halo = Double(r[10]) ?? -1, layout = Double(r[13]) ?? -2
+            #expect(efficiency > 0, "\(r)")
+            #expect(halo == layout, "counted halo bytes \(halo) differ from the layout's \(layout): \(r)")
+            #expect((r[1] == "1") == (halo == 0), "\(r)")
+            if r[1] == "2" { #expect(Double(r[15])! > halo, "a whole-object allreduce sends more than the halo: \(r)") }
+        }
+        #expect(Self.read(run + "/scaling.md").contains("allreduce / halo"))
+        let png = try #require(FileManager.default.contents(atPath: run + "/scaling.png"))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    /// Off SLURM the same script runs under mpirun, and refuses bad settings
+    /// before it starts anything.
+    @Test func reconScriptOnAWorkstation() throws {
+        let run = NSTemporaryDirectory() + "ns-ws-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        var env = MPIRunner.environment
+        env["NS_BIN"] = MPIRunner.executable
+        env["NS_RUN_DIR"] = run
+        env["NS_RANKS"] = "2"
+        let script = "\(Self.root)/jobs/recon.sbatch"
+        let ok = try MPIRunner.execute("/bin/bash", [script, DistributedReconTests.scan, "--iterations", "5", "--probe-defocus", "15e-6"],
+                                       environment: env)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run + "/recon.cxi") && FileManager.default.fileExists(atPath: run + "/finished"))
+        #expect(Self.read(run + "/recon.log").contains("recon: wrote \(run)/recon.cxi"))
+
+        env["NS_RANKS"] = "two"
+        let badRanks = try MPIRunner.execute("/bin/bash", [script, DistributedReconTests.scan], environment: env)
+        #expect(badRanks.status == 2 && badRanks.stderr.contains("NS_RANKS must be a positive integer, got 'two'"), "\(badRanks.stderr)")
+        env["NS_RANKS"] = "2"
+        env["NS_CHECKPOINT_EVERY"] = "-1"
+        let badEvery = try MPIRunner.execute("/bin/bash", [script, DistributedReconTests.scan], environment: env)
+        #expect(badEvery.status == 2 && badEvery.stderr.contains("NS_CHECKPOINT_EVERY must be a whole number"), "\(badEvery.stderr)")
+        env["NS_CHECKPOINT_EVERY"] = nil
+        let notCXI = run + "/not.cxi"
+        FileManager.default.createFile(atPath: notCXI, contents: Data("text".utf8))
+        let bad = try MPIRunner.execute("/bin/bash", [script, notCXI], environment: env)
+        #expect(bad.status == 2 && bad.stderr.contains("is not a readable CXI scan"), "\(bad.stderr)")
+    }
+}
