@@ -22,6 +22,10 @@ public enum ScalingBenchmark {
         /// Strong: t1 / (N tN); weak: t1 / tN, against the 1-rank row of the
         /// same mode and run (nil when the run has none).
         public var efficiency: Double?
+        /// The same with each time divided by its pure FFT time measured
+        /// alongside: (t1/fft1) / (tN/fftN), which cancels a change in the
+        /// machine's speed between the two measurements.
+        public var fftNormalizedEfficiency: Double?
         /// Halo exchange bytes sent per rank and iteration, counted: the mean
         /// over ranks and the busiest rank.
         public var haloBytesPerRank: Double
@@ -36,12 +40,13 @@ public enum ScalingBenchmark {
         /// More ranks on a node than it has cores.
         public var oversubscribed: Bool
 
-        public static let csvHeader = "mode,ranks,frames,frame_size,object_height,object_width,tiles,s_per_iter,fft_s_per_iter,efficiency,halo_bytes_per_rank,halo_bytes_max_rank,reduction_bytes_per_rank,layout_halo_bytes_per_rank,model_halo_bytes_per_rank,allreduce_bytes_per_rank,oversubscribed"
+        public static let csvHeader = "mode,ranks,frames,frame_size,object_height,object_width,tiles,s_per_iter,fft_s_per_iter,efficiency,fft_normalized_efficiency,halo_bytes_per_rank,halo_bytes_max_rank,reduction_bytes_per_rank,layout_halo_bytes_per_rank,model_halo_bytes_per_rank,allreduce_bytes_per_rank,oversubscribed"
 
         public var csvLine: String {
             [mode.rawValue, "\(ranks)", "\(frames)", "\(frameSize)", "\(objectHeight)", "\(objectWidth)", tiles,
              String(format: "%.6f", secondsPerIteration), String(format: "%.6f", fftSecondsPerIteration),
              efficiency.map { String(format: "%.4f", $0) } ?? "",
+             fftNormalizedEfficiency.map { String(format: "%.4f", $0) } ?? "",
              String(format: "%.0f", haloBytesPerRank), String(format: "%.0f", haloBytesMaxRank),
              String(format: "%.0f", reductionBytesPerRank), String(format: "%.0f", layoutHaloBytesPerRank),
              String(format: "%.0f", modelHaloBytesPerRank), String(format: "%.0f", allreduceBytesPerRank),
@@ -51,7 +56,7 @@ public enum ScalingBenchmark {
         public init(csvLine line: Substring) throws {
             let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             func bad(_ what: String) -> ScalingCSVError { ScalingCSVError(line: String(line), problem: what) }
-            guard f.count == 17 else { throw bad("expected 17 fields, found \(f.count)") }
+            guard f.count == 18 else { throw bad("expected 18 fields, found \(f.count)") }
             guard let mode = Mode(rawValue: f[0]) else { throw bad("mode must be strong or weak, got '\(f[0])'") }
             func int(_ i: Int) throws -> Int { guard let v = Int(f[i]) else { throw bad("field \(i + 1) is not an integer: '\(f[i])'") }; return v }
             func double(_ i: Int) throws -> Double { guard let v = Double(f[i]) else { throw bad("field \(i + 1) is not a number: '\(f[i])'") }; return v }
@@ -60,9 +65,10 @@ public enum ScalingBenchmark {
             tiles = f[6]
             secondsPerIteration = try double(7); fftSecondsPerIteration = try double(8)
             efficiency = f[9].isEmpty ? nil : try double(9)
-            haloBytesPerRank = try double(10); haloBytesMaxRank = try double(11); reductionBytesPerRank = try double(12)
-            layoutHaloBytesPerRank = try double(13); modelHaloBytesPerRank = try double(14); allreduceBytesPerRank = try double(15)
-            oversubscribed = f[16] == "yes"
+            fftNormalizedEfficiency = f[10].isEmpty ? nil : try double(10)
+            haloBytesPerRank = try double(11); haloBytesMaxRank = try double(12); reductionBytesPerRank = try double(13)
+            layoutHaloBytesPerRank = try double(14); modelHaloBytesPerRank = try double(15); allreduceBytesPerRank = try double(16)
+            oversubscribed = f[17] == "yes"
         }
 
         init(mode: Mode, measurement m: ReconBenchmark.Measurement, oversubscribed: Bool) {
@@ -136,6 +142,8 @@ public enum ScalingBenchmark {
                 && (r.mode == .weak || $0.frames == r.frames) }) {
                 r.efficiency = r.mode == .strong ? one.secondsPerIteration / (Double(r.ranks) * r.secondsPerIteration)
                     : one.secondsPerIteration / r.secondsPerIteration
+                r.fftNormalizedEfficiency = (one.secondsPerIteration / one.fftSecondsPerIteration)
+                    / (r.secondsPerIteration / r.fftSecondsPerIteration)
             }
             return r
         }

@@ -196,15 +196,16 @@ import Testing
         for t in tasks { #expect(t["EndTime"]! <= started, "the collector started before task \(t["ArrayTaskId"] ?? "?") ended") }
 
         let csv = Self.read(run + "/scaling.csv").split(separator: "\n")
-        #expect(csv.first.map(String.init) == "mode,ranks,frames,frame_size,object_height,object_width,tiles,s_per_iter,fft_s_per_iter,efficiency,halo_bytes_per_rank,halo_bytes_max_rank,reduction_bytes_per_rank,layout_halo_bytes_per_rank,model_halo_bytes_per_rank,allreduce_bytes_per_rank,oversubscribed")
+        #expect(csv.first.map(String.init) == "mode,ranks,frames,frame_size,object_height,object_width,tiles,s_per_iter,fft_s_per_iter,efficiency,fft_normalized_efficiency,halo_bytes_per_rank,halo_bytes_max_rank,reduction_bytes_per_rank,layout_halo_bytes_per_rank,model_halo_bytes_per_rank,allreduce_bytes_per_rank,oversubscribed")
         let rows = csv.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         #expect(rows.map { "\($0[0]) \($0[1])" }.sorted() == ["strong 1", "strong 2", "weak 1", "weak 2"])
         for r in rows {
-            let efficiency = Double(r[9]) ?? -1, halo = Double(r[10]) ?? -1, layout = Double(r[13]) ?? -2
-            #expect(efficiency > 0, "\(r)")
+            let efficiency = Double(r[9]) ?? -1, normalized = Double(r[10]) ?? -1
+            let halo = Double(r[11]) ?? -1, layout = Double(r[14]) ?? -2
+            #expect(efficiency > 0 && normalized > 0, "\(r)")
             #expect(halo == layout, "counted halo bytes \(halo) differ from the layout's \(layout): \(r)")
             #expect((r[1] == "1") == (halo == 0), "\(r)")
-            if r[1] == "2" { #expect(Double(r[15])! > halo, "a whole-object allreduce sends more than the halo: \(r)") }
+            if r[1] == "2" { #expect(Double(r[16])! > halo, "a whole-object allreduce sends more than the halo: \(r)") }
         }
         #expect(Self.read(run + "/scaling.md").contains("allreduce / halo"))
         let png = try #require(FileManager.default.contents(atPath: run + "/scaling.png"))
