@@ -76,6 +76,8 @@ let package = Package(
         .target(name: "Reconstruction", dependencies: [
             "Recon", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
+        // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
+        .target(name: "Pipeline", dependencies: ["Recon"]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW"]),
         // Whole-stack checks a user runs on a new machine or cluster.
@@ -85,7 +87,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -98,7 +100,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "CXI", "Preview", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "Pipeline", "CXI", "Preview", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],
     swiftLanguageModes: [.v6]

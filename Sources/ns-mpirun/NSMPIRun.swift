@@ -11,7 +11,8 @@ struct NSMPIRun: ParsableCommand {
             `srun ns-mpirun SUBCOMMAND ...` in a SLURM job. A plain `ns-mpirun` runs as one rank.
             """,
         version: NanosurveyorVersion.string,
-        subcommands: [Simulate.self, RawToCXI.self, ReconCommand.self, Inspect.self, Bench.self, Info.self, Check.self])
+        subcommands: [Simulate.self, RawToCXI.self, ReconCommand.self, Inspect.self, Bench.self, Info.self, Check.self,
+                      StagesCommand.self, ValidateCommand.self])
 
     /// Parses once per rank; a usage error is printed by the launcher's rank 0
     /// only, so `mpirun -n 64` shows one message instead of 64 interleaved copies.
