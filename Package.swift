@@ -78,6 +78,8 @@ let package = Package(
         ]),
         // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
         .target(name: "Pipeline", dependencies: ["Recon"]),
+        // Pipelines run on MPI rank groups, and the stages that read files.
+        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI"]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW"]),
         // Whole-stack checks a user runs on a new machine or cluster.
@@ -87,7 +89,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -54,6 +54,10 @@ public struct PipelineSpec: Sendable {
 public struct ValidationIssue: Sendable, Equatable, CustomStringConvertible {
     public var keyPath: String
     public var problem: String
+    public init(keyPath: String, problem: String) {
+        self.keyPath = keyPath
+        self.problem = problem
+    }
     public var description: String { "\(keyPath): \(problem)" }
 }
 
@@ -61,6 +65,10 @@ public struct ValidationIssue: Sendable, Equatable, CustomStringConvertible {
 public struct PipelineValidationError: Error, CustomStringConvertible {
     public var file: String
     public var issues: [ValidationIssue]
+    public init(file: String, issues: [ValidationIssue]) {
+        self.file = file
+        self.issues = issues
+    }
     public var description: String { issues.map { "\(file): \($0)" }.joined(separator: "\n") }
 }
 
@@ -70,14 +78,14 @@ extension PipelineSpec {
     static let reservedStageKeys = ["name", "type", "ranks", "inputs"]
 
     /// Reads and validates `path`; throws every problem at once.
-    public static func load(_ path: String, registry: StageRegistry = .standard) throws -> PipelineSpec {
+    public static func load(_ path: String, registry: StageRegistry) throws -> PipelineSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PipelineValidationError(file: path, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
         }
         return try parse(data, file: path, registry: registry)
     }
 
-    public static func parse(_ data: Data, file: String, registry: StageRegistry = .standard) throws -> PipelineSpec {
+    public static func parse(_ data: Data, file: String, registry: StageRegistry) throws -> PipelineSpec {
         let root: JSONValue
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
@@ -273,5 +281,30 @@ struct Validator {
                 else if other == s.name { fail("stages.\(s.name).ranks", "a stage cannot share its own ranks") }
             }
         }
+        let order = topologicalOrder(stages)
+        if order.count < stages.count {
+            let looped = stages.indices.filter { !order.contains($0) }.map { stages[$0].name }
+            fail("stages.\(looped[0]).inputs", "stages \(looped.joined(separator: ", ")) feed each other in a cycle")
+        }
     }
+}
+
+/// Stage indices with every producer before its consumers (file order among
+/// equals, so every rank computes the same order); stages on a cycle are left out.
+public func topologicalOrder(_ stages: [StageInstance]) -> [Int] {
+    let index = Dictionary(stages.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+    var order: [Int] = [], placed = Set<Int>()
+    var progress = true
+    while progress {
+        progress = false
+        for (i, s) in stages.enumerated() where !placed.contains(i) {
+            let producers = s.inputs.values.compactMap { index[$0.stage] }
+            if producers.allSatisfy({ placed.contains($0) && $0 != i }) {
+                order.append(i)
+                placed.insert(i)
+                progress = true
+            }
+        }
+    }
+    return order
 }

@@ -101,6 +101,12 @@ public protocol Stage: AnyObject {
     func reset()
 }
 
+/// A stage with no inputs: it makes the items (reads a file, receives a
+/// stream) when the pipeline starts.
+public protocol SourceStage: Stage {
+    func produce(emit: (StageItem) throws -> Void) throws
+}
+
 public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case wrongPayload(port: String, expected: String, found: String)
 

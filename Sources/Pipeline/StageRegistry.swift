@@ -4,8 +4,9 @@ public struct StageRegistry: Sendable {
 
     public init(_ types: [any Stage.Type]) { self.types = types }
 
-    /// Every stage this program has; a new stage is one line here.
-    public static let standard = StageRegistry([
+    /// The stages that need neither MPI nor files (the full list, with a
+    /// new stage as one line, is `StageRegistry.standard` in PipelineRuntime).
+    public static let core = StageRegistry([
         FrameStatisticsStage.self,
     ])
 

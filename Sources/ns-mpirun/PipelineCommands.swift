@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import PipelineRuntime
 
 struct StagesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,12 +31,61 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let spec = try PipelineSpec.load(pipeline)
+            let spec = try PipelineSpec.load(pipeline, registry: .standard)
             print(try PipelinePlan(spec, ranks: ranks).text, terminator: "")
         } catch let error as PipelineValidationError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline file on the job's ranks: rank 0 validates it and plans it for the job's size first, and a bad file stops every rank with the message.")
+
+    @Argument(help: "The pipeline file (JSON).")
+    var pipeline: String
+    @Flag(help: "Print what each stage received and emitted, per rank.")
+    var counts = false
+
+    func run() throws {
+        var failed = false
+        try withMPI { world in
+            // Rank 0 reads the file; every rank parses the same bytes.
+            var text = ""
+            if world.rank == 0 {
+                text = FileManager.default.contents(atPath: pipeline).map { String(decoding: $0, as: UTF8.self) } ?? "\u{0}"
+            }
+            text = try world.broadcast(text, root: 0)
+            let plan: PipelinePlan
+            do {
+                guard text != "\u{0}" else {
+                    throw PipelineValidationError(file: pipeline, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
+                }
+                let spec = try PipelineSpec.parse(Data(text.utf8), file: pipeline, registry: .standard)
+                plan = try PipelinePlan(spec, ranks: world.size)
+            } catch let error as PipelineValidationError {
+                if world.rank == 0 { FileHandle.standardError.write(Data((error.description + "\n").utf8)) }
+                failed = true
+                return
+            }
+            if world.rank == 0 {
+                try FileManager.default.createDirectory(atPath: plan.spec.outputDirectory, withIntermediateDirectories: true)
+                print(plan.text, terminator: "")
+            }
+            try world.barrier()
+            let runner = try PipelineRunner(plan: plan, registry: .standard, world: world, outputDirectory: plan.spec.outputDirectory)
+            try runner.run()
+            if counts {
+                let mine = runner.counts.filter { name, _ in plan.steps.contains { $0.stage.name == name && $0.ranks.contains(world.rank) } }
+                let line = mine.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value.received) out \($0.value.emitted)" }
+                try printInRankOrder(world, "rank \(world.rank): " + line.joined(separator: ", "))
+            }
+            if world.rank == 0 { print("run: pipeline '\(plan.spec.name)' done; outputs in \(plan.spec.outputDirectory)") }
+        }
+        if failed { throw ExitCode(1) }
     }
 }
 

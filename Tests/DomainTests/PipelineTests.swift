@@ -18,8 +18,19 @@ final class CountingSource: Stage {
     func reset() {}
 }
 
+/// Test-only: clean frames in, the same out (for cycles).
+final class PassThrough: Stage {
+    static let description = StageDescription(
+        type: "pass", summary: "frames through (tests)", inputs: [PortSpec("in", .cleanFrame, doc: "frames")],
+        outputs: [PortSpec("out", .cleanFrame, doc: "the same frames")], parameters: [])
+    init(parameters: ParameterSet, context: StageContext) throws {}
+    func process(_ item: StageItem, emit: (StageItem) throws -> Void) throws { try emit(StageItem(port: "out", index: item.index, payload: item.payload)) }
+    func flush(emit: (StageItem) throws -> Void) throws {}
+    func reset() {}
+}
+
 @Suite struct PipelineTests {
-    let registry = StageRegistry.standard.adding([CountingSource.self])
+    let registry = StageRegistry.core.adding([CountingSource.self, PassThrough.self])
 
     func spec(_ json: String) throws -> PipelineSpec {
         try PipelineSpec.parse(Data(json.utf8), file: "test.json", registry: registry)
@@ -131,7 +142,7 @@ final class CountingSource: Stage {
             == ["stages.s.inputs.frames: not connected: this input takes clean-frame from another stage's output"])
         // Unknown stage type, bad rank groups, a missing required parameter, a bad choice.
         #expect(problems(with(#"{"name": "s", "type": "frame-statistic"}"#))
-            == ["stages.s.type: no stage type 'frame-statistic' (did you mean 'frame-statistics'?); known types: frame-statistics, counting-source"])
+            == ["stages.s.type: no stage type 'frame-statistic' (did you mean 'frame-statistics'?); known types: frame-statistics, counting-source, pass"])
         #expect(problems(with(#"{"name": "s", "type": "frame-statistics", "ranks": 0, "inputs": {"frames": "source.frames"}}"#))
             == ["stages.s.ranks: 0 ranks: a group needs at least one"])
         #expect(problems(with(#"{"name": "s", "type": "frame-statistics", "ranks": "with:nobody", "inputs": {"frames": "source.frames"}}"#))
@@ -139,6 +150,9 @@ final class CountingSource: Stage {
         #expect(problems(#"{"pipeline": "p", "stages": [{"name": "source", "type": "counting-source", "mode": "twos"}]}"#)
             == ["stages.source.mode: 'twos' is not one of 'ones', 'zeros'",
                 "stages.source.label: missing (a string): required, for the missing-parameter test"])
+        // Stages that feed each other.
+        #expect(problems(#"{"pipeline": "p", "stages": [{"name": "a", "type": "pass", "inputs": {"in": "b.out"}}, {"name": "b", "type": "pass", "inputs": {"in": "a.out"}}]}"#)
+            == ["stages.a.inputs: stages a, b feed each other in a cycle"])
         // Top level: unknown key, bad endpoint, bad saved product, no stages, not JSON.
         #expect(problems(#"{"pipeline": "p", "stage": []}"#)
             == ["stage: unknown key (did you mean 'stages'?); known keys: pipeline, description, endpoints, output, stages",

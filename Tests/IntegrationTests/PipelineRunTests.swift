@@ -1,0 +1,68 @@
+import CXI
+import Foundation
+import SwiftHDF5
+import Testing
+
+/// Pipelines from a file, run under mpirun: the example stage is plugged in
+/// by configuration alone, and its output matches the scan it read.
+@Suite(.serialized) struct PipelineRunTests {
+    func temporary(_ name: String) -> String { NSTemporaryDirectory() + "ns-pipe-\(name)-\(UUID().uuidString.prefix(8))" }
+
+    func write(_ json: String, to path: String) throws {
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func theExampleStageRunsOnTwoRanksFromConfigurationAlone() throws {
+        let out = temporary("out"), file = temporary("p") + ".json"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: file) }
+        let scan = DistributedReconTests.scan
+        try write("""
+            {"pipeline": "stats", "output": {"directory": "\(out)"},
+             "stages": [
+               {"name": "read", "type": "cxi-frames", "ranks": 1, "path": "\(scan)"},
+               {"name": "bright", "type": "frame-statistics", "ranks": "rest", "threshold": 2, "inputs": {"frames": "read.frames"}},
+               {"name": "all", "type": "frame-statistics", "ranks": "all", "inputs": {"frames": "read.frames"}}]}
+            """, to: file)
+        let r = try MPIRunner.run(ranks: 2, ["run", file, "--counts"])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("read    cxi-frames        0\n"), "\(r.stdout)")
+        #expect(r.stdout.contains("rank 0: all in 20 out 20, read in 0 out 40"), "\(r.stdout)")
+        #expect(r.stdout.contains("rank 1: all in 20 out 20, bright in 40 out 40"), "\(r.stdout)")
+
+        let frames = try HDF5File(path: scan, mode: .readOnly).read(CXIPaths.dataLink, as: Float.self)
+        let photons = frames.reduce(0.0) { $0 + Double($1) }
+        func totals(_ name: String) throws -> [String] {
+            let text = try String(contentsOfFile: "\(out)/\(name).csv", encoding: .utf8)
+            return text.split(separator: "\n")[1].split(separator: ",").map(String.init)
+        }
+        let bright = try totals("bright"), all = try totals("all")
+        #expect(bright == ["40", "\(photons)", "\(frames.filter { $0 >= 2 }.count)", "1"])
+        #expect(all == ["40", "\(photons)", "\(frames.filter { $0 >= 1 }.count)", "2"])
+    }
+
+    @Test func aBadFileStopsEveryRankWithOneMessage() throws {
+        let file = temporary("bad") + ".json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try write("""
+            {"pipeline": "bad", "stages": [
+               {"name": "read", "type": "cxi-frames", "ranks": 2, "path": "x.cxi"},
+               {"name": "s", "type": "frame-statistics", "ranks": "rest", "treshold": 2, "inputs": {"frames": "read.frames"}}]}
+            """, to: file)
+        let r = try MPIRunner.run(ranks: 2, ["run", file])
+        #expect(r.status == 1)
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix(file) }
+        // Printed once (by rank 0), naming the file and the key path.
+        #expect(lines == ["\(file): stages.s.treshold: unknown key (did you mean 'threshold'?); known keys: name, type, ranks, inputs, threshold, file"],
+                "\(r.stderr)")
+        // The same file planned for more ranks shows the rank problem once the key is fixed.
+        try write("""
+            {"pipeline": "bad", "stages": [
+               {"name": "read", "type": "cxi-frames", "ranks": 2, "path": "x.cxi"},
+               {"name": "s", "type": "frame-statistics", "ranks": "rest", "inputs": {"frames": "read.frames"}}]}
+            """, to: file)
+        let v = try MPIRunner.run(ranks: nil, ["validate", file, "--ranks", "2"])
+        #expect(v.status == 1 && v.stderr.contains("stages.s.ranks: \"rest\" is empty: the counted stages take all 2 ranks"), "\(v.stderr)")
+        let seven = try MPIRunner.run(ranks: nil, ["validate", file, "--ranks", "7"])
+        #expect(seven.status == 0 && seven.stdout.contains("s      frame-statistics  2-6\n"), "\(seven.stdout)")
+    }
+}
