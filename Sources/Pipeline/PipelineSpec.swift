@@ -282,8 +282,10 @@ struct Validator {
             }
         }
         let order = topologicalOrder(stages)
-        if order.count < stages.count {
-            let looped = stages.indices.filter { !order.contains($0) }.map { stages[$0].name }
+        // A stage feeding itself is reported above; any other loop here.
+        let looped = stages.indices.filter { !order.contains($0) }.map { stages[$0] }
+            .filter { s in !s.inputs.values.contains { $0.stage == s.name } }.map(\.name)
+        if !looped.isEmpty {
             fail("stages.\(looped[0]).inputs", "stages \(looped.joined(separator: ", ")) feed each other in a cycle")
         }
     }
