@@ -43,4 +43,30 @@ public indirect enum JSONValue: Decodable, Sendable, Equatable {
         default: nil
         }
     }
+
+    /// Sets the value at a key path; in a list of objects, a key selects the
+    /// object whose "name" it is (stages.solver). Returns the problem, if any.
+    mutating func set(_ value: JSONValue, at path: [String]) -> String? {
+        guard let key = path.first else { self = value; return nil }
+        let rest = Array(path.dropFirst())
+        switch self {
+        case .object(var o):
+            if rest.isEmpty { o[key] = value } else {
+                var child = o[key] ?? .object([:])
+                if let problem = child.set(value, at: rest) { return problem }
+                o[key] = child
+            }
+            self = .object(o)
+            return nil
+        case .array(var items):
+            guard let i = items.firstIndex(where: { if case .object(let o) = $0 { o["name"] == .string(key) } else { false } }) else {
+                return "no entry named '\(key)'"
+            }
+            if let problem = items[i].set(value, at: rest) { return problem }
+            self = .array(items)
+            return nil
+        default:
+            return "'\(key)' is inside \(typeName), not an object"
+        }
+    }
 }

@@ -78,15 +78,18 @@ extension PipelineSpec {
     static let reservedStageKeys = ["name", "type", "ranks", "inputs"]
 
     /// Reads and validates `path`; throws every problem at once.
-    public static func load(_ path: String, registry: StageRegistry) throws -> PipelineSpec {
+    public static func load(_ path: String, registry: StageRegistry, overrides: [String] = []) throws -> PipelineSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PipelineValidationError(file: path, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
         }
-        return try parse(data, file: path, registry: registry)
+        return try parse(data, file: path, registry: registry, overrides: overrides)
     }
 
-    public static func parse(_ data: Data, file: String, registry: StageRegistry) throws -> PipelineSpec {
-        let root: JSONValue
+    /// `overrides` are KEY.PATH=VALUE settings applied before validation
+    /// (`stages.solver.beta=0.8`, `output.directory=runs/x`); a value that is
+    /// not JSON is taken as a string.
+    public static func parse(_ data: Data, file: String, registry: StageRegistry, overrides: [String] = []) throws -> PipelineSpec {
+        var root: JSONValue
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
@@ -97,6 +100,15 @@ extension PipelineSpec {
             throw PipelineValidationError(file: file, issues: [.init(keyPath: "(file)", problem: "not valid JSON: \(detail)")])
         }
         var v = Validator(registry: registry)
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
+                v.fail("(override '\(o)')", "must look like stages.NAME.KEY=VALUE")
+                continue
+            }
+            let path = String(o[..<eq]), text = String(o[o.index(after: eq)...])
+            let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
+            if let problem = root.set(value, at: path.split(separator: ".").map(String.init)) { v.fail(path, "cannot override: \(problem)") }
+        }
         let spec = v.pipeline(root, file: file)
         if !v.issues.isEmpty { throw PipelineValidationError(file: file, issues: v.issues) }
         return spec!

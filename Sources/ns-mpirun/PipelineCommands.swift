@@ -24,6 +24,8 @@ struct ValidateCommand: ParsableCommand {
     var pipeline: String
     @Option(help: "The job's rank count to plan for.")
     var ranks = 1
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override one key, e.g. stages.read.path=scan.cxi (repeatable).", valueName: "key.path=value"))
+    var overrides: [String] = []
 
     func validate() throws {
         guard ranks > 0 else { throw ValidationError("--ranks must be positive, got \(ranks)") }
@@ -31,7 +33,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let spec = try PipelineSpec.load(pipeline, registry: .standard)
+            let spec = try PipelineSpec.load(pipeline, registry: .standard, overrides: overrides)
             print(try PipelinePlan(spec, ranks: ranks).text, terminator: "")
         } catch let error as PipelineValidationError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
@@ -49,6 +51,8 @@ struct RunCommand: ParsableCommand {
     var pipeline: String
     @Flag(help: "Print what each stage received and emitted, per rank.")
     var counts = false
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override one key, e.g. stages.read.path=scan.cxi (repeatable).", valueName: "key.path=value"))
+    var overrides: [String] = []
 
     func run() throws {
         var failed = false
@@ -64,7 +68,7 @@ struct RunCommand: ParsableCommand {
                 guard text != "\u{0}" else {
                     throw PipelineValidationError(file: pipeline, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
                 }
-                let spec = try PipelineSpec.parse(Data(text.utf8), file: pipeline, registry: .standard)
+                let spec = try PipelineSpec.parse(Data(text.utf8), file: pipeline, registry: .standard, overrides: overrides)
                 plan = try PipelinePlan(spec, ranks: world.size)
             } catch let error as PipelineValidationError {
                 if world.rank == 0 { FileHandle.standardError.write(Data((error.description + "\n").utf8)) }

@@ -164,6 +164,21 @@ final class PassThrough: Stage {
         #expect(problems("{\"pipeline\": ").first?.hasPrefix("(file): not valid JSON") == true)
     }
 
+    @Test func overridesSetSingleKeysBeforeValidation() throws {
+        let s = try PipelineSpec.parse(Data(Self.valid.utf8), file: "test.json", registry: registry,
+                                       overrides: ["stages.stats.threshold=7", "output.directory=elsewhere", "stages.source.label=b"])
+        #expect(s.stages[1].parameters.number("threshold") == 7 && s.outputDirectory == "elsewhere")
+        #expect(s.stages[0].parameters.string("label") == "b")
+        do {
+            _ = try PipelineSpec.parse(Data(Self.valid.utf8), file: "test.json", registry: registry,
+                                       overrides: ["stages.stats.threshold=-2", "stages.nobody.x=1"])
+            Issue.record("bad overrides accepted")
+        } catch let e as PipelineValidationError {
+            #expect(e.issues.map(\.description) == ["stages.nobody.x: cannot override: no entry named 'nobody'",
+                                                    "stages.stats.threshold: -2.0 is out of range 0.0...1000000000000.0"])
+        }
+    }
+
     @Test func theExampleStageCountsAndTotalsOverItsGroup() throws {
         let dir = NSTemporaryDirectory() + "ns-stage-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -65,4 +65,17 @@ import Testing
         let seven = try MPIRunner.run(ranks: nil, ["validate", file, "--ranks", "7"])
         #expect(seven.status == 0 && seven.stdout.contains("s      frame-statistics  2-6\n"), "\(seven.stdout)")
     }
+
+    /// Every pipeline shipped in pipelines/ validates and plans on 1 to 8 ranks.
+    @Test func theShippedPipelinesValidate() throws {
+        let dir = SlurmJobTests.root + "/pipelines"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".json") }
+        #expect(!files.isEmpty)
+        for f in files {
+            for ranks in [2, 8] {
+                let r = try MPIRunner.run(ranks: nil, ["validate", "\(dir)/\(f)", "--ranks", "\(ranks)"])
+                #expect(r.status == 0, "\(f) on \(ranks) ranks: \(r.stderr)")
+            }
+        }
+    }
 }
