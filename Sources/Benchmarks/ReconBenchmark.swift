@@ -48,14 +48,17 @@ public enum ReconBenchmark {
                                        Case(frames: 400, frameSize: 256)]
 
     public static func run(_ comm: Communicator, cases: [Case], iterations: Int, batch: Int,
-                           subpixelSteps: Int = EngineOptions().subpixelSteps) throws -> [Row] {
+                           subpixelSteps: Int = EngineOptions().subpixelSteps,
+                           fftPlanning: FFTPlanning = EngineOptions().fftPlanning) throws -> [Row] {
         try cases.map { c in
-            var row = try measure(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps).row
+            var row = try measure(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps,
+                                  fftPlanning: fftPlanning).row
             guard comm.size > 1 else { return row }
             // After the N-rank run, so its memory figures are not read off pages the other freed.
             let alone = try comm.split(color: comm.rank == 0 ? 0 : nil, key: 0)
             if let alone {
-                let one = try measure(alone, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps).row
+                let one = try measure(alone, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps,
+                                      fftPlanning: fftPlanning).row
                 row.oneRankSecondsPerIteration = one.secondsPerIteration
                 row.efficiency = one.secondsPerIteration / (Double(comm.size) * row.secondsPerIteration)
                 row.fftNormalizedEfficiency = one.ratioToFFT / row.ratioToFFT
@@ -77,7 +80,8 @@ public enum ReconBenchmark {
         var reductionBytesMean: Double
     }
 
-    static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int) throws -> Measurement {
+    static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int,
+                        fftPlanning: FFTPlanning = .measure) throws -> Measurement {
         var config = SimulationConfig.standard
         config.geometry.frameSize = c.frameSize
         config.geometry.detectorPixelSize = 60e-6 * 128 / Double(c.frameSize)
@@ -98,6 +102,7 @@ public enum ReconBenchmark {
         options.iterations = iterations
         options.batch = batch
         options.subpixelSteps = subpixelSteps
+        options.fftPlanning = fftPlanning
         options.probeUpdateStart = 0
 
         let before = residentBytes()

@@ -29,6 +29,8 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// Sub-pixel positions are modelled to 1/this of a pixel by shifting the
     /// probe (see `PtychoEngine`); 0 rounds positions to whole pixels.
     public var subpixelSteps: Int = 4
+    /// How FFTW picks its algorithms (see `FFTPlanning`).
+    public var fftPlanning: FFTPlanning = .measure
 
     public init() {}
 
@@ -48,6 +50,15 @@ public struct EngineOptions: Codable, Equatable, Sendable {
         }
         return out
     }
+}
+
+/// FFTW's planning. `measure` times candidate algorithms in each process and
+/// is the fastest, but may choose differently from run to run and rank to
+/// rank, and a different algorithm rounds differently: identical runs then
+/// differ by about 1e-4 after hundreds of iterations. `estimate` chooses by
+/// a fixed heuristic, so identical inputs give bit-identical results.
+public enum FFTPlanning: String, Codable, Equatable, Sendable, CaseIterable {
+    case measure, estimate
 }
 
 /// The power bound of the Fourier projection: a frame whose amplitude misfit

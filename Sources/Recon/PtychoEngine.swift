@@ -187,8 +187,8 @@ public final class PtychoEngine {
         } else {
             support = nil
         }
-        forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true)
-        inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true)
+        forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true, rigor: options.fftPlanning.rigor)
+        inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true, rigor: options.fftPlanning.rigor)
         amplitudes = .allocate(capacity: max(1, frames.amplitudes.count))
         amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
         bounds = .allocate(capacity: max(1, frames.count))
@@ -310,8 +310,9 @@ public final class PtychoEngine {
 
     private func shortPlan(_ count: Int) throws -> (FFTPlan2D, FFTPlan2D) {
         if let plans = shortPlans[count] { return plans }
-        let plans = (try FFTPlan2D(height: frameSize, width: frameSize, batch: count, direction: .forward, inPlace: true),
-                     try FFTPlan2D(height: frameSize, width: frameSize, batch: count, direction: .inverse, inPlace: true))
+        let rigor = options.fftPlanning.rigor
+        let plans = (try FFTPlan2D(height: frameSize, width: frameSize, batch: count, direction: .forward, inPlace: true, rigor: rigor),
+                     try FFTPlan2D(height: frameSize, width: frameSize, batch: count, direction: .inverse, inPlace: true, rigor: rigor))
         shortPlans[count] = plans
         return plans
     }
@@ -695,4 +696,8 @@ public final class PtychoEngine {
 
     /// Total |probe|^2 over each region pixel (illumination), as of the last object update.
     public var illumination: [Float] { Array(UnsafeBufferPointer(start: totalDenominator, count: region.area)) }
+}
+
+extension FFTPlanning {
+    var rigor: FFTPlan2D.Rigor { self == .measure ? .measure : .estimate }
 }

@@ -19,6 +19,8 @@ struct Bench: ParsableCommand {
         var batch = 8
         @Option(help: "Sub-pixel steps of the engine (0: whole-pixel positions).")
         var subpixel = EngineOptions().subpixelSteps
+        @Option(help: "The engine's FFT planning: measure or estimate (the FFT baseline is always measured).")
+        var fftPlanning = EngineOptions().fftPlanning
         @Option(help: "Cases as FRAMESxSIZE, comma-separated (default: 400x128,1600x128,400x256).")
         var cases: String?
         @Flag(help: "Print JSON instead of a table.")
@@ -44,10 +46,10 @@ struct Bench: ParsableCommand {
             let cases = try parsedCases()
             try withMPI { world in
                 let rows = try ReconBenchmark.run(world, cases: cases, iterations: iterations, batch: batch,
-                                                  subpixelSteps: subpixel)
+                                                  subpixelSteps: subpixel, fftPlanning: fftPlanning)
                 guard world.rank == 0 else { return }
                 if json { print(try jsonLine(rows)); return }
-                print("bench recon: DM, \(iterations) timed iterations per case, \(world.size) ranks")
+                print("bench recon: DM, \(iterations) timed iterations per case, \(world.size) ranks, FFT planning \(fftPlanning.rawValue)")
                 print("| frames | size | ranks | s/iter | us/frame-iter (wall) | us/frame-iter (core) | FFT s/iter | ratio to FFT | engine MB | data MB | memory ratio | peak RSS MB |")
                 print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                 for r in rows {

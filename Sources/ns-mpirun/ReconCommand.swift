@@ -25,6 +25,8 @@ struct EngineArguments: ParsableArguments {
     var powerBound = PowerBound.poisson(1)
     @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels).")
     var subpixel = EngineOptions().subpixelSteps
+    @Option(help: "FFT planning: measure (fastest; FFTW may pick other algorithms from run to run, so results differ by rounding) or estimate (bit-identical results for identical runs).")
+    var fftPlanning = EngineOptions().fftPlanning
 
     var options: EngineOptions {
         var o = EngineOptions()
@@ -38,11 +40,13 @@ struct EngineArguments: ParsableArguments {
         o.batch = batch
         o.powerBound = powerBound
         o.subpixelSteps = subpixel
+        o.fftPlanning = fftPlanning
         return o
     }
 }
 
 extension Algorithm: ExpressibleByArgument {}
+extension FFTPlanning: ExpressibleByArgument {}
 
 extension PowerBound: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
