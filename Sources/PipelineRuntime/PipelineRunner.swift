@@ -146,7 +146,7 @@ public final class PipelineRunner {
     // consumer's inputs), item index, payload type, then the payload bytes.
     func send(kind: Kind, consumer: Int, port: String, index: Int, payload: Any?, producer: Int, to rank: Int) throws {
         if rank == world.rank, kind == .end { ended(stage: consumer); return }
-        let inputs = plan.steps[consumer].stage.inputNames(in: plan)
+        let inputs = plan.steps[consumer].stage.inputNames
         var header = [kind.rawValue, consumer, inputs.firstIndex(of: port)!, index, 0]
         var body: [UInt8] = []
         switch payload {
@@ -189,13 +189,14 @@ public final class PipelineRunner {
         case .text: payload = String(decoding: body, as: UTF8.self)
         case nil: throw StageError(stage: "(runner)", problem: "payload type \(header[4]) from rank \(source)")
         }
-        let port = plan.steps[stage].stage.inputNames(in: plan)[header[2]]
+        let port = plan.steps[stage].stage.inputNames[header[2]]
         try accept(StageItem(port: port, index: header[3], payload: payload), stage: stage)
     }
 }
 
 extension StageInstance {
-    func inputNames(in plan: PipelinePlan) -> [String] { inputs.keys.sorted() }
+    /// Inputs in a fixed order: a message names its input by position here.
+    var inputNames: [String] { inputs.keys.sorted() }
 
     /// (this stage's index, output port) for every output some stage reads.
     func outputs(in plan: PipelinePlan) -> [(Int, String)] {
