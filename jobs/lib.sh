@@ -3,6 +3,11 @@
 # Each script finds this file through ns_jobs_dir, since sbatch runs a copy
 # of the script from its spool directory.
 
+# A time-limit signal that arrives outside a running step is remembered
+# (and acted on before the next step) instead of killing the script.
+NS_SIGNALLED=
+trap 'NS_SIGNALLED=1' USR1 USR2 TERM
+
 ns_die() { echo "$NS_SCRIPT: $*" >&2; exit 2; }
 # Progress lines go to the job's output and, once it exists, to job.log in
 # the run directory.
@@ -82,7 +87,7 @@ ns_launch_background() {
 # Waits for the launched step, passing SIGUSR1/SIGUSR2/SIGTERM on to it (srun
 # and mpirun forward them to every rank); returns the step's status.
 ns_wait() {
-    trap 'ns_log "signal received: asking the ranks to checkpoint and stop"; kill -USR1 "$NS_PID" 2>/dev/null || true' USR1 USR2 TERM
+    trap 'NS_SIGNALLED=1; ns_log "signal received: asking the ranks to checkpoint and stop"; kill -USR1 "$NS_PID" 2>/dev/null || true' USR1 USR2 TERM
     local status
     while true; do
         status=0
@@ -91,7 +96,7 @@ ns_wait() {
         if [ $status -gt 128 ] && kill -0 "$NS_PID" 2>/dev/null; then continue; fi
         break
     done
-    trap - USR1 USR2 TERM
+    trap 'NS_SIGNALLED=1' USR1 USR2 TERM
     return $status
 }
 
