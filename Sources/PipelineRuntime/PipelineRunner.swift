@@ -116,7 +116,11 @@ public final class PipelineRunner {
     }
 
     func route(_ item: StageItem, from stage: Int) throws {
-        counts[plan.steps[stage].stage.name]!.emitted += 1
+        let name = plan.steps[stage].stage.name
+        guard let instance = instances[stage], type(of: instance).description.outputs.contains(where: { $0.name == item.port }) else {
+            throw StageError(stage: name, problem: "emitted an item on '\(item.port)', which is not one of its declared outputs")
+        }
+        counts[name]!.emitted += 1
         for consumer in consumers["\(stage).\(item.port)"] ?? [] {
             let ranks = plan.steps[consumer.stage].ranks
             let targets = item.index >= 0 ? [ranks[item.index % ranks.count]] : ranks
