@@ -80,6 +80,8 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Recon"]),
         // Pipelines run on MPI rank groups, and the stages that read files.
         .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI"]),
+        // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
+        .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW"]),
         // Whole-stack checks a user runs on a new machine or cluster.
@@ -89,7 +91,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -98,7 +100,7 @@ let package = Package(
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "CXI", "Recon",
+            "CXI", "Recon", "Ingest", "SwiftZMQ",
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
