@@ -70,8 +70,9 @@ public final class FrameSender {
             let pixels = dark ? try reader.readDarks(first: index, count: 1) : try reader.readFrames(first: index, count: 1)
             var header = FrameHeader(shapeY: start.shapeY, shapeX: start.shapeX, dtype: start.dtype, identifier: identifier,
                                      index: index, posy: dark ? nil : s.positions[index].y, posx: dark ? nil : s.positions[index].x)
-            var payload = raw ? pixels.withUnsafeBufferPointer { p in p.map { UInt16(littleEndian: UInt16($0)) } }
-                .withUnsafeBytes { Array($0) } : pixels.withUnsafeBytes { Array($0) }
+            // Little-endian on the wire, as the header says; raw values clamped to 16 bits.
+            var payload = raw ? pixels.map { UInt16(clamping: Int($0.rounded())).littleEndian }.withUnsafeBytes { Array($0) }
+                : pixels.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
             if rng.uniform() < faults.drop { report.dropped += 1; continue }
             if rng.uniform() < faults.corrupt {
                 report.corrupted += 1
