@@ -16,6 +16,16 @@ public enum ReconBenchmark {
             self.frames = frames
             self.frameSize = frameSize
         }
+
+        /// The benchmark's scan: a jitter-free spiral at a 300 nm step, the
+        /// detector pitch scaled so the sample pixel stays that of 128x128.
+        var simulationConfig: SimulationConfig {
+            var config = SimulationConfig.standard
+            config.geometry.frameSize = frameSize
+            config.geometry.detectorPixelSize = 60e-6 * 128 / Double(frameSize)
+            config.scan = Scan(pattern: .spiral(points: frames), step: 300e-9, jitter: 0, seed: 1)
+            return config
+        }
     }
 
     public struct Row: Codable, Sendable {
@@ -82,10 +92,7 @@ public enum ReconBenchmark {
 
     static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int,
                         fftPlanning: FFTPlanning = .measure) throws -> Measurement {
-        var config = SimulationConfig.standard
-        config.geometry.frameSize = c.frameSize
-        config.geometry.detectorPixelSize = 60e-6 * 128 / Double(c.frameSize)
-        config.scan = Scan(pattern: .spiral(points: c.frames), step: 300e-9, jitter: 0, seed: 1)
+        let config = c.simulationConfig
         let sim = try Simulation(config)
         let m = c.frameSize, m2 = m * m
         let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)

@@ -184,11 +184,9 @@ public enum ScalingBenchmark {
     }
 
     public static func project(frames: Int, frameSize: Int, ranks: Int) throws -> Projection {
-        var geometry = SimulationConfig.standard.geometry
-        geometry.frameSize = frameSize
-        geometry.detectorPixelSize = 60e-6 * 128 / Double(frameSize)
-        let scan = Scan(pattern: .spiral(points: frames), step: 300e-9, jitter: 0, seed: 1)
-        let grid = ObjectGrid(positions: scan.positions(), pixelSize: geometry.samplePixelSize, frameSize: frameSize)
+        // The measured points' scan, only larger: positions without frames.
+        let config = ReconBenchmark.Case(frames: frames, frameSize: frameSize).simulationConfig
+        let grid = ObjectGrid(positions: config.scan.positions(), pixelSize: config.geometry.samplePixelSize, frameSize: frameSize)
         let layout = try TileLayout(corners: grid.corners, frameSize: frameSize, objectHeight: grid.height,
                                     objectWidth: grid.width, ranks: ranks)
         let exact = HaloTrafficModel.layoutBytes(layout)

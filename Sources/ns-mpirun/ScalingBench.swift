@@ -95,7 +95,7 @@ extension Bench {
                     return
                 }
                 print("bench scaling: DM, \(iterations) timed iterations per point, \(frameSize)x\(frameSize) frames, sub-communicators of a \(world.size)-rank job")
-                ScalingOutput.printTables(rows, projections: projections)
+                print(ScalingOutput.tables(rows, projections: projections), terminator: "")
             }
         }
     }
@@ -182,10 +182,6 @@ enum ScalingOutput {
             }
             try ScalingPlot.render(strong: points(.strong), weak: points(.weak)).writePNG(plot)
         }
-    }
-
-    static func printTables(_ rows: [ScalingBenchmark.Row], projections: [ScalingBenchmark.Projection]) {
-        print(tables(rows, projections: projections), terminator: "")
     }
 
     static func tables(_ rows: [ScalingBenchmark.Row], projections: [ScalingBenchmark.Projection]) -> String {
