@@ -82,6 +82,11 @@ let package = Package(
         .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI"]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
+        // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
+        .target(name: "Streaming", dependencies: [
+            "Ingest", "Recon", "ReconMPI", "Reconstruction", "CXI", "SwiftMPI", "SwiftZMQ", "SwiftHDF5",
+            .product(name: "Numerics", package: "swift-numerics"),
+        ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW"]),
         // Whole-stack checks a user runs on a new machine or cluster.
@@ -91,7 +96,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

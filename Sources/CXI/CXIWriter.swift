@@ -156,6 +156,11 @@ public final class CXIWriter {
 
     /// Scan images from preprocessing (see docs/CXI.md), the same values from every rank.
     public func writeScanImages(_ images: ScanImages) throws {
+        try Self.writeScanImages(images, into: file)
+    }
+
+    /// The scan images into any open file (a reconstruction's, too).
+    public static func writeScanImages(_ images: ScanImages, into file: HDF5File) throws {
         let g = try file.createGroup(CXIPaths.scanImages)
         let n = images.transmission.count
         try g.write(images.transmission, to: "transmission", shape: [n])

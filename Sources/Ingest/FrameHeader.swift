@@ -35,7 +35,7 @@ public struct FrameHeader: Codable, Equatable, Sendable {
         self.posx = posx
     }
 
-    static let bytesPerElement = ["uint8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4, "float32": 4, "float64": 8]
+    public static let bytesPerElement = ["uint8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4, "float32": 4, "float64": 8]
 }
 
 /// A frame message that cannot be used, with the field at fault.
@@ -43,6 +43,10 @@ public struct FrameError: Error, CustomStringConvertible, Equatable, Sendable {
     public let field: String
     public let problem: String
     public var description: String { "frame \(field): \(problem)" }
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+    }
 }
 
 extension FrameHeader {

@@ -58,7 +58,7 @@ public struct IterationStats: Codable, Sendable, Equatable {
 /// back before dividing, so the model matches the measured frames without
 /// any per-frame cost beyond the two transforms of the projection.
 public final class PtychoEngine {
-    public let options: EngineOptions
+    public private(set) var options: EngineOptions
     public let layout: TileLayout
     public let frameSize: Int
     public let region: Box
@@ -193,20 +193,8 @@ public final class PtychoEngine {
         amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
         bounds = .allocate(capacity: max(1, frames.count))
         totals = .allocate(capacity: max(1, frames.count))
-        let misfit = ExpectedPoissonMisfit()
         for j in 0..<frames.count {
-            var total = 0.0, noise = 0.0
-            for i in 0..<pixels where mask[i] > 0 {
-                let a = Double(frames.amplitudes[j * pixels + i])
-                total += a * a
-                noise += misfit(a * a)
-            }
-            totals[j] = Float(total)
-            bounds[j] = switch options.powerBound {
-            case .none: 0
-            case .relative(let r): Float(0.25 * r * r * total)
-            case .poisson(let k): Float(k * noise)
-            }
+            (totals[j], bounds[j]) = Self.measure(amplitudes + j * pixels, mask: self.mask, pixels: pixels, bound: options.powerBound)
         }
         active = frames.weights.indices.filter { frames.weights[$0] > 0 }
         classMembers = shifts.map { _ in [] }
@@ -246,6 +234,52 @@ public final class PtychoEngine {
         active = weights.indices.filter { weights[$0] > 0 }
         classMembers = classShifts.map { _ in [] }
         for j in active { classMembers[frameClass[j]].append(j) }
+    }
+
+    /// A frame measured while the solver runs: its amplitudes replace the
+    /// zeros it was made with, its exit wave restarts from the current probe
+    /// and object, and it takes weight 1 from the next iteration on.
+    public func place(_ j: Int, amplitudes values: UnsafeBufferPointer<Float>) {
+        precondition(j >= 0 && j < frameCount && values.count == pixels)
+        (amplitudes + j * pixels).update(from: values.baseAddress!, count: pixels)
+        (totals[j], bounds[j]) = Self.measure(amplitudes + j * pixels, mask: mask, pixels: pixels, bound: options.powerBound)
+        formExit(j, into: exitWaves.baseAddress + j * pixels)
+        if !active.contains(j) {
+            active.append(j)
+            active.sort()
+            classMembers[frameClass[j]].append(j)
+            classMembers[frameClass[j]].sort()
+        }
+    }
+
+    /// Switches engine or relaxation between iterations (a live session's `set`).
+    public func setRelaxation(algorithm: Algorithm, beta: Double) throws {
+        var o = options
+        o.algorithm = algorithm
+        o.beta = beta
+        let problems = o.problems()
+        guard problems.isEmpty else { throw SimulationError.invalid(problems.joined(separator: "; ")) }
+        options = o
+    }
+
+    /// Frames taking part in the iterations.
+    public var activeFrames: Int { active.count }
+
+    /// A frame's measured photons on valid pixels and the misfit its power bound allows.
+    private static func measure(_ a: UnsafePointer<Float>, mask: UnsafePointer<Float>, pixels: Int,
+                                bound: PowerBound) -> (total: Float, bound: Float) {
+        let misfit = ExpectedPoissonMisfit()
+        var total = 0.0, noise = 0.0
+        for i in 0..<pixels where mask[i] > 0 {
+            let v = Double(a[i])
+            total += v * v
+            noise += misfit(v * v)
+        }
+        return switch bound {
+        case .none: (Float(total), 0)
+        case .relative(let r): (Float(total), Float(0.25 * r * r * total))
+        case .poisson(let k): (Float(total), Float(k * noise))
+        }
     }
 
     // MARK: Iteration

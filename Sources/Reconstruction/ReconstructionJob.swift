@@ -155,26 +155,7 @@ public final class ReconstructionJob {
     /// The whole object on rank 0 (nil elsewhere), assembled from the
     /// tiles, or every `step`-th pixel of it in each direction.
     public func gatherObject(step: Int = 1) throws -> Array2D<Complex<Float>>? {
-        precondition(step >= 1)
-        func kept(_ range: Range<Int>) -> [Int] { range.filter { $0 % step == 0 } }
-        let tile = layout.tiles[comm.rank]
-        let mine = engine.object(in: tile)
-        let sent = step == 1 ? mine : kept(tile.y0..<tile.y1).flatMap { y in
-            kept(tile.x0..<tile.x1).map { mine[(y - tile.y0) * tile.width + ($0 - tile.x0)] }
-        }
-        let (values, counts) = try comm.gatherv(sent, root: 0)
-        guard comm.rank == 0 else { return nil }
-        var whole = Array2D<Complex<Float>>(height: (grid.height + step - 1) / step, width: (grid.width + step - 1) / step,
-                                            repeating: .zero)
-        var offset = 0
-        for (r, t) in layout.tiles.enumerated() {
-            var k = offset
-            for y in kept(t.y0..<t.y1) {
-                for x in kept(t.x0..<t.x1) { whole[y / step, x / step] = values[k]; k += 1 }
-            }
-            offset += counts[r]
-        }
-        return whole
+        try TileGather.object(engine: engine, layout: layout, comm: comm, step: step)
     }
 
     /// Largest side of a preview image: a bigger object is subsampled, so
@@ -230,5 +211,33 @@ public final class ReconstructionJob {
             layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe, history: engine.history,
             truthError: truthError, scan: scan, parameters: parameters, command: command, version: version)
         try ReconstructionWriter.write(output, result: result, tile: engine.object(in: layout.tiles[comm.rank]), comm: comm)
+    }
+}
+
+/// The whole object assembled on rank 0 from every rank's owned tile.
+public enum TileGather {
+    /// Collective; rank 0 gets the object (every `step`-th pixel in each direction), the others nil.
+    public static func object(engine: PtychoEngine, layout: TileLayout, comm: Communicator,
+                              step: Int = 1) throws -> Array2D<Complex<Float>>? {
+        precondition(step >= 1)
+        func kept(_ range: Range<Int>) -> [Int] { range.filter { $0 % step == 0 } }
+        let tile = layout.tiles[comm.rank]
+        let mine = engine.object(in: tile)
+        let sent = step == 1 ? mine : kept(tile.y0..<tile.y1).flatMap { y in
+            kept(tile.x0..<tile.x1).map { mine[(y - tile.y0) * tile.width + ($0 - tile.x0)] }
+        }
+        let (values, counts) = try comm.gatherv(sent, root: 0)
+        guard comm.rank == 0 else { return nil }
+        var whole = Array2D<Complex<Float>>(height: (layout.objectHeight + step - 1) / step,
+                                            width: (layout.objectWidth + step - 1) / step, repeating: .zero)
+        var offset = 0
+        for (r, t) in layout.tiles.enumerated() {
+            var k = offset
+            for y in kept(t.y0..<t.y1) {
+                for x in kept(t.x0..<t.x1) { whole[y / step, x / step] = values[k]; k += 1 }
+            }
+            offset += counts[r]
+        }
+        return whole
     }
 }

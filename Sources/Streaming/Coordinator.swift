@@ -1,0 +1,301 @@
+import Foundation
+import Ingest
+
+/// Rank 0's decisions, one plan per round: which messages belong to the
+/// open scan, which frames go to which rank (by credit: a rank gets frames
+/// while it holds fewer than `credit`), and when a scan is ready to be
+/// prepared, solved and finished. It makes no MPI calls, so it can be
+/// tested without any.
+final class Coordinator {
+    enum Phase: String { case idle, darks, centring, frames }
+
+    var options: StreamOptions
+    let ranks: Int
+    private(set) var scan: ScanStart?
+    private(set) var phase = Phase.idle
+    private(set) var counts = IngestCounts()
+    private var pendingDarks: [DealtFrame] = []
+    private var pendingData: [DealtFrame] = []
+    private var seenDarks = Set<Int>()
+    private var seenData = Set<Int>()
+    private var deferred: [Inbound] = []
+    private var outgoing: [[DealtFrame]]
+    private var dealtThisScan = 0
+    private var solving = false
+    private var endRequested = false
+    private var shutdownRequested = false
+    private var lastMessage = Date()
+    private var dataWaitingSince: Date?
+    private var nextRank = 0
+    private var lastPublished = 0
+    private(set) var scansFinished = 0
+    /// Messages outside any scan (before `start`, after the end), with reasons.
+    private(set) var outside = IngestCounts()
+    private let log: ((String) -> Void)?
+
+    init(options: StreamOptions, ranks: Int, log: ((String) -> Void)? = nil) {
+        self.options = options
+        self.ranks = ranks
+        self.log = log
+        outgoing = Array(repeating: [], count: ranks)
+    }
+
+    func takeDealt() -> [[DealtFrame]] {
+        defer { outgoing = Array(repeating: [], count: ranks) }
+        return outgoing
+    }
+
+    private func resetScan() {
+        scan = nil
+        phase = .idle
+        pendingDarks.removeAll()
+        pendingData.removeAll()
+        seenDarks.removeAll()
+        seenData.removeAll()
+        dealtThisScan = 0
+        solving = false
+        endRequested = false
+        dataWaitingSince = nil
+        lastPublished = 0
+    }
+
+    /// The scan could not be prepared (the same problem on every rank).
+    func discard(reason: String) { resetScan() }
+
+    func scanFinished() { scansFinished += 1 }
+
+    private func rejectOutside(_ reason: String, isFrame: Bool) {
+        outside.reject(reason)
+        if isFrame { outside.received += 1 }
+        if outside.rejected <= 20 || outside.rejected % 1000 == 0 { log?("stream: rejected (no scan open): \(reason)") }
+    }
+
+    private func reject(_ reason: String) {
+        counts.reject(reason)
+        if counts.rejected <= 20 || counts.rejected % 1000 == 0 { log?("stream: scan \(counts.scanID): rejected \(reason)") }
+    }
+
+    /// Takes what arrived and decides this round. `counters` are every
+    /// rank's counters after the previous round.
+    func plan(receiver: StreamReceiver, counters: [[Int]], waited: Bool) -> RoundPlan {
+        plan(queue: receiver.queue, counters: counters, waited: waited)
+    }
+
+    func plan(queue: IngestQueue, counters: [[Int]], waited: Bool) -> RoundPlan {
+        var plan = RoundPlan()
+        let (items, requests) = queue.take(max: 512, wait: waited && deferred.isEmpty ? 0.05 : 0)
+        deferred += items
+        for r in requests {
+            switch r {
+            case .abort:
+                if scan != nil { plan.abort = true; resetScan() }
+            case .shutdown:
+                shutdownRequested = true
+            case .set(let s):
+                var merged = plan.settings ?? LiveSettings()
+                merged.finalIterations = s.finalIterations ?? merged.finalIterations
+                merged.algorithm = s.algorithm ?? merged.algorithm
+                merged.beta = s.beta ?? merged.beta
+                merged.publishEvery = s.publishEvery ?? merged.publishEvery
+                plan.settings = merged
+            }
+        }
+        if StreamSignal.requested { shutdownRequested = true }
+        if !plan.abort { takeMessages(&plan) }
+
+        let queued = counters.reduce(0) { $0 + $1[0] }
+        let processed = counters.reduce(0) { $0 + $1[1] + $1[2] + $1[3] }
+        let placed = counters.reduce(0) { $0 + $1[4] }
+        if let s = scan, !plan.abort {
+            let silent = Date().timeIntervalSince(lastMessage) > options.frameTimeout
+            let ending = counts.stopReceived || endRequested || silent || shutdownRequested
+            if phase == .darks {
+                for f in pendingDarks { deal(f, to: nextRankRoundRobin()) }
+                pendingDarks.removeAll()
+                let waitedForDarks = dataWaitingSince.map { Date().timeIntervalSince($0) > 1 } ?? false
+                if seenDarks.count >= s.darks || ending || waitedForDarks { phase = .centring }
+            }
+            if phase == .centring {
+                let needed = options.preprocess.centre != nil || s.readout == nil ? 0 : min(options.centringFrames, s.frames)
+                if pendingData.count >= needed || ending {
+                    plan.prepare = true
+                    let first = pendingData.prefix(needed)
+                    pendingData.removeFirst(first.count)
+                    for var f in first { f.centring = true; deal(f, to: nextRankRoundRobin()) }
+                    phase = .frames
+                }
+            } else if phase == .frames {
+                dealByCredit(counters: counters)
+                let threshold = max(1, Int((options.solveAfter * Double(s.frames)).rounded(.up)))
+                if !solving && placed >= threshold {
+                    plan.solve = true
+                    solving = true
+                }
+                if pendingData.isEmpty && queued == 0 && processed >= dealtThisScan && ending
+                    && outgoing.allSatisfy(\.isEmpty) {
+                    plan.finish = true
+                    plan.ingest = counts
+                    resetScan()
+                } else if solving && options.publishEvery > 0 {
+                    let iteration = counters.first?[5] ?? 0
+                    if iteration - lastPublished >= options.publishEvery {
+                        plan.publish = true
+                        lastPublished = iteration
+                    }
+                }
+            }
+        }
+        let dealt = outgoing.map(\.count)
+        if dealt.contains(where: { $0 > 0 }) { plan.deals = dealt }
+        if scan == nil && deferred.isEmpty && !plan.finish {
+            if shutdownRequested || (options.scans.map { scansFinished >= $0 } ?? false) {
+                plan.shutdown = true
+            }
+        }
+        let busy = plan.start != nil || plan.prepare || plan.solve || plan.finish || plan.abort || !plan.deals.isEmpty
+            || solving || queued > 0 || !deferred.isEmpty || (scan != nil && phase == .frames && !pendingData.isEmpty)
+        plan.idle = !busy
+        return plan
+    }
+
+    /// Moves messages from the queue into the scan, in arrival order, until
+    /// one needs a round of its own (a second `start`, an `abort`).
+    private func takeMessages(_ plan: inout RoundPlan) {
+        while let item = deferred.first {
+            switch item {
+            case .start(let s):
+                if let open = scan {
+                    if s.scanID == open.scanID && plan.start == nil {
+                        counts.senderRestarts += 1
+                        log?("stream: scan \(s.scanID): the sender started again; frames are placed by index, duplicates counted once")
+                        deferred.removeFirst()
+                        lastMessage = Date()
+                        continue
+                    }
+                    // Another scan: the open one ends with what it has, then this one starts.
+                    endRequested = true
+                    return
+                }
+                deferred.removeFirst()
+                if let problem = ScanWork.problem(with: s) {
+                    rejectOutside(problem, isFrame: false)
+                    continue
+                }
+                resetScan()
+                scan = s
+                phase = .darks
+                counts = IngestCounts()
+                counts.scanID = s.scanID
+                lastMessage = Date()
+                plan.start = s
+            case .frame(let h, let payload, let arrival):
+                deferred.removeFirst()
+                guard let s = scan else {
+                    rejectOutside("frame \(h.index): no scan is open (before 'start' or after the scan ended)", isFrame: true)
+                    continue
+                }
+                counts.received += 1
+                counts.firstArrival = counts.firstArrival ?? arrival
+                counts.lastArrival = arrival
+                lastMessage = Date()
+                if counts.stopReceived { reject("frame \(h.index): arrived after 'stop'"); continue }
+                guard h.shapeY == s.shapeY, h.shapeX == s.shapeX else {
+                    reject("frame \(h.index): shape \(h.shapeY)x\(h.shapeX), the scan's is \(s.shapeY)x\(s.shapeX)")
+                    continue
+                }
+                let dark = h.identifier < s.darks
+                if dark {
+                    guard h.index < s.darks else { reject("dark \(h.index): index beyond the \(s.darks) darks announced"); continue }
+                    guard seenDarks.insert(h.index).inserted else { reject("dark \(h.index): duplicate"); continue }
+                    guard phase == .darks else { reject("dark \(h.index): arrived after the dark statistics were made"); continue }
+                    pendingDarks.append(DealtFrame(header: h, payload: payload, arrival: arrival, dark: true, centring: false))
+                } else {
+                    guard h.index < s.frames else { reject("frame \(h.index): index beyond the \(s.frames) frames announced"); continue }
+                    guard seenData.insert(h.index).inserted else { reject("frame \(h.index): duplicate"); continue }
+                    pendingData.append(DealtFrame(header: h, payload: payload, arrival: arrival, dark: false, centring: false))
+                    dataWaitingSince = dataWaitingSince ?? Date()
+                }
+            case .stop(let st):
+                deferred.removeFirst()
+                guard let s = scan else { rejectOutside("stop: no scan is open", isFrame: false); continue }
+                guard st.scanID == s.scanID else { reject("stop: for scan '\(st.scanID)', the open scan is '\(s.scanID)'"); continue }
+                counts.stopReceived = true
+                counts.stopArrival = Date().timeIntervalSince1970
+                lastMessage = Date()
+            case .abort(let id):
+                guard let s = scan, id == nil || id == s.scanID else {
+                    deferred.removeFirst()
+                    rejectOutside("abort: \(id.map { "scan '\($0)' is not open" } ?? "no scan is open")", isFrame: false)
+                    continue
+                }
+                // An abort after a start in the same round waits for the next round.
+                if plan.start != nil { return }
+                deferred.removeFirst()
+                plan.abort = true
+                resetScan()
+                return
+            case .rejected(let reason, let isFrame):
+                deferred.removeFirst()
+                if scan != nil {
+                    if isFrame { counts.received += 1 }
+                    reject(reason)
+                } else {
+                    rejectOutside(reason, isFrame: isFrame)
+                }
+            }
+        }
+    }
+
+    private func nextRankRoundRobin() -> Int {
+        defer { nextRank = (nextRank + 1) % ranks }
+        return nextRank
+    }
+
+    private func deal(_ f: DealtFrame, to rank: Int) {
+        outgoing[rank].append(f)
+        dealtThisScan += 1
+    }
+
+    private func dealByCredit(counters: [[Int]]) {
+        var room = (0..<ranks).map { options.credit - counters[$0][0] - outgoing[$0].count }
+        while !pendingData.isEmpty && room.contains(where: { $0 > 0 }) {
+            let r = nextRankRoundRobin()
+            guard room[r] > 0 else { continue }
+            deal(pendingData.removeFirst(), to: r)
+            room[r] -= 1
+        }
+    }
+
+    func status(counters: [[Int]]) -> [String: Any] {
+        var s: [String: Any] = [
+            "state": phase.rawValue, "scans_finished": scansFinished,
+            "backlog": pendingData.count + pendingDarks.count,
+            "outside_scan_rejected": outside.rejected,
+        ]
+        if let scan {
+            s["scan_id"] = scan.scanID
+            s["frames_expected"] = scan.frames
+            s["darks_expected"] = scan.darks
+            s["received"] = counts.received
+            s["rejected"] = counts.rejected + counters.reduce(0) { $0 + $1[3] }
+            s["cleaned"] = counters.reduce(0) { $0 + $1[2] }
+            s["placed"] = counters.reduce(0) { $0 + $1[4] }
+            s["stop_received"] = counts.stopReceived
+            if let first = counts.firstArrival, let last = counts.lastArrival, last > first {
+                s["received_hz"] = Double(counts.received - 1) / (last - first)
+            }
+        }
+        return s
+    }
+}
+
+/// SIGINT or SIGTERM: the session finishes the open scan, writes it and stops.
+public enum StreamSignal {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    public static var requested: Bool { flag != 0 }
+
+    public static func install() {
+        for s in [SIGINT, SIGTERM] { signal(s) { _ in StreamSignal.flag = 1 } }
+    }
+}

@@ -1,0 +1,390 @@
+import CXI
+import Foundation
+import Ingest
+import Numerics
+import Recon
+import ReconMPI
+import Reconstruction
+import SwiftHDF5
+import SwiftMPI
+
+/// A frame dealt to a rank: still raw, as it came off the wire.
+struct DealtFrame {
+    var header: FrameHeader
+    var payload: [UInt8]
+    var arrival: Double
+    var dark: Bool
+    /// One of the first data frames, also used to find the diffraction centre.
+    var centring: Bool
+}
+
+/// One scan's work on one rank, from `start` to the written file: dark
+/// statistics, cleaning, the frames this rank owns, and its tile of the
+/// solve. Every method named collective is called by all ranks together.
+final class ScanWork {
+    let start: ScanStart
+    let options: StreamOptions
+    let positions: [(y: Double, x: Double)]
+    let rank: Int
+    private var dark: DarkStatistics?
+    private(set) var queue: [DealtFrame] = []
+
+    // Known after `prepare`.
+    private(set) var cleaner: FrameCleaner?
+    private(set) var frameSize = 0
+    private(set) var layout: TileLayout?
+    private(set) var grid: ObjectGrid?
+    private(set) var geometry: Geometry?
+    private var mask: [Float] = []
+    private var outputMask: [UInt32] = []
+    private var centre: (y: Double, x: Double) = (0, 0)
+    private var mine: [Int] = []
+    private var localIndex: [Int: Int] = [:]
+    private var amplitudes: [Float] = []
+    private var weights: [Float] = []
+    private var meanSum: [Double] = []
+    private(set) var engine: PtychoEngine?
+
+    // What this rank cleaned, for the scan images (summed over ranks at the end).
+    private var transmission: [Double]
+    private var comY: [Double]
+    private var comX: [Double]
+    private var outbox: [Int: [(index: Int, arrival: Double, photons: [Float])]] = [:]
+    private(set) var latencies: [Double] = []
+    private var placedFlags: [Bool] = []
+
+    // Counters of this rank.
+    private(set) var darksUsed = 0
+    private(set) var cleaned = 0
+    private(set) var rejected = 0
+    private(set) var placed = 0
+    private(set) var rejectionReasons: [String] = []
+
+    var isRaw: Bool { start.readout != nil }
+
+    init(start: ScanStart, options: StreamOptions, rank: Int) {
+        self.start = start
+        self.options = options
+        self.rank = rank
+        positions = (start.translations ?? []).map { ($0[0], $0[1]) }
+        if let r = start.readout { dark = DarkStatistics(pixels: r.rawPixels) }
+        transmission = [Double](repeating: 0, count: start.frames)
+        comY = transmission
+        comX = transmission
+    }
+
+    /// Checks a `start` before any rank acts on it; nil when usable.
+    static func problem(with s: ScanStart) -> String? {
+        guard s.frames > 0 else { return "start: 'frames' is \(s.frames); a scan needs at least one frame" }
+        guard s.darks >= 0 else { return "start: 'darks' is negative" }
+        guard s.shapeY > 0, s.shapeX > 0 else { return "start: the frame shape \(s.shapeY)x\(s.shapeX) is not usable" }
+        guard FrameHeader.bytesPerElement[s.dtype] != nil else { return "start: 'dtype' '\(s.dtype)' is not known" }
+        for (name, v) in [("energy", s.energy), ("distance", s.distance), ("x_pixel_size", s.xPixelSize), ("y_pixel_size", s.yPixelSize)]
+        where !(v > 0 && v.isFinite) {
+            return "start: '\(name)' is \(v); it must be positive"
+        }
+        guard let t = s.translations else {
+            return "start: no 'translations': the solver tiles the scan by its positions before the frames arrive"
+        }
+        guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
+        if let bad = t.firstIndex(where: { $0.count != 2 || !$0.allSatisfy(\.isFinite) }) {
+            return "start: translation \(bad) is not a finite [y, x] pair"
+        }
+        if let r = s.readout {
+            guard r.rows == s.shapeY, r.rawColumns == s.shapeX else {
+                return "start: the readout (\(r.rows) rows x \(r.rawColumns) raw columns) does not match the frame shape \(s.shapeY)x\(s.shapeX)"
+            }
+        } else if s.shapeY != s.shapeX {
+            return "start: clean frames are \(s.shapeY)x\(s.shapeX); the solver needs square frames"
+        }
+        return nil
+    }
+
+    func accept(_ frames: [DealtFrame]) { queue += frames }
+
+    func reject(_ reason: String) {
+        rejected += 1
+        rejectionReasons.append(reason)
+    }
+
+    private func pixels(_ f: DealtFrame) -> [Float]? {
+        do {
+            return try f.payload.withUnsafeBytes { try f.header.pixels(from: $0) }
+        } catch {
+            reject("\(f.dark ? "dark" : "frame") \(f.header.index): \(error)")
+            return nil
+        }
+    }
+
+    // MARK: Before the first clean frame
+
+    /// Collective: merges the darks, finds the centre from the centring
+    /// frames, makes the cleaner and the tile layout. Returns a problem,
+    /// the same on every rank, when the scan cannot be solved.
+    func prepare(comm: Communicator) throws -> String? {
+        // Darks dealt before `prepare` are all in the queue: use them now.
+        var rest: [DealtFrame] = []
+        for f in queue {
+            guard f.dark else { rest.append(f); continue }
+            if let values = pixels(f) {
+                if dark != nil { try dark!.add(values) }
+                darksUsed += 1
+            }
+        }
+        queue = rest
+        if let layout = start.readout {
+            let merged = try dark!.merged(over: comm)
+            let darkStats = merged.count > 0 ? merged : nil
+            if let c = options.preprocess.centre {
+                centre = (c[0], c[1])
+            } else {
+                var probing = options.preprocess
+                probing.beamstopRadius = nil
+                probing.cropSize = nil
+                probing.outputSize = nil
+                let provisional = try FrameCleaner(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil,
+                                                   centre: (Double(layout.rows) / 2, Double(layout.columns) / 2), options: probing)
+                let side = provisional.outputSize
+                var sum = [Float](repeating: 0, count: side * side)
+                for f in queue where f.centring {
+                    guard let raw = try? f.payload.withUnsafeBytes({ try f.header.pixels(from: $0) }),
+                          let frame = try? provisional.clean(raw: raw) else { continue }
+                    for i in 0..<sum.count { sum[i] += frame.photons[i] }
+                }
+                try sum.withUnsafeMutableBufferPointer { try comm.sum($0) }
+                let origin = provisional.cropOrigin
+                guard let found = DiffractionCentre.find(sum, height: side, width: side, mask: provisional.outputMask,
+                                                         start: (Double(side) / 2, Double(side) / 2)) else {
+                    return "the first frames hold no photons after cleaning: give --centre y,x"
+                }
+                centre = (found.y + Double(origin.y), found.x + Double(origin.x))
+            }
+            let c: FrameCleaner
+            do {
+                c = try FrameCleaner(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil, centre: centre,
+                                     options: options.preprocess)
+            } catch {
+                return "cannot clean these frames: \(error)"
+            }
+            cleaner = c
+            frameSize = c.outputSize
+            outputMask = c.outputMask
+            geometry = Geometry(energy: start.energy, distance: start.distance,
+                                detectorPixelSize: c.outputPixelSize(start.xPixelSize), frameSize: frameSize)
+        } else {
+            frameSize = start.shapeY
+            centre = (Double(frameSize) / 2, Double(frameSize) / 2)
+            outputMask = [UInt32](repeating: 0, count: frameSize * frameSize)
+            geometry = Geometry(energy: start.energy, distance: start.distance, detectorPixelSize: start.xPixelSize,
+                                frameSize: frameSize)
+        }
+        let m = frameSize
+        let g = ObjectGrid(positions: positions, pixelSize: geometry!.samplePixelSize, frameSize: m)
+        grid = g
+        let l: TileLayout
+        do {
+            l = try TileLayout(corners: g.corners, frameSize: m, objectHeight: g.height, objectWidth: g.width,
+                               ranks: comm.size, grid: options.tiles)
+        } catch {
+            return "the scan cannot be tiled over \(comm.size) ranks: \(error)"
+        }
+        layout = l
+        mine = l.frames(of: rank)
+        localIndex = Dictionary(uniqueKeysWithValues: mine.enumerated().map { ($1, $0) })
+        amplitudes = [Float](repeating: 0, count: mine.count * m * m)
+        weights = [Float](repeating: 0, count: mine.count)
+        placedFlags = [Bool](repeating: false, count: mine.count)
+        meanSum = [Double](repeating: 0, count: m * m)
+        let valid = outputMask.map { Float($0 == 0 ? 1 : 0) }
+        mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
+        return nil
+    }
+
+    var prepared: Bool { layout != nil }
+
+    // MARK: Each round
+
+    /// Cleans up to `budget` queued frames; each goes to its owner's outbox.
+    func cleanQueued(budget: Int) {
+        guard let layout else {
+            // Before `prepare`: the darks only, as they come.
+            var rest: [DealtFrame] = []
+            for f in queue {
+                if f.dark, let values = pixels(f) {
+                    if dark != nil { try? dark!.add(values) }
+                    darksUsed += 1
+                } else if !f.dark {
+                    rest.append(f)
+                }
+            }
+            queue = rest
+            return
+        }
+        var n = 0
+        while n < budget, !queue.isEmpty {
+            let f = queue.removeFirst()
+            n += 1
+            guard let raw = pixels(f) else { continue }
+            if f.dark {
+                // A dark after the statistics were made cannot change them.
+                reject("dark \(f.header.index): arrived after the dark statistics were made")
+                continue
+            }
+            let photons: [Float]
+            let total: Double
+            let com: (y: Double, x: Double)
+            if let cleaner {
+                guard let frame = try? cleaner.clean(raw: raw) else {
+                    reject("frame \(f.header.index): cannot be cleaned")
+                    continue
+                }
+                photons = frame.photons
+                total = frame.total
+                com = frame.centreOfMass
+            } else {
+                photons = raw.map { max(0, $0) }
+                (total, com) = Self.moments(photons, side: frameSize)
+            }
+            let i = f.header.index
+            transmission[i] = total
+            comY[i] = com.y
+            comX[i] = com.x
+            cleaned += 1
+            outbox[layout.owner[i], default: []].append((i, f.arrival, photons))
+        }
+    }
+
+    static func moments(_ image: [Float], side: Int) -> (Double, (y: Double, x: Double)) {
+        var total = 0.0, sy = 0.0, sx = 0.0
+        for y in 0..<side {
+            for x in 0..<side {
+                let v = Double(image[y * side + x])
+                total += v
+                sy += v * Double(y)
+                sx += v * Double(x)
+            }
+        }
+        let half = Double(side) / 2
+        if total > 0 { return (total, (y: sy / total, x: sx / total)) }
+        return (0, (y: half, x: half))
+    }
+
+    /// Collective: every clean frame to the rank that owns it, then placed.
+    func route(comm: Communicator) throws {
+        let size = comm.size, pixels = frameSize * frameSize
+        var counts = [Int](repeating: 0, count: size * size)
+        for (dest, list) in outbox { counts[rank * size + dest] = list.count }
+        try counts.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum) }
+        guard counts.contains(where: { $0 > 0 }) else { return }
+        var receiveMeta: [(Int, UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Float>)] = []
+        var requests: [Request] = []
+        defer {
+            for (_, m, p) in receiveMeta { m.deallocate(); p.deallocate() }
+        }
+        for source in 0..<size where source != rank {
+            let n = counts[source * size + rank]
+            guard n > 0 else { continue }
+            let meta = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * n)
+            let photons = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * pixels)
+            receiveMeta.append((source, meta, photons))
+            requests.append(try comm.irecv(into: meta, from: source, tag: 21))
+            requests.append(try comm.irecv(into: photons, from: source, tag: 22))
+        }
+        var sendBuffers: [([Double], [Float])] = []
+        for dest in 0..<size where dest != rank {
+            guard let list = outbox[dest], !list.isEmpty else { continue }
+            sendBuffers.append((list.flatMap { [Double($0.index), $0.arrival] }, list.flatMap(\.photons)))
+        }
+        // The arrays stay alive (and unmoved) in sendBuffers until the sends complete.
+        var k = 0
+        for dest in 0..<size where dest != rank {
+            guard let list = outbox[dest], !list.isEmpty else { continue }
+            let (meta, photons) = sendBuffers[k]
+            k += 1
+            requests.append(try meta.withUnsafeBufferPointer { try comm.isend($0, to: dest, tag: 21) })
+            requests.append(try photons.withUnsafeBufferPointer { try comm.isend($0, to: dest, tag: 22) })
+        }
+        for f in outbox[rank] ?? [] { place(f.index, arrival: f.arrival, photons: f.photons[...]) }
+        outbox.removeAll(keepingCapacity: true)
+        try Request.waitAll(requests)
+        withExtendedLifetime(sendBuffers) {}
+        for (_, meta, photons) in receiveMeta {
+            for j in 0..<(meta.count / 2) {
+                let values = Array(photons[(j * pixels)..<((j + 1) * pixels)])
+                place(Int(meta[2 * j]), arrival: meta[2 * j + 1], photons: values[...])
+            }
+        }
+    }
+
+    private func place(_ index: Int, arrival: Double, photons: ArraySlice<Float>) {
+        guard let j = localIndex[index] else { return }
+        // Rank 0 deals each index once; a second copy would be a bug, not a wire fault.
+        guard !placedFlags[j] else { return }
+        let m = frameSize, n = m * m
+        for i in 0..<n { meanSum[i] += Double(photons[photons.startIndex + i]) }
+        let corner = Array2D(height: m, width: m, values: Array(photons)).fftShifted(inverse: true)
+        let amplitude = corner.values.map { max(0, $0).squareRoot() }
+        if let engine {
+            amplitude.withUnsafeBufferPointer { engine.place(j, amplitudes: $0) }
+        } else {
+            amplitudes.replaceSubrange((j * n)..<((j + 1) * n), with: amplitude)
+            weights[j] = 1
+        }
+        placedFlags[j] = true
+        placed += 1
+        latencies.append(Date().timeIntervalSince1970 - arrival)
+    }
+
+    // MARK: The solve
+
+    /// Collective: the first probe from the mean of the frames placed so
+    /// far over all ranks, and the engine with unmeasured frames at weight 0.
+    func startSolver(comm: Communicator) throws -> String? {
+        guard let layout, let geometry, let grid, engine == nil else { return nil }
+        var sums = meanSum + [Double(placed)]
+        try sums.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        let count = sums.removeLast()
+        guard count > 0 else { return "no frames were measured" }
+        let m = frameSize
+        let mean = Array2D(height: m, width: m, values: sums.map { Float($0 / count) })
+        let probe: Array2D<Complex<Float>>
+        do {
+            probe = try InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: options.probeDefocus)
+        } catch {
+            return "no first probe from the measured frames: \(error)"
+        }
+        let corners = grid.corners, offsets = grid.offsets
+        let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] },
+                                 amplitudes: amplitudes, weights: weights)
+        engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+        amplitudes = []
+        return nil
+    }
+
+    /// Collective: the scan images over all ranks, and the file.
+    func write(to path: String, comm: Communicator, report: [String: Any]) throws {
+        guard let engine, let layout, let grid else { return }
+        try transmission.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try comY.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try comX.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let parameters = String(decoding: try encoder.encode(options.engine), as: UTF8.self)
+        let scan = CXIScan(energy: start.energy, distance: start.distance, xPixelSize: geometry!.detectorPixelSize,
+                           yPixelSize: geometry!.detectorPixelSize, frameHeight: frameSize, frameWidth: frameSize,
+                           positions: positions, mask: outputMask)
+        let result = ReconstructionWriter.Result(layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe,
+                                                 history: engine.history, truthError: engine.history.map { _ in .nan }, scan: scan, parameters: parameters,
+                                                 command: options.command, version: options.version)
+        try ReconstructionWriter.write(path, result: result, tile: engine.object(in: layout.tiles[rank]), comm: comm)
+        guard rank == 0 else { return }
+        // Serial additions after the collective file is closed.
+        let file = try HDF5File(path: path, mode: .readWrite)
+        let images = ScanImages(positions: positions, transmission: transmission,
+                                centreOfMass: zip(comY, comX).map { ($0, $1) }, centre: centre)
+        try CXIWriter.writeScanImages(images, into: file)
+        let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        try file.write(string: String(decoding: json, as: UTF8.self), to: "/entry_1/image_1/process_1/ns_stream_report")
+        try file.close()
+    }
+}

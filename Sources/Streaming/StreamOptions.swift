@@ -1,0 +1,69 @@
+import Foundation
+import Ingest
+import Recon
+
+/// Everything a live session is told at start; `set` changes some of it later.
+public struct StreamOptions: Sendable {
+    /// The detector's endpoint (its PUSH socket); rank 0 connects a PULL socket.
+    public var connect = "tcp://127.0.0.1:5555"
+    /// Control port (REP) and status/preview port (PUB) to bind on rank 0; nil: none.
+    public var control: String? = nil
+    public var publish: String? = nil
+    /// Each scan is written to DIR/SCAN_ID.cxi.
+    public var outputDirectory = "."
+    public var engine = EngineOptions()
+    /// Iterations after the last frame of a scan.
+    public var finalIterations = 100
+    /// The solver starts once this fraction of the scan's frames is placed.
+    public var solveAfter = 0.1
+    public var preprocess = PreprocessOptions()
+    public var probeDefocus = 0.0
+    public var tiles: (rows: Int, columns: Int)? = nil
+    /// Raw frames a rank may hold waiting to be cleaned (its credit).
+    public var credit = 8
+    /// Frames a rank cleans between two iterations.
+    public var cleanPerRound = 4
+    /// Data frames used to find the diffraction centre (when not given).
+    public var centringFrames = 8
+    /// A scan whose sender has been silent this long ends with what arrived.
+    public var frameTimeout = 10.0
+    /// Frames rank 0 holds in memory beyond ZeroMQ's queue, and their bytes.
+    public var backlogFrames = 4096
+    public var backlogBytes = 2 << 30
+    /// Publish the reconstruction every k iterations (0: only at the end of a scan).
+    public var publishEvery = 10
+    /// Largest side of a published object.
+    public var publishSide = 256
+    /// Seconds between status messages on the publish port.
+    public var statusInterval = 1.0
+    /// Stop after this many scans (nil: until `shutdown`).
+    public var scans: Int? = nil
+    public var command = ""
+    public var version = ""
+    public init() {}
+
+    public func problems() -> [String] {
+        var out = engine.problems() + preprocess.problems()
+        if finalIterations < 0 { out.append("final iterations must be at least 0, got \(finalIterations)") }
+        if !(solveAfter >= 0 && solveAfter <= 1) { out.append("solve-after must be a fraction in 0...1, got \(solveAfter)") }
+        if credit < 1 { out.append("credit must be at least 1, got \(credit)") }
+        if cleanPerRound < 1 { out.append("clean-per-round must be at least 1, got \(cleanPerRound)") }
+        if centringFrames < 1 { out.append("centring frames must be at least 1, got \(centringFrames)") }
+        if !(frameTimeout > 0) { out.append("frame timeout must be positive, got \(frameTimeout)") }
+        if backlogFrames < 1 || backlogBytes < 1 { out.append("the backlog must hold at least one frame") }
+        if publishEvery < 0 { out.append("publish-every must be at least 0, got \(publishEvery)") }
+        if let scans, scans < 1 { out.append("scans must be at least 1, got \(scans)") }
+        for (name, endpoint) in [("connect", connect), ("control", control ?? "tcp://"), ("publish", publish ?? "tcp://")]
+        where !(endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://")) {
+            out.append("\(name) must be a ZeroMQ endpoint like tcp://127.0.0.1:5555, got '\(endpoint)'")
+        }
+        return out
+    }
+
+    /// A scan identifier as a file name: letters, digits, '.', '-' and '_' only.
+    public static func fileName(for scanID: String) -> String {
+        let kept = scanID.map { c -> Character in c.isLetter || c.isNumber || "._-".contains(c) ? c : "_" }
+        let name = String(kept).trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        return (name.isEmpty ? "scan" : name) + ".cxi"
+    }
+}

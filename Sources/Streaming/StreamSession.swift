@@ -1,0 +1,362 @@
+import CXI
+import Foundation
+import Ingest
+import Numerics
+import Recon
+import ReconMPI
+import Reconstruction
+import SwiftMPI
+import SwiftZMQ
+
+/// What rank 0 tells every rank at the start of a round.
+struct RoundPlan: Codable {
+    var start: ScanStart?
+    var abort = false
+    var prepare = false
+    var solve = false
+    var finish = false
+    var publish = false
+    var shutdown = false
+    /// Frames dealt to each rank this round.
+    var deals: [Int] = []
+    /// Nothing to do: the next round begins with a sleeping barrier.
+    var idle = false
+    var settings: LiveSettings?
+    /// With `finish`: what rank 0 counted for the scan's report.
+    var ingest: IngestCounts?
+}
+
+/// Rank 0's accounting of one scan's messages.
+struct IngestCounts: Codable {
+    var scanID = ""
+    /// Frame messages received while the scan was open, valid or not.
+    var received = 0
+    var rejected = 0
+    var reasons: [String: Int] = [:]
+    var stopReceived = false
+    var senderRestarts = 0
+    var firstArrival: Double?
+    var lastArrival: Double?
+    var stopArrival: Double?
+
+    mutating func reject(_ reason: String) {
+        rejected += 1
+        // Reasons grouped by their first words, so a flood stays readable.
+        let key = String(reason.prefix(80))
+        reasons[key, default: 0] += 1
+    }
+}
+
+/// A live session on every rank of `comm`: rank 0 receives the detector's
+/// messages, every rank cleans the frames dealt to it, clean frames go to
+/// the rank owning their tile, and the distributed solver iterates while
+/// frames arrive. The ranks move in rounds, each started by rank 0's plan,
+/// so every collective call is made by all ranks in the same order.
+public final class StreamSession {
+    public struct ScanReport: Sendable {
+        public var scanID: String
+        public var path: String?
+        public var frames: Int
+        public var placed: Int
+        public var received: Int
+        public var rejected: Int
+        public var iterations: Int
+        public var fourierError: Double
+        public var secondsAfterLastFrame: Double
+        public var aborted: Bool
+    }
+
+    let comm: Communicator
+    var options: StreamOptions
+    let log: (String) -> Void
+    private var receiver: StreamReceiver?
+    private var publisher: ZMQSocket?
+    private var publishContext: ZMQContext?
+    private var coordinator: Coordinator?
+    private var work: ScanWork?
+    private var counters: [[Int]] = []
+    public private(set) var reports: [ScanReport] = []
+    /// The control port's actual endpoint (a "*" port resolved), on rank 0.
+    public private(set) var controlEndpoint: String?
+    public private(set) var publishEndpoint: String?
+
+    /// Per rank: raw frames queued, darks used, frames cleaned, rejected, placed, iteration, heartbeat (ms).
+    static let counterFields = 7
+
+    public init(comm: Communicator, options: StreamOptions, log: @escaping (String) -> Void) throws {
+        let problems = options.problems()
+        guard problems.isEmpty else { throw StreamError(problems.joined(separator: "; ")) }
+        self.comm = comm
+        self.options = options
+        self.log = log
+        counters = Array(repeating: Array(repeating: 0, count: Self.counterFields), count: comm.size)
+        var failure = ""
+        if comm.rank == 0 {
+            do {
+                let queue = IngestQueue(capacityFrames: options.backlogFrames, capacityBytes: options.backlogBytes)
+                let r = try StreamReceiver(connect: options.connect, control: options.control, queue: queue, log: log)
+                receiver = r
+                controlEndpoint = r.controlEndpoint
+                if let p = options.publish {
+                    let context = try ZMQContext()
+                    let socket = try ZMQSocket(context, .pub)
+                    publishEndpoint = try socket.bind(p)
+                    publishContext = context
+                    publisher = socket
+                }
+                coordinator = Coordinator(options: options, ranks: comm.size)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        // Every rank learns whether rank 0 could open its sockets.
+        failure = try comm.broadcast(failure, root: 0)
+        guard failure.isEmpty else { throw StreamError("rank 0 cannot open its ports: \(failure)") }
+    }
+
+    deinit {
+        receiver?.stop()
+        publisher?.close()
+    }
+
+    /// Runs rounds until `shutdown` (control port or signal) or the configured number of scans.
+    public func run() throws {
+        receiver?.start()
+        defer { receiver?.stop(); receiver = nil }
+        var idle = false
+        while true {
+            if idle { try comm.sleepingBarrier(poll: .milliseconds(1)) }
+            var plan = RoundPlan()
+            if let coordinator { plan = coordinator.plan(receiver: receiver!, counters: counters, waited: idle) }
+            let encoded = comm.rank == 0 ? String(decoding: try JSONEncoder().encode(plan), as: UTF8.self) : ""
+            plan = try JSONDecoder().decode(RoundPlan.self, from: Data(try comm.broadcast(encoded, root: 0).utf8))
+            try play(plan)
+            idle = plan.idle
+            if plan.shutdown { break }
+        }
+        if comm.rank == 0 { log("stream: shut down after \(reports.count) scan(s)") }
+    }
+
+    private func play(_ plan: RoundPlan) throws {
+        if let s = plan.settings { try apply(s) }
+        if plan.abort, let w = work {
+            if comm.rank == 0 { log("stream: scan \(w.start.scanID) aborted; ready for the next scan") }
+            reports.append(ScanReport(scanID: w.start.scanID, path: nil, frames: w.start.frames, placed: 0, received: 0,
+                                      rejected: 0, iterations: w.engine?.iteration ?? 0, fourierError: .nan,
+                                      secondsAfterLastFrame: 0, aborted: true))
+            work = nil
+        }
+        if let s = plan.start {
+            work = ScanWork(start: s, options: options, rank: comm.rank)
+            if comm.rank == 0 {
+                log("stream: scan \(s.scanID): \(s.frames) frames of \(s.shapeY)x\(s.shapeX) \(s.dtype), \(s.darks) darks\(s.readout == nil ? "" : ", raw")")
+            }
+        }
+        try deal(plan)
+        if plan.prepare, let w = work {
+            if let problem = try w.prepare(comm: comm) {
+                if comm.rank == 0 { log("stream: scan \(w.start.scanID) cannot be solved: \(problem); skipped") }
+                coordinator?.discard(reason: problem)
+                work = nil
+            } else if comm.rank == 0, let l = w.layout {
+                log("stream: scan \(w.start.scanID): clean frames \(w.frameSize)x\(w.frameSize), object \(l.objectHeight)x\(l.objectWidth) as \(l.rows)x\(l.columns) tiles")
+            }
+        }
+        if let w = work {
+            w.cleanQueued(budget: options.cleanPerRound)
+            if w.prepared { try w.route(comm: comm) }
+        }
+        if plan.solve || (plan.finish && work?.engine == nil && work?.prepared == true), let w = work {
+            if let problem = try w.startSolver(comm: comm) {
+                if comm.rank == 0 { log("stream: scan \(w.start.scanID): the solver cannot start: \(problem)") }
+            } else if comm.rank == 0, plan.solve {
+                log("stream: scan \(w.start.scanID): solver started with \(w.engine!.activeFrames) local frames on rank 0")
+            }
+        }
+        if let w = work, let engine = w.engine, !plan.finish {
+            let stats = try engine.iterate()
+            if comm.rank == 0, (stats.iteration + 1) % 10 == 0 {
+                log(String(format: "stream: scan %@ iteration %d fourier %.4e, %d frames placed", w.start.scanID, stats.iteration + 1,
+                           stats.fourierError, counters.reduce(0) { $0 + $1[4] }))
+            }
+        }
+        if plan.publish, let w = work, w.engine != nil { try publish(w, final: false) }
+        if plan.finish, let w = work { try finish(w, ingest: plan.ingest ?? IngestCounts()) }
+        try exchangeCounters()
+        postStatus()
+    }
+
+    private func apply(_ s: LiveSettings) throws {
+        if let n = s.finalIterations { options.finalIterations = n }
+        if let k = s.publishEvery { options.publishEvery = k }
+        if s.algorithm != nil || s.beta != nil {
+            if let a = s.algorithm { options.engine.algorithm = a == "raar" ? .raar : .dm }
+            if let b = s.beta { options.engine.beta = b }
+            try work?.engine?.setRelaxation(algorithm: options.engine.algorithm, beta: options.engine.beta)
+        }
+        coordinator?.options = options
+        if comm.rank == 0 { log("stream: settings now: final iterations \(options.finalIterations), \(options.engine.algorithm.rawValue) beta \(options.engine.beta), publish every \(options.publishEvery)") }
+    }
+
+    // MARK: Dealing
+
+    private func deal(_ plan: RoundPlan) throws {
+        guard !plan.deals.isEmpty else { return }
+        if comm.rank == 0 {
+            let outgoing = coordinator!.takeDealt()
+            var buffers: [[UInt8]] = []
+            var requests: [Request] = []
+            for (dest, frames) in outgoing.enumerated() where dest != 0 {
+                for f in frames { buffers.append(Self.pack(f)) }
+            }
+            var k = 0
+            for (dest, frames) in outgoing.enumerated() where dest != 0 {
+                for _ in frames {
+                    requests.append(try buffers[k].withUnsafeBufferPointer { try comm.isend($0, to: dest, tag: 20) })
+                    k += 1
+                }
+            }
+            work?.accept(outgoing[0])
+            try Request.waitAll(requests)
+            withExtendedLifetime(buffers) {}
+        } else {
+            var frames: [DealtFrame] = []
+            for _ in 0..<plan.deals[comm.rank] {
+                let (bytes, _) = try comm.receive(UInt8.self, from: 0, tag: 20)
+                if let f = Self.unpack(bytes) { frames.append(f) } else { work?.reject("a dealt frame of \(bytes.count) bytes cannot be unpacked") }
+            }
+            work?.accept(frames)
+        }
+    }
+
+    /// [flags][arrival: 8][header length: 4][header JSON][payload], little-endian.
+    static func pack(_ f: DealtFrame) -> [UInt8] {
+        let header = (try? JSONEncoder().encode(f.header)).map { Array($0) } ?? []
+        var out: [UInt8] = [(f.dark ? 1 : 0) | (f.centring ? 2 : 0)]
+        withUnsafeBytes(of: f.arrival.bitPattern.littleEndian) { out += $0 }
+        withUnsafeBytes(of: UInt32(header.count).littleEndian) { out += $0 }
+        out += header
+        out += f.payload
+        return out
+    }
+
+    static func unpack(_ bytes: [UInt8]) -> DealtFrame? {
+        guard bytes.count >= 13 else { return nil }
+        let arrival = bytes.withUnsafeBytes { Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 1, as: UInt64.self))) }
+        let length = Int(bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 9, as: UInt32.self)) })
+        guard bytes.count >= 13 + length, let header = try? JSONDecoder().decode(FrameHeader.self, from: Data(bytes[13..<(13 + length)])) else {
+            return nil
+        }
+        return DealtFrame(header: header, payload: Array(bytes[(13 + length)...]), arrival: arrival, dark: bytes[0] & 1 != 0,
+                          centring: bytes[0] & 2 != 0)
+    }
+
+    // MARK: Counters, status and publishing
+
+    private func exchangeCounters() throws {
+        let k = Self.counterFields
+        var all = [Int](repeating: 0, count: comm.size * k)
+        if let w = work {
+            let mine = [w.queue.count, w.darksUsed, w.cleaned, w.rejected, w.placed, w.engine?.iteration ?? 0,
+                        Int(Date().timeIntervalSince1970 * 1000)]
+            for i in 0..<k { all[comm.rank * k + i] = mine[i] }
+        } else {
+            all[comm.rank * k + 6] = Int(Date().timeIntervalSince1970 * 1000)
+        }
+        try all.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum) }
+        counters = (0..<comm.size).map { Array(all[($0 * k)..<(($0 + 1) * k)]) }
+    }
+
+    private var lastStatus = Date.distantPast
+
+    private func postStatus() {
+        guard comm.rank == 0, let coordinator, let receiver else { return }
+        let now = Date().timeIntervalSince1970
+        var s = coordinator.status(counters: counters)
+        s["ranks"] = counters.enumerated().map { r, c -> [String: Any] in
+            ["rank": r, "queued": c[0], "darks": c[1], "cleaned": c[2], "rejected": c[3], "placed": c[4],
+             "heartbeat_age_s": max(0, now - Double(c[6]) / 1000)]
+        }
+        s["iteration"] = counters.first?[5] ?? 0
+        s["fourier_error"] = work?.engine?.history.last?.fourierError ?? 0
+        s["scans_done"] = reports.count
+        receiver.post(status: s)
+        if let publisher, Date().timeIntervalSince(lastStatus) >= options.statusInterval {
+            lastStatus = Date()
+            if let json = try? JSONSerialization.data(withJSONObject: s, options: [.sortedKeys]) {
+                try? publisher.send(bytes: [Array("status".utf8), Array(json), []])
+            }
+        }
+    }
+
+    /// Collective: the object (subsampled to at most `publishSide` a side) and probe on the `rec` topic.
+    private func publish(_ w: ScanWork, final: Bool) throws {
+        guard options.publish != nil, let engine = w.engine, let layout = w.layout else { return }
+        let step = max(1, (max(layout.objectHeight, layout.objectWidth) + options.publishSide - 1) / options.publishSide)
+        let object = try TileGather.object(engine: engine, layout: layout, comm: comm, step: step)
+        guard comm.rank == 0, let object, let publisher else { return }
+        let probe = engine.currentProbe
+        let header: [String: Any] = [
+            "scan_id": w.start.scanID, "iteration": engine.iteration, "final": final,
+            "fourier_error": engine.history.last?.fourierError ?? 0, "dtype": "complex64", "byteorder": "little",
+            "object_shape": [object.height, object.width], "object_step": step, "probe_shape": [probe.height, probe.width],
+        ]
+        let json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])).map { Array($0) } ?? []
+        let bytes = { (a: [Complex<Float>]) in a.flatMap { [$0.real.bitPattern.littleEndian, $0.imaginary.bitPattern.littleEndian] }
+            .withUnsafeBytes { Array($0) } }
+        try? publisher.send(bytes: [Array("rec".utf8), json, bytes(object.values), bytes(probe.values)])
+    }
+
+    // MARK: End of a scan
+
+    private func finish(_ w: ScanWork, ingest: IngestCounts) throws {
+        let began = Date()
+        let totals = try [w.darksUsed, w.cleaned, w.rejected, w.placed].map { try comm.allreduce($0, op: .sum) }
+        var path: String? = nil
+        var fourier = Double.nan
+        if let engine = w.engine {
+            for _ in 0..<options.finalIterations { try engine.iterate() }
+            fourier = engine.history.last?.fourierError ?? .nan
+            let (latencies, _) = try comm.gatherv(w.latencies, root: 0)
+            let sorted = latencies.sorted()
+            func quantile(_ q: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
+            let p = (options.outputDirectory as NSString).appendingPathComponent(StreamOptions.fileName(for: w.start.scanID))
+            let report: [String: Any] = [
+                "scan_id": w.start.scanID, "frames": w.start.frames, "darks": w.start.darks,
+                "received": ingest.received, "darks_used": totals[0], "cleaned": totals[1],
+                "rejected": ingest.rejected + totals[2], "placed": totals[3], "missing": w.start.frames - totals[3],
+                "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
+                "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations,
+                "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),
+            ]
+            try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
+            try w.write(to: p, comm: comm, report: report)
+            path = p
+            try publish(w, final: true)
+        }
+        let seconds = Date().timeIntervalSince1970 - (ingest.lastArrival ?? began.timeIntervalSince1970)
+        let r = ScanReport(scanID: w.start.scanID, path: path, frames: w.start.frames, placed: totals[3],
+                           received: ingest.received, rejected: ingest.rejected + totals[2], iterations: w.engine?.iteration ?? 0,
+                           fourierError: fourier, secondsAfterLastFrame: seconds, aborted: false)
+        reports.append(r)
+        if comm.rank == 0 {
+            let missing = w.start.frames - totals[3]
+            var line = "stream: scan \(w.start.scanID) done: \(ingest.received) frame messages received, \(totals[0]) darks used, \(totals[1]) cleaned, \(ingest.rejected + totals[2]) rejected, \(totals[3]) of \(w.start.frames) placed"
+            if missing > 0 { line += " (\(missing) missing\(ingest.stopReceived ? "" : ": the sender went silent without 'stop'"))" }
+            line += String(format: ", %d iterations, fourier %.4e", r.iterations, fourier)
+            if let path { line += String(format: "; wrote %@ %.1f s after the last frame", path, seconds) } else { line += "; nothing to write" }
+            log(line)
+            for (reason, n) in ingest.reasons.sorted(by: { $0.key < $1.key }) { log("stream:   rejected \(n) x \(reason)") }
+        }
+        let workerReasons = w.rejectionReasons
+        for reason in workerReasons.prefix(5) { log("stream: rank \(comm.rank) rejected \(reason)") }
+        work = nil
+        coordinator?.scanFinished()
+    }
+}
+
+public struct StreamError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

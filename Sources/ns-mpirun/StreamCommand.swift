@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Recon
+import Streaming
+
+struct StreamCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "A live session: rank 0 receives a detector's frames over ZeroMQ, every rank cleans them, and the solver runs while the scan arrives; each scan is written to its own CXI file.",
+        discussion: """
+            Rank 0 connects a PULL socket to --connect (the detector, or `ns-mpirun fccd-sim`), checks every \
+            message, and deals frames to the ranks by credit; clean frames go to the rank owning their tile. \
+            The solver starts once --solve-after of the scan is placed (unmeasured frames weigh 0), iterates \
+            while frames arrive, and runs --iterations more after the last one. Then it writes \
+            OUTPUT_DIR/SCAN_ID.cxi in parallel and waits for the next scan. A scan whose sender goes silent \
+            for --frame-timeout seconds ends with what arrived. The control port (REP, JSON) answers status, \
+            abort, set and shutdown; the publish port sends `status` and `rec` messages (docs/PROTOCOL.md).
+            """)
+
+    @Option(help: "The detector's endpoint to connect to.")
+    var connect = "tcp://127.0.0.1:5555"
+    @Option(help: "Control endpoint to bind on rank 0 (REP; e.g. tcp://127.0.0.1:5556).")
+    var control: String?
+    @Option(help: "Status and preview endpoint to bind on rank 0 (PUB; e.g. tcp://127.0.0.1:5557).")
+    var publish: String?
+    @Option(name: [.customShort("o"), .long], help: "Folder for the scans' CXI files (SCAN_ID.cxi).")
+    var outputDir = "."
+    @OptionGroup(title: "Engine (--iterations: iterations after the last frame)") var engine: EngineArguments
+    @OptionGroup(title: "Preprocessing of raw frames") var cleaning: PreprocessArguments
+    @Option(help: "Start the solver once this fraction of the scan's frames is placed.")
+    var solveAfter = 0.1
+    @Option(help: "Tile grid RxC over the ranks (default: as square as the object allows).")
+    var tiles: String?
+    @Option(help: "Defocus in m for the first probe's phase (0: flat).")
+    var probeDefocus = 0.0
+    @Option(help: "Raw frames a rank may hold waiting to be cleaned.")
+    var credit = 8
+    @Option(help: "Frames a rank cleans between two iterations.")
+    var cleanPerRound = 4
+    @Option(help: "End a scan with what arrived after this many silent seconds.")
+    var frameTimeout = 10.0
+    @Option(help: "Frames rank 0 holds beyond ZeroMQ's queue before the sender is made to wait.")
+    var backlog = 4096
+    @Option(help: "Publish the object and probe every k iterations (0: only at the end of a scan).")
+    var publishEvery = 10
+    @Option(help: "Stop after this many scans (default: run until 'shutdown' or SIGTERM).")
+    var scans: Int?
+    @Flag(help: "No progress lines.")
+    var quiet = false
+
+    var options: StreamOptions {
+        get throws {
+            var o = StreamOptions()
+            o.connect = connect
+            o.control = control
+            o.publish = publish
+            o.outputDirectory = outputDir
+            o.engine = engine.options
+            o.finalIterations = engine.iterations
+            o.preprocess = try cleaning.options
+            o.solveAfter = solveAfter
+            o.probeDefocus = probeDefocus
+            if let tiles {
+                let parts = tiles.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
+                    throw ValidationError("--tiles must look like 2x3, got '\(tiles)'")
+                }
+                o.tiles = (parts[0], parts[1])
+            }
+            o.credit = credit
+            o.cleanPerRound = cleanPerRound
+            o.frameTimeout = frameTimeout
+            o.backlogFrames = backlog
+            o.publishEvery = publishEvery
+            o.scans = scans
+            o.command = CommandLine.arguments.joined(separator: " ")
+            o.version = NanosurveyorVersion.string
+            return o
+        }
+    }
+
+    func validate() throws {
+        let problems = try options.problems()
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+    }
+
+    func run() throws {
+        let options = try options
+        try withMPI { world in
+            StreamSignal.install()
+            let quiet = quiet
+            let session = try StreamSession(comm: world, options: options) { line in
+                if !quiet { print(line); fflush(nil) }
+            }
+            if world.rank == 0 && !quiet {
+                var line = "stream: \(world.size) ranks; receiving from \(options.connect)"
+                if let c = session.controlEndpoint { line += "; control \(c)" }
+                if let p = session.publishEndpoint { line += "; publishing on \(p)" }
+                print(line)
+                fflush(nil)
+            }
+            try session.run()
+        }
+    }
+}

@@ -1,0 +1,307 @@
+import CXI
+import Foundation
+import Ingest
+import Numerics
+import Recon
+import SwiftHDF5
+import SwiftZMQ
+import Testing
+
+/// A process running beside the test, its output collected as it comes.
+final class BackgroundProcess {
+    let process = Process()
+    let output = LockedData()
+    private let pipe = Pipe()
+
+    init(_ program: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        process.environment = MPIRunner.environment
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let output = output
+        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        try process.run()
+    }
+
+    /// The first match of `pattern` in the output, waiting up to `timeout` seconds.
+    func await(_ pattern: String, timeout: Double = 60) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let text = output.string
+            if let r = text.range(of: pattern, options: .regularExpression) { return String(text[r]) }
+            if !process.isRunning { return nil }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// Waits for the exit (terminating it past `timeout`); the status.
+    @discardableResult
+    func finish(timeout: Double = 120) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            Issue.record("\(process.arguments ?? []) did not finish within \(timeout) s:\n\(output.string)")
+        }
+        process.waitUntilExit()
+        pipe.fileHandleForReading.readabilityHandler = nil
+        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+}
+
+/// `ns-mpirun stream` under mpirun, fed by the virtual detector or by the
+/// test itself: the streamed result equals the offline path, nothing valid
+/// is lost whatever the wire does, and the control port drives the session.
+@Suite(.serialized) struct StreamTests {
+    static let endpointPattern = #"tcp://127\.0\.0\.1:[0-9]+"#
+
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "ns-stream-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The report the session stores in each scan's file.
+    func report(_ path: String) throws -> [String: Any] {
+        let file = try HDF5File(path: path, mode: .readOnly)
+        defer { try? file.close() }
+        let text = try file.readString("/entry_1/image_1/process_1/ns_stream_report")
+        return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    /// fccd-sim on the test's raw scan, and the endpoint it bound.
+    func detector(_ extra: [String] = []) throws -> (BackgroundProcess, String) {
+        let sim = try BackgroundProcess(MPIRunner.executable, ["fccd-sim", "--input", RawToCXITests.rawScan, "--bind", "tcp://127.0.0.1:*",
+                                                              "--rate", "max", "--linger", "3"] + extra)
+        let endpoint = try #require(sim.await(Self.endpointPattern), "fccd-sim printed no endpoint: \(sim.output.string)")
+        return (sim, endpoint)
+    }
+
+    func sent(_ simOutput: String) throws -> [String: Int] {
+        let line = try #require(simOutput.split(separator: "\n").first { $0.contains("frame messages") }, "\(simOutput)")
+        var out: [String: Int] = [:]
+        let words = line.replacingOccurrences(of: ",", with: " ").replacingOccurrences(of: "(", with: " ")
+            .replacingOccurrences(of: ")", with: " ").split(separator: " ")
+        for (i, w) in words.enumerated() where i + 1 < words.count {
+            if let n = Int(words[i + 1]), ["dropped", "duplicated", "reordered", "corrupted"].contains(String(w)) { out[String(w)] = n }
+            if w == "sent", let n = Int(words[i + 1]) { out["sent"] = n }
+        }
+        return out
+    }
+
+    @Test func streamedScanEqualsRawToCXIThenRecon() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (sim, endpoint) = try detector()
+        // The solver starts once every frame is placed, so the iterations see what an offline run sees.
+        let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--solve-after", "1",
+                                               "--iterations", "15", "--fft-planning", "estimate", "--probe-defocus", "15e-6"])
+        sim.finish()
+        try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let streamed = dir + "/scan-1.cxi"
+        let r = try report(streamed)
+        #expect(r["received"] as? Int == 80)
+        #expect(r["darks_used"] as? Int == 20)
+        #expect(r["cleaned"] as? Int == 60)
+        #expect(r["placed"] as? Int == 60)
+        #expect(r["rejected"] as? Int == 0)
+        let file = try HDF5File(path: streamed, mode: .readOnly)
+        let object = try file.read(CXIPaths.image, as: Complex<Float>.self)
+        let probe = try file.read(CXIPaths.illumination, as: Complex<Float>.self)
+        let errors = try file.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        let iterations = errors.count
+        try file.close()
+        #expect(iterations >= 15)
+
+        let clean = dir + "/clean.cxi", offline = dir + "/offline.cxi"
+        let pre = try MPIRunner.run(ranks: 2, ["raw2cxi", RawToCXITests.rawScan, "-o", clean, "--probe-defocus", "15e-6", "--quiet"])
+        try #require(pre.status == 0, "\(pre.stderr)")
+        let recon = try MPIRunner.run(ranks: 2, ["recon", clean, "-o", offline, "--iterations", String(iterations),
+                                                 "--fft-planning", "estimate", "--quiet"])
+        try #require(recon.status == 0, "\(recon.stderr)")
+        let reference = try HDF5File(path: offline, mode: .readOnly)
+        let expected = try reference.read(CXIPaths.image, as: Complex<Float>.self)
+        let expectedProbe = try reference.read(CXIPaths.illumination, as: Complex<Float>.self)
+        let expectedErrors = try reference.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        try reference.close()
+        func relative(_ a: [Complex<Float>], _ b: [Complex<Float>]) -> Double {
+            let difference = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1).lengthSquared) }
+            return (difference / b.reduce(0.0) { $0 + Double($1.lengthSquared) }).squareRoot()
+        }
+        try #require(object.count == expected.count, "object \(object.count) vs \(expected.count) pixels")
+        // Darks merged and the centre summed in another order: rounding, which the
+        // barely lit edge of the object amplifies most; the errors agree to 1e-5.
+        #expect(relative(object, expected) < 2e-3)
+        #expect(relative(probe, expectedProbe) < 1e-3)
+        for (a, b) in zip(errors, expectedErrors) { #expect(abs(a - b) <= 1e-5 * b) }
+    }
+
+    @Test func faultyWireLosesNothingValid() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (sim, endpoint) = try detector(["--duplicate", "0.1", "--reorder", "0.1", "--corrupt", "0.05", "--seed", "7"])
+        let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--iterations", "5"])
+        try #require(sim.finish() == 0)
+        try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let s = try sent(sim.output.string)
+        let r = try report(dir + "/scan-1.cxi")
+        let received = try #require(r["received"] as? Int), darks = try #require(r["darks_used"] as? Int)
+        let cleaned = try #require(r["cleaned"] as? Int), rejected = try #require(r["rejected"] as? Int)
+        let placed = try #require(r["placed"] as? Int)
+        #expect((s["duplicated"] ?? 0) > 0 && (s["reordered"] ?? 0) > 0 && (s["corrupted"] ?? 0) > 0, "\(s)")
+        #expect(received == s["sent"])
+        // Frames in = frames used + frames rejected.
+        #expect(received == darks + cleaned + rejected)
+        #expect(cleaned == placed)
+        // Every frame sent intact at least once is used exactly once.
+        #expect(darks + placed + (s["corrupted"] ?? 0) == 80)
+        let rejections = try #require(r["rejections"] as? [String: Int])
+        #expect(rejections.keys.contains { $0.contains("duplicate") })
+        #expect(rejections.keys.contains { $0.contains("dtype") || $0.contains("payload") })
+    }
+
+    @Test func silentSenderEndsTheScanWithWhatArrived() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (sim, endpoint) = try detector(["--die-after", "50"])
+        let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--iterations", "5",
+                                               "--frame-timeout", "2"])
+        sim.finish()
+        try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let r = try report(dir + "/scan-1.cxi")
+        #expect(r["placed"] as? Int == 30)
+        #expect(r["missing"] as? Int == 30)
+        #expect(r["stop_received"] as? Bool == false)
+        #expect(run.stdout.contains("30 missing: the sender went silent without 'stop'"))
+    }
+}
+
+/// The test as the detector: messages no real sender would send, the
+/// control port, an aborted scan and two more in one job.
+@Suite(.serialized) struct StreamControlTests {
+    let context: ZMQContext
+    let push: ZMQSocket
+    let endpoint: String
+    let scan: CXIReader
+
+    init() throws {
+        context = try ZMQContext()
+        push = try ZMQSocket(context, .push)
+        endpoint = try push.bind("tcp://127.0.0.1:*")
+        scan = try CXIReader(path: RawToCXITests.cleanScan)
+    }
+
+    func json<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return Array(try e.encode(value))
+    }
+
+    func start(_ id: String) throws {
+        let s = scan.scan
+        let start = ScanStart(scanID: id, frames: s.frames, darks: 0, shapeY: s.frameHeight, shapeX: s.frameWidth, dtype: "float32",
+                              energy: s.energy, distance: s.distance, xPixelSize: s.xPixelSize, yPixelSize: s.yPixelSize,
+                              translations: s.positions.map { [$0.y, $0.x] })
+        try push.send(bytes: [Array("start".utf8), try json(start), []])
+    }
+
+    func frame(_ index: Int) throws {
+        let s = scan.scan
+        let pixels = try scan.readFrames(first: index, count: 1)
+        let header = FrameHeader(shapeY: s.frameHeight, shapeX: s.frameWidth, dtype: "float32", identifier: index, index: index,
+                                 posy: s.positions[index].y, posx: s.positions[index].x)
+        try push.send(bytes: [Array("frame".utf8), try json(header), pixels.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }])
+    }
+
+    func stop(_ id: String) throws {
+        try push.send(bytes: [Array("stop".utf8), try json(ScanStop(scanID: id, sent: 0)), []])
+    }
+
+    func ask(_ control: ZMQSocket, _ request: String) throws -> [String: Any] {
+        try control.send(bytes: [Array(request.utf8)])
+        let reply = try #require(try control.receive(timeoutMilliseconds: 10_000), "no reply to \(request)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(reply[0].bytes)) as? [String: Any])
+    }
+
+    @Test func abortAndBadMessagesThenTwoScansInOneJob() throws {
+        let dir = NSTemporaryDirectory() + "ns-stream-control-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let launcher = try #require(MPIRunner.mpirun)
+        let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
+                                                      "--control", "tcp://127.0.0.1:*", "--scans", "2", "--iterations", "5",
+                                                      "--frame-timeout", "30"])
+        let line = try #require(stream.await("control " + StreamTests.endpointPattern), "\(stream.output.string)")
+        let control = try ZMQSocket(context, .req)
+        try control.connect(String(line.dropFirst("control ".count)))
+
+        // Before any start: a frame, an unknown topic, a start without translations.
+        try frame(0)
+        try push.send(bytes: [Array("hello".utf8), [], []])
+        let s = scan.scan
+        let bad = ScanStart(scanID: "bad", frames: s.frames, darks: 0, shapeY: s.frameHeight, shapeX: s.frameWidth, dtype: "float32",
+                            energy: s.energy, distance: s.distance, xPixelSize: s.xPixelSize, yPixelSize: s.yPixelSize)
+        try push.send(bytes: [Array("start".utf8), try json(bad), []])
+
+        // Scan A: a few frames, then abort through the control port.
+        try start("a")
+        for i in 0..<10 { try frame(i) }
+        var status: [String: Any] = [:]
+        for _ in 0..<200 {
+            status = try ask(control, #"{"command": "status"}"#)
+            if status["received"] as? Int == 10 { break }
+            usleep(50_000)
+        }
+        #expect(status["scan_id"] as? String == "a")
+        #expect(status["received"] as? Int == 10)
+        #expect((status["ranks"] as? [[String: Any]])?.count == 2)
+        #expect(status["outside_scan_rejected"] as? Int == 3)
+        #expect(try ask(control, #"{"command": "abort"}"#)["ok"] as? Bool == true)
+        for _ in 0..<100 {
+            status = try ask(control, #"{"command": "status"}"#)
+            if status["scan_id"] == nil { break }
+            usleep(20_000)
+        }
+        #expect(status["scan_id"] == nil, "\(status)")
+
+        // Settings pass through validation.
+        let refused = try ask(control, #"{"command": "set", "beta": 2}"#)
+        #expect(refused["ok"] as? Bool == false)
+        #expect((refused["error"] as? String)?.contains("beta") == true)
+        #expect(try ask(control, #"{"command": "set", "final_iterations": 3}"#)["ok"] as? Bool == true)
+        #expect(try ask(control, #"{"command": "launch"}"#)["ok"] as? Bool == false)
+
+        // Scan B, out of order, with a duplicate, a broken frame and a frame after stop.
+        try start("b")
+        for i in (0..<s.frames).reversed() { try frame(i) }
+        try frame(5)
+        try push.send(bytes: [Array("frame".utf8), Array("{not json".utf8), [1, 2, 3]])
+        try stop("b")
+        try frame(6)
+        // Scan C, in order.
+        try start("c")
+        for i in 0..<s.frames { try frame(i) }
+        try stop("c")
+
+        #expect(stream.finish(timeout: 180) == 0, "\(stream.output.string)")
+        let text = stream.output.string
+        #expect(text.contains("scan a aborted"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/a.cxi"))
+        let tests = StreamTests()
+        let b = try tests.report(dir + "/b.cxi"), c = try tests.report(dir + "/c.cxi")
+        #expect(b["placed"] as? Int == s.frames)
+        #expect(b["final_iterations"] as? Int == 3)
+        // 60 frames, the duplicate, the broken one; the frame after stop is counted in b or outside any scan.
+        let received = try #require(b["received"] as? Int)
+        #expect(received == s.frames + 2 || received == s.frames + 3)
+        #expect(received == (b["cleaned"] as? Int ?? -1) + (b["rejected"] as? Int ?? -1))
+        #expect(text.contains("arrived after 'stop'") || text.contains("frame 6: no scan is open"))
+        #expect(c["placed"] as? Int == s.frames)
+        #expect(c["rejected"] as? Int == 0)
+        control.close()
+    }
+}
