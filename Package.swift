@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // C modules: a module map and a shim header each, nothing else.
@@ -82,13 +83,15 @@ let package = Package(
         .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI"]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
+        // Per-rank log files (swift-log) and their merged timeline.
+        .target(name: "RunLogs", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
         .target(name: "Streaming", dependencies: [
             "Ingest", "Recon", "ReconMPI", "Reconstruction", "CXI", "SwiftMPI", "SwiftZMQ", "SwiftHDF5",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
-        .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW"]),
+        .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
@@ -96,7 +99,8 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -131,6 +131,8 @@ final class Coordinator {
                     plan.solve = true
                     solving = true
                 }
+                // Iterate when the cleaning keeps up; a backlog is cleared first.
+                plan.iterate = solving && pendingData.count <= ranks * options.credit
                 if pendingData.isEmpty && queued == 0 && processed >= dealtThisScan && ending
                     && outgoing.allSatisfy(\.isEmpty) {
                     plan.finish = true
@@ -289,13 +291,14 @@ final class Coordinator {
     }
 }
 
-/// SIGINT or SIGTERM: the session finishes the open scan, writes it and stops.
+/// SIGINT, SIGTERM, or SIGUSR1/SIGUSR2 (SLURM's time-limit warning): the
+/// session finishes the open scan, writes it and stops.
 public enum StreamSignal {
     nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 
     public static var requested: Bool { flag != 0 }
 
     public static func install() {
-        for s in [SIGINT, SIGTERM] { signal(s) { _ in StreamSignal.flag = 1 } }
+        for s in [SIGINT, SIGTERM, SIGUSR1, SIGUSR2] { signal(s) { _ in StreamSignal.flag = 1 } }
     }
 }

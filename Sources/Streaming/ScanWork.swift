@@ -51,6 +51,8 @@ final class ScanWork {
     private var comX: [Double]
     private var outbox: [Int: [(index: Int, arrival: Double, photons: [Float])]] = [:]
     private(set) var latencies: [Double] = []
+    /// When this rank placed its last frame (s since 1970).
+    private(set) var lastPlaced = 0.0
     private var placedFlags: [Bool] = []
 
     // Counters of this rank.
@@ -332,7 +334,8 @@ final class ScanWork {
         }
         placedFlags[j] = true
         placed += 1
-        latencies.append(Date().timeIntervalSince1970 - arrival)
+        lastPlaced = Date().timeIntervalSince1970
+        latencies.append(lastPlaced - arrival)
     }
 
     // MARK: The solve

@@ -22,7 +22,7 @@ public struct StreamOptions: Sendable {
     /// Raw frames a rank may hold waiting to be cleaned (its credit).
     public var credit = 8
     /// Frames a rank cleans between two iterations.
-    public var cleanPerRound = 4
+    public var cleanPerRound = 8
     /// Data frames used to find the diffraction centre (when not given).
     public var centringFrames = 8
     /// A scan whose sender has been silent this long ends with what arrived.
@@ -51,6 +51,7 @@ public struct StreamOptions: Sendable {
         if centringFrames < 1 { out.append("centring frames must be at least 1, got \(centringFrames)") }
         if !(frameTimeout > 0) { out.append("frame timeout must be positive, got \(frameTimeout)") }
         if backlogFrames < 1 || backlogBytes < 1 { out.append("the backlog must hold at least one frame") }
+        if !(statusInterval > 0) { out.append("status interval must be positive, got \(statusInterval)") }
         if publishEvery < 0 { out.append("publish-every must be at least 0, got \(publishEvery)") }
         if let scans, scans < 1 { out.append("scans must be at least 1, got \(scans)") }
         for (name, endpoint) in [("connect", connect), ("control", control ?? "tcp://"), ("publish", publish ?? "tcp://")]

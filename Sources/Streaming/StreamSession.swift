@@ -16,6 +16,8 @@ struct RoundPlan: Codable {
     var solve = false
     var finish = false
     var publish = false
+    /// Run one iteration this round (not while frames wait on rank 0: cleaning comes first).
+    var iterate = false
     var shutdown = false
     /// Frames dealt to each rank this round.
     var deals: [Int] = []
@@ -64,6 +66,12 @@ public final class StreamSession {
         public var fourierError: Double
         public var secondsAfterLastFrame: Double
         public var aborted: Bool
+        /// Arrival of the first and last frame on rank 0, and the last placement on any rank (s since 1970).
+        public var firstArrival = 0.0
+        public var lastArrival = 0.0
+        public var lastPlaced = 0.0
+        public var latencyMedian = Double.nan
+        public var latency99 = Double.nan
     }
 
     let comm: Communicator
@@ -173,11 +181,12 @@ public final class StreamSession {
                 log("stream: scan \(w.start.scanID): solver started with \(w.engine!.activeFrames) local frames on rank 0")
             }
         }
-        if let w = work, let engine = w.engine, !plan.finish {
+        if let w = work, let engine = w.engine, plan.iterate, !plan.finish {
             let stats = try engine.iterate()
-            if comm.rank == 0, (stats.iteration + 1) % 10 == 0 {
-                log(String(format: "stream: scan %@ iteration %d fourier %.4e, %d frames placed", w.start.scanID, stats.iteration + 1,
-                           stats.fourierError, counters.reduce(0) { $0 + $1[4] }))
+            if comm.rank == 0, Date().timeIntervalSince(lastProgress) >= 2 {
+                lastProgress = Date()
+                log(String(format: "stream: scan %@ iteration %d fourier %.4e, %d of %d frames placed", w.start.scanID,
+                           stats.iteration + 1, stats.fourierError, counters.reduce(0) { $0 + $1[4] }, w.start.frames))
             }
         }
         if plan.publish, let w = work, w.engine != nil { try publish(w, final: false) }
@@ -268,6 +277,7 @@ public final class StreamSession {
     }
 
     private var lastStatus = Date.distantPast
+    private var lastProgress = Date()
 
     private func postStatus() {
         guard comm.rank == 0, let coordinator, let receiver else { return }
@@ -312,8 +322,10 @@ public final class StreamSession {
     private func finish(_ w: ScanWork, ingest: IngestCounts) throws {
         let began = Date()
         let totals = try [w.darksUsed, w.cleaned, w.rejected, w.placed].map { try comm.allreduce($0, op: .sum) }
+        let lastPlaced = try comm.allreduce(w.lastPlaced, op: .max)
         var path: String? = nil
         var fourier = Double.nan
+        var latency = (median: Double.nan, p99: Double.nan)
         if let engine = w.engine {
             for _ in 0..<options.finalIterations { try engine.iterate() }
             fourier = engine.history.last?.fourierError ?? .nan
@@ -328,7 +340,10 @@ public final class StreamSession {
                 "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
                 "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations,
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),
+                "first_arrival_unix_s": ingest.firstArrival ?? 0, "last_arrival_unix_s": ingest.lastArrival ?? 0,
+                "last_placed_unix_s": lastPlaced,
             ]
+            latency = (quantile(0.5), quantile(0.99))
             try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
             try w.write(to: p, comm: comm, report: report)
             path = p
@@ -337,7 +352,9 @@ public final class StreamSession {
         let seconds = Date().timeIntervalSince1970 - (ingest.lastArrival ?? began.timeIntervalSince1970)
         let r = ScanReport(scanID: w.start.scanID, path: path, frames: w.start.frames, placed: totals[3],
                            received: ingest.received, rejected: ingest.rejected + totals[2], iterations: w.engine?.iteration ?? 0,
-                           fourierError: fourier, secondsAfterLastFrame: seconds, aborted: false)
+                           fourierError: fourier, secondsAfterLastFrame: seconds, aborted: false,
+                           firstArrival: ingest.firstArrival ?? 0, lastArrival: ingest.lastArrival ?? 0, lastPlaced: lastPlaced,
+                           latencyMedian: latency.median, latency99: latency.p99)
         reports.append(r)
         if comm.rank == 0 {
             let missing = w.start.frames - totals[3]

@@ -6,7 +6,7 @@ import Recon
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, each reported beside a baseline measured in the same run.",
-        subcommands: [SimulateBench.self, ReconBench.self, PreprocessBench.self, ScalingBench.self, ScalingReport.self])
+        subcommands: [SimulateBench.self, ReconBench.self, PreprocessBench.self, StreamBench.self, ScalingBench.self, ScalingReport.self])
 
     struct ReconBench: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Recon
+import RunLogs
 import Streaming
 
 struct StreamCommand: ParsableCommand {
@@ -36,15 +38,19 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "Raw frames a rank may hold waiting to be cleaned.")
     var credit = 8
     @Option(help: "Frames a rank cleans between two iterations.")
-    var cleanPerRound = 4
+    var cleanPerRound = 8
     @Option(help: "End a scan with what arrived after this many silent seconds.")
     var frameTimeout = 10.0
     @Option(help: "Frames rank 0 holds beyond ZeroMQ's queue before the sender is made to wait.")
     var backlog = 4096
     @Option(help: "Publish the object and probe every k iterations (0: only at the end of a scan).")
     var publishEvery = 10
+    @Option(help: "Seconds between status messages on the publish port.")
+    var statusInterval = 1.0
     @Option(help: "Stop after this many scans (default: run until 'shutdown' or SIGTERM).")
     var scans: Int?
+    @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`).")
+    var logDir: String?
     @Flag(help: "No progress lines.")
     var quiet = false
 
@@ -73,6 +79,7 @@ struct StreamCommand: ParsableCommand {
             o.backlogFrames = backlog
             o.publishEvery = publishEvery
             o.scans = scans
+            o.statusInterval = statusInterval
             o.command = CommandLine.arguments.joined(separator: " ")
             o.version = NanosurveyorVersion.string
             return o
@@ -88,16 +95,16 @@ struct StreamCommand: ParsableCommand {
         let options = try options
         try withMPI { world in
             StreamSignal.install()
-            let quiet = quiet
-            let session = try StreamSession(comm: world, options: options) { line in
-                if !quiet { print(line); fflush(nil) }
-            }
-            if world.rank == 0 && !quiet {
+            let file = try RankLogFile(rank: world.rank, directory: logDir, echo: world.rank == 0 && !quiet)
+            let logger = Logger(label: "ns.stream") { _ in RankLogHandler(file: file) }
+            let session = try StreamSession(comm: world, options: options) { line in logger.info("\(line)") }
+            if world.rank == 0 {
                 var line = "stream: \(world.size) ranks; receiving from \(options.connect)"
                 if let c = session.controlEndpoint { line += "; control \(c)" }
                 if let p = session.publishEndpoint { line += "; publishing on \(p)" }
-                print(line)
-                fflush(nil)
+                logger.info("\(line)")
+            } else {
+                logger.info("stream: rank \(world.rank) of \(world.size) ready, pid \(getpid()) on \(ProcessInfo.processInfo.hostName)")
             }
             try session.run()
         }

@@ -212,6 +212,48 @@ import Testing
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
     }
 
+    /// The streaming session as a batch job: it connects to the detector
+    /// given, writes the scan and per-rank logs, publishes its control
+    /// endpoint, and ends cleanly on the time-limit warning with nothing lost.
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    func streamingSessionAsABatchJob() throws {
+        let cluster = try Cluster()
+        defer { cluster.stop() }
+        let work = cluster.directory + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let (sim, endpoint) = try StreamTests().detector()
+        let run = work + "/stream"
+        let job = try cluster.submit(["--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1", "--time=10", "--qos=normal",
+                                      "--output=\(work)/stream-%j.out", "\(Self.root)/jobs/stream.sbatch", endpoint, "--iterations", "5"],
+                                     extra: ["NS_RUN_DIR": run, "NS_SCANS": "1", "NS_CONTROL": "tcp://127.0.0.1:*", "NS_PUBLISH": "none"])
+        let end = try cluster.waitForEnd(job)
+        sim.finish()
+        let output = Self.read("\(work)/stream-\(job).out")
+        try #require(end == "COMPLETED", "job \(job) ended \(end):\n\(output)\n\(Self.read(run + "/stream.log"))")
+        let report = try StreamTests().report(run + "/scans/scan-1.cxi")
+        #expect(report["placed"] as? Int == 60 && report["darks_used"] as? Int == 20, "\(report)")
+        #expect(Self.read(run + "/job.log").contains("session ended: 1 scan(s)"))
+        #expect(Self.read(run + "/endpoints").contains("control tcp://127.0.0.1:"), "\(Self.read(run + "/endpoints"))")
+        let merged = try MPIRunner.run(ranks: nil, ["logs", run])
+        #expect(merged.status == 0)
+        #expect(merged.stdout.contains(" rank 0 info: stream: scan scan-1 done") && merged.stdout.contains(" rank 1 info: stream: rank 1 of 2 ready"),
+                "\(merged.stdout)")
+
+        // The time-limit warning with no scan open: the session ends at once, cleanly.
+        let idle = work + "/idle"
+        let second = try cluster.submit(["--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1", "--time=10", "--qos=normal",
+                                         "--output=\(work)/idle-%j.out", "\(Self.root)/jobs/stream.sbatch", "tcp://127.0.0.1:9"],
+                                        extra: ["NS_RUN_DIR": idle, "NS_CONTROL": "none", "NS_PUBLISH": "none"])
+        try cluster.wait("the idle session to start") {
+            try Self.read(idle + "/stream.log").contains("receiving from") || !["RUNNING", "PENDING"].contains(cluster.state(second))
+        }
+        let signal = try cluster.command("scancel", ["--batch", "--signal=USR1", second])
+        try #require(signal.status == 0, "\(signal.stderr)")
+        #expect(try cluster.waitForEnd(second) == "COMPLETED", "\(Self.read("\(work)/idle-\(second).out"))")
+        #expect(Self.read(idle + "/job.log").contains("session ended: 0 scan(s)"))
+        #expect(Self.read(idle + "/stream.log").contains("shut down after 0 scan(s)"))
+    }
+
     /// Off SLURM the same script runs under mpirun, and refuses bad settings
     /// before it starts anything.
     @Test func reconScriptOnAWorkstation() throws {

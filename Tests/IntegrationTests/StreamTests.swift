@@ -233,11 +233,16 @@ final class BackgroundProcess {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let launcher = try #require(MPIRunner.mpirun)
         let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
-                                                      "--control", "tcp://127.0.0.1:*", "--scans", "2", "--iterations", "5",
-                                                      "--frame-timeout", "30"])
+                                                      "--control", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
+                                                      "--scans", "2", "--iterations", "5", "--frame-timeout", "30",
+                                                      "--publish-every", "2", "--status-interval", "0.2"])
         let line = try #require(stream.await("control " + StreamTests.endpointPattern), "\(stream.output.string)")
         let control = try ZMQSocket(context, .req)
         try control.connect(String(line.dropFirst("control ".count)))
+        let published = try #require(stream.await("publishing on " + StreamTests.endpointPattern), "\(stream.output.string)")
+        let viewer = try ZMQSocket(context, .sub)
+        try viewer.subscribe("")
+        try viewer.connect(String(published.dropFirst("publishing on ".count)))
 
         // Before any start: a frame, an unknown topic, a start without translations.
         try frame(0)
@@ -303,5 +308,22 @@ final class BackgroundProcess {
         #expect(c["placed"] as? Int == s.frames)
         #expect(c["rejected"] as? Int == 0)
         control.close()
+
+        // What a viewer saw: status messages, and reconstructions of b and c, each ending with a final one.
+        var topics: [String: Int] = [:]
+        var finals: [String] = []
+        while let parts = try viewer.receive(timeoutMilliseconds: 500) {
+            let topic = parts[0].string
+            topics[topic, default: 0] += 1
+            guard topic == "rec" else { continue }
+            let header = try #require(try JSONSerialization.jsonObject(with: Data(parts[1].bytes)) as? [String: Any])
+            let shape = try #require(header["object_shape"] as? [Int]), probe = try #require(header["probe_shape"] as? [Int])
+            #expect(parts.count == 4 && parts[2].bytes.count == shape[0] * shape[1] * 8 && parts[3].bytes.count == probe[0] * probe[1] * 8)
+            if header["final"] as? Bool == true { finals.append(header["scan_id"] as? String ?? "") }
+        }
+        viewer.close()
+        #expect((topics["status"] ?? 0) >= 2, "\(topics)")
+        #expect((topics["rec"] ?? 0) >= 3, "\(topics)")
+        #expect(finals == ["b", "c"])
     }
 }
