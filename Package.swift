@@ -113,7 +113,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "Pipeline", "CXI", "Preview", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "Pipeline", "Streaming", "CXI", "Preview", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],
     swiftLanguageModes: [.v6]

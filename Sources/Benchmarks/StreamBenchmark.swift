@@ -25,7 +25,10 @@ public enum StreamBenchmark {
         /// Seconds the sender took, and what the rate allows.
         public var sendSeconds: Double
         public var nominalSeconds: Double?
-        /// Frames placed per second, from the first arrival to the last placement.
+        /// Seconds from the first frame's arrival until the cleaner was ready
+        /// (darks merged, centre found from the first frames, FFT plans made).
+        public var startupSeconds: Double
+        /// Frames placed per second once the cleaner was ready, until the last placement.
         public var sustainedFramesPerSecond: Double
         public var placed: Int
         public var rejected: Int
@@ -73,6 +76,7 @@ public enum StreamBenchmark {
             // `stop`, and the session touches HDF5 only after it.
             nonisolated(unsafe) let frameSender = FrameSender(reader: try CXIReader(path: input), socket: socket, rate: rate,
                                                               faults: .init())
+            try frameSender.preload()
             let t = Thread {
                 let began = Date()
                 _ = try? frameSender.send(scanID: "bench")
@@ -117,7 +121,8 @@ public enum StreamBenchmark {
         let sent = sendTime.get()
         return Row(ranks: comm.size, frames: reader.scan.frames, rawShape: [reader.scan.frameHeight, reader.scan.readout?.rawColumns ?? reader.scan.frameWidth],
                    cleanSize: cleanSize, rate: rate, sendSeconds: sent, nominalSeconds: nominal,
-                   sustainedFramesPerSecond: Double(r.placed) / max(1e-9, r.lastPlaced - r.firstArrival), placed: r.placed,
+                   startupSeconds: r.prepared - r.firstArrival,
+                   sustainedFramesPerSecond: Double(r.placed) / max(1e-9, r.lastPlaced - r.prepared), placed: r.placed,
                    rejected: r.rejected, secondsFromLastFrameToFile: r.secondsAfterLastFrame, latencyMedianSeconds: r.latencyMedian,
                    latency99Seconds: r.latency99, iterations: r.iterations, finalIterations: options.finalIterations,
                    fourierError: r.fourierError, nrmse: nrmse,

@@ -124,7 +124,8 @@ final class Coordinator {
                     for var f in first { f.centring = true; deal(f, to: nextRankRoundRobin()) }
                     phase = .frames
                 }
-            } else if phase == .frames {
+            }
+            if phase == .frames {
                 dealByCredit(counters: counters)
                 let threshold = max(1, Int((options.solveAfter * Double(s.frames)).rounded(.up)))
                 if !solving && placed >= threshold {

@@ -75,6 +75,20 @@ final class ScanWork {
         comX = transmission
     }
 
+    /// Makes the cleaner's FFT plans while the darks arrive: FFTW keeps what
+    /// it learns (its wisdom) for the process, so `prepare` plans at once.
+    func warmUp() {
+        guard let layout = start.readout else { return }
+        let centre = (Double(layout.rows) / 2, Double(layout.columns) / 2)
+        var probing = options.preprocess
+        probing.beamstopRadius = nil
+        probing.cropSize = nil
+        probing.outputSize = nil
+        for o in [probing, options.preprocess] {
+            _ = try? FrameCleaner(layout: layout, gain: start.gain, dark: nil, fileMask: nil, centre: centre, options: o)
+        }
+    }
+
     /// Checks a `start` before any rank acts on it; nil when usable.
     static func problem(with s: ScanStart) -> String? {
         guard s.frames > 0 else { return "start: 'frames' is \(s.frames); a scan needs at least one frame" }
@@ -124,6 +138,7 @@ final class ScanWork {
     /// frames, makes the cleaner and the tile layout. Returns a problem,
     /// the same on every rank, when the scan cannot be solved.
     func prepare(comm: Communicator) throws -> String? {
+        let began = Date()
         // Darks dealt before `prepare` are all in the queue: use them now.
         var rest: [DealtFrame] = []
         for f in queue {
@@ -136,6 +151,7 @@ final class ScanWork {
         queue = rest
         if let layout = start.readout {
             let merged = try dark!.merged(over: comm)
+            steps["darks merged"] = Date().timeIntervalSince(began)
             let darkStats = merged.count > 0 ? merged : nil
             if let c = options.preprocess.centre {
                 centre = (c[0], c[1])
@@ -161,6 +177,7 @@ final class ScanWork {
                 }
                 centre = (found.y + Double(origin.y), found.x + Double(origin.x))
             }
+            steps["centre found"] = Date().timeIntervalSince(began)
             let c: FrameCleaner
             do {
                 c = try FrameCleaner(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil, centre: centre,
@@ -169,6 +186,7 @@ final class ScanWork {
                 return "cannot clean these frames: \(error)"
             }
             cleaner = c
+            steps["cleaner made"] = Date().timeIntervalSince(began)
             frameSize = c.outputSize
             outputMask = c.outputMask
             geometry = Geometry(energy: start.energy, distance: start.distance,
@@ -199,10 +217,14 @@ final class ScanWork {
         meanSum = [Double](repeating: 0, count: m * m)
         let valid = outputMask.map { Float($0 == 0 ? 1 : 0) }
         mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
+        preparedAt = Date().timeIntervalSince1970
         return nil
     }
 
     var prepared: Bool { layout != nil }
+    /// When `prepare` finished (s since 1970), and its steps' end times from its start.
+    private(set) var preparedAt = 0.0
+    private(set) var steps: [String: Double] = [:]
 
     // MARK: Each round
 

@@ -12,8 +12,11 @@ public struct StreamOptions: Sendable {
     /// Each scan is written to DIR/SCAN_ID.cxi.
     public var outputDirectory = "."
     public var engine = EngineOptions()
-    /// Iterations after the last frame of a scan.
+    /// Iterations after the last frame of a scan, and the most seconds they
+    /// may take (0: no limit): the solver has iterated while the scan
+    /// arrived, so these only take in the last frames.
     public var finalIterations = 100
+    public var finalSeconds = 8.0
     /// The solver starts once this fraction of the scan's frames is placed.
     public var solveAfter = 0.1
     public var preprocess = PreprocessOptions()
@@ -45,6 +48,7 @@ public struct StreamOptions: Sendable {
     public func problems() -> [String] {
         var out = engine.problems() + preprocess.problems()
         if finalIterations < 0 { out.append("final iterations must be at least 0, got \(finalIterations)") }
+        if !(finalSeconds >= 0) { out.append("final seconds must be at least 0, got \(finalSeconds)") }
         if !(solveAfter >= 0 && solveAfter <= 1) { out.append("solve-after must be a fraction in 0...1, got \(solveAfter)") }
         if credit < 1 { out.append("credit must be at least 1, got \(credit)") }
         if cleanPerRound < 1 { out.append("clean-per-round must be at least 1, got \(cleanPerRound)") }

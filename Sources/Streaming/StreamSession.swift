@@ -72,6 +72,8 @@ public final class StreamSession {
         public var lastPlaced = 0.0
         public var latencyMedian = Double.nan
         public var latency99 = Double.nan
+        /// When the cleaner and the tiles were ready (darks merged, centre found).
+        public var prepared = 0.0
     }
 
     let comm: Communicator
@@ -156,6 +158,7 @@ public final class StreamSession {
         }
         if let s = plan.start {
             work = ScanWork(start: s, options: options, rank: comm.rank)
+            work?.warmUp()
             if comm.rank == 0 {
                 log("stream: scan \(s.scanID): \(s.frames) frames of \(s.shapeY)x\(s.shapeX) \(s.dtype), \(s.darks) darks\(s.readout == nil ? "" : ", raw")")
             }
@@ -167,7 +170,8 @@ public final class StreamSession {
                 coordinator?.discard(reason: problem)
                 work = nil
             } else if comm.rank == 0, let l = w.layout {
-                log("stream: scan \(w.start.scanID): clean frames \(w.frameSize)x\(w.frameSize), object \(l.objectHeight)x\(l.objectWidth) as \(l.rows)x\(l.columns) tiles")
+                let steps = w.steps.sorted { $0.value < $1.value }.map { String(format: "%@ at %.2f s", $0.key, $0.value) }
+                log("stream: scan \(w.start.scanID): clean frames \(w.frameSize)x\(w.frameSize), object \(l.objectHeight)x\(l.objectWidth) as \(l.rows)x\(l.columns) tiles; prepared (\(steps.joined(separator: ", ")))")
             }
         }
         if let w = work {
@@ -327,7 +331,13 @@ public final class StreamSession {
         var fourier = Double.nan
         var latency = (median: Double.nan, p99: Double.nan)
         if let engine = w.engine {
-            for _ in 0..<options.finalIterations { try engine.iterate() }
+            // Every rank stops after the same iteration: the deadline is checked collectively.
+            let deadline = began.timeIntervalSince1970 + options.finalSeconds
+            for _ in 0..<options.finalIterations {
+                try engine.iterate()
+                if options.finalSeconds > 0,
+                   try comm.allreduce(Date().timeIntervalSince1970 > deadline ? 1 : 0, op: .max) > 0 { break }
+            }
             fourier = engine.history.last?.fourierError ?? .nan
             let (latencies, _) = try comm.gatherv(w.latencies, root: 0)
             let sorted = latencies.sorted()
@@ -338,10 +348,10 @@ public final class StreamSession {
                 "received": ingest.received, "darks_used": totals[0], "cleaned": totals[1],
                 "rejected": ingest.rejected + totals[2], "placed": totals[3], "missing": w.start.frames - totals[3],
                 "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
-                "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations,
+                "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),
                 "first_arrival_unix_s": ingest.firstArrival ?? 0, "last_arrival_unix_s": ingest.lastArrival ?? 0,
-                "last_placed_unix_s": lastPlaced,
+                "last_placed_unix_s": lastPlaced, "prepared_unix_s": w.preparedAt,
             ]
             latency = (quantile(0.5), quantile(0.99))
             try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
@@ -354,7 +364,7 @@ public final class StreamSession {
                            received: ingest.received, rejected: ingest.rejected + totals[2], iterations: w.engine?.iteration ?? 0,
                            fourierError: fourier, secondsAfterLastFrame: seconds, aborted: false,
                            firstArrival: ingest.firstArrival ?? 0, lastArrival: ingest.lastArrival ?? 0, lastPlaced: lastPlaced,
-                           latencyMedian: latency.median, latency99: latency.p99)
+                           latencyMedian: latency.median, latency99: latency.p99, prepared: w.preparedAt)
         reports.append(r)
         if comm.rank == 0 {
             let missing = w.start.frames - totals[3]

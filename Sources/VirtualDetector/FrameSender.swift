@@ -36,6 +36,8 @@ public final class FrameSender {
     let socket: ZMQSocket
     let rate: Double?
     let faults: Faults
+    /// Every frame's wire bytes, read before the first is sent (`preload`).
+    private var payloads: [[UInt8]]?
 
     /// `rate`: frames per second, nil for as fast as the receiver takes them.
     public init(reader: CXIReader, socket: ZMQSocket, rate: Double?, faults: Faults) {
@@ -43,6 +45,26 @@ public final class FrameSender {
         self.socket = socket
         self.rate = rate
         self.faults = faults
+    }
+
+    /// Reads and encodes every frame now, so that sending is limited by the
+    /// receiver, not by the file (a real detector has its frames in memory).
+    public func preload() throws {
+        let s = reader.scan
+        payloads = try (0..<(s.darkFrames + s.frames)).map { try payload($0) }
+    }
+
+    /// Little-endian on the wire, as the header says; raw values clamped to 16 bits.
+    private func payload(_ identifier: Int) throws -> [UInt8] {
+        let s = reader.scan
+        if let payloads { return payloads[identifier] }
+        let dark = identifier < s.darkFrames
+        let index = dark ? identifier : identifier - s.darkFrames
+        let pixels = dark ? try reader.readDarks(first: index, count: 1) : try reader.readFrames(first: index, count: 1)
+        if s.readout != nil {
+            return pixels.map { UInt16(clamping: Int($0.rounded())).littleEndian }.withUnsafeBytes { Array($0) }
+        }
+        return pixels.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
     }
 
     public func send(scanID: String) throws -> Report {
@@ -67,12 +89,9 @@ public final class FrameSender {
             if let rate { pace(began, identifier, rate) }
             let dark = identifier < s.darkFrames
             let index = dark ? identifier : identifier - s.darkFrames
-            let pixels = dark ? try reader.readDarks(first: index, count: 1) : try reader.readFrames(first: index, count: 1)
             var header = FrameHeader(shapeY: start.shapeY, shapeX: start.shapeX, dtype: start.dtype, identifier: identifier,
                                      index: index, posy: dark ? nil : s.positions[index].y, posx: dark ? nil : s.positions[index].x)
-            // Little-endian on the wire, as the header says; raw values clamped to 16 bits.
-            var payload = raw ? pixels.map { UInt16(clamping: Int($0.rounded())).littleEndian }.withUnsafeBytes { Array($0) }
-                : pixels.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
+            var payload = try self.payload(identifier)
             if rng.uniform() < faults.drop { report.dropped += 1; continue }
             if rng.uniform() < faults.corrupt {
                 report.corrupted += 1

@@ -32,6 +32,8 @@ struct FCCDSim: ParsableCommand {
     var stall = 0.0
     @Option(help: "Stop without 'stop' after this many frame messages.")
     var dieAfter: Int?
+    @Flag(help: "Read and encode every frame before sending the first, so that the file does not limit the rate.")
+    var preload = false
     @Option(help: "Seed of the fault injection.")
     var seed: UInt64 = 1
     @Option(help: "Seconds to keep the socket open after the last message, so a slow receiver gets everything.")
@@ -84,7 +86,9 @@ struct FCCDSim: ParsableCommand {
             let endpoint = try socket.bind(bind)
             print("fccd-sim: sending \(reader.scan.darkFrames) dark and \(reader.scan.frames) data frames from \(path!) on \(endpoint) at \(parsedRate.map { "\($0) Hz" } ?? "full speed")")
             fflush(nil)
-            let report = try FrameSender(reader: reader, socket: socket, rate: parsedRate, faults: faults).send(scanID: scanID)
+            let sender = FrameSender(reader: reader, socket: socket, rate: parsedRate, faults: faults)
+            if preload { try sender.preload() }
+            let report = try sender.send(scanID: scanID)
             print("fccd-sim: sent \(report.sent) frame messages (dropped \(report.dropped), duplicated \(report.duplicated), reordered \(report.reordered), corrupted \(report.corrupted))\(report.stopped ? ", then stop" : "; died before stop")")
             fflush(nil)
             try socket.setLinger(milliseconds: Int(linger * 1000))

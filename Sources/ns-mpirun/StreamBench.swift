@@ -67,13 +67,13 @@ extension Bench {
                 }
                 guard world.rank == 0 else { return }
                 if json { for r in rows { print(try jsonLine(r)) }; return }
-                print("| frames | raw | clean | ranks | rate Hz | send s (nominal) | kept up | sustained frames/s | placed | rejected | last frame to file s | latency median ms | latency p99 ms | iterations (final) | fourier | NRMSE |")
-                print("| ---: | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+                print("| frames | raw | clean | ranks | rate Hz | send s (nominal) | kept up | start-up s | sustained frames/s | placed | rejected | last frame to file s | latency median ms | latency p99 ms | iterations (final) | fourier | NRMSE |")
+                print("| ---: | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
                 for r in rows {
-                    print(String(format: "| %d | %dx%d | %d | %d | %@ | %.1f (%@) | %@ | %.1f | %d | %d | %.2f | %.1f | %.1f | %d (%d) | %.4f | %@ |",
+                    print(String(format: "| %d | %dx%d | %d | %d | %@ | %.1f (%@) | %@ | %.2f | %.1f | %d | %d | %.2f | %.1f | %.1f | %d (%d) | %.4f | %@ |",
                                  r.frames, r.rawShape[0], r.rawShape[1], r.cleanSize, r.ranks, r.rate.map { String(format: "%.0f", $0) } ?? "max",
                                  r.sendSeconds, r.nominalSeconds.map { String(format: "%.1f", $0) } ?? "-", r.keptUp ? "yes" : "no",
-                                 r.sustainedFramesPerSecond, r.placed, r.rejected, r.secondsFromLastFrameToFile,
+                                 r.startupSeconds, r.sustainedFramesPerSecond, r.placed, r.rejected, r.secondsFromLastFrameToFile,
                                  1e3 * r.latencyMedianSeconds, 1e3 * r.latency99Seconds, r.iterations, r.finalIterations, r.fourierError,
                                  r.nrmse.map { String(format: "%.4f", $0) } ?? "-"))
                 }

@@ -29,6 +29,8 @@ struct StreamCommand: ParsableCommand {
     var outputDir = "."
     @OptionGroup(title: "Engine (--iterations: iterations after the last frame)") var engine: EngineArguments
     @OptionGroup(title: "Preprocessing of raw frames") var cleaning: PreprocessArguments
+    @Option(help: "The most seconds the iterations after the last frame may take, so the result is written in time (0: no limit).")
+    var finalSeconds = 8.0
     @Option(help: "Start the solver once this fraction of the scan's frames is placed.")
     var solveAfter = 0.1
     @Option(help: "Tile grid RxC over the ranks (default: as square as the object allows).")
@@ -63,6 +65,7 @@ struct StreamCommand: ParsableCommand {
             o.outputDirectory = outputDir
             o.engine = engine.options
             o.finalIterations = engine.iterations
+            o.finalSeconds = finalSeconds
             o.preprocess = try cleaning.options
             o.solveAfter = solveAfter
             o.probeDefocus = probeDefocus

@@ -100,7 +100,7 @@ final class BackgroundProcess {
         let (sim, endpoint) = try detector()
         // The solver starts once every frame is placed, so the iterations see what an offline run sees.
         let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--solve-after", "1",
-                                               "--iterations", "15", "--fft-planning", "estimate", "--probe-defocus", "15e-6"])
+                                               "--iterations", "15", "--final-seconds", "0", "--fft-planning", "estimate", "--probe-defocus", "15e-6"])
         sim.finish()
         try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let streamed = dir + "/scan-1.cxi"

@@ -1,0 +1,121 @@
+import Foundation
+import Ingest
+import Testing
+@testable import Streaming
+
+/// Rank 0's decisions without MPI: what is dealt to whom, what is counted
+/// as rejected and why, and when a scan is prepared, solved and finished.
+@Suite struct CoordinatorTests {
+    static func start(frames: Int = 6, darks: Int = 0, id: String = "s", translations: Bool = true) -> ScanStart {
+        ScanStart(scanID: id, frames: frames, darks: darks, shapeY: 4, shapeX: 4, dtype: "float32", energy: 1e-16,
+                  distance: 0.1, xPixelSize: 1e-5, yPixelSize: 1e-5,
+                  translations: translations ? (0..<frames).map { [Double($0) * 1e-7, 0] } : nil)
+    }
+
+    static func frame(_ index: Int, identifier: Int? = nil) -> Inbound {
+        .frame(FrameHeader(shapeY: 4, shapeX: 4, dtype: "float32", identifier: identifier ?? index, index: index),
+               payload: [UInt8](repeating: 0, count: 64), arrival: 0)
+    }
+
+    /// Counters as the ranks report them: queued, darks, cleaned, rejected, placed, iteration, heartbeat.
+    static func counters(ranks: Int, queued: [Int]? = nil, processed: Int = 0, placed: Int = 0) -> [[Int]] {
+        (0..<ranks).map { r in [queued?[r] ?? 0, 0, r == 0 ? processed : 0, 0, r == 0 ? placed : 0, 0, 0] }
+    }
+
+    func make(ranks: Int = 2, credit: Int = 2) -> (Coordinator, IngestQueue) {
+        var options = StreamOptions()
+        options.credit = credit
+        options.solveAfter = 0.5
+        return (Coordinator(options: options, ranks: ranks), IngestQueue(capacityFrames: 100, capacityBytes: 1 << 20))
+    }
+
+    @Test func framesAreDealtByCreditAndNeverBeyondIt() {
+        let (c, q) = make(ranks: 2, credit: 2)
+        _ = q.put(.start(Self.start(frames: 10)))
+        var plan = c.plan(queue: q, counters: Self.counters(ranks: 2), waited: false)
+        #expect(plan.start?.scanID == "s")
+        // Clean frames: prepared at once (no darks, no centring).
+        #expect(plan.prepare)
+        for i in 0..<10 { _ = q.put(Self.frame(i)) }
+        // Rank 1 still holds 2 frames: only rank 0 has room.
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 2, queued: [0, 2]), waited: false)
+        #expect(plan.deals == [2, 0])
+        #expect(c.takeDealt()[0].map(\.header.index) == [0, 1])
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 2, queued: [1, 0]), waited: false)
+        #expect(plan.deals == [1, 2])
+        #expect(!plan.finish)
+    }
+
+    @Test func duplicatesOutOfRangeAndStrayMessagesAreCountedWithTheirReasons() {
+        let (c, q) = make(ranks: 1, credit: 100)
+        _ = q.put(Self.frame(0))                                      // before start
+        _ = q.put(.start(Self.start(translations: false)))           // unusable start
+        _ = q.put(.rejected(reason: "message: unknown topic 'x'", isFrame: false))
+        _ = q.put(.start(Self.start(frames: 3)))
+        _ = q.put(Self.frame(1))
+        _ = q.put(Self.frame(1))                                      // duplicate
+        _ = q.put(Self.frame(7))                                      // beyond the scan
+        _ = q.put(.stop(ScanStop(scanID: "other", sent: 0)))          // another scan's stop
+        _ = q.put(.rejected(reason: "frame payload: 7 bytes, expected 64", isFrame: true))
+        _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(c.outside.rejected == 3)
+        #expect(c.outside.received == 1)
+        #expect(c.counts.received == 4)
+        #expect(c.counts.rejected == 4)
+        #expect(c.counts.reasons.keys.contains { $0.contains("frame 1: duplicate") })
+        #expect(c.counts.reasons.keys.contains { $0.contains("index beyond the 3 frames") })
+        #expect(c.counts.reasons.keys.contains { $0.contains("for scan 'other'") })
+    }
+
+    @Test func aScanEndsWhenEveryFrameIsPlacedAfterStop() {
+        let (c, q) = make(ranks: 1, credit: 100)
+        _ = q.put(.start(Self.start(frames: 2)))
+        _ = q.put(Self.frame(0))
+        _ = q.put(Self.frame(1))
+        _ = q.put(.stop(ScanStop(scanID: "s", sent: 2)))
+        var plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(plan.prepare && plan.deals == [2])
+        _ = c.takeDealt()
+        // Placed half: the solver starts (solve-after 0.5); not finished while a frame is queued.
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 1, queued: [1], processed: 1, placed: 1), waited: false)
+        #expect(plan.solve && plan.iterate && !plan.finish)
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 2, placed: 2), waited: false)
+        #expect(plan.finish)
+        #expect(plan.ingest?.received == 2 && plan.ingest?.stopReceived == true)
+        #expect(c.scan == nil)
+    }
+
+    @Test func anAbortAfterAStartInTheSameRoundWaitsForTheNextRound() {
+        let (c, q) = make()
+        _ = q.put(.start(Self.start()))
+        _ = q.put(.abort(scanID: nil))
+        var plan = c.plan(queue: q, counters: Self.counters(ranks: 2), waited: false)
+        #expect(plan.start != nil && !plan.abort)
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 2), waited: false)
+        #expect(plan.abort && plan.start == nil)
+        #expect(c.scan == nil)
+    }
+
+    @Test func aStartForAnotherScanEndsTheOpenOneFirst() {
+        let (c, q) = make(ranks: 1, credit: 100)
+        _ = q.put(.start(Self.start(frames: 2, id: "a")))
+        _ = q.put(Self.frame(0))
+        _ = q.put(.start(Self.start(frames: 2, id: "b")))
+        var plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(plan.start?.scanID == "a")
+        _ = c.takeDealt()
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 1, placed: 1), waited: false)
+        #expect(plan.finish && plan.ingest?.scanID == "a")
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(plan.start?.scanID == "b")
+    }
+
+    @Test func liveSettingsAreCheckedFieldByField() {
+        #expect(LiveSettings(finalIterations: 5, algorithm: "raar", beta: 0.9, publishEvery: 0).problems().isEmpty)
+        let bad = LiveSettings(finalIterations: -1, algorithm: "er", beta: 1.5, publishEvery: -2).problems()
+        #expect(bad.count == 4)
+        #expect(bad.contains { $0.hasPrefix("beta:") } && bad.contains { $0.hasPrefix("algorithm:") })
+        #expect(StreamOptions.fileName(for: "../etc/passwd") == "_etc_passwd.cxi")
+        #expect(StreamOptions.fileName(for: "scan 42") == "scan_42.cxi")
+    }
+}
