@@ -145,11 +145,14 @@ final class StreamReceiver: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     let controlEndpoint: String?
     private let log: (String) -> Void
+    let heartbeatTimeout: Double
+    private var stallReported = false
 
-    init(connect endpoint: String, control controlAddress: String?, queue: IngestQueue,
+    init(connect endpoint: String, control controlAddress: String?, queue: IngestQueue, heartbeatTimeout: Double = 60,
          log: @escaping (String) -> Void) throws {
         self.queue = queue
         self.log = log
+        self.heartbeatTimeout = heartbeatTimeout
         context = try ZMQContext()
         data = try ZMQSocket(context, .pull)
         // A deep receive queue absorbs bursts; beyond it the sender blocks.
@@ -194,9 +197,30 @@ final class StreamReceiver: @unchecked Sendable {
     /// The main loop's latest status, served as it is, with its age.
     func post(status: [String: Any]) {
         statusLock.lock()
+        if stallReported { log("stream: the ranks are completing rounds again") }
         self.status = status
         statusTime = Date()
+        stallReported = false
         statusLock.unlock()
+    }
+
+    /// The ranks move together, round by round: no round for this long means
+    /// a rank is stuck (or lost) and the rest wait for it in a collective.
+    /// Reported once per stall, in the log and in `status`.
+    private func checkStall() {
+        statusLock.lock()
+        let age = Date().timeIntervalSince(statusTime)
+        let report = age > heartbeatTimeout && !stallReported && !status.isEmpty
+        if report { stallReported = true }
+        let late = ((status["ranks"] as? [[String: Any]]) ?? []).compactMap { r -> Int? in
+            guard let a = r["heartbeat_age_s"] as? Double, let rank = r["rank"] as? Int else { return nil }
+            return a + age > heartbeatTimeout ? rank : nil
+        }
+        statusLock.unlock()
+        if report {
+            log(String(format: "stream: no round completed for %.0f s (heartbeat timeout %.0f s): ranks %@ are not responding or one of them is stuck; status reports 'stalled'",
+                       age, heartbeatTimeout, late.map(String.init).joined(separator: ", ")))
+        }
     }
 
     private func loop() {
@@ -210,6 +234,7 @@ final class StreamReceiver: @unchecked Sendable {
                 log("ingest: polling failed: \(error)")
                 continue
             }
+            checkStall()
             if ready.count > 1, ready[1].contains(.readable), let control { serve(control) }
             if ready[0].contains(.readable) {
                 guard let parts = try? data.receive(timeoutMilliseconds: 0) else { continue }
@@ -290,6 +315,16 @@ final class StreamReceiver: @unchecked Sendable {
             statusLock.unlock()
             s["ok"] = true
             s["status_age_s"] = age
+            s["stalled"] = age > heartbeatTimeout
+            if var ranks = s["ranks"] as? [[String: Any]] {
+                // Ages as of now, not as of the last round.
+                for i in ranks.indices {
+                    let a = (ranks[i]["heartbeat_age_s"] as? Double ?? 0) + age
+                    ranks[i]["heartbeat_age_s"] = a
+                    ranks[i]["late"] = a > heartbeatTimeout
+                }
+                s["ranks"] = ranks
+            }
             s["backlog"] = queue.depth + ((s["backlog"] as? Int) ?? 0)
             return s
         case "abort":

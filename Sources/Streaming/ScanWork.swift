@@ -51,6 +51,10 @@ final class ScanWork {
     private var comX: [Double]
     private var outbox: [Int: [(index: Int, arrival: Double, photons: [Float])]] = [:]
     private(set) var latencies: [Double] = []
+    /// Clean frames this rank owns, by local index (only with `saveClean`).
+    private var cleanFrames: [Int: [Float]] = [:]
+    /// The latest clean frame this rank placed, for viewers.
+    private(set) var latestFrame: (index: Int, photons: [Float])?
     /// When this rank placed its last frame (s since 1970).
     private(set) var lastPlaced = 0.0
     private var placedFlags: [Bool] = []
@@ -356,6 +360,8 @@ final class ScanWork {
         }
         placedFlags[j] = true
         placed += 1
+        if options.saveClean { cleanFrames[j] = Array(photons) }
+        latestFrame = (index, Array(photons))
         lastPlaced = Date().timeIntervalSince1970
         latencies.append(lastPlaced - arrival)
     }
@@ -386,6 +392,33 @@ final class ScanWork {
         return nil
     }
 
+    /// Collective: each rank writes the frames it owns into the scan's file
+    /// (independent writes: owners hold scattered indices); frames that
+    /// never arrived stay 0 and are listed in `ns_missing_frames`.
+    private func writeCleanFrames(_ path: String, comm: Communicator) throws {
+        let m = frameSize
+        let file = try HDF5File(path: path, mode: .readWrite, comm: comm)
+        let data = try file.createDataset(CXIPaths.data, of: Float.self, shape: [start.frames, m, m], chunks: [1, m, m])
+        for (j, frame) in cleanFrames.sorted(by: { $0.key < $1.key }) {
+            try data.write(frame, offset: [mine[j], 0, 0], count: [1, m, m], collective: false)
+        }
+        try file.write(outputMask, to: CXIPaths.mask, shape: [m, m])
+        var arrived = [Int32](repeating: 0, count: start.frames)
+        for (j, i) in mine.enumerated() where placedFlags[j] { arrived[i] = 1 }
+        try arrived.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum) }
+        let missing = arrived.indices.filter { arrived[$0] == 0 }.map { Int64($0) }
+        try file.write(missing, to: "/entry_1/image_1/process_1/ns_missing_frames", shape: [missing.count])
+        try file.close()
+    }
+
+    /// Collective: the transmission (STXM) image from every rank's cleaned frames, on rank 0.
+    func scanImage(comm: Communicator) throws -> ScanImages? {
+        var t = transmission
+        try t.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        guard rank == 0 else { return nil }
+        return ScanImages(positions: positions, transmission: t, centreOfMass: t.map { _ in (0, 0) }, centre: centre)
+    }
+
     /// Collective: the scan images over all ranks, and the file.
     func write(to path: String, comm: Communicator, report: [String: Any]) throws {
         guard let engine, let layout, let grid else { return }
@@ -402,6 +435,7 @@ final class ScanWork {
                                                  history: engine.history, truthError: engine.history.map { _ in .nan }, scan: scan, parameters: parameters,
                                                  command: options.command, version: options.version)
         try ReconstructionWriter.write(path, result: result, tile: engine.object(in: layout.tiles[rank]), comm: comm)
+        if options.saveClean { try writeCleanFrames(path, comm: comm) }
         guard rank == 0 else { return }
         // Serial additions after the collective file is closed.
         let file = try HDF5File(path: path, mode: .readWrite)

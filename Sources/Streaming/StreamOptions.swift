@@ -39,6 +39,10 @@ public struct StreamOptions: Sendable {
     public var publishSide = 256
     /// Seconds between status messages on the publish port.
     public var statusInterval = 1.0
+    /// Also write each scan's clean frames (and mask) into its file, so it can be reconstructed again offline.
+    public var saveClean = false
+    /// A round (one iteration) taking longer than this is reported as a stall on the status port and in the log.
+    public var heartbeatTimeout = 60.0
     /// Stop after this many scans (nil: until `shutdown`).
     public var scans: Int? = nil
     public var command = ""
@@ -55,6 +59,7 @@ public struct StreamOptions: Sendable {
         if centringFrames < 1 { out.append("centring frames must be at least 1, got \(centringFrames)") }
         if !(frameTimeout > 0) { out.append("frame timeout must be positive, got \(frameTimeout)") }
         if backlogFrames < 1 || backlogBytes < 1 { out.append("the backlog must hold at least one frame") }
+        if !(heartbeatTimeout > 0) { out.append("heartbeat timeout must be positive, got \(heartbeatTimeout)") }
         if !(statusInterval > 0) { out.append("status interval must be positive, got \(statusInterval)") }
         if publishEvery < 0 { out.append("publish-every must be at least 0, got \(publishEvery)") }
         if let scans, scans < 1 { out.append("scans must be at least 1, got \(scans)") }

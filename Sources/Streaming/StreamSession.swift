@@ -104,7 +104,8 @@ public final class StreamSession {
         if comm.rank == 0 {
             do {
                 let queue = IngestQueue(capacityFrames: options.backlogFrames, capacityBytes: options.backlogBytes)
-                let r = try StreamReceiver(connect: options.connect, control: options.control, queue: queue, log: log)
+                let r = try StreamReceiver(connect: options.connect, control: options.control, queue: queue,
+                                           heartbeatTimeout: options.heartbeatTimeout, log: log)
                 receiver = r
                 controlEndpoint = r.controlEndpoint
                 if let p = options.publish {
@@ -303,22 +304,38 @@ public final class StreamSession {
         }
     }
 
-    /// Collective: the object (subsampled to at most `publishSide` a side) and probe on the `rec` topic.
+    /// Collective: the object (subsampled to at most `publishSide` a side),
+    /// the probe, the latest clean frame and the STXM image on the `rec` topic.
     private func publish(_ w: ScanWork, final: Bool) throws {
         guard options.publish != nil, let engine = w.engine, let layout = w.layout else { return }
         let step = max(1, (max(layout.objectHeight, layout.objectWidth) + options.publishSide - 1) / options.publishSide)
         let object = try TileGather.object(engine: engine, layout: layout, comm: comm, step: step)
-        guard comm.rank == 0, let object, let publisher else { return }
+        let stxm = try w.scanImage(comm: comm)
+        // The latest frame placed on any rank: the one with the highest index wins.
+        let latest = try comm.allreduce(w.latestFrame?.index ?? -1, op: .max)
+        let owner = try comm.allreduce(w.latestFrame?.index == latest ? comm.rank : 0, op: .max)
+        var frame = [Float](repeating: 0, count: w.frameSize * w.frameSize)
+        if latest >= 0 {
+            if comm.rank == owner, let f = w.latestFrame { frame = f.photons }
+            frame = try comm.broadcast(frame, root: owner)
+        }
+        guard comm.rank == 0, let object, let stxm, let publisher else { return }
         let probe = engine.currentProbe
         let header: [String: Any] = [
             "scan_id": w.start.scanID, "iteration": engine.iteration, "final": final,
-            "fourier_error": engine.history.last?.fourierError ?? 0, "dtype": "complex64", "byteorder": "little",
+            "fourier_error": engine.history.last?.fourierError ?? 0, "byteorder": "little",
             "object_shape": [object.height, object.width], "object_step": step, "probe_shape": [probe.height, probe.width],
+            "frame_index": latest, "frame_shape": [w.frameSize, w.frameSize],
+            "stxm_shape": [stxm.gridHeight, stxm.gridWidth], "stxm_step_m": stxm.gridStep,
+            "stxm_origin_m": [stxm.gridOriginY, stxm.gridOriginX],
         ]
         let json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])).map { Array($0) } ?? []
-        let bytes = { (a: [Complex<Float>]) in a.flatMap { [$0.real.bitPattern.littleEndian, $0.imaginary.bitPattern.littleEndian] }
-            .withUnsafeBytes { Array($0) } }
-        try? publisher.send(bytes: [Array("rec".utf8), json, bytes(object.values), bytes(probe.values)])
+        func complex(_ a: [Complex<Float>]) -> [UInt8] {
+            a.flatMap { [$0.real.bitPattern.littleEndian, $0.imaginary.bitPattern.littleEndian] }.withUnsafeBytes { Array($0) }
+        }
+        func real(_ a: [Float]) -> [UInt8] { a.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) } }
+        try? publisher.send(bytes: [Array("rec".utf8), json, complex(object.values), complex(probe.values), real(frame),
+                                    real(stxm.transmissionImage.map(Float.init))])
     }
 
     // MARK: End of a scan

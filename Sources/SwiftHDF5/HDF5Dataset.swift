@@ -78,6 +78,8 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
         guard values.count == count else {
             throw HDF5Error(call: "H5Dwrite", path: objectPath, reason: "\(values.count) values for a dataset of \(count)")
         }
+        // An empty dataset holds nothing to write (and H5Dwrite refuses a null buffer).
+        if count == 0 { return }
         try values.withUnsafeBytes { try writeRaw(typeID: T.hdf5Type, $0.baseAddress, collective: collective) }
     }
 
@@ -116,6 +118,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
     /// Reads the block at `offset` of extent `count`, converted to `T`.
     public func read<T: HDF5Element>(_ type: T.Type = T.self, offset: [Int], count: [Int], collective: Bool = false) throws -> [T] {
         let n = count.reduce(1, *)
+        if n == 0 { return [] }
         return try [T](unsafeUninitializedCapacity: n) { buf, initialized in
             try read(into: buf, offset: offset, count: count, collective: collective)
             initialized = n

@@ -49,6 +49,10 @@ struct StreamCommand: ParsableCommand {
     var publishEvery = 10
     @Option(help: "Seconds between status messages on the publish port.")
     var statusInterval = 1.0
+    @Flag(help: "Also write each scan's clean frames and mask into its file (it can then be reconstructed again with `recon`).")
+    var saveClean = false
+    @Option(help: "Report a stall (status 'stalled', a log line) when no round completes for this many seconds.")
+    var heartbeatTimeout = 60.0
     @Option(help: "Stop after this many scans (default: run until 'shutdown' or SIGTERM).")
     var scans: Int?
     @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`).")
@@ -83,6 +87,8 @@ struct StreamCommand: ParsableCommand {
             o.publishEvery = publishEvery
             o.scans = scans
             o.statusInterval = statusInterval
+            o.saveClean = saveClean
+            o.heartbeatTimeout = heartbeatTimeout
             o.command = CommandLine.arguments.joined(separator: " ")
             o.version = NanosurveyorVersion.string
             return o

@@ -100,7 +100,8 @@ final class BackgroundProcess {
         let (sim, endpoint) = try detector()
         // The solver starts once every frame is placed, so the iterations see what an offline run sees.
         let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--solve-after", "1",
-                                               "--iterations", "15", "--final-seconds", "0", "--fft-planning", "estimate", "--probe-defocus", "15e-6"])
+                                               "--iterations", "15", "--final-seconds", "0", "--fft-planning", "estimate", "--probe-defocus", "15e-6",
+                                               "--save-clean"])
         sim.finish()
         try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let streamed = dir + "/scan-1.cxi"
@@ -124,6 +125,24 @@ final class BackgroundProcess {
         let recon = try MPIRunner.run(ranks: 2, ["recon", clean, "-o", offline, "--iterations", String(iterations),
                                                  "--fft-planning", "estimate", "--quiet"])
         try #require(recon.status == 0, "\(recon.stderr)")
+        // The frames cleaned live are the frames cleaned offline (within float rounding of the merged darks).
+        let cleanLive = try HDF5File(path: streamed, mode: .readOnly)
+        let liveFrames = try cleanLive.read(CXIPaths.data, as: Float.self)
+        let liveMask = try cleanLive.read(CXIPaths.mask, as: UInt32.self)
+        let missing = try cleanLive.read("/entry_1/image_1/process_1/ns_missing_frames", as: Int64.self)
+        try cleanLive.close()
+        let cleanOffline = try HDF5File(path: clean, mode: .readOnly)
+        let offlineFrames = try cleanOffline.read(CXIPaths.data, as: Float.self)
+        #expect(liveMask == (try cleanOffline.read(CXIPaths.mask, as: UInt32.self)))
+        try cleanOffline.close()
+        try #require(liveFrames.count == offlineFrames.count)
+        let worst = zip(liveFrames, offlineFrames).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-3, "largest difference \(worst) photons")
+        #expect(missing.isEmpty)
+        // And the streamed file is a scan `recon` can read again.
+        let again = try MPIRunner.run(ranks: 2, ["recon", streamed, "-o", dir + "/again.cxi", "--iterations", "2", "--quiet"])
+        #expect(again.status == 0, "\(again.stderr)")
+
         let reference = try HDF5File(path: offline, mode: .readOnly)
         let expected = try reference.read(CXIPaths.image, as: Complex<Float>.self)
         let expectedProbe = try reference.read(CXIPaths.illumination, as: Complex<Float>.self)
@@ -177,6 +196,8 @@ final class BackgroundProcess {
         #expect(r["placed"] as? Int == 30)
         #expect(r["missing"] as? Int == 30)
         #expect(r["stop_received"] as? Bool == false)
+        #expect(r["received"] as? Int == 50)
+        #expect((r["darks_used"] as? Int ?? 0) + (r["cleaned"] as? Int ?? 0) + (r["rejected"] as? Int ?? 0) == 50)
         #expect(run.stdout.contains("30 missing: the sender went silent without 'stop'"))
     }
 }
@@ -287,7 +308,9 @@ final class BackgroundProcess {
         try push.send(bytes: [Array("frame".utf8), Array("{not json".utf8), [1, 2, 3]])
         try stop("b")
         try frame(6)
-        // Scan C, in order.
+        // Scan C: the sender restarts halfway and sends everything again.
+        try start("c")
+        for i in 0..<(s.frames / 2) { try frame(i) }
         try start("c")
         for i in 0..<s.frames { try frame(i) }
         try stop("c")
@@ -306,7 +329,9 @@ final class BackgroundProcess {
         #expect(received == (b["cleaned"] as? Int ?? -1) + (b["rejected"] as? Int ?? -1))
         #expect(text.contains("arrived after 'stop'") || text.contains("frame 6: no scan is open"))
         #expect(c["placed"] as? Int == s.frames)
-        #expect(c["rejected"] as? Int == 0)
+        #expect(c["sender_restarts"] as? Int == 1)
+        #expect(c["rejected"] as? Int == s.frames / 2, "the repeated half counted once, the repeats rejected as duplicates")
+        #expect(c["received"] as? Int == (c["cleaned"] as? Int ?? -1) + (c["rejected"] as? Int ?? -1))
         control.close()
 
         // What a viewer saw: status messages, and reconstructions of b and c, each ending with a final one.
@@ -318,12 +343,43 @@ final class BackgroundProcess {
             guard topic == "rec" else { continue }
             let header = try #require(try JSONSerialization.jsonObject(with: Data(parts[1].bytes)) as? [String: Any])
             let shape = try #require(header["object_shape"] as? [Int]), probe = try #require(header["probe_shape"] as? [Int])
-            #expect(parts.count == 4 && parts[2].bytes.count == shape[0] * shape[1] * 8 && parts[3].bytes.count == probe[0] * probe[1] * 8)
+            let frame = try #require(header["frame_shape"] as? [Int]), stxm = try #require(header["stxm_shape"] as? [Int])
+            #expect(parts.count == 6 && parts[2].bytes.count == shape[0] * shape[1] * 8 && parts[3].bytes.count == probe[0] * probe[1] * 8
+                    && parts[4].bytes.count == frame[0] * frame[1] * 4 && parts[5].bytes.count == stxm[0] * stxm[1] * 4)
             if header["final"] as? Bool == true { finals.append(header["scan_id"] as? String ?? "") }
         }
         viewer.close()
         #expect((topics["status"] ?? 0) >= 2, "\(topics)")
         #expect((topics["rec"] ?? 0) >= 3, "\(topics)")
         #expect(finals == ["b", "c"])
+    }
+
+    /// A rank killed mid-scan: MPI ends the job (no hang), with the
+    /// launcher's message naming the rank, and the scans written before stay
+    /// whole.
+    @Test func aKilledRankEndsTheJobAndTheWrittenScansStay() throws {
+        let dir = NSTemporaryDirectory() + "ns-stream-kill-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let launcher = try #require(MPIRunner.mpirun)
+        let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
+                                                      "--iterations", "3", "--log-dir", dir + "/logs"])
+        try #require(stream.await("receiving from") != nil, "\(stream.output.string)")
+        try start("first")
+        for i in 0..<scan.scan.frames { try frame(i) }
+        try stop("first")
+        try #require(stream.await("scan first done", timeout: 120) != nil, "\(stream.output.string)")
+        let log = (try? String(contentsOfFile: dir + "/logs/rank-0001.log", encoding: .utf8)) ?? ""
+        let pid = try #require(log.firstMatch(of: /rank 1 of 2 ready, pid ([0-9]+)/).flatMap { Int32($0.1) }, "\(log)")
+        try start("second")
+        for i in 0..<10 { try frame(i) }
+        usleep(500_000)
+        kill(pid, SIGKILL)
+        let status = stream.finish(timeout: 60)
+        #expect(status != 0)
+        #expect(stream.output.string.localizedCaseInsensitiveContains("signal 9") || stream.output.string.contains("Killed"),
+                "\(stream.output.string)")
+        let first = try StreamTests().report(dir + "/first.cxi")
+        #expect(first["placed"] as? Int == scan.scan.frames)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/second.cxi"))
     }
 }

@@ -21,6 +21,7 @@ func temporaryPath(_ name: String) -> String {
             try f.write([Complex<Float>(1, -1), Complex(0.5, 2)], to: "c64", shape: [2, 1])
             try f.write(string: "Fresnel zone plate ✓", to: "text")
             try f.write(scalar: 160 as Int32, to: "cxi_version")
+            try f.write([] as [Int64], to: "empty", shape: [0])
         }
         let f = try HDF5File(path: path, mode: .readOnly)
         #expect(try f.read("f32", as: Float.self) == [1.5, -2.25])
@@ -35,9 +36,11 @@ func temporaryPath(_ name: String) -> String {
         #expect(try f.openDataset("c64").storedType == .complex(bits: 64))
         #expect(try f.openDataset("u16").storedType == .integer(signed: false, bits: 16))
         #expect(try f.openDataset("cxi_version").shape == [])
+        #expect(try f.read("empty", as: Int64.self) == [])
+        #expect(try f.openDataset("empty").shape == [0])
         // Stored uint16 reads as Float through HDF5's conversion.
         #expect(try f.read("u16", as: Float.self) == [0, 65535])
-        #expect(try f.children().sorted() == ["c64", "cxi_version", "f32", "f64", "i64", "text", "u16", "u32"])
+        #expect(try f.children().sorted() == ["c64", "cxi_version", "empty", "f32", "f64", "i64", "text", "u16", "u32"])
     }
 
     @Test func hyperslabsExtendibleDatasetsAttributesAndLinks() throws {
