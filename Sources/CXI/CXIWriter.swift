@@ -126,6 +126,21 @@ public final class CXIWriter {
         try data.write(values, offset: [first, 0, 0], count: [count, scan.frameHeight, scan.frameWidth])
     }
 
+    /// One frame, or one dark frame, by one rank alone (an independent write:
+    /// frames arriving live land on whichever rank was dealt them).
+    public func writeFrame<T: HDF5Element>(_ values: [T], index: Int, dark isDark: Bool = false) throws {
+        let target: HDF5Dataset
+        if isDark {
+            guard let dark else {
+                throw CXIError(file: path, dataset: CXIPaths.dark, problem: "the scan was declared with no dark frames")
+            }
+            target = dark
+        } else {
+            target = data
+        }
+        try target.write(values, offset: [index, 0, 0], count: [1, scan.frameHeight, scan.frameWidth], collective: false)
+    }
+
     /// The probe estimate, once it is known (after the frames).
     public func writeIllumination(_ probe: Array2D<Complex<Float>>) throws {
         try file.write(probe.values, to: CXIPaths.illumination, shape: probe.shape)

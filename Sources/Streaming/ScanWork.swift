@@ -65,8 +65,39 @@ final class ScanWork {
     private(set) var rejected = 0
     private(set) var placed = 0
     private(set) var rejectionReasons: [String] = []
+    private(set) var warnings: [String] = []
 
     var isRaw: Bool { start.readout != nil }
+
+    /// The raw scan as it arrives (`saveRaw`), opened by every rank together at `start`.
+    private var rawFile: CXIWriter?
+    private(set) var rawPath: String?
+
+    /// Collective: opens the raw file when asked for and the frames are raw.
+    func openRawFile(_ path: String, comm: Communicator) throws {
+        guard options.saveRaw, let readout = start.readout else { return }
+        let scan = CXIScan(energy: start.energy, distance: start.distance, xPixelSize: start.xPixelSize, yPixelSize: start.yPixelSize,
+                           frameHeight: start.shapeY, frameWidth: start.shapeX, positions: positions, readout: readout,
+                           gain: start.gain, darkFrames: start.darks)
+        rawFile = try CXIWriter(path: path, scan: scan, frameType: .uint16, comm: comm, version: options.version, command: options.command)
+        rawPath = path
+    }
+
+    /// Collective: closes the raw file (frames that never arrived stay 0).
+    func closeRawFile() throws {
+        try rawFile?.close()
+        rawFile = nil
+    }
+
+    private func record(_ f: DealtFrame, _ values: [Float]) {
+        guard let rawFile else { return }
+        do {
+            try rawFile.writeFrame(values.map { UInt16(clamping: Int($0.rounded())) }, index: f.header.index, dark: f.dark)
+        } catch {
+            // The raw copy is a by-product: the scan goes on without it.
+            warnings.append("raw copy of \(f.dark ? "dark" : "frame") \(f.header.index) not written: \(error)")
+        }
+    }
 
     init(start: ScanStart, options: StreamOptions, rank: Int) {
         self.start = start
@@ -150,6 +181,7 @@ final class ScanWork {
             if let values = pixels(f) {
                 if dark != nil { try dark!.add(values) }
                 darksUsed += 1
+                record(f, values)
             }
         }
         queue = rest
@@ -241,6 +273,7 @@ final class ScanWork {
                 if f.dark, let values = pixels(f) {
                     if dark != nil { try? dark!.add(values) }
                     darksUsed += 1
+                    record(f, values)
                 } else if !f.dark {
                     rest.append(f)
                 }
@@ -258,6 +291,7 @@ final class ScanWork {
                 reject("dark \(f.header.index): arrived after the dark statistics were made")
                 continue
             }
+            record(f, raw)
             let photons: [Float]
             let total: Double
             let com: (y: Double, x: Double)

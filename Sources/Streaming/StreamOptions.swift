@@ -41,6 +41,8 @@ public struct StreamOptions: Sendable {
     public var statusInterval = 1.0
     /// Also write each scan's clean frames (and mask) into its file, so it can be reconstructed again offline.
     public var saveClean = false
+    /// Also write each raw scan as it arrives to DIR/SCAN_ID-raw.cxi, in the layout `raw2cxi` reads.
+    public var saveRaw = false
     /// A round (one iteration) taking longer than this is reported as a stall on the status port and in the log.
     public var heartbeatTimeout = 60.0
     /// Stop after this many scans (nil: until `shutdown`).
@@ -71,9 +73,9 @@ public struct StreamOptions: Sendable {
     }
 
     /// A scan identifier as a file name: letters, digits, '.', '-' and '_' only.
-    public static func fileName(for scanID: String) -> String {
+    public static func fileName(for scanID: String, suffix: String = "") -> String {
         let kept = scanID.map { c -> Character in c.isLetter || c.isNumber || "._-".contains(c) ? c : "_" }
         let name = String(kept).trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        return (name.isEmpty ? "scan" : name) + ".cxi"
+        return (name.isEmpty ? "scan" : name) + suffix + ".cxi"
     }
 }

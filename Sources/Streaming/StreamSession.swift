@@ -151,6 +151,8 @@ public final class StreamSession {
     private func play(_ plan: RoundPlan) throws {
         if let s = plan.settings { try apply(s) }
         if plan.abort, let w = work {
+            try w.closeRawFile()
+            if comm.rank == 0, let raw = w.rawPath { try? FileManager.default.removeItem(atPath: raw) }
             if comm.rank == 0 { log("stream: scan \(w.start.scanID) aborted; ready for the next scan") }
             reports.append(ScanReport(scanID: w.start.scanID, path: nil, frames: w.start.frames, placed: 0, received: 0,
                                       rejected: 0, iterations: w.engine?.iteration ?? 0, fourierError: .nan,
@@ -158,8 +160,14 @@ public final class StreamSession {
             work = nil
         }
         if let s = plan.start {
-            work = ScanWork(start: s, options: options, rank: comm.rank)
-            work?.warmUp()
+            let w = ScanWork(start: s, options: options, rank: comm.rank)
+            work = w
+            w.warmUp()
+            if options.saveRaw && s.readout != nil {
+                try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
+                try w.openRawFile((options.outputDirectory as NSString)
+                    .appendingPathComponent(StreamOptions.fileName(for: s.scanID, suffix: "-raw")), comm: comm)
+            }
             if comm.rank == 0 {
                 log("stream: scan \(s.scanID): \(s.frames) frames of \(s.shapeY)x\(s.shapeX) \(s.dtype), \(s.darks) darks\(s.readout == nil ? "" : ", raw")")
             }
@@ -169,6 +177,7 @@ public final class StreamSession {
             if let problem = try w.prepare(comm: comm) {
                 if comm.rank == 0 { log("stream: scan \(w.start.scanID) cannot be solved: \(problem); skipped") }
                 coordinator?.discard(reason: problem)
+                try w.closeRawFile()
                 work = nil
             } else if comm.rank == 0, let l = w.layout {
                 let steps = w.steps.sorted { $0.value < $1.value }.map { String(format: "%@ at %.2f s", $0.key, $0.value) }
@@ -342,6 +351,7 @@ public final class StreamSession {
 
     private func finish(_ w: ScanWork, ingest: IngestCounts) throws {
         let began = Date()
+        try w.closeRawFile()
         let totals = try [w.darksUsed, w.cleaned, w.rejected, w.placed].map { try comm.allreduce($0, op: .sum) }
         let lastPlaced = try comm.allreduce(w.lastPlaced, op: .max)
         var path: String? = nil
@@ -368,7 +378,7 @@ public final class StreamSession {
                 "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),
                 "first_arrival_unix_s": ingest.firstArrival ?? 0, "last_arrival_unix_s": ingest.lastArrival ?? 0,
-                "last_placed_unix_s": lastPlaced, "prepared_unix_s": w.preparedAt,
+                "last_placed_unix_s": lastPlaced, "prepared_unix_s": w.preparedAt, "raw_file": w.rawPath ?? "",
             ]
             latency = (quantile(0.5), quantile(0.99))
             try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
@@ -392,8 +402,8 @@ public final class StreamSession {
             log(line)
             for (reason, n) in ingest.reasons.sorted(by: { $0.key < $1.key }) { log("stream:   rejected \(n) x \(reason)") }
         }
-        let workerReasons = w.rejectionReasons
-        for reason in workerReasons.prefix(5) { log("stream: rank \(comm.rank) rejected \(reason)") }
+        for reason in w.rejectionReasons.prefix(5) { log("stream: rank \(comm.rank) rejected \(reason)") }
+        for warning in w.warnings.prefix(5) { log("stream: rank \(comm.rank): \(warning)") }
         work = nil
         coordinator?.scanFinished()
     }

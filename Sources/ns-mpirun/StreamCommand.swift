@@ -51,6 +51,8 @@ struct StreamCommand: ParsableCommand {
     var statusInterval = 1.0
     @Flag(help: "Also write each scan's clean frames and mask into its file (it can then be reconstructed again with `recon`).")
     var saveClean = false
+    @Flag(help: "Also write each raw scan as it arrives to OUTPUT_DIR/SCAN_ID-raw.cxi, in the layout raw2cxi reads.")
+    var saveRaw = false
     @Option(help: "Report a stall (status 'stalled', a log line) when no round completes for this many seconds.")
     var heartbeatTimeout = 60.0
     @Option(help: "Stop after this many scans (default: run until 'shutdown' or SIGTERM).")
@@ -88,6 +90,7 @@ struct StreamCommand: ParsableCommand {
             o.scans = scans
             o.statusInterval = statusInterval
             o.saveClean = saveClean
+            o.saveRaw = saveRaw
             o.heartbeatTimeout = heartbeatTimeout
             o.command = CommandLine.arguments.joined(separator: " ")
             o.version = NanosurveyorVersion.string

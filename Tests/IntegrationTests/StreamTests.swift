@@ -101,7 +101,7 @@ final class BackgroundProcess {
         // The solver starts once every frame is placed, so the iterations see what an offline run sees.
         let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--solve-after", "1",
                                                "--iterations", "15", "--final-seconds", "0", "--fft-planning", "estimate", "--probe-defocus", "15e-6",
-                                               "--save-clean"])
+                                               "--save-clean", "--save-raw"])
         sim.finish()
         try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let streamed = dir + "/scan-1.cxi"
@@ -139,6 +139,13 @@ final class BackgroundProcess {
         let worst = zip(liveFrames, offlineFrames).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst < 1e-3, "largest difference \(worst) photons")
         #expect(missing.isEmpty)
+        // The raw copy holds every raw frame and dark exactly as the detector sent them.
+        let rawCopy = try HDF5File(path: dir + "/scan-1-raw.cxi", mode: .readOnly)
+        let original = try HDF5File(path: RawToCXITests.rawScan, mode: .readOnly)
+        #expect(try rawCopy.read(CXIPaths.data, as: UInt16.self) == original.read(CXIPaths.data, as: UInt16.self))
+        #expect(try rawCopy.read(CXIPaths.dark, as: UInt16.self) == original.read(CXIPaths.dark, as: UInt16.self))
+        try rawCopy.close()
+        try original.close()
         // And the streamed file is a scan `recon` can read again.
         let again = try MPIRunner.run(ranks: 2, ["recon", streamed, "-o", dir + "/again.cxi", "--iterations", "2", "--quiet"])
         #expect(again.status == 0, "\(again.stderr)")
@@ -255,9 +262,11 @@ final class BackgroundProcess {
         let launcher = try #require(MPIRunner.mpirun)
         let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
                                                       "--control", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
-                                                      "--scans", "2", "--iterations", "5", "--frame-timeout", "30",
+                                                      "--iterations", "5", "--frame-timeout", "30", "--log-dir", dir + "/logs",
                                                       "--publish-every", "2", "--status-interval", "0.2"])
         let line = try #require(stream.await("control " + StreamTests.endpointPattern), "\(stream.output.string)")
+        // Every rank's log as one timeline, followed while the session runs.
+        let follower = try BackgroundProcess(MPIRunner.executable, ["logs", dir, "--follow", "--idle-exit", "3"])
         let control = try ZMQSocket(context, .req)
         try control.connect(String(line.dropFirst("control ".count)))
         let published = try #require(stream.await("publishing on " + StreamTests.endpointPattern), "\(stream.output.string)")
@@ -314,8 +323,19 @@ final class BackgroundProcess {
         try start("c")
         for i in 0..<s.frames { try frame(i) }
         try stop("c")
+        try #require(stream.await("scan c done", timeout: 120) != nil, "\(stream.output.string)")
+        #expect(try ask(control, #"{"command": "shutdown"}"#)["ok"] as? Bool == true)
 
-        #expect(stream.finish(timeout: 180) == 0, "\(stream.output.string)")
+        #expect(stream.finish(timeout: 60) == 0, "\(stream.output.string)")
+        #expect(stream.output.string.contains("shut down after 3 scan(s)"))
+        #expect(follower.finish(timeout: 30) == 0)
+        let timeline = follower.output.string
+        #expect(timeline.contains(" rank 1 info: stream: rank 1 of 2 ready") && timeline.contains(" rank 0 info: stream: scan c done"),
+                "\(timeline)")
+        // Read at once, the whole run is one time-ordered list.
+        let merged = try MPIRunner.run(ranks: nil, ["logs", dir])
+        let stamps = merged.stdout.split(separator: "\n").map { $0.prefix(24) }
+        #expect(stamps.count >= 4 && stamps == stamps.sorted(), "\(merged.stdout)")
         let text = stream.output.string
         #expect(text.contains("scan a aborted"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/a.cxi"))
