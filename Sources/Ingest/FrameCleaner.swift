@@ -298,34 +298,41 @@ public final class FrameCleaner {
         let s = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
         // Without darks the noise per pixel is unknown: the overscan gives a typical one.
         let overscanNoise = noise.isEmpty ? typicalOverscanNoise() : 0
-        for ch in 0..<L.channels {
-            for y in 0..<L.rows {
-                for k in 0..<L.blockWidth {
-                    let raw = y * L.rawColumns + ch * L.blockWidth + k
-                    let v = work[raw]
-                    var quiet: Bool
-                    if k >= L.columnsPerChannel {
-                        quiet = true
-                    } else {
-                        let image = y * L.columns + ch * L.columnsPerChannel + k
-                        let sigma = noise.isEmpty ? overscanNoise : noise[raw]
-                        quiet = imageMask[image] & (PixelMask.dead | PixelMask.hot) == 0 && abs(v) < Float(options.backgroundSigma) * sigma
+        let limit = Float(options.backgroundSigma), cw = L.columnsPerChannel, bw = L.blockWidth
+        let w = work.baseAddress!, quietFlags = background.baseAddress!
+        let badPixel = PixelMask.dead | PixelMask.hot
+        noise.withUnsafeBufferPointer { noise in
+            imageMask.withUnsafeBufferPointer { mask in
+                for ch in 0..<L.channels {
+                    for y in 0..<L.rows {
+                        let raw = y * L.rawColumns + ch * bw, image = y * L.columns + ch * cw
+                        let out = s + 2 * (ch * n + y * bw)
+                        // Real part: the background samples; imaginary: which samples they are.
+                        for k in 0..<cw {
+                            let v = w[raw + k]
+                            let sigma = noise.isEmpty ? overscanNoise : noise[raw + k]
+                            let quiet = mask[image + k] & badPixel == 0 && abs(v) < limit * sigma
+                            quietFlags[raw + k] = quiet
+                            out[2 * k] = quiet ? v : 0
+                            out[2 * k + 1] = quiet ? 1 : 0
+                        }
+                        // Overscan samples carry no signal: always background.
+                        for k in cw..<bw {
+                            quietFlags[raw + k] = true
+                            out[2 * k] = w[raw + k]
+                            out[2 * k + 1] = 1
+                        }
                     }
-                    background[raw] = quiet
-                    let i = ch * n + y * L.blockWidth + k
-                    // Real part: the background samples; imaginary: which samples they are.
-                    s[2 * i] = quiet ? v : 0
-                    s[2 * i + 1] = quiet ? 1 : 0
                 }
             }
         }
         try timed("interference: transform") { try plan.execute(sequence.baseAddress, sequence.baseAddress, normalization: .none) }
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
         guard lowest < n / 2 else { return }
+        var magnitudes = [Float](repeating: 0, count: n / 2)
         for ch in 0..<L.channels {
             let spectrum = Spectra(s + 2 * ch * n, n)
-            var magnitudes = [Float](repeating: 0, count: n / 2)
-            for k in lowest..<(n / 2) { magnitudes[k] = Float(spectrum.samples(k).length) }
+            for k in lowest..<(n / 2) { magnitudes[k] = Float(spectrum.samplesInBand(k).length) }
             // The noise level: the median magnitude of the band (a strided
             // sample of it on long readouts), which a few lines do not move.
             let stride = max(1, (n / 2 - lowest) / 2048)
@@ -389,32 +396,37 @@ public final class FrameCleaner {
         return Float(max((sum / Double(max(count, 1))).squareRoot(), 1e-3))
     }
 
-    /// Subtracts a_l cos(omega_l s) + b_l sin(omega_l s) from every sample s of
-    /// the channel's readout; cos and sin advance by a rotation per sample.
+    /// Subtracts a_l cos(omega_l s) + b_l sin(omega_l s) from every sample s
+    /// of the channel's readout. With s = y w + j (w the block width), each
+    /// line is A_y cos(omega_l j) + B_y sin(omega_l j): two coefficients per
+    /// row (a rotation from the last row's) and two tables over j, so the
+    /// inner loop is plain Float arithmetic over a row.
     private func subtractLines(channel ch: Int, _ lines: [(k: Int, a: Double, b: Double)]) {
         guard !lines.isEmpty else { return }
         let L = layout, n = L.sequenceLength, bw = L.blockWidth, count = lines.count
-        let state = UnsafeMutablePointer<Double>.allocate(capacity: 6 * count)
-        defer { state.deallocate() }
-        let stepC = state, stepS = state + count, c = state + 2 * count, s = state + 3 * count
-        let a = state + 4 * count, b = state + 5 * count
+        let tables = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count * bw)
+        let state = UnsafeMutablePointer<Double>.allocate(capacity: 4 * count)
+        defer { tables.deallocate(); state.deallocate() }
+        let rowC = state, rowS = state + count, stepC = state + 2 * count, stepS = state + 3 * count
         for (l, line) in lines.enumerated() {
             let omega = 2 * Double.pi * Double(line.k) / Double(n)
-            stepC[l] = cos(omega); stepS[l] = sin(omega)
-            c[l] = 1; s[l] = 0
-            a[l] = line.a; b[l] = line.b
-        }
-        for y in 0..<L.rows {
-            let row = y * L.rawColumns + ch * bw
             for j in 0..<bw {
-                var fitted = 0.0
-                for l in 0..<count {
-                    let cl = c[l], sl = s[l]
-                    fitted += a[l] * cl + b[l] * sl
-                    c[l] = cl * stepC[l] - sl * stepS[l]
-                    s[l] = sl * stepC[l] + cl * stepS[l]
-                }
-                work[row + j] -= Float(fitted)
+                tables[(2 * l) * bw + j] = Float(cos(omega * Double(j)))
+                tables[(2 * l + 1) * bw + j] = Float(sin(omega * Double(j)))
+            }
+            rowC[l] = 1; rowS[l] = 0
+            stepC[l] = cos(omega * Double(bw)); stepS[l] = sin(omega * Double(bw))
+        }
+        let w = work.baseAddress!
+        for y in 0..<L.rows {
+            let row = w + y * L.rawColumns + ch * bw
+            for l in 0..<count {
+                let c = rowC[l], s = rowS[l]
+                let A = Float(lines[l].a * c + lines[l].b * s), B = Float(lines[l].b * c - lines[l].a * s)
+                let cosines = tables + (2 * l) * bw, sines = tables + (2 * l + 1) * bw
+                for j in 0..<bw { row[j] -= A * cosines[j] + B * sines[j] }
+                rowC[l] = c * stepC[l] - s * stepS[l]
+                rowS[l] = s * stepC[l] + c * stepS[l]
             }
         }
     }
@@ -430,6 +442,12 @@ public final class FrameCleaner {
         private func at(_ k: Int) -> (Double, Double, Double, Double) {
             let a = ((k % n) + n) % n, b = (n - a) % n
             return (Double(z[2 * a]), Double(z[2 * a + 1]), Double(z[2 * b]), Double(z[2 * b + 1]))
+        }
+        /// V_k for 0 < k < n/2, without the index wrapping.
+        @inline(__always)
+        func samplesInBand(_ k: Int) -> Complex<Double> {
+            let ar = Double(z[2 * k]), ai = Double(z[2 * k + 1]), br = Double(z[2 * (n - k)]), bi = Double(z[2 * (n - k) + 1])
+            return Complex((ar + br) / 2, (ai - bi) / 2)
         }
         /// V_k = (Z_k + conj Z_-k) / 2.
         func samples(_ k: Int) -> Complex<Double> {

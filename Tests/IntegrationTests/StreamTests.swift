@@ -370,7 +370,8 @@ final class BackgroundProcess {
         }
         viewer.close()
         #expect((topics["status"] ?? 0) >= 2, "\(topics)")
-        #expect((topics["rec"] ?? 0) >= 3, "\(topics)")
+        // Periodic ones come only when iterations run between frames (timing); the finals always.
+        #expect((topics["rec"] ?? 0) >= 2, "\(topics)")
         #expect(finals == ["b", "c"])
     }
 
