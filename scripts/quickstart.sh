@@ -30,6 +30,6 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [ -n "$endpoint" ] || { cat "$run/fccd-sim.log"; echo "quickstart: fccd-sim did not start" >&2; exit 1; }
-bash jobs/workstation.sh stream --connect "$endpoint" -o "$run/live" --scans 1 --iterations 50
+bash jobs/workstation.sh stream --connect "$endpoint" -o "$run/live" --scans 1 --iterations 50 --probe-defocus 20e-6
 wait "$sim"
 cat "$run/fccd-sim.log"

@@ -141,6 +141,14 @@ public final class CXIWriter {
         try target.write(values, offset: [index, 0, 0], count: [1, scan.frameHeight, scan.frameWidth], collective: false)
     }
 
+    /// Translations learnt after the file was made (collective: every rank passes the same).
+    public func rewriteTranslations(_ positions: [(y: Double, x: Double)]) throws {
+        guard positions.count == scan.frames else {
+            throw CXIError(file: path, dataset: CXIPaths.translation, problem: "\(positions.count) positions for \(scan.frames) frames")
+        }
+        try file.openDataset(CXIPaths.translation).write(positions.flatMap { [-$0.x, -$0.y, 0] })
+    }
+
     /// The probe estimate, once it is known (after the frames).
     public func writeIllumination(_ probe: Array2D<Complex<Float>>) throws {
         try file.write(probe.values, to: CXIPaths.illumination, shape: probe.shape)

@@ -18,6 +18,8 @@ final class Coordinator {
     private var pendingData: [DealtFrame] = []
     private var seenDarks = Set<Int>()
     private var seenData = Set<Int>()
+    /// Positions carried by the frames, when `start` had no translations; nil once tiled.
+    private var framePositions: [Int: [Double]]?
     private var deferred: [Inbound] = []
     private var outgoing: [[DealtFrame]]
     private var dealtThisScan = 0
@@ -52,6 +54,7 @@ final class Coordinator {
         pendingData.removeAll()
         seenDarks.removeAll()
         seenData.removeAll()
+        framePositions = nil
         dealtThisScan = 0
         solving = false
         endRequested = false
@@ -125,17 +128,27 @@ final class Coordinator {
                     phase = .frames
                 }
             }
+            if phase == .frames, let known = framePositions, known.count == s.frames || (ending && pendingData.isEmpty && queued == 0) {
+                // Every position is in (or no more will come): tile now.
+                // Frames that never came take a known position; they weigh 0.
+                if let fill = known.values.first {
+                    plan.positions = (0..<s.frames).map { known[$0] ?? fill }
+                    framePositions = nil
+                }
+            }
+            let tiled = framePositions == nil
             if phase == .frames {
                 dealByCredit(counters: counters)
                 let threshold = max(1, Int((options.solveAfter * Double(s.frames)).rounded(.up)))
-                if !solving && placed >= threshold {
+                if !solving && tiled && placed >= threshold {
                     plan.solve = true
                     solving = true
                 }
                 // Iterate when the cleaning keeps up; a backlog is cleared first.
                 plan.iterate = solving && pendingData.count <= ranks * options.credit
                 if pendingData.isEmpty && queued == 0 && processed >= dealtThisScan && ending
-                    && outgoing.allSatisfy(\.isEmpty) {
+                    && outgoing.allSatisfy(\.isEmpty) && plan.positions == nil
+                    && (tiled || framePositions?.isEmpty == true) {
                     plan.finish = true
                     plan.ingest = counts
                     resetScan()
@@ -189,6 +202,7 @@ final class Coordinator {
                 phase = .darks
                 counts = IngestCounts()
                 counts.scanID = s.scanID
+                framePositions = s.translations == nil ? [:] : nil
                 lastMessage = Date()
                 plan.start = s
             case .frame(let h, let payload, let arrival):
@@ -214,6 +228,14 @@ final class Coordinator {
                     pendingDarks.append(DealtFrame(header: h, payload: payload, arrival: arrival, dark: true, centring: false))
                 } else {
                     guard h.index < s.frames else { reject("frame \(h.index): index beyond the \(s.frames) frames announced"); continue }
+                    if framePositions != nil {
+                        guard let y = h.posy, let x = h.posx else {
+                            reject("frame \(h.index): no posy and posx, and 'start' had no translations")
+                            continue
+                        }
+                        guard !seenData.contains(h.index) else { reject("frame \(h.index): duplicate"); continue }
+                        framePositions![h.index] = [y, x]
+                    }
                     guard seenData.insert(h.index).inserted else { reject("frame \(h.index): duplicate"); continue }
                     pendingData.append(DealtFrame(header: h, payload: payload, arrival: arrival, dark: false, centring: false))
                     dataWaitingSince = dataWaitingSince ?? Date()

@@ -24,7 +24,8 @@ struct DealtFrame {
 final class ScanWork {
     let start: ScanStart
     let options: StreamOptions
-    let positions: [(y: Double, x: Double)]
+    /// From `start`, or (when it had none) from the frames' own positions once rank 0 has them all.
+    private(set) var positions: [(y: Double, x: Double)]
     let rank: Int
     private var dark: DarkStatistics?
     private(set) var queue: [DealtFrame] = []
@@ -77,8 +78,10 @@ final class ScanWork {
     func openRawFile(_ path: String, comm: Communicator) throws {
         guard options.saveRaw, let readout = start.readout else { return }
         let scan = CXIScan(energy: start.energy, distance: start.distance, xPixelSize: start.xPixelSize, yPixelSize: start.yPixelSize,
-                           frameHeight: start.shapeY, frameWidth: start.shapeX, positions: positions, readout: readout,
-                           gain: start.gain, darkFrames: start.darks)
+                           frameHeight: start.shapeY, frameWidth: start.shapeX,
+                           // Positions that come with the frames are written when known (`tile`).
+                           positions: positions.isEmpty ? Array(repeating: (0, 0), count: start.frames) : positions,
+                           readout: readout, gain: start.gain, darkFrames: start.darks)
         rawFile = try CXIWriter(path: path, scan: scan, frameType: .uint16, comm: comm, version: options.version, command: options.command)
         rawPath = path
     }
@@ -134,9 +137,8 @@ final class ScanWork {
         where !(v > 0 && v.isFinite) {
             return "start: '\(name)' is \(v); it must be positive"
         }
-        guard let t = s.translations else {
-            return "start: no 'translations': the solver tiles the scan by its positions before the frames arrive"
-        }
+        // Without translations every data frame must carry posy and posx (the coordinator checks).
+        guard let t = s.translations else { return nil }
         guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
         if let bad = t.firstIndex(where: { $0.count != 2 || !$0.allSatisfy(\.isFinite) }) {
             return "start: translation \(bad) is not a finite [y, x] pair"
@@ -234,6 +236,20 @@ final class ScanWork {
             geometry = Geometry(energy: start.energy, distance: start.distance, detectorPixelSize: start.xPixelSize,
                                 frameSize: frameSize)
         }
+        let valid = outputMask.map { Float($0 == 0 ? 1 : 0) }
+        mask = Array2D(height: frameSize, width: frameSize, values: valid).fftShifted(inverse: true).values
+        preparedAt = Date().timeIntervalSince1970
+        return positions.isEmpty ? nil : try tile(positions: nil, comm: comm)
+    }
+
+    /// Collective: the object grid and the tiles, from `start`'s translations
+    /// or from the positions rank 0 gathered from the frames; clean frames
+    /// held until now go to their owners at the next routing.
+    func tile(positions given: [[Double]]?, comm: Communicator) throws -> String? {
+        if let given {
+            positions = given.map { ($0[0], $0[1]) }
+            try rawFile?.rewriteTranslations(positions)
+        }
         let m = frameSize
         let g = ObjectGrid(positions: positions, pixelSize: geometry!.samplePixelSize, frameSize: m)
         grid = g
@@ -251,13 +267,17 @@ final class ScanWork {
         weights = [Float](repeating: 0, count: mine.count)
         placedFlags = [Bool](repeating: false, count: mine.count)
         meanSum = [Double](repeating: 0, count: m * m)
-        let valid = outputMask.map { Float($0 == 0 ? 1 : 0) }
-        mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
-        preparedAt = Date().timeIntervalSince1970
+        for f in held { outbox[l.owner[f.index], default: []].append(f) }
+        held.removeAll()
         return nil
     }
 
+    /// The cleaner is ready (darks merged, centre found).
+    var cleanerReady: Bool { frameSize > 0 }
+    /// The tiles are known: clean frames can go to their owners.
     var prepared: Bool { layout != nil }
+    /// Clean frames waiting for the tiles (positions that come with the frames).
+    private var held: [(index: Int, arrival: Double, photons: [Float])] = []
     /// When `prepare` finished (s since 1970), and its steps' end times from its start.
     private(set) var preparedAt = 0.0
     private(set) var steps: [String: Double] = [:]
@@ -266,7 +286,7 @@ final class ScanWork {
 
     /// Cleans up to `budget` queued frames; each goes to its owner's outbox.
     func cleanQueued(budget: Int) {
-        guard let layout else {
+        guard cleanerReady else {
             // Before `prepare`: the darks only, as they come.
             var rest: [DealtFrame] = []
             for f in queue {
@@ -312,7 +332,11 @@ final class ScanWork {
             comY[i] = com.y
             comX[i] = com.x
             cleaned += 1
-            outbox[layout.owner[i], default: []].append((i, f.arrival, photons))
+            if let layout {
+                outbox[layout.owner[i], default: []].append((i, f.arrival, photons))
+            } else {
+                held.append((i, f.arrival, photons))
+            }
         }
     }
 

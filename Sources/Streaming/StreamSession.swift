@@ -24,6 +24,8 @@ struct RoundPlan: Codable {
     /// Nothing to do: the next round begins with a sleeping barrier.
     var idle = false
     var settings: LiveSettings?
+    /// The scan positions gathered from the frames (a `start` without translations): tile now.
+    var positions: [[Double]]?
     /// With `finish`: what rank 0 counted for the scan's report.
     var ingest: IngestCounts?
 }
@@ -179,9 +181,21 @@ public final class StreamSession {
                 coordinator?.discard(reason: problem)
                 try w.closeRawFile()
                 work = nil
-            } else if comm.rank == 0, let l = w.layout {
+            } else if comm.rank == 0 {
+                let tiles = w.layout.map { "object \($0.objectHeight)x\($0.objectWidth) as \($0.rows)x\($0.columns) tiles" }
+                    ?? "tiles once the frames' positions are in"
                 let steps = w.steps.sorted { $0.value < $1.value }.map { String(format: "%@ at %.2f s", $0.key, $0.value) }
-                log("stream: scan \(w.start.scanID): clean frames \(w.frameSize)x\(w.frameSize), object \(l.objectHeight)x\(l.objectWidth) as \(l.rows)x\(l.columns) tiles; prepared (\(steps.joined(separator: ", ")))")
+                log("stream: scan \(w.start.scanID): clean frames \(w.frameSize)x\(w.frameSize), \(tiles); prepared (\(steps.joined(separator: ", ")))")
+            }
+        }
+        if let p = plan.positions, let w = work {
+            if let problem = try w.tile(positions: p, comm: comm) {
+                if comm.rank == 0 { log("stream: scan \(w.start.scanID) cannot be solved: \(problem); skipped") }
+                coordinator?.discard(reason: problem)
+                try w.closeRawFile()
+                work = nil
+            } else if comm.rank == 0, let l = w.layout {
+                log("stream: scan \(w.start.scanID): positions from the frames; object \(l.objectHeight)x\(l.objectWidth) as \(l.rows)x\(l.columns) tiles")
             }
         }
         if let w = work {

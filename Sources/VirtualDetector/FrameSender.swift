@@ -36,6 +36,8 @@ public final class FrameSender {
     let socket: ZMQSocket
     let rate: Double?
     let faults: Faults
+    /// Leave the translations out of `start`: every frame carries its own position.
+    public var positionsInFrames = false
     /// Every frame's wire bytes, read before the first is sent (`preload`).
     private var payloads: [[UInt8]]?
 
@@ -73,7 +75,8 @@ public final class FrameSender {
         let start = ScanStart(scanID: scanID, frames: s.frames, darks: s.darkFrames, shapeY: s.frameHeight,
                               shapeX: s.readout?.rawColumns ?? s.frameWidth, dtype: raw ? "uint16" : "float32",
                               energy: s.energy, distance: s.distance, xPixelSize: s.xPixelSize, yPixelSize: s.yPixelSize,
-                              translations: s.positions.map { [$0.y, $0.x] }, readout: s.readout, gain: s.gain)
+                              translations: positionsInFrames ? nil : s.positions.map { [$0.y, $0.x] }, readout: s.readout,
+                              gain: s.gain)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         try socket.send(bytes: [Array("start".utf8), Array(try encoder.encode(start)), []])

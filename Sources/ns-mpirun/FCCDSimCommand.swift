@@ -32,6 +32,8 @@ struct FCCDSim: ParsableCommand {
     var stall = 0.0
     @Option(help: "Stop without 'stop' after this many frame messages.")
     var dieAfter: Int?
+    @Flag(help: "Send no translations in 'start': each frame carries its position (posy, posx) only.")
+    var positionsInFrames = false
     @Flag(help: "Read and encode every frame before sending the first, so that the file does not limit the rate.")
     var preload = false
     @Option(help: "Seed of the fault injection.")
@@ -87,6 +89,7 @@ struct FCCDSim: ParsableCommand {
             print("fccd-sim: sending \(reader.scan.darkFrames) dark and \(reader.scan.frames) data frames from \(path!) on \(endpoint) at \(parsedRate.map { "\($0) Hz" } ?? "full speed")")
             fflush(nil)
             let sender = FrameSender(reader: reader, socket: socket, rate: parsedRate, faults: faults)
+            sender.positionsInFrames = positionsInFrames
             if preload { try sender.preload() }
             let report = try sender.send(scanID: scanID)
             print("fccd-sim: sent \(report.sent) frame messages (dropped \(report.dropped), duplicated \(report.duplicated), reordered \(report.reordered), corrupted \(report.corrupted))\(report.stopped ? ", then stop" : "; died before stop")")

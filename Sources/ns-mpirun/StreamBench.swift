@@ -48,6 +48,8 @@ extension Bench {
                     config.darkFrames = 16
                     var options = StreamOptions()
                     options.finalIterations = iterations
+                    // The beamline knows its zone plate's defocus: the first probe's phase.
+                    options.probeDefocus = config.zonePlate.defocus
                     var rate: Double? = nil
                     if c == "paper" {
                         config.scan.pattern = try ScanPattern(parsing: paperScan)

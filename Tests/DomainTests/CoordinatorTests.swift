@@ -12,9 +12,26 @@ import Testing
                   translations: translations ? (0..<frames).map { [Double($0) * 1e-7, 0] } : nil)
     }
 
-    static func frame(_ index: Int, identifier: Int? = nil) -> Inbound {
-        .frame(FrameHeader(shapeY: 4, shapeX: 4, dtype: "float32", identifier: identifier ?? index, index: index),
+    static func frame(_ index: Int, identifier: Int? = nil, position: Bool = false) -> Inbound {
+        .frame(FrameHeader(shapeY: 4, shapeX: 4, dtype: "float32", identifier: identifier ?? index, index: index,
+                           posy: position ? Double(index) : nil, posx: position ? 0 : nil),
                payload: [UInt8](repeating: 0, count: 64), arrival: 0)
+    }
+
+    @Test func withoutTranslationsTheFramesPositionsTileTheScanOnceAllAreIn() {
+        let (c, q) = make(ranks: 1, credit: 100)
+        _ = q.put(.start(Self.start(frames: 3, translations: false)))
+        _ = q.put(Self.frame(0, position: true))
+        _ = q.put(Self.frame(1))                      // no position: unusable
+        _ = q.put(Self.frame(1, position: true))
+        var plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(plan.start != nil && plan.positions == nil)
+        #expect(c.counts.reasons.keys.contains { $0.contains("no posy and posx") })
+        _ = c.takeDealt()
+        _ = q.put(Self.frame(2, position: true))
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 2), waited: false)
+        #expect(plan.positions == [[0, 0], [1, 0], [2, 0]])
+        #expect(!plan.solve, "no solve before the tiles exist")
     }
 
     /// Counters as the ranks report them: queued, darks, cleaned, rejected, placed, iteration, heartbeat.
@@ -49,7 +66,7 @@ import Testing
     @Test func duplicatesOutOfRangeAndStrayMessagesAreCountedWithTheirReasons() {
         let (c, q) = make(ranks: 1, credit: 100)
         _ = q.put(Self.frame(0))                                      // before start
-        _ = q.put(.start(Self.start(translations: false)))           // unusable start
+        _ = q.put(.start(Self.start(frames: 0)))                     // unusable start
         _ = q.put(.rejected(reason: "message: unknown topic 'x'", isFrame: false))
         _ = q.put(.start(Self.start(frames: 3)))
         _ = q.put(Self.frame(1))

@@ -167,6 +167,45 @@ final class BackgroundProcess {
         for (a, b) in zip(errors, expectedErrors) { #expect(abs(a - b) <= 1e-5 * b) }
     }
 
+    /// A `start` without translations: the frames' own positions tile the
+    /// scan once they are all in, to the same tiles, translations and result.
+    @Test func positionsCarriedByTheFramesTileTheSameScan() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var files: [String] = []
+        for (name, extra) in [("start", [String]()), ("frames", ["--positions-in-frames"])] {
+            let (sim, endpoint) = try detector(extra + ["--scan-id", name])
+            let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--solve-after", "1",
+                                                   "--iterations", "5", "--final-seconds", "0", "--fft-planning", "estimate",
+                                                   "--save-raw"])
+            sim.finish()
+            try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+            if name == "frames" { #expect(run.stdout.contains("positions from the frames")) }
+            files.append(dir + "/\(name).cxi")
+        }
+        let a = try HDF5File(path: files[0], mode: .readOnly), b = try HDF5File(path: files[1], mode: .readOnly)
+        defer { try? a.close(); try? b.close() }
+        for path in ["/entry_1/image_1/process_1/ns_tiles", "/entry_1/image_1/process_1/ns_frame_owner"] {
+            #expect(try a.read(path, as: Int64.self) == b.read(path, as: Int64.self), "\(path)")
+        }
+        #expect(try a.read(CXIPaths.translation, as: Double.self) == b.read(CXIPaths.translation, as: Double.self))
+        #expect(try report(files[1])["placed"] as? Int == 60)
+        // The raw copy gets the positions too, once known.
+        let raw = try HDF5File(path: dir + "/frames-raw.cxi", mode: .readOnly)
+        #expect(try raw.read(CXIPaths.translation, as: Double.self) == a.read(CXIPaths.translation, as: Double.self))
+        try raw.close()
+        // The same frames, positions and iterations: the same object, up to the
+        // order the first probe's mean was summed in (frames held for the tiles
+        // are placed later).
+        let errorsA = try a.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        let errorsB = try b.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        if errorsA.count == errorsB.count {
+            let x = try a.read(CXIPaths.image, as: Complex<Float>.self), y = try b.read(CXIPaths.image, as: Complex<Float>.self)
+            let difference = zip(x, y).reduce(0.0) { $0 + Double(($1.0 - $1.1).lengthSquared) }
+            #expect((difference / y.reduce(0.0) { $0 + Double($1.lengthSquared) }).squareRoot() < 1e-4)
+        }
+    }
+
     @Test func faultyWireLosesNothingValid() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -274,11 +313,11 @@ final class BackgroundProcess {
         try viewer.subscribe("")
         try viewer.connect(String(published.dropFirst("publishing on ".count)))
 
-        // Before any start: a frame, an unknown topic, a start without translations.
+        // Before any start: a frame, an unknown topic, a start for a scan of no frames.
         try frame(0)
         try push.send(bytes: [Array("hello".utf8), [], []])
         let s = scan.scan
-        let bad = ScanStart(scanID: "bad", frames: s.frames, darks: 0, shapeY: s.frameHeight, shapeX: s.frameWidth, dtype: "float32",
+        let bad = ScanStart(scanID: "bad", frames: 0, darks: 0, shapeY: s.frameHeight, shapeX: s.frameWidth, dtype: "float32",
                             energy: s.energy, distance: s.distance, xPixelSize: s.xPixelSize, yPixelSize: s.yPixelSize)
         try push.send(bytes: [Array("start".utf8), try json(bad), []])
 
