@@ -88,6 +88,11 @@ ns_launch_background() {
 # and mpirun forward them to every rank); returns the step's status.
 ns_wait() {
     trap 'NS_SIGNALLED=1; ns_log "signal received: asking the ranks to checkpoint and stop"; kill -USR1 "$NS_PID" 2>/dev/null || true' USR1 USR2 TERM
+    # A signal that came between the launch and here was only remembered: pass it on now.
+    if [ -n "$NS_SIGNALLED" ]; then
+        ns_log "signal received before the wait: asking the ranks to checkpoint and stop"
+        kill -USR1 "$NS_PID" 2>/dev/null || true
+    fi
     local status
     while true; do
         status=0

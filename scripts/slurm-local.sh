@@ -41,6 +41,15 @@ detached() {
 
 stop() {
     local status=0
+    # Jobs still running (a test that gave up on one) end first: their step
+    # daemons and tasks would outlive slurmd otherwise.
+    if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.started-pid" ] && running "$(cat "$dir/slurmctld.started-pid")"; then
+        SLURM_CONF="$dir/slurm.conf" scancel --full --user="$(id -un)" 2>/dev/null || true
+        for _ in $(seq 50); do
+            [ -z "$(SLURM_CONF="$dir/slurm.conf" squeue -h -o %i 2>/dev/null)" ] && break
+            sleep 0.1
+        done
+    fi
     for name in slurmd slurmctld munged; do
         local pidfile="$dir/$name.started-pid"
         [ -f "$pidfile" ] || continue
@@ -116,6 +125,12 @@ EOF
     # Like a Perlmutter CPU node (the scripts' --constraint=cpu); their
 # --qos is accepted without accounting.
     echo "PartitionName=regular Nodes=nsnode MaxTime=INFINITE State=UP" >> "$dir/slurm.conf"
+
+    # PMIx's per-step directories under this cluster's folder: job IDs start
+    # at 1 in every cluster, and a step's leftover /tmp/spmix_appdir_0_J.0
+    # from an earlier one would stop the step of the same ID from starting.
+    mkdir -p "$dir/pmix"
+    echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
 
     export SLURM_CONF="$dir/slurm.conf"
     detached setsid slurmctld -D -c -f "$SLURM_CONF" </dev/null >"$dir/log/slurmctld.out" 2>&1 &

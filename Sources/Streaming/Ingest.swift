@@ -1,5 +1,6 @@
 import Foundation
 import Ingest
+import Pipeline
 import SwiftZMQ
 
 /// One message from the detector, checked by the receiving thread.
@@ -39,6 +40,52 @@ public struct LiveSettings: Codable, Sendable, Equatable {
         self.algorithm = algorithm
         self.beta = beta
         self.publishEvery = publishEvery
+    }
+
+    /// The parameters `set` takes, declared as pipeline stage parameters are,
+    /// so a request is checked by the same rules and worded the same way.
+    public static let parameters: [ParameterSpec] = [
+        ParameterSpec("final_iterations", .integer(0...100_000), default: nil, doc: "Iterations after the last frame of a scan."),
+        ParameterSpec("algorithm", .choice(["dm", "raar"]), default: nil, doc: "Difference map or RAAR, from the next iteration."),
+        ParameterSpec("beta", .number(1e-6...1), default: nil, doc: "RAAR relaxation."),
+        ParameterSpec("publish_every", .integer(0...1_000_000), default: nil, doc: "Iterations between published reconstructions (0: at the end only)."),
+    ]
+
+    /// Checks a `set` request's fields with the declared parameters; the
+    /// settings, or every problem, each naming its field.
+    public static func parse(_ fields: [String: Any]) -> (settings: LiveSettings?, problems: [String]) {
+        var problems: [String] = []
+        var settings = LiveSettings()
+        for (key, raw) in fields.sorted(by: { $0.key < $1.key }) {
+            guard let spec = parameters.first(where: { $0.name == key }) else {
+                let near = nearest(key, in: parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+                problems.append("\(key): unknown parameter\(near); known: \(parameters.map(\.name).joined(separator: ", "))")
+                continue
+            }
+            // JSON numbers read as integers where whole, so the declaration decides.
+            let value: ParameterValue
+            if let t = raw as? String {
+                value = .string(t)
+            } else if let n = raw as? NSNumber {
+                let d = n.doubleValue
+                value = d.rounded() == d && abs(d) < 1e15 ? .integer(Int(d)) : .number(d)
+            } else {
+                problems.append("\(key): expected a number or a string, got \(raw)")
+                continue
+            }
+            switch spec.check(value) {
+            case .invalid(let problem): problems.append("\(key): \(problem)")
+            case .valid(let v):
+                switch (key, v) {
+                case ("final_iterations", .integer(let n)): settings.finalIterations = n
+                case ("publish_every", .integer(let n)): settings.publishEvery = n
+                case ("algorithm", .string(let a)): settings.algorithm = a
+                case ("beta", .number(let b)): settings.beta = b
+                default: problems.append("\(key): unexpected value \(v)")
+                }
+            }
+        }
+        return (problems.isEmpty ? settings : nil, problems)
     }
 
     /// Problems, each naming the field; empty when the settings can be applied.
@@ -336,16 +383,10 @@ final class StreamReceiver: @unchecked Sendable {
         case "set":
             var fields = object
             fields.removeValue(forKey: "command")
-            let known: Set = ["final_iterations", "algorithm", "beta", "publish_every"]
-            if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
-                return ["ok": false, "error": "set: unknown parameter '\(unknown)'; known: \(known.sorted().joined(separator: ", "))"]
+            let (settings, problems) = LiveSettings.parse(fields)
+            guard let settings, !fields.isEmpty else {
+                return ["ok": false, "error": "set: " + (problems.isEmpty ? "no parameter given" : problems.joined(separator: "; "))]
             }
-            guard let json = try? JSONSerialization.data(withJSONObject: fields),
-                  let settings = try? JSONDecoder().decode(LiveSettings.self, from: json) else {
-                return ["ok": false, "error": "set: a parameter has the wrong type (final_iterations and publish_every are integers, beta a number, algorithm a string)"]
-            }
-            let problems = settings.problems()
-            guard problems.isEmpty else { return ["ok": false, "error": "set: " + problems.joined(separator: "; ")] }
             queue.request(.set(settings))
             return ["ok": true, "command": "set"]
         default:

@@ -138,9 +138,11 @@ public final class StreamSession {
         defer { receiver?.stop(); receiver = nil }
         var idle = false
         while true {
-            if idle { try comm.sleepingBarrier(poll: .milliseconds(1)) }
             var plan = RoundPlan()
+            // Rank 0 waits for messages before the barrier, so the others sleep
+            // in it rather than spin in the broadcast while nothing happens.
             if let coordinator { plan = coordinator.plan(receiver: receiver!, counters: counters, waited: idle) }
+            if idle { try comm.sleepingBarrier(poll: .milliseconds(1)) }
             let encoded = comm.rank == 0 ? String(decoding: try JSONEncoder().encode(plan), as: UTF8.self) : ""
             plan = try JSONDecoder().decode(RoundPlan.self, from: Data(try comm.broadcast(encoded, root: 0).utf8))
             try play(plan)

@@ -127,6 +127,18 @@ import Testing
         #expect(plan.start?.scanID == "b")
     }
 
+    @Test func setRequestsAreCheckedByThePipelineParameterRules() {
+        let ok = LiveSettings.parse(["final_iterations": 20, "algorithm": "raar", "beta": 0.9])
+        #expect(ok.problems.isEmpty)
+        #expect(ok.settings == LiveSettings(finalIterations: 20, algorithm: "raar", beta: 0.9))
+        let bad = LiveSettings.parse(["beta": 2, "algorithm": "rar", "final_iterations": 2.5, "betta": 1])
+        #expect(bad.settings == nil)
+        #expect(bad.problems.contains { $0.hasPrefix("beta: 2") && $0.contains("out of range") })
+        #expect(bad.problems.contains { $0.hasPrefix("algorithm:") && $0.contains("did you mean 'raar'") })
+        #expect(bad.problems.contains { $0.hasPrefix("final_iterations: expected an integer") })
+        #expect(bad.problems.contains { $0.hasPrefix("betta: unknown parameter (did you mean 'beta'?)") })
+    }
+
     @Test func liveSettingsAreCheckedFieldByField() {
         #expect(LiveSettings(finalIterations: 5, algorithm: "raar", beta: 0.9, publishEvery: 0).problems().isEmpty)
         let bad = LiveSettings(finalIterations: -1, algorithm: "er", beta: 1.5, publishEvery: -2).problems()

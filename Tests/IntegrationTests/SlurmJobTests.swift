@@ -244,12 +244,15 @@ import Testing
         let second = try cluster.submit(["--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1", "--time=10", "--qos=normal",
                                          "--output=\(work)/idle-%j.out", "\(Self.root)/jobs/stream.sbatch", "tcp://127.0.0.1:9"],
                                         extra: ["NS_RUN_DIR": idle, "NS_CONTROL": "none", "NS_PUBLISH": "none"])
+        // Every rank up (rank 1's log says so), so that srun has a whole step to pass the signal to.
         try cluster.wait("the idle session to start") {
-            try Self.read(idle + "/stream.log").contains("receiving from") || !["RUNNING", "PENDING"].contains(cluster.state(second))
+            try (Self.read(idle + "/stream.log").contains("receiving from") && Self.read(idle + "/logs/rank-0001.log").contains("ready"))
+                || !["RUNNING", "PENDING"].contains(cluster.state(second))
         }
         let signal = try cluster.command("scancel", ["--batch", "--signal=USR1", second])
-        try #require(signal.status == 0, "\(signal.stderr)")
-        #expect(try cluster.waitForEnd(second) == "COMPLETED", "\(Self.read("\(work)/idle-\(second).out"))")
+        try #require(signal.status == 0, "\(signal.stderr)\n\(Self.read("\(work)/idle-\(second).out"))\n\(Self.read(idle + "/stream.log"))\nslurmd:\n\(Self.read(cluster.directory + "/log/slurmd.log").suffix(3000))")
+        let idleEnd = try? cluster.waitForEnd(second, timeout: 60)
+        #expect(idleEnd == "COMPLETED", "\(Self.read("\(work)/idle-\(second).out"))\n\(Self.read(idle + "/stream.log"))\n\(Self.read(idle + "/logs/rank-0001.log"))")
         #expect(Self.read(idle + "/job.log").contains("session ended: 0 scan(s)"))
         #expect(Self.read(idle + "/stream.log").contains("shut down after 0 scan(s)"))
     }
