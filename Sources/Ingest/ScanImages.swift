@@ -1,4 +1,5 @@
 import Foundation
+import Recon
 
 /// The low-resolution images a scan gives before any reconstruction: the
 /// transmitted photons per position (STXM) and the shift of each pattern's
@@ -86,5 +87,47 @@ public enum DiffractionCentre {
             c = next
         }
         return c
+    }
+}
+
+/// The diffraction centre from a scan's first frames, cleaned without
+/// beamstop, crop or resampling and summed (over ranks too, by the caller
+/// between `add` and `centre`): their symmetric centre of mass, in
+/// detector image pixels. The offline and the live paths share it.
+public final class CentreFinder {
+    public let cleaner: FrameCleaner
+    public private(set) var sum: [Float]
+
+    /// The cleaning options a centre search uses.
+    public static func options(_ o: PreprocessOptions) -> PreprocessOptions {
+        var probing = o
+        probing.beamstopRadius = nil
+        probing.cropSize = nil
+        probing.outputSize = nil
+        return probing
+    }
+
+    public init(layout: ReadoutLayout, gain: Double?, dark: DarkStatistics?, fileMask: [UInt32]?, options: PreprocessOptions) throws {
+        cleaner = try FrameCleaner(layout: layout, gain: gain, dark: dark, fileMask: fileMask,
+                                   centre: (Double(layout.rows) / 2, Double(layout.columns) / 2), options: Self.options(options))
+        sum = [Float](repeating: 0, count: cleaner.outputSize * cleaner.outputSize)
+    }
+
+    public func add(raw: [Float]) throws {
+        let frame = try cleaner.clean(raw: raw)
+        for i in 0..<sum.count { sum[i] += frame.photons[i] }
+    }
+
+    /// The summed images of all ranks, in place (`combine` is the caller's reduction).
+    public func combine(_ reduce: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        try sum.withUnsafeMutableBufferPointer { try reduce($0) }
+    }
+
+    /// nil when the frames hold no photons after cleaning.
+    public func centre() -> (y: Double, x: Double)? {
+        let side = cleaner.outputSize, origin = cleaner.cropOrigin
+        guard let found = DiffractionCentre.find(sum, height: side, width: side, mask: cleaner.outputMask,
+                                                 start: (Double(side) / 2, Double(side) / 2)) else { return nil }
+        return (found.y + Double(origin.y), found.x + Double(origin.x))
     }
 }

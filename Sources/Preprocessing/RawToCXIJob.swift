@@ -96,31 +96,18 @@ public enum RawToCXIJob {
         if let c = options.preprocess.centre {
             centre = (c[0], c[1])
         } else {
-            var probing = options.preprocess
-            probing.beamstopRadius = nil
-            probing.cropSize = nil
-            probing.outputSize = nil
-            let provisional = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask,
-                                               centre: (Double(layout.rows) / 2, Double(layout.columns) / 2), options: probing)
-            let side = provisional.outputSize
-            var sum = [Float](repeating: 0, count: side * side)
+            let finder = try CentreFinder(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, options: options.preprocess)
             // The scan's first frames, split over the ranks, so the centre does not depend on the rank count.
             let probe = SimulatedScanWriter.block(frames: min(8, scan.frames), rank: comm.rank, size: comm.size)
-            let count = probe.count
-            if count > 0 {
-                let values = try reader.readFrames(first: probe.first, count: count)
-                for f in 0..<count {
-                    let frame = try provisional.clean(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)]))
-                    for i in 0..<sum.count { sum[i] += frame.photons[i] }
-                }
+            if probe.count > 0 {
+                let values = try reader.readFrames(first: probe.first, count: probe.count)
+                for f in 0..<probe.count { try finder.add(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
             }
-            try sum.withUnsafeMutableBufferPointer { try comm.sum($0) }
-            let origin = provisional.cropOrigin
-            guard let found = DiffractionCentre.find(sum, height: side, width: side, mask: provisional.outputMask,
-                                                     start: (Double(side) / 2, Double(side) / 2)) else {
+            try finder.combine { try comm.sum($0) }
+            guard let found = finder.centre() else {
                 throw PreprocessError.input("\(input): the first frames hold no photons after cleaning (all dark?): give --centre y,x")
             }
-            centre = (found.y + Double(origin.y), found.x + Double(origin.x))
+            centre = found
         }
         let cleaner = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, centre: centre,
                                        options: options.preprocess, beamstopMap: beamstop)

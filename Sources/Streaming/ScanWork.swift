@@ -118,11 +118,7 @@ final class ScanWork {
     func warmUp() {
         guard let layout = start.readout else { return }
         let centre = (Double(layout.rows) / 2, Double(layout.columns) / 2)
-        var probing = options.preprocess
-        probing.beamstopRadius = nil
-        probing.cropSize = nil
-        probing.outputSize = nil
-        for o in [probing, options.preprocess] {
+        for o in [CentreFinder.options(options.preprocess), options.preprocess] {
             _ = try? FrameCleaner(layout: layout, gain: start.gain, dark: nil, fileMask: nil, centre: centre, options: o)
         }
     }
@@ -194,26 +190,16 @@ final class ScanWork {
             if let c = options.preprocess.centre {
                 centre = (c[0], c[1])
             } else {
-                var probing = options.preprocess
-                probing.beamstopRadius = nil
-                probing.cropSize = nil
-                probing.outputSize = nil
-                let provisional = try FrameCleaner(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil,
-                                                   centre: (Double(layout.rows) / 2, Double(layout.columns) / 2), options: probing)
-                let side = provisional.outputSize
-                var sum = [Float](repeating: 0, count: side * side)
+                let finder = try CentreFinder(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil, options: options.preprocess)
                 for f in queue where f.centring {
-                    guard let raw = try? f.payload.withUnsafeBytes({ try f.header.pixels(from: $0) }),
-                          let frame = try? provisional.clean(raw: raw) else { continue }
-                    for i in 0..<sum.count { sum[i] += frame.photons[i] }
+                    guard let raw = try? f.payload.withUnsafeBytes({ try f.header.pixels(from: $0) }) else { continue }
+                    try? finder.add(raw: raw)
                 }
-                try sum.withUnsafeMutableBufferPointer { try comm.sum($0) }
-                let origin = provisional.cropOrigin
-                guard let found = DiffractionCentre.find(sum, height: side, width: side, mask: provisional.outputMask,
-                                                         start: (Double(side) / 2, Double(side) / 2)) else {
+                try finder.combine { try comm.sum($0) }
+                guard let found = finder.centre() else {
                     return "the first frames hold no photons after cleaning: give --centre y,x"
                 }
-                centre = (found.y + Double(origin.y), found.x + Double(origin.x))
+                centre = found
             }
             steps["centre found"] = Date().timeIntervalSince(began)
             let c: FrameCleaner

@@ -91,14 +91,7 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Continue from this checkpoint, on any rank count whose tiles fit.")
     var resume: String?
 
-    func tileGrid() throws -> (rows: Int, columns: Int)? {
-        guard let tiles else { return nil }
-        let parts = tiles.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
-            throw ValidationError("--tiles must look like 2x3, got '\(tiles)'")
-        }
-        return (parts[0], parts[1])
-    }
+    func tileGrid() throws -> (rows: Int, columns: Int)? { try parseTileGrid(tiles) }
 
     func validate() throws {
         let problems = engine.options.problems()
@@ -182,6 +175,16 @@ struct ReconCommand: ParsableCommand {
         // A distinct status, so a batch script knows to requeue and resume.
         if stopped { throw ExitCode(3) }
     }
+}
+
+/// `--tiles RxC`, shared by the commands that tile a scan.
+func parseTileGrid(_ tiles: String?) throws -> (rows: Int, columns: Int)? {
+    guard let tiles else { return nil }
+    let parts = tiles.lowercased().split(separator: "x").compactMap { Int($0) }
+    guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
+        throw ValidationError("--tiles must look like 2x3, got '\(tiles)'")
+    }
+    return (parts[0], parts[1])
 }
 
 /// Progress lines on standard output and, optionally, appended to a file.

@@ -75,13 +75,7 @@ struct StreamCommand: ParsableCommand {
             o.preprocess = try cleaning.options
             o.solveAfter = solveAfter
             o.probeDefocus = probeDefocus
-            if let tiles {
-                let parts = tiles.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
-                    throw ValidationError("--tiles must look like 2x3, got '\(tiles)'")
-                }
-                o.tiles = (parts[0], parts[1])
-            }
+            o.tiles = try parseTileGrid(tiles)
             o.credit = credit
             o.cleanPerRound = cleanPerRound
             o.frameTimeout = frameTimeout
