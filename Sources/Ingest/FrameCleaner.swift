@@ -499,18 +499,21 @@ public final class FrameCleaner {
     private func cropAndResample() throws -> [Float] {
         let L = layout, c = cropSize, m = outputSize
         let (y0, x0) = cropOrigin
-        var cropped = [Float](repeating: 0, count: c * c)
-        for y in 0..<c {
-            let iy = y0 + y
-            guard iy >= 0, iy < L.rows else { continue }
-            for x in 0..<c {
-                let ix = x0 + x
-                if ix >= 0 && ix < L.columns { cropped[y * c + x] = image[iy * L.columns + ix] }
-            }
+        // The detector rows and columns inside the crop window.
+        let ys = max(0, -y0)..<min(c, L.rows - y0), xs = max(0, -x0)..<min(c, L.columns - x0)
+        guard let cropPlan, let outputPlan else {
+            var cropped = [Float](repeating: 0, count: c * c)
+            for y in ys { for x in xs { cropped[y * c + x] = image[(y0 + y) * L.columns + x0 + x] } }
+            return cropped
         }
-        guard let cropPlan, let outputPlan else { return cropped }
+        // Straight into the transform's buffer: real parts, imaginary zero.
         let f = UnsafeMutableRawPointer(cropBuffer.baseAddress).assumingMemoryBound(to: Float.self)
-        for i in 0..<(c * c) { f[2 * i] = cropped[i]; f[2 * i + 1] = 0 }
+        f.update(repeating: 0, count: 2 * c * c)
+        let detector = image.baseAddress!
+        for y in ys {
+            let row = f + 2 * y * c, source = detector + (y0 + y) * L.columns + x0
+            for x in xs { row[2 * x] = source[x] }
+        }
         try cropPlan.execute(cropBuffer.baseAddress, cropBuffer.baseAddress, normalization: .none)
         let o = UnsafeMutableRawPointer(outputBuffer.baseAddress).assumingMemoryBound(to: Float.self)
         o.update(repeating: 0, count: 2 * m * m)

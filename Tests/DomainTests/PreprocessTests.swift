@@ -140,6 +140,65 @@ struct RawFixture {
         #expect(cleaner.outputPixelSize(60e-6) == 120e-6)
     }
 
+    /// A crop window that reaches past the detector's corner: the part inside
+    /// is the clean image, the rest 0, and its FFT downsampling equals a
+    /// direct band-limited transform of that crop.
+    @Test func cropPastTheCornerIsPlacedExactly() throws {
+        let f = try RawFixture()
+        let raw = try #require(f.sim.frame(4).raw).map(Float.init)
+        let full = try f.cleaner().clean(raw: raw).photons
+        let n = f.sim.frameSize
+        func cleaner(_ output: Int?) throws -> FrameCleaner {
+            var o = PreprocessOptions()
+            o.cropSize = 32
+            o.outputSize = output
+            return try FrameCleaner(layout: f.layout, gain: f.truth.model.gain, dark: try f.darkStatistics(), fileMask: nil,
+                                    centre: (8, 8), options: o)
+        }
+        let crop = try cleaner(nil), cropped = try crop.clean(raw: raw).photons
+        let origin = crop.cropOrigin
+        #expect(origin.y < 0 && origin.x < 0)
+        for y in 0..<32 {
+            for x in 0..<32 {
+                let (iy, ix) = (origin.y + y, origin.x + x)
+                let expected: Float = iy >= 0 && ix >= 0 && iy < n && ix < n ? full[iy * n + ix] : 0
+                #expect(cropped[y * 32 + x] == expected, "(\(y), \(x))")
+            }
+        }
+        // Downsampled: the band |k| < 8 of the crop's transform, transformed back
+        // (a direct DFT here), real part, negatives and masked pixels to 0.
+        let resampler = try cleaner(16), small = try resampler.clean(raw: raw).photons
+        var spectrum = [(Double, Double)](repeating: (0, 0), count: 16 * 16)
+        for ky in -8..<8 {
+            for kx in -8..<8 {
+                var re = 0.0, im = 0.0
+                for y in 0..<32 {
+                    for x in 0..<32 {
+                        let phase = -2 * Double.pi * Double(ky * y + kx * x) / 32
+                        re += Double(cropped[y * 32 + x]) * cos(phase)
+                        im += Double(cropped[y * 32 + x]) * sin(phase)
+                    }
+                }
+                spectrum[(ky + 8) * 16 + kx + 8] = (re, im)
+            }
+        }
+        let scale = Double(small.max() ?? 1)
+        for y in 0..<16 {
+            for x in 0..<16 where resampler.outputMask[y * 16 + x] == 0 {
+                var v = 0.0
+                for ky in -8..<8 {
+                    for kx in -8..<8 {
+                        let phase = 2 * Double.pi * Double(ky * y + kx * x) / 16
+                        let (re, im) = spectrum[(ky + 8) * 16 + kx + 8]
+                        v += re * cos(phase) - im * sin(phase)
+                    }
+                }
+                let expected = max(0, v / 256)
+                #expect(abs(Double(small[y * 16 + x]) - expected) < 1e-4 * scale, "(\(y), \(x)): \(small[y * 16 + x]) vs \(expected)")
+            }
+        }
+    }
+
     /// A measured beamstop map is divided out: under a 10% stop the clean
     /// frames come back to the unattenuated intensities (with 10x the noise).
     @Test func beamstopMapIsDividedOut() throws {
