@@ -80,7 +80,7 @@ let package = Package(
         // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
         .target(name: "Pipeline", dependencies: ["Recon"]),
         // Pipelines run on MPI rank groups, and the stages that read files.
-        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI"]),
+        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction"]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
         // Per-rank log files (swift-log) and their merged timeline.

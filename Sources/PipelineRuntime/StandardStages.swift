@@ -5,5 +5,7 @@ extension StageRegistry {
     /// `Stage` (or `SourceStage`) plus one line here.
     public static let standard = StageRegistry.core.adding([
         CXIFramesStage.self,
+        RawToCXIStage.self,
+        ReconStage.self,
     ])
 }

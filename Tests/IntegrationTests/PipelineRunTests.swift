@@ -1,5 +1,6 @@
 import CXI
 import Foundation
+import Numerics
 import SwiftHDF5
 import Testing
 
@@ -77,5 +78,42 @@ import Testing
                 #expect(r.status == 0, "\(f) on \(ranks) ranks: \(r.stderr)")
             }
         }
+    }
+
+    /// The shipped offline pipeline (raw2cxi then recon, as stages on all
+    /// ranks), with single keys overridden on the command line, writes what
+    /// the two commands write.
+    @Test func theShippedOfflinePipelineEqualsTheCommands() throws {
+        let out = temporary("offline")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let raw = RawToCXITests.rawScan
+        let pipeline = SlurmJobTests.root + "/pipelines/offline.json"
+        let r = try MPIRunner.run(ranks: 2, ["run", pipeline, "--set", "stages.clean.input=\(raw)", "--set", "output.directory=\(out)",
+                                             "--set", "stages.clean.probe_defocus=15e-6", "--set", "stages.solve.iterations=6",
+                                             "--set", "stages.solve.fft_planning=estimate"])
+        try #require(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+
+        let clean = out + "/cmd-clean.cxi", recon = out + "/cmd-recon.cxi"
+        let a = try MPIRunner.run(ranks: 2, ["raw2cxi", raw, "-o", clean, "--probe-defocus", "15e-6", "--quiet"])
+        try #require(a.status == 0, "\(a.stderr)")
+        let b = try MPIRunner.run(ranks: 2, ["recon", clean, "-o", recon, "--iterations", "6", "--fft-planning", "estimate", "--quiet"])
+        try #require(b.status == 0, "\(b.stderr)")
+        func read<T: HDF5Element>(_ path: String, _ dataset: String, _: T.Type) throws -> [T] {
+            let f = try HDF5File(path: path, mode: .readOnly)
+            defer { try? f.close() }
+            return try f.read(dataset, as: T.self)
+        }
+        // The cleaner's FFT plans are measured per process, so two runs of the
+        // same command differ by rounding (about 1e-4 photons): so do these.
+        let frames = try read(out + "/clean.cxi", CXIPaths.data, Float.self), expected = try read(clean, CXIPaths.data, Float.self)
+        try #require(frames.count == expected.count)
+        #expect((zip(frames, expected).map { abs($0 - $1) }.max() ?? .infinity) < 1e-3)
+        func relative(_ a: [Complex<Float>], _ b: [Complex<Float>]) -> Double {
+            let difference = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1).lengthSquared) }
+            return (difference / b.reduce(0.0) { $0 + Double($1.lengthSquared) }).squareRoot()
+        }
+        #expect(relative(try read(out + "/recon.cxi", CXIPaths.image, Complex<Float>.self), try read(recon, CXIPaths.image, Complex<Float>.self)) < 1e-3)
+        #expect(relative(try read(out + "/recon.cxi", CXIPaths.illumination, Complex<Float>.self),
+                         try read(recon, CXIPaths.illumination, Complex<Float>.self)) < 1e-3)
     }
 }
