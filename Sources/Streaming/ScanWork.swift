@@ -123,10 +123,15 @@ final class ScanWork {
         }
     }
 
+    /// The most frames (and darks) a scan may announce.
+    static let maxFrames = 10_000_000
+
     /// Checks a `start` before any rank acts on it; nil when usable.
     static func problem(with s: ScanStart) -> String? {
         guard s.frames > 0 else { return "start: 'frames' is \(s.frames); a scan needs at least one frame" }
-        guard s.darks >= 0 else { return "start: 'darks' is negative" }
+        // Every rank sizes per-frame arrays from these: a corrupt count must not exhaust memory.
+        guard s.frames <= maxFrames else { return "start: 'frames' is \(s.frames); a scan has at most \(maxFrames)" }
+        guard s.darks >= 0, s.darks <= maxFrames else { return "start: 'darks' is \(s.darks); it must be in 0...\(maxFrames)" }
         guard s.shapeY > 0, s.shapeX > 0 else { return "start: the frame shape \(s.shapeY)x\(s.shapeX) is not usable" }
         guard FrameHeader.bytesPerElement[s.dtype] != nil else { return "start: 'dtype' '\(s.dtype)' is not known" }
         for (name, v) in [("energy", s.energy), ("distance", s.distance), ("x_pixel_size", s.xPixelSize), ("y_pixel_size", s.yPixelSize)]

@@ -67,6 +67,9 @@ import Testing
         let (c, q) = make(ranks: 1, credit: 100)
         _ = q.put(Self.frame(0))                                      // before start
         _ = q.put(.start(Self.start(frames: 0)))                     // unusable start
+        var huge = Self.start(frames: 1, translations: false)
+        huge.frames = 2_000_000_000                                   // would exhaust every rank's memory
+        _ = q.put(.start(huge))
         _ = q.put(.rejected(reason: "message: unknown topic 'x'", isFrame: false))
         _ = q.put(.start(Self.start(frames: 3)))
         _ = q.put(Self.frame(1))
@@ -75,7 +78,8 @@ import Testing
         _ = q.put(.stop(ScanStop(scanID: "other", sent: 0)))          // another scan's stop
         _ = q.put(.rejected(reason: "frame payload: 7 bytes, expected 64", isFrame: true))
         _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
-        #expect(c.outside.rejected == 3)
+        #expect(c.outside.rejected == 4)
+        #expect(c.outside.reasons.keys.contains { $0.contains("a scan has at most 10000000") })
         #expect(c.outside.received == 1)
         #expect(c.counts.received == 4)
         #expect(c.counts.rejected == 4)
