@@ -196,7 +196,7 @@ final class StreamReceiver: @unchecked Sendable {
     private var stallReported = false
 
     init(connect endpoint: String, control controlAddress: String?, queue: IngestQueue, heartbeatTimeout: Double = 60,
-         log: @escaping (String) -> Void) throws {
+         maxMessageBytes: Int64 = -1, log: @escaping (String) -> Void) throws {
         self.queue = queue
         self.log = log
         self.heartbeatTimeout = heartbeatTimeout
@@ -204,6 +204,8 @@ final class StreamReceiver: @unchecked Sendable {
         data = try ZMQSocket(context, .pull)
         // A deep receive queue absorbs bursts; beyond it the sender blocks.
         try data.setReceiveHighWaterMark(1000)
+        // A message too large to be a frame must not exhaust rank 0's memory before its header is read.
+        try data.setMaxMessageSize(maxMessageBytes)
         try data.connect(endpoint)
         if let controlAddress {
             let c = try ZMQSocket(context, .rep)

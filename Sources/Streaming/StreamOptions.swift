@@ -30,6 +30,9 @@ public struct StreamOptions: Sendable {
     public var centringFrames = 8
     /// A scan whose sender has been silent this long ends with what arrived.
     public var frameTimeout = 10.0
+    /// The largest message part rank 0 reads, in MiB; a sender of a larger
+    /// one is disconnected by ZeroMQ before it is read in (it connects again).
+    public var maxMessageMegabytes = 1024
     /// Frames rank 0 holds in memory beyond ZeroMQ's queue, and their bytes.
     public var backlogFrames = 4096
     public var backlogBytes = 2 << 30
@@ -60,6 +63,7 @@ public struct StreamOptions: Sendable {
         if cleanPerRound < 1 { out.append("clean-per-round must be at least 1, got \(cleanPerRound)") }
         if centringFrames < 1 { out.append("centring frames must be at least 1, got \(centringFrames)") }
         if !(frameTimeout > 0) { out.append("frame timeout must be positive, got \(frameTimeout)") }
+        if maxMessageMegabytes < 1 { out.append("the message limit must be at least 1 MiB, got \(maxMessageMegabytes)") }
         if backlogFrames < 1 || backlogBytes < 1 { out.append("the backlog must hold at least one frame") }
         if !(heartbeatTimeout > 0) { out.append("heartbeat timeout must be positive, got \(heartbeatTimeout)") }
         if !(statusInterval > 0) { out.append("status interval must be positive, got \(statusInterval)") }

@@ -107,7 +107,8 @@ public final class StreamSession {
             do {
                 let queue = IngestQueue(capacityFrames: options.backlogFrames, capacityBytes: options.backlogBytes)
                 let r = try StreamReceiver(connect: options.connect, control: options.control, queue: queue,
-                                           heartbeatTimeout: options.heartbeatTimeout, log: log)
+                                           heartbeatTimeout: options.heartbeatTimeout,
+                                           maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, log: log)
                 receiver = r
                 controlEndpoint = r.controlEndpoint
                 if let p = options.publish {

@@ -88,6 +88,16 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Milliseconds a blocking send may wait (-1: forever).
     public func setSendTimeout(milliseconds: Int) throws { try setOption(ZMQ_SNDTIMEO, Int32(milliseconds), "ZMQ_SNDTIMEO") }
 
+    /// The largest message part a peer may send, in bytes (-1: no limit): a
+    /// peer that sends a larger one is disconnected before it is read in.
+    public func setMaxMessageSize(_ bytes: Int64) throws {
+        let h = try live("zmq_setsockopt(ZMQ_MAXMSGSIZE)")
+        var v = bytes
+        guard zmq_setsockopt(h, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) == 0 else {
+            throw ZMQError.last("zmq_setsockopt(ZMQ_MAXMSGSIZE = \(bytes))")
+        }
+    }
+
     /// SUB sockets: receive messages whose first part starts with `prefix` ("" for all).
     public func subscribe(_ prefix: String) throws {
         let h = try live("zmq_setsockopt(ZMQ_SUBSCRIBE)")

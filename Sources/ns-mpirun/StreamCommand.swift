@@ -45,6 +45,8 @@ struct StreamCommand: ParsableCommand {
     var frameTimeout = 10.0
     @Option(help: "Frames rank 0 holds beyond ZeroMQ's queue before the sender is made to wait.")
     var backlog = 4096
+    @Option(help: "The largest message part accepted from the detector, in MiB (a larger one makes ZeroMQ drop the connection, which the sender then makes again).")
+    var maxMessageMb = 1024
     @Option(help: "Publish the object and probe every k iterations (0: only at the end of a scan).")
     var publishEvery = 10
     @Option(help: "Seconds between status messages on the publish port.")
@@ -80,6 +82,7 @@ struct StreamCommand: ParsableCommand {
             o.cleanPerRound = cleanPerRound
             o.frameTimeout = frameTimeout
             o.backlogFrames = backlog
+            o.maxMessageMegabytes = maxMessageMb
             o.publishEvery = publishEvery
             o.scans = scans
             o.statusInterval = statusInterval

@@ -110,6 +110,26 @@ import Testing
         #expect(Date().timeIntervalSince(start) >= 0.09)
     }
 
+    /// A part over the receiver's limit never reaches it (the sender is
+    /// disconnected and connects again); what comes after it does.
+    @Test func oversizeMessagesAreRefusedBeforeTheyAreRead() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, .pull)
+        try pull.setMaxMessageSize(1000)
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let push = try ZMQSocket(context, .push)
+        try push.connect(endpoint)
+        try push.send(bytes: [[UInt8](repeating: 7, count: 5000)])
+        #expect(try pull.receive(timeoutMilliseconds: 500) == nil)
+        // The pusher reconnects by itself (reconnect interval 100 ms).
+        var got: [ZMQMessage]?
+        for _ in 0..<50 where got == nil {
+            try push.send(bytes: [[1, 2, 3]])
+            got = try pull.receive(timeoutMilliseconds: 200)
+        }
+        #expect(got?.first?.bytes == [1, 2, 3])
+    }
+
     @Test func bindingAUsedPortIsAnError() throws {
         let context = try ZMQContext()
         let first = try ZMQSocket(context, .pull)
