@@ -80,7 +80,8 @@ let package = Package(
         // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
         .target(name: "Pipeline", dependencies: ["Recon"]),
         // Pipelines run on MPI rank groups, and the stages that read files.
-        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction"]),
+        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", .product(name: "Logging", package: "swift-log")],
+                resources: [.copy("Pipelines")]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
         // Per-rank log files (swift-log) and their merged timeline.
@@ -113,7 +114,8 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "Pipeline", "Streaming", "CXI", "Preview", "SwiftHDF5", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SwiftHDF5", "SwiftPNG",
+            .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -148,7 +148,7 @@ struct Validator {
             if case .object(let o) = e {
                 for (key, value) in o {
                     guard let s = string(value, at: "endpoints.\(key)", required: true) else { continue }
-                    if s.range(of: #"^(tcp://[^:/]+:[0-9]{1,5}|ipc://.+|inproc://.+)$"#, options: .regularExpression) == nil {
+                    if s.range(of: #"^(tcp://[^:/]+:([0-9]{1,5}|\*)|ipc://.+|inproc://.+)$"#, options: .regularExpression) == nil {
                         fail("endpoints.\(key)", "'\(s)' is not a ZeroMQ endpoint like tcp://127.0.0.1:5555")
                     } else {
                         endpoints[key] = s
@@ -200,8 +200,23 @@ struct Validator {
         case let other?: fail("stages", "expected a list of stages, got \(other.typeName)")
         }
         connections(stages)
-        return PipelineSpec(file: file, name: name, summary: summary, endpoints: endpoints, outputDirectory: directory,
-                            save: save, stages: stages)
+        let spec = PipelineSpec(file: file, name: name, summary: summary, endpoints: endpoints, outputDirectory: directory,
+                                save: save, stages: stages)
+        // Only stages whose parameters each passed their own checks.
+        for s in stages where !issues.contains(where: { $0.keyPath.hasPrefix("stages.\(s.name).") }) {
+            let type = registry.type(named: s.type)!
+            let keys = type.description.parameters.map(\.name)
+            for problem in type.problems(s.parameters, in: spec) {
+                // "key: problem" goes to the key's path.
+                if let colon = problem.range(of: ": "), !problem[..<colon.lowerBound].contains(" ") {
+                    let key = String(problem[..<colon.lowerBound]), rest = String(problem[colon.upperBound...])
+                    if keys.contains(key) { fail("stages.\(s.name).\(key)", rest); continue }
+                    if key.hasPrefix("endpoints.") || key.hasPrefix("output.") { fail(key, rest); continue }
+                }
+                fail("stages.\(s.name)", problem)
+            }
+        }
+        return spec
     }
 
     mutating func stage(_ value: JSONValue, index: Int) -> StageInstance? {
@@ -243,6 +258,7 @@ struct Validator {
         for port in d.inputs {
             let at = "\(path).inputs.\(port.name)"
             guard let source = written[port.name] else {
+                if port.optional { continue }
                 fail(at, "not connected: this input takes \(port.kind) from another stage's output")
                 continue
             }

@@ -20,9 +20,12 @@ public struct PortSpec: Sendable, Equatable {
     public var name: String
     public var kind: ItemKind
     public var doc: String
-    public init(_ name: String, _ kind: ItemKind, doc: String) {
+    /// An input that may stay unconnected (the stage then reads a parameter instead).
+    public var optional: Bool
+    public init(_ name: String, _ kind: ItemKind, optional: Bool = false, doc: String) {
         self.name = name
         self.kind = kind
+        self.optional = optional
         self.doc = doc
     }
 }
@@ -77,13 +80,19 @@ public struct StageContext {
     public var group: Collective
     /// Where the stage writes files.
     public var outputDirectory: String
+    /// The pipeline's named ZeroMQ endpoints, and the products it keeps.
+    public var endpoints: [String: String]
+    public var save: [SavedProduct]
 
-    public init(name: String, groupRank: Int, groupSize: Int, group: Collective, outputDirectory: String) {
+    public init(name: String, groupRank: Int, groupSize: Int, group: Collective, outputDirectory: String,
+                endpoints: [String: String] = [:], save: [SavedProduct] = [.reconstructed]) {
         self.name = name
         self.groupRank = groupRank
         self.groupSize = groupSize
         self.group = group
         self.outputDirectory = outputDirectory
+        self.endpoints = endpoints
+        self.save = save
     }
 }
 
@@ -99,6 +108,15 @@ public protocol Stage: AnyObject {
     func flush(emit: (StageItem) throws -> Void) throws
     /// The scan was aborted: forget it and be ready for the next.
     func reset()
+    /// Problems of parameters that each pass their declared checks but not
+    /// together (a crop smaller than the output, an unparsable "y,x"), so
+    /// `validate` finds them before anything runs. A problem starting with
+    /// "KEY: " is reported at that parameter's (or pipeline key's) path.
+    static func problems(_ parameters: ParameterSet, in pipeline: PipelineSpec) -> [String]
+}
+
+extension Stage {
+    public static func problems(_ parameters: ParameterSet, in pipeline: PipelineSpec) -> [String] { [] }
 }
 
 /// A stage with no inputs: it makes the items (reads a file, receives a

@@ -56,7 +56,7 @@ public final class PipelineRunner {
             if let group {
                 let type = registry.type(named: step.stage.type)!
                 let context = StageContext(name: step.stage.name, groupRank: group.rank, groupSize: group.size, group: group,
-                                           outputDirectory: outputDirectory)
+                                           outputDirectory: outputDirectory, endpoints: plan.spec.endpoints, save: plan.spec.save)
                 instances.append(try type.init(parameters: step.stage.parameters, context: context))
             } else {
                 instances.append(nil)

@@ -7,5 +7,6 @@ extension StageRegistry {
         CXIFramesStage.self,
         RawToCXIStage.self,
         ReconStage.self,
+        StreamStage.self,
     ])
 }

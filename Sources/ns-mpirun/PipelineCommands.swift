@@ -20,7 +20,7 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check a pipeline file and print the resolved plan (which ranks run which stage, which output feeds which input, where files go) without starting any work.")
 
-    @Argument(help: "The pipeline file (JSON).")
+    @Argument(help: "The pipeline file (JSON), or the name of a shipped one (\(ShippedPipelines.names.joined(separator: ", "))).")
     var pipeline: String
     @Option(help: "The job's rank count to plan for.")
     var ranks = 1
@@ -33,7 +33,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let spec = try PipelineSpec.load(pipeline, registry: .standard, overrides: overrides)
+            let spec = try PipelineSpec.load(ShippedPipelines.locate(pipeline), registry: .standard, overrides: overrides)
             print(try PipelinePlan(spec, ranks: ranks).text, terminator: "")
         } catch let error as PipelineValidationError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
@@ -47,7 +47,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a pipeline file on the job's ranks: rank 0 validates it and plans it for the job's size first, and a bad file stops every rank with the message.")
 
-    @Argument(help: "The pipeline file (JSON).")
+    @Argument(help: "The pipeline file (JSON), or the name of a shipped one (\(ShippedPipelines.names.joined(separator: ", "))).")
     var pipeline: String
     @Flag(help: "Print what each stage received and emitted, per rank.")
     var counts = false
@@ -56,6 +56,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var failed = false
+        let pipeline = ShippedPipelines.locate(self.pipeline)
         try withMPI { world in
             // Rank 0 reads the file; every rank parses the same bytes.
             var text = ""

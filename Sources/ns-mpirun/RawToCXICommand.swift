@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Ingest
+import Pipeline
+import PipelineRuntime
 import Preprocessing
 
 struct RawToCXI: ParsableCommand {
@@ -10,32 +12,57 @@ struct RawToCXI: ParsableCommand {
         discussion: """
             Dark frames and data frames are split across the ranks; the dark statistics are merged over \
             all ranks, and clean frames are written collectively, with the mask, the diffraction centre, \
-            STXM and differential phase contrast images, and a probe estimate from the mean pattern.
+            STXM and differential phase contrast images, and a probe estimate from the mean pattern. \
+            The settings come from the raw2cxi stage of the shipped pipeline pipelines/raw2cxi.json \
+            (or --pipeline FILE); each option given overrides its key, named in brackets.
             """)
 
     @Argument(help: "The raw CXI scan (uint16 frames with ns_readout).")
     var input: String
-    @Option(name: .shortAndLong, help: "The clean CXI file to write.")
-    var output = "clean.cxi"
+    @Option(name: .shortAndLong, help: "The clean CXI file to write (default: the stage's output, under the pipeline's output directory when relative).")
+    var output: String?
 
     @OptionGroup(title: "Preprocessing") var cleaning: PreprocessArguments
-    @Option(help: "Measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size; 0 masks.")
+    @Option(help: "Measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size; 0 masks. [beamstop_map]")
     var beamstopMap: String?
-    @Option(help: "Defocus in m for the probe estimate's phase (0: flat).")
-    var probeDefocus = 0.0
+    @Option(help: "Defocus in m for the probe estimate's phase (0: flat). [probe_defocus]")
+    var probeDefocus: Double?
+    @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Flag(help: "Print only errors and warnings.")
     var quiet = false
 
-    var preprocess: PreprocessOptions { get throws { try cleaning.options } }
+    var overrides: [CommandParameters.Override] {
+        var o = cleaning.overrides
+        o.append(.init("input", .string(input), option: "INPUT"))
+        if let output { o.append(.init("output", .string(output), option: "--output")) }
+        if let v = beamstopMap { o.append(.init("beamstop_map", .string(v), option: "--beamstop-map")) }
+        if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
+        return o
+    }
 
-    func run() throws {
-        var options = RawToCXIJob.Options()
-        options.preprocess = try preprocess
-        options.probeDefocus = probeDefocus
-        options.beamstopMap = beamstopMap
+    /// The job's options and the file to write, from the pipeline and the options given.
+    func resolved() throws -> (options: RawToCXIJob.Options, output: String, parameters: CommandParameters) {
+        let p = try resolveParameters("raw2cxi", pipeline, overrides)
+        var options: RawToCXIJob.Options
+        do { options = try RawToCXIJob.Options(parameters: p.parameters) } catch { throw ValidationError("\(p.spec.file): \(error)") }
         options.command = CommandLine.arguments.joined(separator: " ")
         options.version = NanosurveyorVersion.string
+        // An explicit -o is taken as written; the stage's own output lives under the pipeline's folder.
+        let path = output ?? (p.spec.outputDirectory as NSString).appendingPathComponent(p.parameters.string("output"))
+        return (options, path, p)
+    }
+
+    func validate() throws { _ = try resolved() }
+
+    func run() throws {
+        let (options, output, parameters) = try resolved()
+        if pipeline.showParameters { print(parameters.text, terminator: ""); return }
         try withMPI { world in
+            if world.rank == 0 {
+                let folder = (output as NSString).deletingLastPathComponent
+                if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            }
+            try world.barrier()
             let summary = try RawToCXIJob.run(input: input, output: output, comm: world, options: options)
             guard world.rank == 0 else { return }
             for w in summary.warnings { FileHandle.standardError.write(Data("raw2cxi: warning: \(w)\n".utf8)) }

@@ -1,46 +1,50 @@
 import ArgumentParser
 import Foundation
+import Pipeline
+import PipelineRuntime
 import Recon
 import Preview
 import Reconstruction
 
+/// The solver's options, shared by `recon` and `stream`: each one given
+/// overrides its key (in brackets) of the pipeline's stage.
 struct EngineArguments: ParsableArguments {
-    @Option(help: "Algorithm: dm (difference map) or raar.")
-    var algorithm: Algorithm = .dm
-    @Option(help: "RAAR relaxation beta in (0, 1].")
-    var beta = 0.75
-    @Option(help: "Iterations.")
-    var iterations = 100
-    @Option(help: "First iteration (0-based) that updates the probe.")
-    var probeStart = 2
-    @Option(help: "Probe support radius as a fraction of the frame (default: none).")
+    @Option(help: "Algorithm: dm (difference map) or raar. [algorithm]")
+    var algorithm: Algorithm?
+    @Option(help: "RAAR relaxation beta in (0, 1]. [beta]")
+    var beta: Double?
+    @Option(help: "Iterations. [iterations]")
+    var iterations: Int?
+    @Option(help: "First iteration (0-based) that updates the probe. [probe_start]")
+    var probeStart: Int?
+    @Option(help: "Probe support radius as a fraction of the frame (0: none). [probe_support]")
     var probeSupport: Double?
-    @Option(help: "Object regularization, a fraction of the largest illumination sum.")
-    var objectRegularization = 1e-3
-    @Option(help: "Probe regularization, a fraction of the largest object-intensity sum.")
-    var probeRegularization = 1e-3
-    @Option(help: "Frames transformed together.")
-    var batch = 8
-    @Option(help: ArgumentHelp("Power bound of the Fourier projection: poisson:K (K x the misfit Poisson noise leaves), relax:R (PtyPy's fourier_relax_factor) or none (exact, for noise-free data).", valueName: "bound"))
-    var powerBound = PowerBound.poisson(1)
-    @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels).")
-    var subpixel = EngineOptions().subpixelSteps
-    @Option(help: "FFT planning: measure (fastest; FFTW may pick other algorithms from run to run, so results differ by rounding) or estimate (bit-identical results for identical runs).")
-    var fftPlanning = EngineOptions().fftPlanning
+    @Option(help: "Object regularization, a fraction of the largest illumination sum. [object_regularization]")
+    var objectRegularization: Double?
+    @Option(help: "Probe regularization, a fraction of the largest object-intensity sum. [probe_regularization]")
+    var probeRegularization: Double?
+    @Option(help: "Frames transformed together. [batch]")
+    var batch: Int?
+    @Option(help: ArgumentHelp("Power bound of the Fourier projection: poisson:K (K x the misfit Poisson noise leaves), relax:R (PtyPy's fourier_relax_factor) or none (exact, for noise-free data). [power_bound]", valueName: "bound"))
+    var powerBound: PowerBound?
+    @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels). [subpixel]")
+    var subpixel: Int?
+    @Option(help: "FFT planning: measure (fastest; FFTW may pick other algorithms from run to run, so results differ by rounding) or estimate (bit-identical results for identical runs). [fft_planning]")
+    var fftPlanning: FFTPlanning?
 
-    var options: EngineOptions {
-        var o = EngineOptions()
-        o.algorithm = algorithm
-        o.beta = beta
-        o.iterations = iterations
-        o.probeUpdateStart = probeStart
-        o.probeSupport = probeSupport
-        o.objectRegularization = objectRegularization
-        o.probeRegularization = probeRegularization
-        o.batch = batch
-        o.powerBound = powerBound
-        o.subpixelSteps = subpixel
-        o.fftPlanning = fftPlanning
+    var overrides: [CommandParameters.Override] {
+        var o: [CommandParameters.Override] = []
+        if let v = algorithm { o.append(.init("algorithm", .string(v.rawValue), option: "--algorithm")) }
+        if let v = beta { o.append(.init("beta", .number(v), option: "--beta")) }
+        if let v = iterations { o.append(.init("iterations", .integer(v), option: "--iterations")) }
+        if let v = probeStart { o.append(.init("probe_start", .integer(v), option: "--probe-start")) }
+        if let v = probeSupport { o.append(.init("probe_support", .number(v), option: "--probe-support")) }
+        if let v = objectRegularization { o.append(.init("object_regularization", .number(v), option: "--object-regularization")) }
+        if let v = probeRegularization { o.append(.init("probe_regularization", .number(v), option: "--probe-regularization")) }
+        if let v = batch { o.append(.init("batch", .integer(v), option: "--batch")) }
+        if let v = powerBound { o.append(.init("power_bound", .string(v.description), option: "--power-bound")) }
+        if let v = subpixel { o.append(.init("subpixel", .integer(v), option: "--subpixel")) }
+        if let v = fftPlanning { o.append(.init("fft_planning", .string(v.rawValue), option: "--fft-planning")) }
         return o
     }
 }
@@ -60,20 +64,21 @@ struct ReconCommand: ParsableCommand {
 
     @Argument(help: "The CXI scan.")
     var input: String
-    @Option(name: .shortAndLong, help: "The CXI file to write.")
-    var output = "recon.cxi"
+    @Option(name: .shortAndLong, help: "The CXI file to write (default: the stage's output, under the pipeline's output directory when relative).")
+    var output: String?
     @OptionGroup(title: "Engine") var engine: EngineArguments
     @OptionGroup(title: "Translation convention") var convention: ConventionOptions
-    @Option(help: "Tile grid RxC over the ranks (default: as square as the object allows).")
+    @Option(help: "Tile grid RxC over the ranks (\"\": as square as the object allows). [tiles]")
     var tiles: String?
-    @Flag(help: "Ignore the file's illumination; start from the mean diffraction pattern.")
+    @Flag(help: "Ignore the file's illumination; start from the mean diffraction pattern. [use_file_probe]")
     var ignoreFileProbe = false
-    @Option(help: "Defocus in m for the data-derived first probe's phase (0: flat).")
-    var probeDefocus = 0.0
+    @Option(help: "Defocus in m for the data-derived first probe's phase (0: flat). [probe_defocus]")
+    var probeDefocus: Double?
+    @Option(help: "Compare with the simulation truth every k iterations (0: only at the end). [truth_every]")
+    var truthEvery: Int?
+    @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Option(help: "Print a progress line every k iterations.")
     var printEvery = 1
-    @Option(help: "Compare with the simulation truth every k iterations (0: only at the end).")
-    var truthEvery = 10
     @Flag(help: "No progress lines.")
     var quiet = false
     @Option(help: "Also append the progress lines to this file.")
@@ -91,12 +96,30 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Continue from this checkpoint, on any rank count whose tiles fit.")
     var resume: String?
 
-    func tileGrid() throws -> (rows: Int, columns: Int)? { try parseTileGrid(tiles) }
+    var overrides: [CommandParameters.Override] {
+        var o = engine.overrides
+        o.append(.init("input", .string(input), option: "INPUT"))
+        if let v = tiles { o.append(.init("tiles", .string(v), option: "--tiles")) }
+        if ignoreFileProbe { o.append(.init("use_file_probe", .boolean(false), option: "--ignore-file-probe")) }
+        if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
+        if let v = truthEvery { o.append(.init("truth_every", .integer(v), option: "--truth-every")) }
+        if let v = output { o.append(.init("output", .string(v), option: "--output")) }
+        return o
+    }
+
+    /// The job's options and the file to write, from the pipeline and the options given.
+    func resolved() throws -> (options: ReconstructionJob.Options, output: String, parameters: CommandParameters) {
+        let p = try resolveParameters("recon", pipeline, overrides)
+        var options: ReconstructionJob.Options
+        do { options = try ReconstructionJob.Options(parameters: p.parameters) } catch { throw ValidationError("\(p.spec.file): \(error)") }
+        options.convention = convention.convention
+        // An explicit -o is taken as written; the stage's own output lives under the pipeline's folder.
+        let path = output ?? (p.spec.outputDirectory as NSString).appendingPathComponent(p.parameters.string("output"))
+        return (options, path, p)
+    }
 
     func validate() throws {
-        let problems = engine.options.problems()
-        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
-        _ = try tileGrid()
+        _ = try resolved()
         guard printEvery > 0 else { throw ValidationError("--print-every must be positive, got \(printEvery)") }
         guard previewEvery >= 0 else { throw ValidationError("--preview-every must be at least 0, got \(previewEvery)") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0, got \(checkpointEvery)") }
@@ -104,15 +127,14 @@ struct ReconCommand: ParsableCommand {
     }
 
     func run() throws {
-        var options = ReconstructionJob.Options()
-        options.engine = engine.options
-        options.convention = convention.convention
-        options.tiles = try tileGrid()
-        options.useFileProbe = !ignoreFileProbe
-        options.probeDefocus = probeDefocus
-        options.truthEvery = truthEvery
+        let (options, output, parameters) = try resolved()
+        if pipeline.showParameters { print(parameters.text, terminator: ""); return }
         var stopped = false
         try withMPI { world in
+            if world.rank == 0 {
+                let folder = (output as NSString).deletingLastPathComponent
+                if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            }
             // After MPI starts: MPICH installs its own SIGUSR1 handler in MPI_Init.
             if checkpoint != nil { StopSignal.install() }
             let log = try ProgressLog(path: world.rank == 0 ? logFile : nil, quiet: quiet || world.rank != 0)
@@ -175,16 +197,6 @@ struct ReconCommand: ParsableCommand {
         // A distinct status, so a batch script knows to requeue and resume.
         if stopped { throw ExitCode(3) }
     }
-}
-
-/// `--tiles RxC`, shared by the commands that tile a scan.
-func parseTileGrid(_ tiles: String?) throws -> (rows: Int, columns: Int)? {
-    guard let tiles else { return nil }
-    let parts = tiles.lowercased().split(separator: "x").compactMap { Int($0) }
-    guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
-        throw ValidationError("--tiles must look like 2x3, got '\(tiles)'")
-    }
-    return (parts[0], parts[1])
 }
 
 /// Progress lines on standard output and, optionally, appended to a file.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Recon
+import Pipeline
+import PipelineRuntime
 import RunLogs
 import Streaming
 
@@ -16,92 +17,108 @@ struct StreamCommand: ParsableCommand {
             while frames arrive, and runs --iterations more after the last one. Then it writes \
             OUTPUT_DIR/SCAN_ID.cxi in parallel and waits for the next scan. A scan whose sender goes silent \
             for --frame-timeout seconds ends with what arrived. The control port (REP, JSON) answers status, \
-            abort, set and shutdown; the publish port sends `status` and `rec` messages (docs/PROTOCOL.md).
+            abort, set and shutdown; the publish port sends `status` and `rec` messages (docs/PROTOCOL.md). \
+            The settings come from the stream stage of the shipped pipeline pipelines/stream.json (or \
+            --pipeline FILE); each option given overrides its key, named in brackets.
             """)
 
-    @Option(help: "The detector's endpoint to connect to.")
-    var connect = "tcp://127.0.0.1:5555"
-    @Option(help: "Control endpoint to bind on rank 0 (REP; e.g. tcp://127.0.0.1:5556).")
+    @Option(help: "The detector's endpoint to connect to. [endpoints.detector]")
+    var connect: String?
+    @Option(help: "Control endpoint to bind on rank 0 (REP; e.g. tcp://127.0.0.1:5556). [endpoints.control]")
     var control: String?
-    @Option(help: "Status and preview endpoint to bind on rank 0 (PUB; e.g. tcp://127.0.0.1:5557).")
+    @Option(help: "Status and preview endpoint to bind on rank 0 (PUB; e.g. tcp://127.0.0.1:5557). [endpoints.publish]")
     var publish: String?
-    @Option(name: [.customShort("o"), .long], help: "Folder for the scans' CXI files (SCAN_ID.cxi).")
-    var outputDir = "."
+    @Option(name: [.customShort("o"), .long], help: "Folder for the scans' CXI files (SCAN_ID.cxi). [output.directory]")
+    var outputDir: String?
     @OptionGroup(title: "Engine (--iterations: iterations after the last frame)") var engine: EngineArguments
     @OptionGroup(title: "Preprocessing of raw frames") var cleaning: PreprocessArguments
-    @Option(help: "The most seconds the iterations after the last frame may take, so the result is written in time (0: no limit).")
-    var finalSeconds = 8.0
-    @Option(help: "Start the solver once this fraction of the scan's frames is placed.")
-    var solveAfter = 0.1
-    @Option(help: "Tile grid RxC over the ranks (default: as square as the object allows).")
+    @Option(help: "The most seconds the iterations after the last frame may take, so the result is written in time (0: no limit). [final_seconds]")
+    var finalSeconds: Double?
+    @Option(help: "Start the solver once this fraction of the scan's frames is placed. [solve_after]")
+    var solveAfter: Double?
+    @Option(help: "Tile grid RxC over the ranks (\"\": as square as the object allows). [tiles]")
     var tiles: String?
-    @Option(help: "Defocus in m for the first probe's phase (0: flat).")
-    var probeDefocus = 0.0
-    @Option(help: "Raw frames a rank may hold waiting to be cleaned.")
-    var credit = 8
-    @Option(help: "Frames a rank cleans between two iterations.")
-    var cleanPerRound = 8
-    @Option(help: "End a scan with what arrived after this many silent seconds.")
-    var frameTimeout = 10.0
-    @Option(help: "Frames rank 0 holds beyond ZeroMQ's queue before the sender is made to wait.")
-    var backlog = 4096
-    @Option(help: "The largest message part accepted from the detector, in MiB (a larger one makes ZeroMQ drop the connection, which the sender then makes again).")
-    var maxMessageMb = 1024
-    @Option(help: "Publish the object and probe every k iterations (0: only at the end of a scan).")
-    var publishEvery = 10
-    @Option(help: "Seconds between status messages on the publish port.")
-    var statusInterval = 1.0
-    @Flag(help: "Also write each scan's clean frames and mask into its file (it can then be reconstructed again with `recon`).")
+    @Option(help: "Defocus in m for the first probe's phase (0: flat). [probe_defocus]")
+    var probeDefocus: Double?
+    @Option(help: "Raw frames a rank may hold waiting to be cleaned. [credit]")
+    var credit: Int?
+    @Option(help: "Frames a rank cleans between two iterations. [clean_per_round]")
+    var cleanPerRound: Int?
+    @Option(help: "End a scan with what arrived after this many silent seconds. [frame_timeout]")
+    var frameTimeout: Double?
+    @Option(help: "Frames rank 0 holds beyond ZeroMQ's queue before the sender is made to wait. [backlog]")
+    var backlog: Int?
+    @Option(help: "The largest message part accepted from the detector, in MiB (a larger one makes ZeroMQ drop the connection, which the sender then makes again). [max_message_mb]")
+    var maxMessageMb: Int?
+    @Option(help: "Publish the object and probe every k iterations (0: only at the end of a scan). [publish_every]")
+    var publishEvery: Int?
+    @Option(help: "Seconds between status messages on the publish port. [status_interval]")
+    var statusInterval: Double?
+    @Flag(help: "Also write each scan's clean frames and mask into its file (it can then be reconstructed again with `recon`). [output.save: clean]")
     var saveClean = false
-    @Flag(help: "Also write each raw scan as it arrives to OUTPUT_DIR/SCAN_ID-raw.cxi, in the layout raw2cxi reads.")
+    @Flag(help: "Also write each raw scan as it arrives to OUTPUT_DIR/SCAN_ID-raw.cxi, in the layout raw2cxi reads. [output.save: raw]")
     var saveRaw = false
-    @Option(help: "Report a stall (status 'stalled', a log line) when no round completes for this many seconds.")
-    var heartbeatTimeout = 60.0
-    @Option(help: "Stop after this many scans (default: run until 'shutdown' or SIGTERM).")
+    @Option(help: "Report a stall (status 'stalled', a log line) when no round completes for this many seconds. [heartbeat_timeout]")
+    var heartbeatTimeout: Double?
+    @Option(help: "Stop after this many scans (0: run until 'shutdown' or SIGTERM). [scans]")
     var scans: Int?
-    @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`).")
+    @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`). [log_dir]")
     var logDir: String?
+    @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Flag(help: "No progress lines.")
     var quiet = false
 
-    var options: StreamOptions {
-        get throws {
-            var o = StreamOptions()
-            o.connect = connect
-            o.control = control
-            o.publish = publish
-            o.outputDirectory = outputDir
-            o.engine = engine.options
-            o.finalIterations = engine.iterations
-            o.finalSeconds = finalSeconds
-            o.preprocess = try cleaning.options
-            o.solveAfter = solveAfter
-            o.probeDefocus = probeDefocus
-            o.tiles = try parseTileGrid(tiles)
-            o.credit = credit
-            o.cleanPerRound = cleanPerRound
-            o.frameTimeout = frameTimeout
-            o.backlogFrames = backlog
-            o.maxMessageMegabytes = maxMessageMb
-            o.publishEvery = publishEvery
-            o.scans = scans
-            o.statusInterval = statusInterval
-            o.saveClean = saveClean
-            o.saveRaw = saveRaw
-            o.heartbeatTimeout = heartbeatTimeout
-            o.command = CommandLine.arguments.joined(separator: " ")
-            o.version = NanosurveyorVersion.string
-            return o
-        }
+    var overrides: [CommandParameters.Override] {
+        var o = engine.overrides + cleaning.overrides
+        if let v = connect { o.append(.init("endpoints.detector", .string(v), option: "--connect")) }
+        if let v = control { o.append(.init("endpoints.control", .string(v), option: "--control")) }
+        if let v = publish { o.append(.init("endpoints.publish", .string(v), option: "--publish")) }
+        if let v = outputDir { o.append(.init("output.directory", .string(v), option: "--output-dir")) }
+        if let v = finalSeconds { o.append(.init("final_seconds", .number(v), option: "--final-seconds")) }
+        if let v = solveAfter { o.append(.init("solve_after", .number(v), option: "--solve-after")) }
+        if let v = tiles { o.append(.init("tiles", .string(v), option: "--tiles")) }
+        if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
+        if let v = credit { o.append(.init("credit", .integer(v), option: "--credit")) }
+        if let v = cleanPerRound { o.append(.init("clean_per_round", .integer(v), option: "--clean-per-round")) }
+        if let v = frameTimeout { o.append(.init("frame_timeout", .number(v), option: "--frame-timeout")) }
+        if let v = backlog { o.append(.init("backlog", .integer(v), option: "--backlog")) }
+        if let v = maxMessageMb { o.append(.init("max_message_mb", .integer(v), option: "--max-message-mb")) }
+        if let v = publishEvery { o.append(.init("publish_every", .integer(v), option: "--publish-every")) }
+        if let v = statusInterval { o.append(.init("status_interval", .number(v), option: "--status-interval")) }
+        if let v = heartbeatTimeout { o.append(.init("heartbeat_timeout", .number(v), option: "--heartbeat-timeout")) }
+        if let v = scans { o.append(.init("scans", .integer(v), option: "--scans")) }
+        if let v = logDir { o.append(.init("log_dir", .string(v), option: "--log-dir")) }
+        return o
     }
 
-    func validate() throws {
-        let problems = try options.problems()
-        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+    /// The session's options and log folder, from the pipeline and the options given.
+    func resolved() throws -> (options: StreamOptions, logDir: String?, parameters: CommandParameters) {
+        var p = try resolveParameters("stream", pipeline, overrides)
+        if saveClean || saveRaw {
+            // The flags add to the products the pipeline keeps.
+            var save = Set(p.spec.save.map(\.rawValue))
+            if saveClean { save.insert("clean") }
+            if saveRaw { save.insert("raw") }
+            let list = "[" + save.sorted().map { "\"\($0)\"" }.joined(separator: ",") + "]"
+            p = try resolveParameters("stream", pipeline, overrides + [.init("output.save", json: list, option: saveClean ? "--save-clean" : "--save-raw")])
+        }
+        var options: StreamOptions
+        do {
+            options = try StreamStage.options(p.parameters, endpoints: p.spec.endpoints, save: p.spec.save, outputDirectory: p.spec.outputDirectory)
+        } catch {
+            throw ValidationError("\(p.spec.file): \(error)")
+        }
+        options.command = CommandLine.arguments.joined(separator: " ")
+        options.version = NanosurveyorVersion.string
+        let logs = p.parameters.string("log_dir")
+        return (options, logs.isEmpty ? nil : logs, p)
     }
+
+    func validate() throws { _ = try resolved() }
 
     func run() throws {
-        let options = try options
+        let (options, logDir, parameters) = try resolved()
+        if pipeline.showParameters { print(parameters.text, terminator: ""); return }
         try withMPI { world in
             StreamSignal.install()
             let file = try RankLogFile(rank: world.rank, directory: logDir, echo: world.rank == 0 && !quiet)

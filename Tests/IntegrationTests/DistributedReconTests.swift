@@ -135,6 +135,6 @@ import Testing
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("/nonexistent.cxi") && missing.stderr.contains("no such file"))
         let badTiles = try MPIRunner.run(ranks: 1, ["recon", few, "--tiles", "2by2"], timeout: 60)
-        #expect(badTiles.stderr.contains("--tiles must look like 2x3"))
+        #expect(badTiles.stderr.contains("stages.solve.tiles: must look like \"2x3\", got \"2by2\" (given as --tiles)"))
     }
 }

@@ -116,4 +116,30 @@ import Testing
         #expect(relative(try read(out + "/recon.cxi", CXIPaths.illumination, Complex<Float>.self),
                          try read(recon, CXIPaths.illumination, Complex<Float>.self)) < 1e-3)
     }
+
+    /// `raw2cxi --pipeline FILE` takes its settings from the file's raw2cxi
+    /// stage, an option given overrides one key, and the shipped recon
+    /// pipeline runs alone on the scan set as its input.
+    @Test func theCommandsTakeTheirSettingsFromAPipelineFile() throws {
+        let out = temporary("settings"), file = temporary("mine") + ".json"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: file) }
+        try write("""
+            {"pipeline": "mine", "output": {"directory": "\(out)"},
+             "stages": [{"name": "c", "type": "raw2cxi", "input": "unused.cxi", "output": "mine.cxi", "output_size": 32, "probe_defocus": 15e-6}]}
+            """, to: file)
+        func frames(_ path: String) throws -> [Int] { try HDF5File(path: path, mode: .readOnly).openDataset(CXIPaths.data).shape }
+        let a = try MPIRunner.run(ranks: 2, ["raw2cxi", RawToCXITests.rawScan, "--pipeline", file, "--quiet"])
+        try #require(a.status == 0, "\(a.stderr)")
+        let shape = try frames(out + "/mine.cxi")
+        #expect(shape == [60, 32, 32], "\(shape)")
+        let b = try MPIRunner.run(ranks: 2, ["raw2cxi", RawToCXITests.rawScan, "--pipeline", file, "--output-size", "16", "-o", out + "/16.cxi", "--quiet"])
+        try #require(b.status == 0, "\(b.stderr)")
+        #expect(try frames(out + "/16.cxi") == [60, 16, 16])
+
+        let r = try MPIRunner.run(ranks: 2, ["run", "recon", "--set", "stages.solve.input=\(out)/mine.cxi", "--set", "output.directory=\(out)",
+                                             "--set", "stages.solve.iterations=3"])
+        try #require(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let errors = try HDF5File(path: out + "/recon.cxi", mode: .readOnly).read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        #expect(errors.count == 3 && errors.allSatisfy(\.isFinite), "\(errors)")
+    }
 }

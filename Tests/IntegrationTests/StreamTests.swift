@@ -44,6 +44,10 @@ final class BackgroundProcess {
         if process.isRunning {
             process.terminate()
             Issue.record("\(process.arguments ?? []) did not finish within \(timeout) s:\n\(output.string)")
+            // A process blocked where SIGTERM is held off (a send that waits for a peer) must not hang the suite.
+            let grace = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < grace { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         process.waitUntilExit()
         pipe.fileHandleForReading.readabilityHandler = nil

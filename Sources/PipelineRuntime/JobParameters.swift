@@ -1,0 +1,185 @@
+import Foundation
+import Ingest
+import Pipeline
+import Preprocessing
+import Recon
+import Reconstruction
+
+// The parameters the job stages declare, and the job options they make.
+// The commands (`raw2cxi`, `recon`, `stream`) resolve the same keys from
+// their shipped pipeline file, so a stage and its command cannot drift.
+// An option that may be absent is written as 0 or "" ("not given"), since
+// a pipeline file has no null.
+
+/// The cleaning steps' parameters, shared by `raw2cxi` and `stream`.
+public enum PreprocessParameters {
+    public static var specs: [ParameterSpec] {
+        let d = PreprocessOptions()
+        return [
+            ParameterSpec("subtract_dark", .boolean, default: .boolean(d.subtractDark), doc: "subtract the dark mean (when dark frames exist)"),
+            ParameterSpec("overscan_order", .integer(0...3), default: .integer(d.overscanOrder),
+                          doc: "order of the per-channel overscan fit along the readout (0: off)"),
+            ParameterSpec("remove_spikes", .boolean, default: .boolean(d.removeSpikes), doc: "remove readout interference lines"),
+            ParameterSpec("spike_threshold", .number(1.01...1000), default: .number(d.spikeThreshold),
+                          doc: "interference line threshold, times the band's median magnitude"),
+            ParameterSpec("background_sigma", .number(0.1...100), default: .number(d.backgroundSigma),
+                          doc: "background pixels lie within this many noise deviations of zero"),
+            ParameterSpec("photon_threshold", .number(0...100), unit: "photons", default: .number(d.photonThreshold),
+                          doc: "photons below this are set to zero"),
+            ParameterSpec("bad_pixel_threshold", .number(0.1...1000), default: .number(d.badPixelThreshold),
+                          doc: "dark outliers beyond this many noise deviations are masked"),
+            ParameterSpec("gain", .number(0...1e6), unit: "ADU/photon", default: .number(0), doc: "ADU per photon (0: the scan's)"),
+            ParameterSpec("centre", .string, unit: "pixels", default: .string(""),
+                          doc: "diffraction centre \"y,x\" in image pixels (\"\": centre of mass of bright frames)"),
+            ParameterSpec("beamstop_radius", .number(0...65536), unit: "pixels", default: .number(0),
+                          doc: "beamstop radius around the centre (0: no beamstop)"),
+            ParameterSpec("beamstop_transmission", .number(0...1), default: .number(d.beamstopTransmission),
+                          doc: "beamstop intensity transmission, divided out (0 masks it)"),
+            ParameterSpec("crop", .integer(0...65536), unit: "pixels", default: .integer(0),
+                          doc: "square crop around the centre (0: the detector's smaller side)"),
+            ParameterSpec("output_size", .integer(0...65536), unit: "pixels", default: .integer(0),
+                          doc: "frame size after FFT downsampling (0: the crop)"),
+            ParameterSpec("downsample_sigma", .number(0...100), default: .number(0),
+                          doc: "Gaussian taper of the downsampling, sigma as a fraction of the output Nyquist (0: sharp cut)"),
+        ]
+    }
+
+    /// The options, or every problem (naming its key) that the ranges alone cannot catch.
+    public static func options(_ p: ParameterSet) throws(ParameterProblems) -> PreprocessOptions {
+        var o = PreprocessOptions()
+        o.subtractDark = p.boolean("subtract_dark")
+        o.overscanOrder = p.integer("overscan_order")
+        o.removeSpikes = p.boolean("remove_spikes")
+        o.spikeThreshold = p.number("spike_threshold")
+        o.backgroundSigma = p.number("background_sigma")
+        o.photonThreshold = p.number("photon_threshold")
+        o.badPixelThreshold = p.number("bad_pixel_threshold")
+        o.gain = p.givenNumber("gain")
+        var problems: [String] = []
+        let centre = p.string("centre")
+        if !centre.isEmpty {
+            let parts = centre.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            if parts.count == 2 { o.centre = parts } else { problems.append("centre: must look like \"512.5,480\", got \"\(centre)\"") }
+        }
+        o.beamstopRadius = p.givenNumber("beamstop_radius")
+        o.beamstopTransmission = p.number("beamstop_transmission")
+        o.cropSize = p.givenInteger("crop")
+        o.outputSize = p.givenInteger("output_size")
+        o.downsampleSigma = p.givenNumber("downsample_sigma")
+        problems += o.problems()
+        guard problems.isEmpty else { throw ParameterProblems(problems) }
+        return o
+    }
+}
+
+/// The solver's parameters, shared by `recon` and `stream`.
+public enum EngineParameters {
+    public static var specs: [ParameterSpec] {
+        let d = EngineOptions()
+        return [
+            ParameterSpec("algorithm", .choice(Algorithm.allCases.map(\.rawValue)), default: .string(d.algorithm.rawValue),
+                          doc: "difference map (dm) or RAAR"),
+            ParameterSpec("beta", .number(1e-6...1), default: .number(d.beta), doc: "RAAR relaxation"),
+            ParameterSpec("iterations", .integer(0...1_000_000), default: .integer(d.iterations), doc: "iterations"),
+            ParameterSpec("probe_start", .integer(0...1_000_000), default: .integer(d.probeUpdateStart),
+                          doc: "first iteration (0-based) that updates the probe"),
+            ParameterSpec("probe_support", .number(0...1), default: .number(0),
+                          doc: "probe support radius as a fraction of the frame (0: none)"),
+            ParameterSpec("object_regularization", .number(0...1), default: .number(d.objectRegularization),
+                          doc: "object division's regularization, a fraction of the largest illumination sum"),
+            ParameterSpec("probe_regularization", .number(0...1), default: .number(d.probeRegularization),
+                          doc: "probe division's regularization, a fraction of the largest object-intensity sum"),
+            ParameterSpec("batch", .integer(1...4096), default: .integer(d.batch), doc: "frames transformed together"),
+            ParameterSpec("power_bound", .string, default: .string(d.powerBound.description),
+                          doc: "Fourier projection's power bound: poisson:K, relax:R (PtyPy's fourier_relax_factor) or none"),
+            ParameterSpec("subpixel", .integer(0...64), default: .integer(d.subpixelSteps),
+                          doc: "model sub-pixel positions to 1/k pixel by shifted probes (0: whole pixels)"),
+            ParameterSpec("fft_planning", .choice(["measure", "estimate"]), default: .string(d.fftPlanning.rawValue),
+                          doc: "FFTW planning: measure (fastest) or estimate (bit-identical runs)"),
+        ]
+    }
+
+    public static func options(_ p: ParameterSet) throws(ParameterProblems) -> EngineOptions {
+        var o = EngineOptions()
+        var problems: [String] = []
+        o.algorithm = Algorithm(rawValue: p.string("algorithm")) ?? .dm
+        o.beta = p.number("beta")
+        o.iterations = p.integer("iterations")
+        o.probeUpdateStart = p.integer("probe_start")
+        o.probeSupport = p.givenNumber("probe_support")
+        o.objectRegularization = p.number("object_regularization")
+        o.probeRegularization = p.number("probe_regularization")
+        o.batch = p.integer("batch")
+        if let bound = PowerBound(parsing: p.string("power_bound")) { o.powerBound = bound } else {
+            problems.append("power_bound: must be poisson:K, relax:R or none, got \"\(p.string("power_bound"))\"")
+        }
+        o.subpixelSteps = p.integer("subpixel")
+        o.fftPlanning = FFTPlanning(rawValue: p.string("fft_planning")) ?? .measure
+        problems += o.problems()
+        guard problems.isEmpty else { throw ParameterProblems(problems) }
+        return o
+    }
+}
+
+/// Problems with resolved parameters that their declared ranges cannot
+/// express (a malformed "y,x", a crop smaller than the output).
+public struct ParameterProblems: Error, CustomStringConvertible {
+    public var problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String { problems.joined(separator: "; ") }
+}
+
+extension ParameterSet {
+    /// A number where 0 means "not given".
+    func givenNumber(_ name: String) -> Double? { number(name) == 0 ? nil : number(name) }
+    func givenInteger(_ name: String) -> Int? { integer(name) == 0 ? nil : integer(name) }
+    func givenString(_ name: String) -> String? { string(name).isEmpty ? nil : string(name) }
+
+    /// "RxC", or nil for "".
+    func tileGrid(_ name: String) throws(ParameterProblems) -> (rows: Int, columns: Int)? {
+        guard let text = givenString(name) else { return nil }
+        let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ParameterProblems(["\(name): must look like \"2x3\", got \"\(text)\""]) }
+        return (parts[0], parts[1])
+    }
+}
+
+extension RawToCXIJob.Options {
+    /// Declared by the `raw2cxi` stage beside the cleaning steps.
+    public static var jobSpecs: [ParameterSpec] {
+        [
+            ParameterSpec("beamstop_map", .string, default: .string(""),
+                          doc: "measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size (\"\": none)"),
+            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the probe estimate's phase (0: flat)"),
+        ]
+    }
+
+    public init(parameters p: ParameterSet) throws(ParameterProblems) {
+        self.init()
+        preprocess = try PreprocessParameters.options(p)
+        probeDefocus = p.number("probe_defocus")
+        beamstopMap = p.givenString("beamstop_map")
+    }
+}
+
+extension ReconstructionJob.Options {
+    /// Declared by the `recon` stage beside the solver's.
+    public static var jobSpecs: [ParameterSpec] {
+        [
+            ParameterSpec("use_file_probe", .boolean, default: .boolean(true), doc: "start from the scan's probe estimate when it has one"),
+            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for a data-derived first probe's phase (0: flat)"),
+            ParameterSpec("tiles", .string, default: .string(""), doc: "tile grid \"RxC\" over the ranks (\"\": as square as the object allows)"),
+            ParameterSpec("truth_every", .integer(0...1_000_000), default: .integer(10),
+                          doc: "compare with the simulation truth every k iterations (0: only at the end)"),
+        ]
+    }
+
+    public init(parameters p: ParameterSet) throws(ParameterProblems) {
+        self.init()
+        engine = try EngineParameters.options(p)
+        useFileProbe = p.boolean("use_file_probe")
+        probeDefocus = p.number("probe_defocus")
+        tiles = try p.tileGrid("tiles")
+        truthEvery = p.integer("truth_every")
+    }
+}
