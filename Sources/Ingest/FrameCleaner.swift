@@ -91,15 +91,26 @@ public final class FrameCleaner {
     private let transmission: [Float]
     private var sequence: ComplexBuffer
     private let sequencePlan: FFTPlan2D?
-    private let cropBuffer: ComplexBuffer
+    // Downsampling as a pruned 2-D transform: real-to-complex rows of the
+    // crop, only the kept columns of their spectra transformed down the
+    // rows, then the kept block transformed back (3/8 of a full transform).
+    private let realCrop: ComplexBuffer
+    private let rowSpectra: ComplexBuffer
+    private let keptColumns: ComplexBuffer
     private let outputBuffer: ComplexBuffer
-    private let cropPlan: FFTPlan2D?
+    private let rowPlan: FFTLines?
+    private let columnPlan: FFTLines?
     private let outputPlan: FFTPlan2D?
+    /// The taper per kept frequency, in the output's FFT order (nil: sharp cut).
+    private let taper: [Float]?
     // Scratch owned for the cleaner's life: raw pointers, so the hot loops
     // pay no exclusivity or uniqueness checks on class-held arrays.
     private let work: UnsafeMutableBufferPointer<Float>
     private let image: UnsafeMutableBufferPointer<Float>
-    private let background: UnsafeMutableBufferPointer<Bool>
+    /// Per raw pixel: the noise deviation a background sample stays within
+    /// (times the limit), 1 without darks (the overscan's noise scales it
+    /// per frame), -1 for dead and hot pixels, which are never background.
+    private let backgroundScale: UnsafeMutableBufferPointer<Float>
     /// Seconds spent per step over all frames, when `recordTimings` is on (for `bench preprocess`).
     public var recordTimings = false
     public private(set) var stepSeconds: [String: Double] = [:]
@@ -169,16 +180,44 @@ public final class FrameCleaner {
             ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: true)
             : nil
         let resample = outputSize != crop
-        cropBuffer = ComplexBuffer(count: resample ? crop * crop : 0)
-        outputBuffer = ComplexBuffer(count: resample ? outputSize * outputSize : 0)
-        cropPlan = resample ? try FFTPlan2D(height: crop, width: crop, direction: .forward, inPlace: true) : nil
-        outputPlan = resample ? try FFTPlan2D(height: outputSize, width: outputSize, direction: .inverse, inPlace: true) : nil
+        let m = outputSize, spectrumWidth = crop / 2 + 1
+        realCrop = ComplexBuffer(count: resample ? (crop * crop + 1) / 2 : 0)
+        rowSpectra = ComplexBuffer(count: resample ? crop * spectrumWidth : 0)
+        keptColumns = ComplexBuffer(count: resample ? crop * m : 0)
+        outputBuffer = ComplexBuffer(count: resample ? m * m : 0)
+        rowPlan = resample
+            ? try FFTLines(length: crop, count: crop, kind: .realToComplex, input: .init(stride: 1, distance: crop),
+                           output: .init(stride: 1, distance: spectrumWidth))
+            : nil
+        columnPlan = resample
+            ? try FFTLines(length: crop, count: m, kind: .complex(.forward), input: .init(stride: m, distance: 1),
+                           output: .init(stride: m, distance: 1), inPlace: true)
+            : nil
+        outputPlan = resample ? try FFTPlan2D(height: m, width: m, direction: .inverse, inPlace: true) : nil
+        taper = options.downsampleSigma.map { sigma in
+            let half = m / 2
+            return (0..<(m * m)).map { i in
+                let (dy, dx) = (i / m, i % m)
+                let ky = dy < m - half ? dy : dy - m, kx = dx < m - half ? dx : dx - m
+                let r2 = (Double(ky * ky) + Double(kx * kx)) / Double(half * half)
+                return Float(exp(-r2 / (2 * sigma * sigma)))
+            }
+        }
         work = .allocate(capacity: layout.rawPixels)
         work.initialize(repeating: 0)
         image = .allocate(capacity: imagePixels)
         image.initialize(repeating: 0)
-        background = .allocate(capacity: layout.rawPixels)
-        background.initialize(repeating: false)
+        backgroundScale = .allocate(capacity: layout.rawPixels)
+        backgroundScale.initialize(repeating: 1)
+        for y in 0..<layout.rows {
+            for ch in 0..<layout.channels {
+                for k in 0..<layout.columnsPerChannel {
+                    let raw = y * layout.rawColumns + ch * layout.blockWidth + k
+                    let bad = mask[y * layout.columns + ch * layout.columnsPerChannel + k] & (PixelMask.dead | PixelMask.hot) != 0
+                    backgroundScale[raw] = bad ? -1 : (noise.isEmpty ? 1 : noise[raw])
+                }
+            }
+        }
 
         // The output mask: the image mask cropped, and a downsampled pixel
         // invalid when half its footprint is.
@@ -206,12 +245,21 @@ public final class FrameCleaner {
     deinit {
         work.deallocate()
         image.deallocate()
-        background.deallocate()
+        backgroundScale.deallocate()
     }
 
     /// Top-left of the crop window in image pixels (may lie outside the detector).
     public var cropOrigin: (y: Int, x: Int) {
         (Int(centre.y.rounded()) - cropSize / 2, Int(centre.x.rounded()) - cropSize / 2)
+    }
+
+    /// The downsampling's transforms alone, on the cleaner's plans and
+    /// buffers: the FFT-only baseline of `bench preprocess`.
+    public func runDownsamplingTransforms() throws {
+        guard let rowPlan, let columnPlan, let outputPlan else { return }
+        try rowPlan.execute(realCrop, rowSpectra)
+        try columnPlan.execute(keptColumns, keptColumns)
+        try outputPlan.execute(outputBuffer.baseAddress, outputBuffer.baseAddress, normalization: .none)
     }
 
     /// Detector pixel pitch after downsampling, for a given input pitch.
@@ -297,53 +345,53 @@ public final class FrameCleaner {
         let L = layout, n = L.sequenceLength
         let s = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
         // Without darks the noise per pixel is unknown: the overscan gives a typical one.
-        let overscanNoise = noise.isEmpty ? typicalOverscanNoise() : 0
-        let limit = Float(options.backgroundSigma), cw = L.columnsPerChannel, bw = L.blockWidth
-        let w = work.baseAddress!, quietFlags = background.baseAddress!
-        let badPixel = PixelMask.dead | PixelMask.hot
-        noise.withUnsafeBufferPointer { noise in
-            imageMask.withUnsafeBufferPointer { mask in
-                for ch in 0..<L.channels {
-                    for y in 0..<L.rows {
-                        let raw = y * L.rawColumns + ch * bw, image = y * L.columns + ch * cw
-                        let out = s + 2 * (ch * n + y * bw)
-                        // Real part: the background samples; imaginary: which samples they are.
-                        for k in 0..<cw {
-                            let v = w[raw + k]
-                            let sigma = noise.isEmpty ? overscanNoise : noise[raw + k]
-                            let quiet = mask[image + k] & badPixel == 0 && abs(v) < limit * sigma
-                            quietFlags[raw + k] = quiet
-                            out[2 * k] = quiet ? v : 0
-                            out[2 * k + 1] = quiet ? 1 : 0
-                        }
-                        // Overscan samples carry no signal: always background.
-                        for k in cw..<bw {
-                            quietFlags[raw + k] = true
-                            out[2 * k] = w[raw + k]
-                            out[2 * k + 1] = 1
-                        }
-                    }
+        let bound = Float(options.backgroundSigma) * (noise.isEmpty ? typicalOverscanNoise() : 1)
+        let cw = L.columnsPerChannel, bw = L.blockWidth
+        let w = work.baseAddress!, scale = backgroundScale.baseAddress!
+        for ch in 0..<L.channels {
+            for y in 0..<L.rows {
+                let raw = y * L.rawColumns + ch * bw
+                let out = s + 2 * (ch * n + y * bw), v = w + raw, limit = scale + raw
+                // Real part: the background samples; imaginary: which samples they are.
+                for k in 0..<cw {
+                    let quiet = abs(v[k]) < bound * limit[k]
+                    out[2 * k] = quiet ? v[k] : 0
+                    out[2 * k + 1] = quiet ? 1 : 0
+                }
+                // Overscan samples carry no signal: always background.
+                for k in cw..<bw {
+                    out[2 * k] = v[k]
+                    out[2 * k + 1] = 1
                 }
             }
         }
         try timed("interference: transform") { try plan.execute(sequence.baseAddress, sequence.baseAddress, normalization: .none) }
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
         guard lowest < n / 2 else { return }
-        var magnitudes = [Float](repeating: 0, count: n / 2)
+        // Squared magnitudes (their order is the magnitudes'), Float, over pointers.
+        let squares = UnsafeMutablePointer<Float>.allocate(capacity: n / 2)
+        defer { squares.deallocate() }
+        squares.initialize(repeating: 0, count: n / 2)
         for ch in 0..<L.channels {
-            let spectrum = Spectra(s + 2 * ch * n, n)
-            for k in lowest..<(n / 2) { magnitudes[k] = Float(spectrum.samplesInBand(k).length) }
+            let z = s + 2 * ch * n
+            let spectrum = Spectra(z, n)
+            // V_k = (Z_k + conj Z_-k) / 2, within the band.
+            for k in lowest..<(n / 2) {
+                let re = (z[2 * k] + z[2 * (n - k)]) * 0.5, im = (z[2 * k + 1] - z[2 * (n - k) + 1]) * 0.5
+                squares[k] = re * re + im * im
+            }
             // The noise level: the median magnitude of the band (a strided
             // sample of it on long readouts), which a few lines do not move.
             let stride = max(1, (n / 2 - lowest) / 2048)
-            let sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { magnitudes[$0] }.sorted()
-            let floor = Double(options.spikeThreshold) * Double(sample[sample.count / 2])
+            let sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { squares[$0] }.sorted()
+            let floor = Double(options.spikeThreshold) * Double(sample[sample.count / 2]).squareRoot()
+            let candidateSquare = Float(0.25 * floor * floor)
             let rows = L.rows
             // Candidates: local maxima near or above the threshold, away from
             // the row-rate harmonics (those are the selection itself).
             var candidates: [Int] = [], values: [Complex<Double>] = []
-            for k in lowest..<(n / 2) where Double(magnitudes[k]) > 0.5 * floor
-                && magnitudes[k] >= magnitudes[k - 1] && (k + 1 >= n / 2 || magnitudes[k] >= magnitudes[k + 1])
+            for k in lowest..<(n / 2) where squares[k] > candidateSquare
+                && squares[k] >= squares[k - 1] && (k + 1 >= n / 2 || squares[k] >= squares[k + 1])
                 && min(k % rows, rows - k % rows) > 2 {
                 candidates.append(k)
                 values.append(spectrum.samples(k))
@@ -501,38 +549,65 @@ public final class FrameCleaner {
         let (y0, x0) = cropOrigin
         // The detector rows and columns inside the crop window.
         let ys = max(0, -y0)..<min(c, L.rows - y0), xs = max(0, -x0)..<min(c, L.columns - x0)
-        guard let cropPlan, let outputPlan else {
+        guard let rowPlan, let columnPlan, let outputPlan else {
             var cropped = [Float](repeating: 0, count: c * c)
             for y in ys { for x in xs { cropped[y * c + x] = image[(y0 + y) * L.columns + x0 + x] } }
             return cropped
         }
-        // Straight into the transform's buffer: real parts, imaginary zero.
-        let f = UnsafeMutableRawPointer(cropBuffer.baseAddress).assumingMemoryBound(to: Float.self)
-        f.update(repeating: 0, count: 2 * c * c)
+        // The crop, real, rows contiguous; zero outside the detector.
+        let r = UnsafeMutableRawPointer(realCrop.baseAddress).assumingMemoryBound(to: Float.self)
         let detector = image.baseAddress!
-        for y in ys {
-            let row = f + 2 * y * c, source = detector + (y0 + y) * L.columns + x0
-            for x in xs { row[2 * x] = source[x] }
+        for y in 0..<c {
+            let row = r + y * c
+            guard ys.contains(y) else { row.update(repeating: 0, count: c); continue }
+            if xs.lowerBound > 0 { row.update(repeating: 0, count: xs.lowerBound) }
+            if xs.upperBound < c { (row + xs.upperBound).update(repeating: 0, count: c - xs.upperBound) }
+            if !xs.isEmpty { (row + xs.lowerBound).update(from: detector + (y0 + y) * L.columns + x0 + xs.lowerBound, count: xs.count) }
         }
-        try cropPlan.execute(cropBuffer.baseAddress, cropBuffer.baseAddress, normalization: .none)
+        try rowPlan.execute(realCrop, rowSpectra)
+        // The kept horizontal frequencies, in the output's FFT order; the
+        // negative ones are the conjugates of the positive (a real input).
+        let w = c / 2 + 1, half = m / 2
+        let spectra = UnsafeMutableRawPointer(rowSpectra.baseAddress).assumingMemoryBound(to: Float.self)
+        let kept = UnsafeMutableRawPointer(keptColumns.baseAddress).assumingMemoryBound(to: Float.self)
+        for y in 0..<c {
+            let source = spectra + 2 * y * w, target = kept + 2 * y * m
+            for dx in 0..<(m - half) {
+                target[2 * dx] = source[2 * dx]
+                target[2 * dx + 1] = source[2 * dx + 1]
+            }
+            for dx in (m - half)..<m {
+                let k = m - dx
+                target[2 * dx] = source[2 * k]
+                target[2 * dx + 1] = -source[2 * k + 1]
+            }
+        }
+        try columnPlan.execute(keptColumns, keptColumns)
+        // The kept vertical frequencies: rows -half..<m-half of the column spectra.
         let o = UnsafeMutableRawPointer(outputBuffer.baseAddress).assumingMemoryBound(to: Float.self)
-        o.update(repeating: 0, count: 2 * m * m)
-        let half = m / 2
-        for ky in -half..<(m - half) {
-            for kx in -half..<(m - half) {
-                let sy = (ky + c) % c, sx = (kx + c) % c, dy = (ky + m) % m, dx = (kx + m) % m
-                var w: Float = 1
-                if let sigma = options.downsampleSigma {
-                    let r2 = (Double(ky * ky) + Double(kx * kx)) / Double(half * half)
-                    w = Float(exp(-r2 / (2 * sigma * sigma)))
+        for dy in 0..<m {
+            let ky = dy < m - half ? dy : dy - m
+            let source = kept + 2 * ((ky + c) % c) * m, target = o + 2 * dy * m
+            if let taper {
+                taper.withUnsafeBufferPointer { all in
+                    let t = all.baseAddress! + dy * m
+                    for i in 0..<m {
+                        target[2 * i] = source[2 * i] * t[i]
+                        target[2 * i + 1] = source[2 * i + 1] * t[i]
+                    }
                 }
-                o[2 * (dy * m + dx)] = f[2 * (sy * c + sx)] * w
-                o[2 * (dy * m + dx) + 1] = f[2 * (sy * c + sx) + 1] * w
+            } else {
+                target.update(from: source, count: 2 * m)
             }
         }
         try outputPlan.execute(outputBuffer.baseAddress, outputBuffer.baseAddress, normalization: .none)
         let scale = 1 / Float(m * m)
-        return (0..<(m * m)).map { i in outputMask[i] != 0 ? 0 : max(0, o[2 * i] * scale) }
+        return outputMask.withUnsafeBufferPointer { mask in
+            [Float](unsafeUninitializedCapacity: m * m) { out, n in
+                for i in 0..<(m * m) { out[i] = mask[i] != 0 ? 0 : max(0, o[2 * i] * scale) }
+                n = m * m
+            }
+        }
     }
 }
 

@@ -147,3 +147,41 @@ func maxDifference(_ a: [Complex<Float>], _ b: [Complex<Double>]) -> Double {
         #expect(error.call.contains(path))
     }
 }
+
+/// Batched 1-D transforms over strided lines: the pieces of the pruned
+/// downsampling transform.
+@Suite struct FFTLinesTests {
+    /// Real rows transformed one by one equal the complex transform's
+    /// non-negative frequencies; strided columns equal the 2-D transform.
+    @Test func realRowsAndStridedColumnsMatchTheFullTransform() throws {
+        let h = 12, w = 20
+        var values = [Float](repeating: 0, count: h * w)
+        for i in values.indices { values[i] = Float(sin(Double(i) * 0.37) + 0.1 * Double(i % 7)) }
+        let full = ComplexBuffer(values.map { Complex($0, 0) })
+        try FFTPlan2D(height: h, width: w, direction: .forward, inPlace: true, rigor: .estimate).execute(inPlace: full, normalization: .none)
+
+        let rows = try FFTLines(length: w, count: h, kind: .realToComplex, input: .init(stride: 1, distance: w),
+                                output: .init(stride: 1, distance: w / 2 + 1), rigor: .estimate)
+        let real = ComplexBuffer(count: rows.inputExtent)
+        UnsafeMutableRawPointer(real.baseAddress).assumingMemoryBound(to: Float.self).update(from: values, count: h * w)
+        let spectra = ComplexBuffer(count: rows.outputExtent)
+        try rows.execute(real, spectra)
+        // Every column of the row spectra, transformed down the rows in place.
+        let columns = try FFTLines(length: h, count: w / 2 + 1, kind: .complex(.forward), input: .init(stride: w / 2 + 1, distance: 1),
+                                   output: .init(stride: w / 2 + 1, distance: 1), inPlace: true, rigor: .estimate)
+        try columns.execute(spectra, spectra)
+        var worst: Float = 0
+        for y in 0..<h { for x in 0...(w / 2) { worst = max(worst, (spectra[y * (w / 2 + 1) + x] - full[y * w + x]).length) } }
+        #expect(worst < 1e-4, "largest difference \(worst)")
+    }
+
+    @Test func misuseIsRefusedWithTheCall() throws {
+        #expect(throws: FFTWError.self) { _ = try FFTLines(length: 0, count: 1, kind: .realToComplex, input: .init(stride: 1, distance: 1),
+                                                           output: .init(stride: 1, distance: 1)) }
+        let p = try FFTLines(length: 8, count: 2, kind: .complex(.forward), input: .init(stride: 1, distance: 8),
+                             output: .init(stride: 1, distance: 8), rigor: .estimate)
+        let a = ComplexBuffer(count: 16), small = ComplexBuffer(count: 4)
+        #expect(throws: FFTWError.self) { try p.execute(a, a) }       // out-of-place plan, one buffer
+        #expect(throws: FFTWError.self) { try p.execute(a, small) }   // too small for 2 lines of 8
+    }
+}
