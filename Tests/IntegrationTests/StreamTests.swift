@@ -98,6 +98,26 @@ final class BackgroundProcess {
         return out
     }
 
+    /// The shipped live pipeline run as a pipeline (the `stream` stage under
+    /// `ns-mpirun run`), its keys set on the command line: the detector's
+    /// endpoint, the scan count, and the raw copy kept through `output.save`.
+    @Test func theShippedStreamPipelineRunsAsAStage() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (sim, endpoint) = try detector()
+        let run = try MPIRunner.run(ranks: 2, ["run", "stream", "--set", "endpoints.detector=\(endpoint)", "--set", "output.directory=\(dir)",
+                                               "--set", "output.save=[\"reconstructed\",\"raw\"]", "--set", "stages.session.scans=1",
+                                               "--set", "stages.session.iterations=5", "--set", "stages.session.final_seconds=0"])
+        sim.finish()
+        try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("session  stream  0-1"), "\(run.stdout)")
+        let r = try report(dir + "/scan-1.cxi")
+        #expect(r["placed"] as? Int == 60 && r["darks_used"] as? Int == 20 && r["rejected"] as? Int == 0, "\(r)")
+        let raw = try HDF5File(path: dir + "/scan-1-raw.cxi", mode: .readOnly)
+        defer { try? raw.close() }
+        #expect(try raw.openDataset(CXIPaths.data).shape.first == 60)
+    }
+
     @Test func streamedScanEqualsRawToCXIThenRecon() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
