@@ -41,7 +41,15 @@ public enum ShippedPipelines {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw PipelineValidationError(file: file, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
         }
-        return try CommandParameters(stageType: stageType, file: file, data: data, registry: .standard,
+        return try CommandParameters(stageType: stageType, file: label(file), data: data, registry: .standard,
                                      overrides: overrides, settings: settings)
+    }
+
+    /// A shipped file by the short path it has from the working directory
+    /// when that is the source tree's root (`pipelines/recon.json`), else as found.
+    public static func label(_ file: String) -> String {
+        let short = "pipelines/" + (file as NSString).lastPathComponent
+        let a = URL(fileURLWithPath: short).resolvingSymlinksInPath().path, b = URL(fileURLWithPath: file).resolvingSymlinksInPath().path
+        return a == b ? short : file
     }
 }

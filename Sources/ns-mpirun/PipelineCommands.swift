@@ -33,7 +33,11 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let spec = try PipelineSpec.load(ShippedPipelines.locate(pipeline), registry: .standard, overrides: overrides)
+            let path = ShippedPipelines.locate(pipeline)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw PipelineValidationError(file: path, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
+            }
+            let spec = try PipelineSpec.parse(data, file: ShippedPipelines.label(path), registry: .standard, overrides: overrides)
             print(try PipelinePlan(spec, ranks: ranks).text, terminator: "")
         } catch let error as PipelineValidationError {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
@@ -69,7 +73,7 @@ struct RunCommand: ParsableCommand {
                 guard text != "\u{0}" else {
                     throw PipelineValidationError(file: pipeline, issues: [.init(keyPath: "(file)", problem: "cannot be read")])
                 }
-                let spec = try PipelineSpec.parse(Data(text.utf8), file: pipeline, registry: .standard, overrides: overrides)
+                let spec = try PipelineSpec.parse(Data(text.utf8), file: ShippedPipelines.label(pipeline), registry: .standard, overrides: overrides)
                 plan = try PipelinePlan(spec, ranks: world.size)
             } catch let error as PipelineValidationError {
                 if world.rank == 0 { FileHandle.standardError.write(Data((error.description + "\n").utf8)) }
