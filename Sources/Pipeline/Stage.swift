@@ -60,6 +60,13 @@ public struct StageItem: @unchecked Sendable {
         self.payload = payload
     }
 
+    /// The index of an end marker.
+    public static let endIndex = Int.min
+
+    /// Emitted by a stage, closes one of its outputs before the stage ends:
+    /// its consumers' `inputEnded` runs once every rank feeding it closed it.
+    public static func end(of port: String) -> StageItem { StageItem(port: port, index: endIndex, payload: ()) }
+
     /// The payload as `T`, or an error naming the port and both types.
     public func value<T>(as type: T.Type = T.self) throws -> T {
         guard let v = payload as? T else {
@@ -104,6 +111,11 @@ public protocol Stage: AnyObject {
     init(parameters: ParameterSet, context: StageContext) throws
     /// One item arriving on one of the inputs; results go to `emit`.
     func process(_ item: StageItem, emit: (StageItem) throws -> Void) throws
+    /// Every rank feeding `port` has closed it (or the stage's end): all its
+    /// items have been processed. Called in the order the inputs are
+    /// declared, at the same step on every rank of the group, so it may use
+    /// collectives over the group (merge dark statistics, find a centre).
+    func inputEnded(_ port: String, emit: (StageItem) throws -> Void) throws
     /// The scan has ended: emit what needed every item.
     func flush(emit: (StageItem) throws -> Void) throws
     /// The scan was aborted: forget it and be ready for the next.
@@ -117,6 +129,7 @@ public protocol Stage: AnyObject {
 
 extension Stage {
     public static func problems(_ parameters: ParameterSet, in pipeline: PipelineSpec) -> [String] { [] }
+    public func inputEnded(_ port: String, emit: (StageItem) throws -> Void) throws {}
 }
 
 /// A stage with no inputs: it makes the items (reads a file, receives a

@@ -9,6 +9,13 @@ import SwiftMPI
 /// `index mod size` (scan-wide items, index < 0, to every rank of it).
 /// A stage flushes once every rank of every producer feeding it has said
 /// it is done, then says so itself: the end of the scan flows down the graph.
+/// A stage may close one output earlier (`StageItem.end(of:)`); its
+/// consumers hear of each input's end (`inputEnded`) in declared order.
+/// Local stages take their steps in one order on every rank (producers
+/// first; a stage waits for the ones before it), so collectives in
+/// `inputEnded` and `flush` meet. A rank that runs only a source stops
+/// producing while more than `maxPendingBytes` of its sends are unreceived,
+/// so a fast reader never holds a whole scan in flight.
 public final class PipelineRunner {
     /// Items each local stage received and emitted, by stage name.
     public struct Counts: Sendable, Equatable {
@@ -23,9 +30,17 @@ public final class PipelineRunner {
     var groups: [Communicator?] = []
     /// (consumer stage, input port) for each (producer stage, output port).
     var consumers: [String: [(stage: Int, port: String)]] = [:]
-    /// End markers still awaited per local stage.
+    /// End markers still awaited per local stage, and per input port.
     var endsAwaited: [Int] = []
+    var portEndsAwaited: [[String: Int]] = []
+    /// Inputs whose end the stage has been told of, and outputs closed early.
+    var told: [Set<String>] = []
+    var closed: [Set<String>] = []
     var finished: [Bool] = []
+    /// Whether this rank runs a source and nothing else (it may wait on its sends).
+    var sourceOnly = false
+    let maxPendingBytes: Int
+    var pendingBytes = 0
     /// Producers before consumers, the same on every rank: stages flush in
     /// this order, so group collectives in `flush` never wait on each other.
     let order: [Int]
@@ -37,10 +52,12 @@ public final class PipelineRunner {
     enum Kind: Int { case item = 0, end = 1 }
     enum PayloadType: Int { case floats = 0, doubles = 1, text = 2 }
 
-    public init(plan: PipelinePlan, registry: StageRegistry, world: Communicator, outputDirectory: String) throws {
+    public init(plan: PipelinePlan, registry: StageRegistry, world: Communicator, outputDirectory: String,
+                maxPendingBytes: Int = 64 << 20) throws {
         precondition(plan.ranks == world.size, "the plan is for \(plan.ranks) ranks, the job has \(world.size)")
         self.plan = plan
         self.world = world
+        self.maxPendingBytes = maxPendingBytes
         order = topologicalOrder(plan.steps.map(\.stage))
         for (i, step) in plan.steps.enumerated() {
             for feed in step.feeds {
@@ -62,9 +79,17 @@ public final class PipelineRunner {
                 instances.append(nil)
             }
             endsAwaited.append(mine ? step.feeds.reduce(0) { $0 + $1.ranks.count } : 0)
+            var ports: [String: Int] = [:]
+            for input in step.stage.inputNames { ports[input] = 0 }
+            if mine { for feed in step.feeds { ports[feed.input, default: 0] += feed.ranks.count } }
+            portEndsAwaited.append(ports)
+            told.append([])
+            closed.append([])
             finished.append(!mine)
             counts[step.stage.name] = Counts()
         }
+        let local = instances.compactMap { $0 }
+        sourceOnly = local.count == 1 && local[0] is any SourceStage
     }
 
     /// One scan through the pipeline; returns when every local stage has flushed.
@@ -84,6 +109,7 @@ public final class PipelineRunner {
         var kept: [(request: Request, buffer: UnsafeMutableBufferPointer<UInt8>)] = []
         for p in pending {
             if waiting { try p.request.wait() } else if try !p.request.test() { kept.append(p); continue }
+            pendingBytes -= p.buffer.count
             p.buffer.deallocate()
         }
         pending = kept
@@ -92,10 +118,18 @@ public final class PipelineRunner {
     /// Aborted scan: every local stage forgets it.
     public func reset() { for s in instances { s?.reset() } }
 
-    /// Runs sources and flushes stages, in order, as far as their inputs
-    /// have ended.
+    /// Tells stages of their ended inputs, runs sources and flushes stages,
+    /// in order, as far as their inputs have ended.
     func advance() throws {
         for i in order where !finished[i] {
+            if let instance = instances[i] {
+                // Declared order: an input is told of only after those before it.
+                for port in type(of: instance).description.inputs.map(\.name) where !told[i].contains(port) {
+                    guard portEndsAwaited[i][port] == 0 else { break }
+                    told[i].insert(port)
+                    try instance.inputEnded(port) { try self.route($0, from: i) }
+                }
+            }
             guard endsAwaited[i] == 0 else { return }
             if let source = instances[i] as? any SourceStage { try source.produce { try self.route($0, from: i) } }
             try finish(i)
@@ -106,11 +140,15 @@ public final class PipelineRunner {
         guard let instance = instances[stage] else { return }
         try instance.flush { try self.route($0, from: stage) }
         finished[stage] = true
-        for (s, port) in plan.steps[stage].stage.outputs(in: plan) {
-            for consumer in consumers["\(stage).\(port)"] ?? [] {
-                for rank in plan.steps[consumer.stage].ranks {
-                    try send(kind: .end, consumer: consumer.stage, port: consumer.port, index: -1, payload: nil, producer: s, to: rank)
-                }
+        for (_, port) in plan.steps[stage].stage.outputs(in: plan) where !closed[stage].contains(port) { try close(port, of: stage) }
+    }
+
+    /// End markers for one output, to every rank of every stage it feeds.
+    func close(_ port: String, of stage: Int) throws {
+        closed[stage].insert(port)
+        for consumer in consumers["\(stage).\(port)"] ?? [] {
+            for rank in plan.steps[consumer.stage].ranks {
+                try send(kind: .end, consumer: consumer.stage, port: consumer.port, index: -1, payload: nil, producer: stage, to: rank)
             }
         }
     }
@@ -119,6 +157,15 @@ public final class PipelineRunner {
         let name = plan.steps[stage].stage.name
         guard let instance = instances[stage], type(of: instance).description.outputs.contains(where: { $0.name == item.port }) else {
             throw StageError(stage: name, problem: "emitted an item on '\(item.port)', which is not one of its declared outputs")
+        }
+        if item.index == StageItem.endIndex {
+            guard !closed[stage].contains(item.port) else {
+                throw StageError(stage: name, problem: "closed its output '\(item.port)' twice")
+            }
+            return try close(item.port, of: stage)
+        }
+        if closed[stage].contains(item.port) {
+            throw StageError(stage: name, problem: "emitted an item on '\(item.port)' after closing it")
         }
         counts[name]!.emitted += 1
         for consumer in consumers["\(stage).\(item.port)"] ?? [] {
@@ -142,14 +189,15 @@ public final class PipelineRunner {
         try instances[stage]!.process(item) { try self.route($0, from: stage) }
     }
 
-    func ended(stage: Int) {
+    func ended(stage: Int, port: String) {
         endsAwaited[stage] -= 1
+        portEndsAwaited[stage][port, default: 0] -= 1
     }
 
     // Message: kind, consumer stage, input port (as the index among the
     // consumer's inputs), item index, payload type, then the payload bytes.
     func send(kind: Kind, consumer: Int, port: String, index: Int, payload: Any?, producer: Int, to rank: Int) throws {
-        if rank == world.rank, kind == .end { ended(stage: consumer); return }
+        if rank == world.rank, kind == .end { ended(stage: consumer, port: port); return }
         let inputs = plan.steps[consumer].stage.inputNames
         var header = [kind.rawValue, consumer, inputs.firstIndex(of: port)!, index, 0]
         var body: [UInt8] = []
@@ -173,9 +221,17 @@ public final class PipelineRunner {
         _ = buffer.initialize(from: message)
         do {
             pending.append((try world.isend(UnsafeBufferPointer(buffer), to: rank, tag: Self.tag), buffer))
+            pendingBytes += buffer.count
         } catch {
             buffer.deallocate()
             throw error
+        }
+        // Backpressure, only where nothing else on this rank waits for its turn.
+        while sourceOnly && pendingBytes > maxPendingBytes, let oldest = pending.first {
+            try oldest.request.wait()
+            pendingBytes -= oldest.buffer.count
+            oldest.buffer.deallocate()
+            pending.removeFirst()
         }
     }
 
@@ -185,7 +241,7 @@ public final class PipelineRunner {
         let header = bytes.withUnsafeBytes { raw in (0..<5).map { raw.load(fromByteOffset: $0 * MemoryLayout<Int>.stride, as: Int.self) } }
         let stage = header[1]
         let body = bytes[headerBytes...]
-        if header[0] == Kind.end.rawValue { ended(stage: stage); return }
+        if header[0] == Kind.end.rawValue { ended(stage: stage, port: plan.steps[stage].stage.inputNames[header[2]]); return }
         let payload: Any
         switch PayloadType(rawValue: header[4]) {
         case .floats: payload = body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }

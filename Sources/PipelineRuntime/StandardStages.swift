@@ -8,5 +8,7 @@ extension StageRegistry {
         RawToCXIStage.self,
         ReconStage.self,
         StreamStage.self,
+        RawFramesStage.self,
+        CleanFramesStage.self,
     ])
 }

@@ -37,7 +37,7 @@ public enum RawToCXIJob {
 
     /// The file's mask as image pixels: given per raw pixel (overscan
     /// included, as raw files are written) or per image pixel.
-    static func imageMask(_ mask: [UInt32]?, layout: ReadoutLayout, file: String) throws -> [UInt32]? {
+    public static func imageMask(_ mask: [UInt32]?, layout: ReadoutLayout, file: String) throws -> [UInt32]? {
         guard let mask else { return nil }
         if mask.count == layout.rows * layout.columns { return mask }
         guard mask.count == layout.rawPixels else {
@@ -80,14 +80,7 @@ public enum RawToCXIJob {
             warnings.append("no overscan columns: readout offsets are not fitted")
         }
         let fileMask = try imageMask(scan.mask, layout: layout, file: input)
-        var beamstop: [Float]? = nil
-        if let spec = options.beamstopMap {
-            let map = try ImageInput.read(spec)
-            guard map.height == layout.rows, map.width == layout.columns else {
-                throw PreprocessError.shape("beamstop map \(spec) is \(map.height)x\(map.width); the detector image is \(layout.rows)x\(layout.columns)")
-            }
-            beamstop = map.values
-        }
+        let beamstop = try beamstopMap(options.beamstopMap, layout: layout)
         let mine = SimulatedScanWriter.block(frames: scan.frames, rank: comm.rank, size: comm.size)
 
         // The centre: given, or the symmetric centre of mass of the scan's
@@ -112,16 +105,8 @@ public enum RawToCXIJob {
         let cleaner = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, centre: centre,
                                        options: options.preprocess, beamstopMap: beamstop)
         let m = cleaner.outputSize
-
-        let out = CXIScan(energy: scan.energy, distance: scan.distance, xPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
-                          yPixelSize: cleaner.outputPixelSize(scan.yPixelSize), frameHeight: m, frameWidth: m,
-                          positions: scan.positions, mask: cleaner.outputMask)
-        let writer = try CXIWriter(path: output, scan: out, frameType: .float32, comm: comm, version: options.version,
-                                   command: options.command)
-        var transmission = [Double](repeating: 0, count: scan.frames)
-        var comY = [Double](repeating: 0, count: scan.frames), comX = [Double](repeating: 0, count: scan.frames)
-        var meanFrame = [Double](repeating: 0, count: m * m)
-        var nonFinite = 0
+        let writer = try openCleanScan(output, like: scan, cleaner: cleaner, comm: comm, options: options)
+        var totals = CleanScanTotals(frames: scan.frames, pixels: m * m)
         let largest = (0..<comm.size).map { SimulatedScanWriter.block(frames: scan.frames, rank: $0, size: comm.size).count }.max() ?? 0
         let rounds = (largest + options.batch - 1) / options.batch
         for round in 0..<rounds {
@@ -133,11 +118,7 @@ public enum RawToCXIJob {
                 let values = try reader.readFrames(first: first, count: count)
                 for f in 0..<count {
                     let frame = try cleaner.clean(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)]))
-                    transmission[first + f] = frame.total
-                    comY[first + f] = frame.centreOfMass.y
-                    comX[first + f] = frame.centreOfMass.x
-                    nonFinite += frame.nonFinite
-                    for i in 0..<(m * m) { meanFrame[i] += Double(frame.photons[i]) }
+                    totals.add(frame, index: first + f)
                     clean += frame.photons
                 }
             }
@@ -145,28 +126,89 @@ public enum RawToCXIJob {
             try writer.writeFrames(clean, first: first, count: count)
             progress?(min(scan.frames, (round + 1) * options.batch * comm.size), scan.frames)
         }
+        let (totalNonFinite, more) = try totals.finish(writer: writer, reader: reader, cleaner: cleaner, centre: centre,
+                                                      probeDefocus: options.probeDefocus, over: comm)
+        warnings += more
+        return Summary(frames: scan.frames, darkFrames: scan.darkFrames, outputSize: m, centre: [centre.y, centre.x],
+                       maskedPixels: cleaner.outputMask.filter { $0 != 0 }.count, nonFiniteValues: totalNonFinite,
+                       seconds: Date().timeIntervalSince(start), warnings: warnings)
+    }
+
+    /// A measured beamstop transmission map of the detector image's size (nil: none).
+    public static func beamstopMap(_ spec: String?, layout: ReadoutLayout) throws -> [Float]? {
+        guard let spec else { return nil }
+        let map = try ImageInput.read(spec)
+        guard map.height == layout.rows, map.width == layout.columns else {
+            throw PreprocessError.shape("beamstop map \(spec) is \(map.height)x\(map.width); the detector image is \(layout.rows)x\(layout.columns)")
+        }
+        return map.values
+    }
+
+    /// The clean scan's file, made collectively: the raw scan's geometry and
+    /// positions, the cleaner's frame size, pitch and mask.
+    public static func openCleanScan(_ path: String, like scan: CXIScan, cleaner: FrameCleaner, comm: Communicator,
+                                     options: Options) throws -> CXIWriter {
+        let m = cleaner.outputSize
+        let out = CXIScan(energy: scan.energy, distance: scan.distance, xPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
+                          yPixelSize: cleaner.outputPixelSize(scan.yPixelSize), frameHeight: m, frameWidth: m,
+                          positions: scan.positions, mask: cleaner.outputMask)
+        return try CXIWriter(path: path, scan: out, frameType: .float32, comm: comm, version: options.version, command: options.command)
+    }
+}
+
+/// What the scan-wide products need from each clean frame (its
+/// transmission, centre of mass, photons for the mean pattern), kept by the
+/// rank that cleaned it and summed over the ranks at the end.
+public struct CleanScanTotals {
+    var transmission: [Double], comY: [Double], comX: [Double]
+    var meanFrame: [Double]
+    var nonFinite = 0
+
+    public init(frames: Int, pixels: Int) {
+        transmission = [Double](repeating: 0, count: frames)
+        comY = transmission
+        comX = transmission
+        meanFrame = [Double](repeating: 0, count: pixels)
+    }
+
+    public mutating func add(_ frame: CleanFrame, index: Int) {
+        transmission[index] = frame.total
+        comY[index] = frame.centreOfMass.y
+        comX[index] = frame.centreOfMass.x
+        nonFinite += frame.nonFinite
+        for i in meanFrame.indices { meanFrame[i] += Double(frame.photons[i]) }
+    }
+
+    /// Sums over the ranks (collective), then writes the STXM and DPC
+    /// images, the raw file's truth and the probe estimate from the mean
+    /// pattern, and closes the file. The non-finite input values counted,
+    /// and warnings.
+    public mutating func finish(writer: CXIWriter, reader: CXIReader, cleaner: FrameCleaner, centre: (y: Double, x: Double),
+                                probeDefocus: Double, over comm: Collective) throws -> (nonFinite: Int, warnings: [String]) {
+        var warnings: [String] = []
         // Each frame's values live on one rank: a sum assembles them everywhere.
         try transmission.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try comY.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try comX.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try meanFrame.withUnsafeMutableBufferPointer { try comm.sum($0) }
-        let totalNonFinite = try comm.allreduce(nonFinite, op: .sum)
+        var counted = [Double(nonFinite)]
+        try counted.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        let totalNonFinite = Int(counted[0])
         if totalNonFinite > 0 { warnings.append("\(totalNonFinite) non-finite input values were read as 0") }
-
+        let scan = reader.scan, m = cleaner.outputSize
         let images = ScanImages(positions: scan.positions, transmission: transmission,
                                 centreOfMass: zip(comY, comX).map { ($0, $1) }, centre: centre)
         try writer.writeScanImages(images)
         try writer.copyTruth(from: reader)
-        let geometry = Geometry(energy: scan.energy, distance: scan.distance, detectorPixelSize: out.xPixelSize, frameSize: m)
+        let geometry = Geometry(energy: scan.energy, distance: scan.distance, detectorPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
+                                frameSize: m)
         let mean = Array2D(height: m, width: m, values: meanFrame.map { Float($0 / Double(scan.frames)) })
-        if let probe = try? InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: options.probeDefocus) {
+        if let probe = try? InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: probeDefocus) {
             try writer.writeIllumination(probe)
         } else {
             warnings.append("the clean frames hold no photons: no probe estimate written")
         }
         try writer.close()
-        return Summary(frames: scan.frames, darkFrames: scan.darkFrames, outputSize: m, centre: [centre.y, centre.x],
-                       maskedPixels: cleaner.outputMask.filter { $0 != 0 }.count, nonFiniteValues: totalNonFinite,
-                       seconds: Date().timeIntervalSince(start), warnings: warnings)
+        return (totalNonFinite, warnings)
     }
 }

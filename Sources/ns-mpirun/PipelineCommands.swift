@@ -55,6 +55,12 @@ struct RunCommand: ParsableCommand {
     var pipeline: String
     @Flag(help: "Print what each stage received and emitted, per rank.")
     var counts = false
+    @Option(help: "MiB a rank that runs only a source may have sent but not yet received by the other ranks before it waits.")
+    var maxInFlightMb = 64
+
+    func validate() throws {
+        guard maxInFlightMb >= 1 else { throw ValidationError("--max-in-flight-mb must be at least 1, got \(maxInFlightMb)") }
+    }
     @Option(name: .customLong("set"), help: ArgumentHelp("Override one key, e.g. stages.read.path=scan.cxi (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
 
@@ -85,7 +91,8 @@ struct RunCommand: ParsableCommand {
                 print(plan.text, terminator: "")
             }
             try world.barrier()
-            let runner = try PipelineRunner(plan: plan, registry: .standard, world: world, outputDirectory: plan.spec.outputDirectory)
+            let runner = try PipelineRunner(plan: plan, registry: .standard, world: world, outputDirectory: plan.spec.outputDirectory,
+                                            maxPendingBytes: maxInFlightMb << 20)
             try runner.run()
             if counts {
                 let mine = runner.counts.filter { name, _ in plan.steps.contains { $0.stage.name == name && $0.ranks.contains(world.rank) } }

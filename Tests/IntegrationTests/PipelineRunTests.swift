@@ -142,4 +142,58 @@ import Testing
         let errors = try HDF5File(path: out + "/recon.cxi", mode: .readOnly).read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
         #expect(errors.count == 3 && errors.allSatisfy(\.isFinite), "\(errors)")
     }
+
+    /// raw2cxi as per-frame stages: one rank reading, the others cleaning
+    /// (darks merged and the centre found when those inputs end), and the
+    /// same stages sharing every rank: both write what `raw2cxi` writes.
+    @Test func perFrameCleaningStagesEqualRawToCXI() throws {
+        let out = temporary("frames"), shared = temporary("shared") + ".json"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: shared) }
+        let raw = RawToCXITests.rawScan
+        let reference = out + "/reference.cxi"
+        let a = try MPIRunner.run(ranks: 2, ["raw2cxi", raw, "-o", reference, "--probe-defocus", "15e-6", "--quiet"])
+        try #require(a.status == 0, "\(a.stderr)")
+        func read<T: HDF5Element>(_ path: String, _ dataset: String, _: T.Type) throws -> [T] {
+            let f = try HDF5File(path: path, mode: .readOnly)
+            defer { try? f.close() }
+            return try f.read(dataset, as: T.self)
+        }
+        let frames = try read(reference, CXIPaths.data, Float.self), mask = try read(reference, CXIPaths.mask, UInt32.self)
+        let centre = try read(reference, CXIPaths.scanImages + "/diffraction_centre", Double.self)
+        func check(_ path: String, _ label: String) throws {
+            let f = try read(path, CXIPaths.data, Float.self)
+            try #require(f.count == frames.count, "\(label)")
+            // Dark sums associate differently over the ranks: float rounding only.
+            #expect((zip(f, frames).map { abs($0 - $1) }.max() ?? .infinity) < 1e-3, "\(label)")
+            #expect(try read(path, CXIPaths.mask, UInt32.self) == mask, "\(label)")
+            #expect(zip(try read(path, CXIPaths.scanImages + "/diffraction_centre", Double.self), centre).allSatisfy { abs($0 - $1) < 1e-4 }, "\(label)")
+            let probe = try read(path, CXIPaths.illumination, Complex<Float>.self)
+            let expected = try read(reference, CXIPaths.illumination, Complex<Float>.self)
+            let difference = zip(probe, expected).reduce(0.0) { $0 + Double(($1.0 - $1.1).lengthSquared) }
+            #expect(probe.count == expected.count && difference <= 1e-6 * expected.reduce(0.0) { $0 + Double($1.lengthSquared) }, "\(label)")
+        }
+
+        // 1 MiB in flight: the reading rank waits for the cleaning ranks (each frame is 96 KiB).
+        let r = try MPIRunner.run(ranks: 3, ["run", "raw2cxi-frames", "--counts", "--max-in-flight-mb", "1", "--set", "stages.read.input=\(raw)",
+                                             "--set", "output.directory=\(out)", "--set", "stages.clean.probe_defocus=15e-6"])
+        try #require(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        // 20 darks, 8 centring frames and 60 frames read on rank 0; each cleaning rank took half.
+        #expect(r.stdout.contains("rank 0: read in 0 out 89"), "\(r.stdout)")
+        #expect(r.stdout.contains("rank 1: clean in ") && r.stdout.contains(" out 31, statistics in 30 out 30"), "\(r.stdout)")
+        try check(out + "/clean.cxi", "read on 1 rank, clean on 2")
+        let text = try String(contentsOfFile: out + "/statistics.csv", encoding: .utf8)
+        let photons = Double(text.split(separator: "\n")[1].split(separator: ",")[1]) ?? 0
+        #expect(abs(photons - frames.reduce(0.0) { $0 + Double($1) }) < 1e-3 * photons, "\(text)")
+
+        try write("""
+            {"pipeline": "shared", "output": {"directory": "\(out)"},
+             "stages": [
+               {"name": "read", "type": "raw-frames", "ranks": "all", "input": "\(raw)"},
+               {"name": "clean", "type": "clean-frames", "ranks": "all", "output": "shared.cxi", "probe_defocus": 15e-6,
+                "inputs": {"scan": "read.scan", "darks": "read.darks", "centring": "read.centring", "frames": "read.frames"}}]}
+            """, to: shared)
+        let s = try MPIRunner.run(ranks: 2, ["run", shared])
+        try #require(s.status == 0, "\(s.stdout)\n\(s.stderr)")
+        try check(out + "/shared.cxi", "read and clean sharing 2 ranks")
+    }
 }
