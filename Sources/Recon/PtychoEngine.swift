@@ -352,8 +352,10 @@ public final class PtychoEngine {
     }
 
     /// Replaces Fourier magnitudes by the measured ones on valid pixels (as
-    /// far as the power bound asks) and folds in the unitary scaling for the
-    /// unnormalized inverse transform; masked pixels keep the model.
+    /// far as the power bound asks); masked pixels keep the model. The
+    /// result stays at the forward transform's scale: the exit-wave update
+    /// applies 1/pixels after the unnormalized inverse, so a frame already
+    /// within its bound costs no pass here.
     /// Returns the sum of squared amplitude errors over valid pixels.
     ///
     /// Both passes are branch-free so they vectorize: the misfit sum in
@@ -363,7 +365,7 @@ public final class PtychoEngine {
     private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>,
                          bound: Float) -> Double {
         let f = floats(spectrum)
-        let s = 1 / Float(pixels).squareRoot(), s2 = s * s
+        let s = 1 / Float(pixels).squareRoot()
         let lanes = 8, whole = pixels / lanes * lanes
         var sum = SIMD8<Float>.zero
         let raw = UnsafeRawPointer(f), rawAmplitude = UnsafeRawPointer(amplitude), rawMask = UnsafeRawPointer(mask)
@@ -386,20 +388,18 @@ public final class PtychoEngine {
         }
         // Fraction of the misfit that remains: 0 is the exact projection.
         let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
-        if keep >= 1 {
-            for k in 0..<(2 * pixels) { f[k] *= s2 }
-            return Double(error)
-        }
+        if keep >= 1 { return Double(error) }
+        let unscaled = 1 / s
         for k in 0..<pixels {
             let re = f[2 * k], im = f[2 * k + 1]
             let a = (re * re + im * im).squareRoot() * s
             let target = amplitude[k], w = mask[k]
-            // New magnitude target + keep (a - target), scaled for the unnormalized
-            // inverse; a zero model amplitude takes the target with phase 0.
+            // New magnitude target + keep (a - target), at the transform's
+            // scale; a zero model amplitude takes the target with phase 0.
             let nonzero = a > 1e-30
-            let projected = (target + keep * (a - target)) / (nonzero ? a : 1) * s2
-            let factor = w * projected + (1 - w) * s2
-            f[2 * k] = nonzero ? re * factor : w * target * s + (1 - w) * re * s2
+            let projected = (target + keep * (a - target)) / (nonzero ? a : 1)
+            let factor = w * projected + (1 - w)
+            f[2 * k] = nonzero ? re * factor : w * target * unscaled + (1 - w) * re
             f[2 * k + 1] = im * factor
         }
         return Double(error)
@@ -453,6 +453,8 @@ public final class PtychoEngine {
         let c = corners[j]
         let o = floats(object.baseAddress), p = floats(probe(of: j)), num = floats(objectNumerator.baseAddress)
         let psi = floats(exitWaves.baseAddress + j * pixels)
+        // The projections come from unnormalized inverse transforms.
+        let scale = 1 / Float(pixels)
         for y in 0..<n {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
             let orow = o + 2 * row, nrow = num + 2 * row, drow = objectDenominator + row
@@ -461,10 +463,10 @@ public final class PtychoEngine {
             for x in 0..<n {
                 let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
                 let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
-                var sre = srow[2 * x] + wrow[2 * x] - fre, sim = srow[2 * x + 1] + wrow[2 * x + 1] - fim
+                var sre = srow[2 * x] + wrow[2 * x] * scale - fre, sim = srow[2 * x + 1] + wrow[2 * x + 1] * scale - fim
                 if let projectedExit {
-                    sre = beta * sre + (1 - beta) * projectedExit[k + 2 * x]
-                    sim = beta * sim + (1 - beta) * projectedExit[k + 2 * x + 1]
+                    sre = beta * sre + (1 - beta) * projectedExit[k + 2 * x] * scale
+                    sim = beta * sim + (1 - beta) * projectedExit[k + 2 * x + 1] * scale
                 }
                 srow[2 * x] = sre
                 srow[2 * x + 1] = sim
