@@ -3,6 +3,7 @@ import Logging
 import Pipeline
 import RunLogs
 import Streaming
+import SwiftMPI
 
 /// The live session as a stage: rank 0 of the stage's group receives the
 /// detector's frames (the pipeline's `endpoints.detector`), every rank of
@@ -112,16 +113,26 @@ public final class StreamStage: SourceStage {
     }
 
     public func produce(emit: (StageItem) throws -> Void) throws {
-        let comm = try context.communicator()
+        try Self.runSession(try context.communicator(), options: options, logDirectory: logDirectory, echo: true,
+                            label: "stream: stage '\(context.name)' on")
+    }
+
+    /// A live session on every rank of `comm`, as the `stream` command and
+    /// this stage run it: signals caught, one log file per rank (rank 0's
+    /// lines echoed when `echo`), until the session ends.
+    public static func runSession(_ comm: Communicator, options: StreamOptions, logDirectory: String?, echo: Bool,
+                                  label: String = "stream:") throws {
         StreamSignal.install()
-        let file = try RankLogFile(rank: comm.rank, directory: logDirectory, echo: comm.rank == 0)
+        let file = try RankLogFile(rank: comm.rank, directory: logDirectory, echo: comm.rank == 0 && echo)
         let logger = Logger(label: "ns.stream") { _ in RankLogHandler(file: file) }
         let session = try StreamSession(comm: comm, options: options) { line in logger.info("\(line)") }
         if comm.rank == 0 {
-            var line = "stream: stage '\(context.name)' on \(comm.size) ranks; receiving from \(options.connect)"
+            var line = "\(label) \(comm.size) ranks; receiving from \(options.connect)"
             if let c = session.controlEndpoint { line += "; control \(c)" }
             if let p = session.publishEndpoint { line += "; publishing on \(p)" }
             logger.info("\(line)")
+        } else {
+            logger.info("stream: rank \(comm.rank) of \(comm.size) ready, pid \(getpid()) on \(ProcessInfo.processInfo.hostName)")
         }
         try session.run()
     }

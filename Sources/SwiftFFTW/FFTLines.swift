@@ -54,12 +54,7 @@ public final class FFTLines: @unchecked Sendable {
         self.input = input
         self.output = output
         self.inPlace = inPlace
-        let flags: UInt32 = switch rigor {
-        case .estimate: nsfftw_estimate()
-        case .measure: nsfftw_measure()
-        case .patient: nsfftw_patient()
-        case .wisdomOnly: nsfftw_wisdom_only()
-        }
+        let flags = rigor.flags
         let outputCount = (count - 1) * output.distance + ((kind == .realToComplex ? length / 2 + 1 : length) - 1) * output.stride + 1
         let inputElements = (count - 1) * input.distance + (length - 1) * input.stride + 1
         let inputCount = kind == .realToComplex ? (inputElements + 1) / 2 : inputElements

@@ -38,12 +38,7 @@ public final class FFTPlan2D: @unchecked Sendable {
         let n = height * width * batch
         let input = ComplexBuffer(count: n)
         let output = inPlace ? input : ComplexBuffer(count: n)
-        let flags: UInt32 = switch rigor {
-        case .estimate: nsfftw_estimate()
-        case .measure: nsfftw_measure()
-        case .patient: nsfftw_patient()
-        case .wisdomOnly: nsfftw_wisdom_only()
-        }
+        let flags = rigor.flags
         let sign = direction == .forward ? nsfftw_forward() : nsfftw_backward()
         var dims: [Int32] = [Int32(height), Int32(width)]
         let dist = Int32(height * width)
@@ -102,5 +97,17 @@ public final class FFTPlan2D: @unchecked Sendable {
 
     public func execute(inPlace buffer: ComplexBuffer, normalization: Normalization) throws(FFTWError) {
         try execute(buffer, buffer, normalization: normalization)
+    }
+}
+
+extension FFTPlan2D.Rigor {
+    /// FFTW's planner flag.
+    var flags: UInt32 {
+        switch self {
+        case .estimate: nsfftw_estimate()
+        case .measure: nsfftw_measure()
+        case .patient: nsfftw_patient()
+        case .wisdomOnly: nsfftw_wisdom_only()
+        }
     }
 }

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
-import Logging
 import Pipeline
 import PipelineRuntime
-import RunLogs
 import Streaming
 
 struct StreamCommand: ParsableCommand {
@@ -120,19 +118,7 @@ struct StreamCommand: ParsableCommand {
         let (options, logDir, parameters) = try resolved()
         if pipeline.showParameters { print(parameters.text, terminator: ""); return }
         try withMPI { world in
-            StreamSignal.install()
-            let file = try RankLogFile(rank: world.rank, directory: logDir, echo: world.rank == 0 && !quiet)
-            let logger = Logger(label: "ns.stream") { _ in RankLogHandler(file: file) }
-            let session = try StreamSession(comm: world, options: options) { line in logger.info("\(line)") }
-            if world.rank == 0 {
-                var line = "stream: \(world.size) ranks; receiving from \(options.connect)"
-                if let c = session.controlEndpoint { line += "; control \(c)" }
-                if let p = session.publishEndpoint { line += "; publishing on \(p)" }
-                logger.info("\(line)")
-            } else {
-                logger.info("stream: rank \(world.rank) of \(world.size) ready, pid \(getpid()) on \(ProcessInfo.processInfo.hostName)")
-            }
-            try session.run()
+            try StreamStage.runSession(world, options: options, logDirectory: logDir, echo: !quiet)
         }
     }
 }
