@@ -487,8 +487,10 @@ public final class FrameCleaner {
         let n: Int
         init(_ z: UnsafeMutablePointer<Float>, _ n: Int) { self.z = z; self.n = n }
 
+        /// Indices here lie within -n..<2n (sums and differences of bins): wrap without division.
+        @inline(__always)
         private func at(_ k: Int) -> (Double, Double, Double, Double) {
-            let a = ((k % n) + n) % n, b = (n - a) % n
+            let a = k < 0 ? k + n : (k >= n ? k - n : k), b = a == 0 ? 0 : n - a
             return (Double(z[2 * a]), Double(z[2 * a + 1]), Double(z[2 * b]), Double(z[2 * b + 1]))
         }
         /// V_k for 0 < k < n/2, without the index wrapping.
