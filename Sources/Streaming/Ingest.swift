@@ -45,7 +45,7 @@ public struct LiveSettings: Codable, Sendable, Equatable {
     /// The parameters `set` takes, declared as pipeline stage parameters are,
     /// so a request is checked by the same rules and worded the same way.
     public static let parameters: [ParameterSpec] = [
-        ParameterSpec("final_iterations", .integer(0...100_000), default: nil, doc: "Iterations after the last frame of a scan."),
+        ParameterSpec("final_iterations", .integer(0...1_000_000), default: nil, doc: "Iterations after the last frame of a scan."),
         ParameterSpec("algorithm", .choice(["dm", "raar"]), default: nil, doc: "Difference map or RAAR, from the next iteration."),
         ParameterSpec("beta", .number(1e-6...1), default: nil, doc: "RAAR relaxation."),
         ParameterSpec("publish_every", .integer(0...1_000_000), default: nil, doc: "Iterations between published reconstructions (0: at the end only)."),

@@ -81,3 +81,17 @@ import Testing
         #expect(ShippedPipelines.names.contains("stream") && ShippedPipelines.locate("nonesuch") == "nonesuch")
     }
 }
+
+/// The control port's `set` checks what the live pipeline file declares.
+@Suite struct LiveSettingsTests {
+    @Test func setTakesTheStreamStagesDeclarations() throws {
+        let stage = StreamStage.description.parameters
+        // `set`'s name for the stage's `iterations` says they run after the last frame.
+        let names = ["final_iterations": "iterations", "algorithm": "algorithm", "beta": "beta", "publish_every": "publish_every"]
+        #expect(Set(LiveSettings.parameters.map(\.name)) == Set(names.keys))
+        for live in LiveSettings.parameters {
+            let declared = try #require(stage.first { $0.name == names[live.name] }, "\(live.name)")
+            #expect(live.kind == declared.kind, "\(live.name): \(live.kind) here, \(declared.kind) in the stream stage")
+        }
+    }
+}
