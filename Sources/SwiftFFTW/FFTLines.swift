@@ -81,7 +81,7 @@ public final class FFTLines: @unchecked Sendable {
                             reason: rigor == .wisdomOnly ? "no wisdom for this transform" : "FFTW could not make a plan")
         }
         plan = made
-        alignment = a.baseAddress.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
+        alignment = FFTW.alignment(of: a.baseAddress)
     }
 
     deinit { fftwf_destroy_plan(plan) }
@@ -96,11 +96,7 @@ public final class FFTLines: @unchecked Sendable {
         guard input.count >= inputExtent, output.count >= outputExtent else {
             throw FFTWError(call: call, reason: "buffers of \(input.count) and \(output.count) values for \(count) lines of \(length)")
         }
-        let ia = input.baseAddress.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
-        let oa = output.baseAddress.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
-        guard ia == alignment, oa == alignment else {
-            throw FFTWError(call: call, reason: "buffer alignment differs from the plan's; use ComplexBuffer")
-        }
+        try FFTW.checkAlignment(call, input.baseAddress, output.baseAddress, plan: alignment)
         input.baseAddress.withMemoryRebound(to: fftwf_complex.self, capacity: input.count) { ip in
             output.baseAddress.withMemoryRebound(to: fftwf_complex.self, capacity: output.count) { op in
                 switch kind {

@@ -52,7 +52,7 @@ public final class FFTPlan2D: @unchecked Sendable {
                             reason: rigor == .wisdomOnly ? "no wisdom for this transform" : "FFTW could not make a plan")
         }
         plan = made
-        alignment = input.baseAddress.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
+        alignment = FFTW.alignment(of: input.baseAddress)
     }
 
     deinit { fftwf_destroy_plan(plan) }
@@ -65,11 +65,7 @@ public final class FFTPlan2D: @unchecked Sendable {
                             reason: inPlace ? "in-place plan given distinct input and output" : "out-of-place plan given one buffer")
         }
         let n = elementCount
-        let ia = input.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
-        let oa = output.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
-        guard ia == alignment, oa == alignment else {
-            throw FFTWError(call: "fftwf_execute_dft", reason: "buffer alignment differs from the plan's; use ComplexBuffer")
-        }
+        try FFTW.checkAlignment("fftwf_execute_dft", input, output, plan: alignment)
         input.withMemoryRebound(to: fftwf_complex.self, capacity: n) { ip in
             output.withMemoryRebound(to: fftwf_complex.self, capacity: n) { op in
                 fftwf_execute_dft(plan, ip, op)

@@ -1,5 +1,6 @@
 import CFFTW
 import Foundation
+import Numerics
 
 /// A failed FFTW call, or a buffer that does not fit a plan.
 public struct FFTWError: Error, CustomStringConvertible, Sendable {
@@ -18,6 +19,19 @@ public enum FFTW {
     }()
 
     static func ensureSetUp() { _ = setUp }
+
+    /// FFTW's SIMD alignment class of a buffer's start.
+    static func alignment(of p: UnsafeMutablePointer<Complex<Float>>) -> Int32 {
+        p.withMemoryRebound(to: Float.self, capacity: 1) { fftwf_alignment_of($0) }
+    }
+
+    /// A plan runs only on buffers aligned as the ones it was made with.
+    static func checkAlignment(_ call: String, _ input: UnsafeMutablePointer<Complex<Float>>,
+                               _ output: UnsafeMutablePointer<Complex<Float>>, plan: Int32) throws(FFTWError) {
+        guard alignment(of: input) == plan, alignment(of: output) == plan else {
+            throw FFTWError(call: call, reason: "buffer alignment differs from the plan's; use ComplexBuffer")
+        }
+    }
 
     public static var version: String { String(cString: nsfftw_version()) }
 
