@@ -231,7 +231,7 @@ public final class CXIWriter {
             try g.write(d.noise, to: "read_noise", shape: [n, n])
             try g.write(d.mask, to: "mask", shape: [n, n])
             let k = d.model.spikesPerChannel
-            try g.write(d.spikes.flatMap { $0.map { Int64($0.frequency) } }, to: "spike_frequencies", shape: [d.layout.channels, k])
+            try g.write(d.spikes.flatMap { $0.map { $0.frequency } }, to: "spike_frequencies", shape: [d.layout.channels, k])
             try g.write(d.spikes.flatMap { $0.map { $0.amplitude } }, to: "spike_amplitudes", shape: [d.layout.channels, k])
         }
     }

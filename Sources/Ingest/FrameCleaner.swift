@@ -90,7 +90,11 @@ public final class FrameCleaner {
     private let noise: [Float]
     private let transmission: [Float]
     private var sequence: ComplexBuffer
+    private let sequenceSpectrum: ComplexBuffer
     private let sequencePlan: FFTPlan2D?
+    /// The readout transform's length: the sequence zero-padded (padding is
+    /// not background, so the fits stay exact) to a length FFTW is fast at.
+    private let transformLength: Int
     // Downsampling as a pruned 2-D transform: real-to-complex rows of the
     // crop, only the kept columns of their spectra transformed down the
     // rows, then the kept block transformed back (3/8 of a full transform).
@@ -174,10 +178,13 @@ public final class FrameCleaner {
         // Noise per raw pixel: from the darks, else the overscan's typical read noise is found per frame.
         noise = dark.map { d in d.standardDeviation.map { Float(max($0, 1e-3)) } } ?? []
 
-        let L = layout.sequenceLength
+        let L = FFTW.fastLength(atLeast: layout.sequenceLength)
+        transformLength = L
+        // Out of place: the padding, zeroed here, is never written again.
         sequence = ComplexBuffer(count: options.removeSpikes ? layout.channels * L : 0)
+        sequenceSpectrum = ComplexBuffer(count: options.removeSpikes ? layout.channels * L : 0)
         sequencePlan = options.removeSpikes
-            ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: true)
+            ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: false)
             : nil
         let resample = outputSize != crop
         let m = outputSize, spectrumWidth = crop / 2 + 1
@@ -273,16 +280,7 @@ public final class FrameCleaner {
             throw PreprocessError.shape("a raw frame has \(raw.count) values, the detector \(L.rows)x\(L.rawColumns) = \(L.rawPixels)")
         }
         var nonFinite = 0
-        try timed("dark") {
-            let dark = darkMean ?? []
-            let subtract = !dark.isEmpty
-            for i in 0..<raw.count {
-                var v = raw[i]
-                if !v.isFinite { v = 0; nonFinite += 1 }
-                work[i] = subtract ? v - dark[i] : v
-            }
-        }
-        if options.overscanOrder > 0 && L.overscan > 0 { try timed("overscan") { subtractOverscanFit() } }
+        try timed("offsets and selection") { nonFinite = raw.withUnsafeBufferPointer { subtractOffsetsAndSelect($0) } }
         if options.removeSpikes { try timed("interference") { try removeSpikes() } }
         try timed("photons") { extractPhotons() }
         var total = 0.0, com = centre
@@ -300,17 +298,37 @@ public final class FrameCleaner {
         stepSeconds[step, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
-    /// Least-squares polynomial in the normalized readout sequence through
-    /// each channel's overscan, subtracted from the whole channel.
-    private func subtractOverscanFit() {
-        let L = layout, order = options.overscanOrder, terms = order + 1
+    /// One pass over the raw frame: the dark mean and each channel's offset
+    /// (a least-squares polynomial in the normalized readout sequence through
+    /// its overscan) subtracted, and, for the interference step, the
+    /// background samples and their indicator packed in readout order.
+    /// Returns the count of non-finite raw values (taken as 0).
+    private func subtractOffsetsAndSelect(_ raw: UnsafeBufferPointer<Float>) -> Int {
+        let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth
+        let dark = darkMean ?? [], hasDark = !dark.isEmpty
         let length = Double(L.sequenceLength)
-        for ch in 0..<L.channels {
-            var a = [Double](repeating: 0, count: terms * terms), b = [Double](repeating: 0, count: terms)
-            for y in 0..<L.rows {
-                for k in L.columnsPerChannel..<L.blockWidth {
-                    let c = ch * L.blockWidth + k
-                    let t = Double(y * L.blockWidth + k) / length, v = Double(work[y * L.rawColumns + c])
+        // The overscan fits, from the overscan alone (a small share of the frame).
+        let fitting = options.overscanOrder > 0 && L.overscan > 0
+        let terms = options.overscanOrder + 1
+        var coefficients = [[Float]](repeating: [0, 0, 0, 0], count: L.channels)
+        var residualSquares = 0.0, residualCount = 0
+        // Gathered first, row by row: the fits then read contiguous samples.
+        let o = L.overscan
+        var gathered = [Double](repeating: 0, count: L.channels * L.rows * o)
+        dark.withUnsafeBufferPointer { dark in
+            for y in 0..<L.rows { for ch in 0..<L.channels { for m in 0..<o {
+                let i = y * L.rawColumns + ch * bw + cw + m
+                let v = raw[i].isFinite ? raw[i] : 0
+                gathered[(ch * L.rows + y) * o + m] = Double(hasDark ? v - dark[i] : v)
+            } } }
+        }
+        for ch in 0..<L.channels where o > 0 {
+            let samples = gathered[(ch * L.rows * o)..<((ch + 1) * L.rows * o)]
+            var c = [Double](repeating: 0, count: 4)
+            if fitting {
+                var a = [Double](repeating: 0, count: terms * terms), b = [Double](repeating: 0, count: terms)
+                for (j, v) in samples.enumerated() {
+                    let t = Double((j / o) * bw + cw + j % o) / length
                     var pi = 1.0
                     for i in 0..<terms {
                         b[i] += pi * v
@@ -319,20 +337,69 @@ public final class FrameCleaner {
                         pi *= t
                     }
                 }
+                if let solved = solve(a, b, terms) { for i in 0..<terms { c[i] = solved[i] } }
+                coefficients[ch] = c.map(Float.init)
             }
-            guard let coefficients = solve(a, b, terms) else { continue }
-            // Horner's rule in plain locals (orders up to 3), one row segment at a time.
-            let c0 = coefficients[0], c1 = terms > 1 ? coefficients[1] : 0
-            let c2 = terms > 2 ? coefficients[2] : 0, c3 = terms > 3 ? coefficients[3] : 0
-            let bw = L.blockWidth, inverseLength = 1 / length
-            for y in 0..<L.rows {
-                let row = y * L.rawColumns + ch * bw, first = y * bw
-                for k in 0..<bw {
-                    let t = Double(first + k) * inverseLength
-                    work[row + k] -= Float(((c3 * t + c2) * t + c1) * t + c0)
+            for (j, v) in samples.enumerated() {
+                let t = Double((j / o) * bw + cw + j % o) / length
+                let r = v - (((c[3] * t + c[2]) * t + c[1]) * t + c[0])
+                residualSquares += r * r
+            }
+            residualCount += samples.count
+        }
+        // Without darks the noise per pixel is unknown: the overscan gives a typical one.
+        let typicalNoise = residualCount > 0 ? Float(max((residualSquares / Double(residualCount)).squareRoot(), 1e-3)) : 3
+        let bound = Float(options.backgroundSigma) * (noise.isEmpty ? typicalNoise : 1)
+        // The normalized sequence position of each column of a row's block.
+        let step = Float(1 / length)
+        let offsetInRow = (0..<bw).map { Float($0) * step }
+        let pack = options.removeSpikes && sequencePlan != nil, n = transformLength
+        let packed = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
+        let w = work.baseAddress!, scale = backgroundScale.baseAddress!
+        var flags: UInt32 = 0
+        dark.withUnsafeBufferPointer { darkValues in
+            offsetInRow.withUnsafeBufferPointer { position in
+                let d = darkValues.baseAddress, r = raw.baseAddress!, p = position.baseAddress!
+                for ch in 0..<L.channels {
+                    let c = coefficients[ch]
+                    let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
+                    for y in 0..<L.rows {
+                        let first = y * L.rawColumns + ch * bw, t0 = Float(y * bw) * step
+                        let x = r + first, out = w + first, limit = scale + first
+                        var bad: UInt32 = 0
+                        if let d {
+                            let dk = d + first
+                            for k in 0..<bw {
+                                let v = x[k], t = t0 + p[k]
+                                bad |= v.isFinite ? 0 : 1
+                                out[k] = (v.isFinite ? v : 0) - dk[k] - (((c3 * t + c2) * t + c1) * t + c0)
+                            }
+                        } else {
+                            for k in 0..<bw {
+                                let v = x[k], t = t0 + p[k]
+                                bad |= v.isFinite ? 0 : 1
+                                out[k] = (v.isFinite ? v : 0) - (((c3 * t + c2) * t + c1) * t + c0)
+                            }
+                        }
+                        flags |= bad
+                        guard pack else { continue }
+                        // Real part: the background samples; imaginary: which samples
+                        // they are. Overscan samples carry no signal: always background.
+                        let s = packed + 2 * (ch * n + y * bw)
+                        for k in 0..<cw {
+                            let quiet = abs(out[k]) < bound * limit[k]
+                            s[2 * k] = quiet ? out[k] : 0
+                            s[2 * k + 1] = quiet ? 1 : 0
+                        }
+                        for k in cw..<bw {
+                            s[2 * k] = out[k]
+                            s[2 * k + 1] = 1
+                        }
+                    }
                 }
             }
         }
+        return flags == 0 ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
     }
 
     /// Per channel: the background readout sequence (signal and bad pixels
@@ -342,30 +409,9 @@ public final class FrameCleaner {
     /// subtracted from the whole channel.
     private func removeSpikes() throws {
         guard let plan = sequencePlan else { return }
-        let L = layout, n = L.sequenceLength
-        let s = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
-        // Without darks the noise per pixel is unknown: the overscan gives a typical one.
-        let bound = Float(options.backgroundSigma) * (noise.isEmpty ? typicalOverscanNoise() : 1)
-        let cw = L.columnsPerChannel, bw = L.blockWidth
-        let w = work.baseAddress!, scale = backgroundScale.baseAddress!
-        for ch in 0..<L.channels {
-            for y in 0..<L.rows {
-                let raw = y * L.rawColumns + ch * bw
-                let out = s + 2 * (ch * n + y * bw), v = w + raw, limit = scale + raw
-                // Real part: the background samples; imaginary: which samples they are.
-                for k in 0..<cw {
-                    let quiet = abs(v[k]) < bound * limit[k]
-                    out[2 * k] = quiet ? v[k] : 0
-                    out[2 * k + 1] = quiet ? 1 : 0
-                }
-                // Overscan samples carry no signal: always background.
-                for k in cw..<bw {
-                    out[2 * k] = v[k]
-                    out[2 * k + 1] = 1
-                }
-            }
-        }
-        try timed("interference: transform") { try plan.execute(sequence.baseAddress, sequence.baseAddress, normalization: .none) }
+        let L = layout, n = transformLength, bw = L.blockWidth
+        let s = UnsafeMutableRawPointer(sequenceSpectrum.baseAddress).assumingMemoryBound(to: Float.self)
+        try timed("interference: transform") { try plan.execute(sequence.baseAddress, sequenceSpectrum.baseAddress, normalization: .none) }
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
         guard lowest < n / 2 else { return }
         // Squared magnitudes (their order is the magnitudes'), Float, over pointers.
@@ -383,16 +429,20 @@ public final class FrameCleaner {
             // The noise level: the median magnitude of the band (a strided
             // sample of it on long readouts), which a few lines do not move.
             let stride = max(1, (n / 2 - lowest) / 2048)
-            let sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { squares[$0] }.sorted()
-            let floor = Double(options.spikeThreshold) * Double(sample[sample.count / 2]).squareRoot()
+            var sample = Swift.stride(from: lowest, to: n / 2, by: stride).map { squares[$0] }
+            let middle = sample.count / 2
+            let median = sample.withUnsafeMutableBufferPointer { select(middle, in: $0) }
+            let floor = Double(options.spikeThreshold) * Double(median).squareRoot()
             let candidateSquare = Float(0.25 * floor * floor)
-            let rows = L.rows
             // Candidates: local maxima near or above the threshold, away from
             // the row-rate harmonics (those are the selection itself).
+            let rowPeriod = Double(n) / Double(bw)
+            func isLineBin(_ k: Int) -> Bool {
+                k >= lowest && k < n / 2 && abs(Double(k) - (Double(k) / rowPeriod).rounded() * rowPeriod) > 2
+            }
             var candidates: [Int] = [], values: [Complex<Double>] = []
             for k in lowest..<(n / 2) where squares[k] > candidateSquare
-                && squares[k] >= squares[k - 1] && (k + 1 >= n / 2 || squares[k] >= squares[k + 1])
-                && min(k % rows, rows - k % rows) > 2 {
+                && squares[k] >= squares[k - 1] && (k + 1 >= n / 2 || squares[k] >= squares[k + 1]) && isLineBin(k) {
                 candidates.append(k)
                 values.append(spectrum.samples(k))
             }
@@ -403,7 +453,8 @@ public final class FrameCleaner {
                 // of the other candidates (through B, the selection's own
                 // transform), repeat. The copies a line casts through the
                 // row-periodic selection vanish with it instead of being fitted.
-                for _ in 0..<options.maxSpikesPerChannel {
+                // A bin fitted again adds to its line.
+                for _ in 0..<(2 * options.maxSpikesPerChannel) {
                     var best = -1, bestMagnitude = floor
                     for (i, value) in values.enumerated() where value.length > bestMagnitude {
                         best = i
@@ -417,7 +468,12 @@ public final class FrameCleaner {
                     let det = cc * ss - cs * cs
                     guard det > 1e-9 * max(cc * ss, 1) else { break }
                     let a = (vc * ss - vs * cs) / det, b = (vs * cc - vc * cs) / det
-                    lines.append((k, a, b))
+                    if let l = lines.firstIndex(where: { $0.k == k }) {
+                        lines[l].a += a
+                        lines[l].b += b
+                    } else {
+                        lines.append((k, a, b))
+                    }
                     for i in values.indices {
                         let q = candidates[i]
                         let minus = spectrum.indicator(q - k), plus = spectrum.indicator(q + k)
@@ -427,21 +483,39 @@ public final class FrameCleaner {
                         values[i] -= cosPart * Complex(a, 0) + sinPart * Complex(b, 0)
                     }
                 }
-                subtractLines(channel: ch, lines)
+                var found: [InterferenceLine] = []
+                try timed("interference: refine") { found = refined(channel: ch, lines, transformLength: n) }
+                try timed("interference: subtract") { subtractLines(channel: ch, found) }
             }
         }
     }
 
-    private func typicalOverscanNoise() -> Float {
-        let L = layout
-        guard L.overscan > 0 else { return 3 }
-        var sum = 0.0, count = 0
-        for y in 0..<L.rows { for c in 0..<L.rawColumns where L.isOverscan(rawColumn: c) {
-            let v = Double(work[y * L.rawColumns + c])
-            sum += v * v
-            count += 1
-        } }
-        return Float(max((sum / Double(max(count, 1))).squareRoot(), 1e-3))
+    /// The channel's lines at their own frequencies: CLEAN's bins, grouped
+    /// (a line between bins takes several), each group's frequency and all
+    /// amplitudes fitted to the overscan. Without enough overscan, the bins as they are.
+    private func refined(channel ch: Int, _ bins: [(k: Int, a: Double, b: Double)], transformLength n: Int) -> [InterferenceLine] {
+        let L = layout, binWidth = 2 * Double.pi / Double(n)
+        let asBins = bins.map { InterferenceLine(omega: Double($0.k) * binWidth, a: $0.a, b: $0.b) }
+        // A few hundred overscan samples pin a line better than the bins do.
+        guard L.overscan * L.rows >= 256, !bins.isEmpty else { return asBins }
+        var groups: [[(k: Int, a: Double, b: Double)]] = []
+        for bin in bins.sorted(by: { $0.k < $1.k }) {
+            if let last = groups.last?.last, bin.k - last.k <= 3 { groups[groups.count - 1].append(bin) } else { groups.append([bin]) }
+        }
+        func power(_ bin: (k: Int, a: Double, b: Double)) -> Double { bin.a * bin.a + bin.b * bin.b }
+        groups.sort { $0.map(power).reduce(0, +) > $1.map(power).reduce(0, +) }
+        let cw = L.columnsPerChannel, o = L.overscan
+        var samples = [Double](repeating: 0, count: L.rows * o)
+        for y in 0..<L.rows {
+            let row = y * L.rawColumns + ch * L.blockWidth + cw
+            for m in 0..<o { samples[y * o + m] = Double(work[row + m]) }
+        }
+        let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: samples)
+        // A line's strongest bin is the one nearest it, or next to that one.
+        let guesses = groups.prefix(options.maxSpikesPerChannel).map { group in
+            Double(group.max { power($0) < power($1) }!.k) * binWidth
+        }
+        return fit.refine(guesses, within: 1, significance: options.spikeThreshold * options.spikeThreshold)
     }
 
     /// Subtracts a_l cos(omega_l s) + b_l sin(omega_l s) from every sample s
@@ -449,15 +523,15 @@ public final class FrameCleaner {
     /// line is A_y cos(omega_l j) + B_y sin(omega_l j): two coefficients per
     /// row (a rotation from the last row's) and two tables over j, so the
     /// inner loop is plain Float arithmetic over a row.
-    private func subtractLines(channel ch: Int, _ lines: [(k: Int, a: Double, b: Double)]) {
+    private func subtractLines(channel ch: Int, _ lines: [InterferenceLine]) {
         guard !lines.isEmpty else { return }
-        let L = layout, n = L.sequenceLength, bw = L.blockWidth, count = lines.count
+        let L = layout, bw = L.blockWidth, count = lines.count
         let tables = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count * bw)
         let state = UnsafeMutablePointer<Double>.allocate(capacity: 4 * count)
         defer { tables.deallocate(); state.deallocate() }
         let rowC = state, rowS = state + count, stepC = state + 2 * count, stepS = state + 3 * count
         for (l, line) in lines.enumerated() {
-            let omega = 2 * Double.pi * Double(line.k) / Double(n)
+            let omega = line.omega
             for j in 0..<bw {
                 tables[(2 * l) * bw + j] = Float(cos(omega * Double(j)))
                 tables[(2 * l + 1) * bw + j] = Float(sin(omega * Double(j)))
@@ -611,6 +685,27 @@ public final class FrameCleaner {
             }
         }
     }
+}
+
+/// The k-th smallest value (Hoare's selection; reorders the buffer): the
+/// median without a sort.
+func select(_ k: Int, in v: UnsafeMutableBufferPointer<Float>) -> Float {
+    var low = 0, high = v.count - 1
+    while low < high {
+        let pivot = v[(low + high) / 2]
+        var i = low, j = high
+        while i <= j {
+            while v[i] < pivot { i += 1 }
+            while v[j] > pivot { j -= 1 }
+            if i <= j {
+                v.swapAt(i, j)
+                i += 1
+                j -= 1
+            }
+        }
+        if k <= j { high = j } else if k >= i { low = i } else { return v[k] }
+    }
+    return v[k]
 }
 
 /// Gaussian elimination with partial pivoting for a small dense system.

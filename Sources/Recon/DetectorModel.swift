@@ -72,7 +72,9 @@ public struct DetectorTruth: Sendable {
     /// CXI mask of the injected bad pixels (hot, dead, noisy channel).
     public let mask: [UInt32]
     /// Per channel: interference lines as (cycles per readout, amplitude ADU).
-    public let spikes: [[(frequency: Int, amplitude: Double)]]
+    /// Frequencies are not whole cycles per readout: a real line's is not
+    /// (a cleaner that assumed so would fit the simulator, not detectors).
+    public let spikes: [[(frequency: Double, amplitude: Double)]]
 
     public init(model: DetectorModel, rows: Int, columns: Int) throws {
         let problems = model.problems(rows: rows, columns: columns)
@@ -116,7 +118,7 @@ public struct DetectorTruth: Sendable {
         let length = layout.sequenceLength
         spikes = (0..<model.channels).map { _ in
             (0..<model.spikesPerChannel).map { _ in
-                (length / 4 + Int(rng.next() % UInt64(max(1, length / 4))), model.spikeAmplitude * (0.5 + rng.uniform()))
+                (Double(length) * (0.25 + 0.25 * rng.uniform()), model.spikeAmplitude * (0.5 + rng.uniform()))
             }
         }
     }
@@ -142,7 +144,7 @@ public struct DetectorTruth: Sendable {
                 let (channel, s) = L.readout(row: y, rawColumn: c)
                 var value = offset(channel: channel, sequence: s)
                 for (i, line) in spikes[channel].enumerated() {
-                    value += line.amplitude * sin(2 * Double.pi * Double(line.frequency) * Double(s) / length + phases[channel][i])
+                    value += line.amplitude * sin(2 * Double.pi * line.frequency * Double(s) / length + phases[channel][i])
                 }
                 if L.isOverscan(rawColumn: c) {
                     value += model.readNoise * rng.normal()

@@ -33,6 +33,19 @@ public enum FFTW {
         }
     }
 
+    /// The smallest length at least `n` whose prime factors are all 2, 3, 5
+    /// or 7: FFTW's fast codelets. A length with a larger prime factor (the
+    /// fast CCD's 1024 x 68 readout is 2^12 x 17) runs several times slower.
+    public static func fastLength(atLeast n: Int) -> Int {
+        var m = max(1, n)
+        while true {
+            var r = m
+            for p in [2, 3, 5, 7] { while r % p == 0 { r /= p } }
+            if r == 1 { return m }
+            m += 1
+        }
+    }
+
     public static var version: String { String(cString: nsfftw_version()) }
 
     /// Threads used by plans made from now on (1 = serial).

@@ -1,0 +1,212 @@
+import Foundation
+import Numerics
+
+/// An interference line of a readout channel: a cos(omega s) + b sin(omega s)
+/// over the readout sequence index s, omega in radians per sample.
+public struct InterferenceLine: Equatable, Sendable {
+    public var omega: Double
+    public var a: Double
+    public var b: Double
+}
+
+/// Least-squares fits of interference lines at any frequency to one
+/// channel's overscan samples.
+///
+/// The readout spectrum finds lines only to the nearest bin, and a real line
+/// lies between bins: fitted at a bin's frequency, its phase drifts by up to
+/// half a cycle over the readout and most of it stays. The overscan sees no
+/// light, so its samples are all background on every frame: their
+/// transforms at any frequency come from a Goertzel pass over the rows, the
+/// normal equations of the fit in closed form (geometric sums over the
+/// overscan's fixed positions), and the frequency that explains most of the
+/// overscan is found by search near the bin.
+struct OverscanLines {
+    let rows: Int
+    let blockWidth: Int
+    /// Position of the first overscan column within the block, and how many there are.
+    let first: Int
+    let count: Int
+    /// The overscan, four columns to a lane group (zero beyond the last
+    /// column): lanes[y * groups + g] holds columns 4g..<4g+4 of row y.
+    private let lanes: [SIMD4<Double>]
+    private let groups: Int
+    /// Sum of the squared samples.
+    let sumOfSquares: Double
+    var sampleCount: Int { rows * count }
+
+    /// `samples[y * count + m]`: the overscan column m of row y.
+    init(rows: Int, blockWidth: Int, first: Int, samples: [Double]) {
+        self.rows = rows
+        self.blockWidth = blockWidth
+        self.first = first
+        let count = blockWidth - first
+        self.count = count
+        groups = (count + 3) / 4
+        var lanes = [SIMD4<Double>](repeating: .zero, count: rows * groups)
+        for y in 0..<rows { for m in 0..<count { lanes[y * groups + m / 4][m % 4] = samples[y * count + m] } }
+        self.lanes = lanes
+        sumOfSquares = samples.reduce(0) { $0 + $1 * $1 }
+    }
+
+    /// Sum over the overscan positions s of exp(-i phi s).
+    func positions(_ phi: Double) -> Complex<Double> {
+        func geometric(_ x: Double, _ terms: Int) -> Complex<Double> {
+            let wrapped = remainder(x, 2 * Double.pi)
+            if abs(wrapped) < 1e-12 { return Complex(Double(terms), 0) }
+            let num = Complex(1 - cos(wrapped * Double(terms)), sin(wrapped * Double(terms)))
+            let den = Complex(1 - cos(wrapped), sin(wrapped))
+            return num / den
+        }
+        let start = Complex<Double>(cos(phi * Double(first)), -sin(phi * Double(first)))
+        return start * geometric(phi, count) * geometric(phi * Double(blockWidth), rows)
+    }
+
+    /// Sum over the overscan positions s of v_s exp(-i omega s): Goertzel
+    /// recurrences down the overscan columns at the row frequency, four
+    /// columns to a vector and four row segments interleaved (independent
+    /// chains, so the recurrence's latency is hidden).
+    func transform(_ omega: Double) -> Complex<Double> {
+        let theta = omega * Double(blockWidth), c = 2 * cos(theta), cosTheta = cos(theta), sinTheta = sin(theta)
+        let length = rows / 4
+        var total = Complex<Double>.zero
+        for g in 0..<groups {
+            var re = SIMD4<Double>.zero, im = SIMD4<Double>.zero
+            // Adds a segment's Sum_y v_y e^{-i theta y}, from its recurrence's last
+            // two states (s1 - e^{-i theta} s2 is the sum with e^{i theta (end - y)}).
+            func finish(_ s1: SIMD4<Double>, _ s2: SIMD4<Double>, end: Int) {
+                let yr = s1 - cosTheta * s2, yi = sinTheta * s2
+                let phi = -theta * Double(end), cp = cos(phi), sp = sin(phi)
+                re += yr * cp - yi * sp
+                im += yr * sp + yi * cp
+            }
+            lanes.withUnsafeBufferPointer { v in
+                var a1 = SIMD4<Double>.zero, a2 = a1, b1 = a1, b2 = a1, c1 = a1, c2 = a1, d1 = a1, d2 = a1
+                var i = g, stride = length * groups
+                for _ in 0..<length {
+                    let a0 = v[i] + c * a1 - a2, b0 = v[i + stride] + c * b1 - b2
+                    let c0 = v[i + 2 * stride] + c * c1 - c2, d0 = v[i + 3 * stride] + c * d1 - d2
+                    (a2, a1, b2, b1, c2, c1, d2, d1) = (a1, a0, b1, b0, c1, c0, d1, d0)
+                    i += groups
+                }
+                if length > 0 {
+                    finish(a1, a2, end: length - 1)
+                    finish(b1, b2, end: 2 * length - 1)
+                    finish(c1, c2, end: 3 * length - 1)
+                    finish(d1, d2, end: 4 * length - 1)
+                }
+                // Rows left over by the four segments.
+                var t1 = SIMD4<Double>.zero, t2 = t1
+                i = 4 * length * groups + g
+                stride = groups
+                for _ in (4 * length)..<rows {
+                    let t0 = v[i] + c * t1 - t2
+                    (t2, t1) = (t1, t0)
+                    i += stride
+                }
+                if rows > 4 * length { finish(t1, t2, end: rows - 1) }
+            }
+            for lane in 0..<4 where 4 * g + lane < count {
+                let phase = -omega * Double(first + 4 * g + lane)
+                total += Complex(re[lane], im[lane]) * Complex(cos(phase), sin(phase))
+            }
+        }
+        return total
+    }
+
+    /// The normal equations of a joint least-squares fit of lines to the
+    /// overscan, grown a line at a time (a new line adds one block row).
+    struct NormalEquations {
+        private(set) var omegas: [Double] = []
+        private var size = 0
+        private var g: [Double] = []
+        private var r: [Double] = []
+
+        func adding(_ omega: Double, transform: Complex<Double>, over overscan: OverscanLines) -> NormalEquations {
+            let old = size, n = size + 2
+            var next = NormalEquations()
+            next.omegas = omegas + [omega]
+            next.size = n
+            next.g = [Double](repeating: 0, count: n * n)
+            for i in 0..<old { for j in 0..<old { next.g[i * n + j] = g[i * old + j] } }
+            next.r = r + [transform.real, -transform.imaginary]
+            let i = omegas.count
+            for (j, other) in next.omegas.enumerated() {
+                let minus = overscan.positions(omega - other), plus = overscan.positions(omega + other)
+                // Sums of cos_i cos_j, sin_i sin_j, cos_i sin_j and sin_i cos_j.
+                let cc = (minus.real + plus.real) / 2, ss = (minus.real - plus.real) / 2
+                let cs = (minus.imaginary - plus.imaginary) / 2, sc = (-minus.imaginary - plus.imaginary) / 2
+                next.g[(2 * i) * n + 2 * j] = cc
+                next.g[(2 * i + 1) * n + 2 * j + 1] = ss
+                next.g[(2 * i) * n + 2 * j + 1] = cs
+                next.g[(2 * i + 1) * n + 2 * j] = sc
+                next.g[(2 * j) * n + 2 * i] = cc
+                next.g[(2 * j + 1) * n + 2 * i + 1] = ss
+                next.g[(2 * j + 1) * n + 2 * i] = cs
+                next.g[(2 * j) * n + 2 * i + 1] = sc
+            }
+            return next
+        }
+
+        /// The coefficients and the sum of squares they explain; nil when the
+        /// frequencies are too close to tell apart over the overscan.
+        func solved() -> (lines: [InterferenceLine], explained: Double)? {
+            guard size > 0 else { return ([], 0) }
+            guard let x = solve(g, r, size), x.allSatisfy({ $0.isFinite }) else { return nil }
+            let explained = zip(x, r).reduce(0) { $0 + $1.0 * $1.1 }
+            return (omegas.indices.map { InterferenceLine(omega: omegas[$0], a: x[2 * $0], b: x[2 * $0 + 1]) }, explained)
+        }
+    }
+
+    /// Joint least squares of lines at `omegas`.
+    func fit(_ omegas: [Double]) -> (lines: [InterferenceLine], explained: Double)? {
+        omegas.reduce(NormalEquations()) { $0.adding($1, transform: transform($1), over: self) }.solved()
+    }
+
+    /// The lines near `guesses` (radians per sample, each known to within
+    /// `within` bins of the readout, 2 pi / (rows * blockWidth) each), found
+    /// strongest guess first: each frequency is the one at which the joint fit
+    /// with the lines found before it explains the most. A line is kept when
+    /// it explains `significance` times the variance left unexplained (per
+    /// sample) and does not land on an earlier line.
+    func refine(_ guesses: [Double], within: Double, significance: Double) -> [InterferenceLine] {
+        let bin = 2 * Double.pi / Double(rows * blockWidth)
+        var accepted = NormalEquations()
+        var explained = 0.0
+        for guess in guesses {
+            func energy(_ omega: Double) -> Double {
+                accepted.adding(omega, transform: transform(omega), over: self).solved()?.explained ?? -.infinity
+            }
+            // A guess that explains nothing significant where it stands is not
+            // searched (CLEAN also fits the copies a line casts, and noise).
+            let noise = (sumOfSquares - explained) / Double(max(1, sampleCount - 2 * accepted.omegas.count))
+            var best = guess, bestEnergy = energy(guess)
+            guard bestEnergy - explained > 0.25 * significance * noise else { continue }
+            // Half-bin steps over the interval (the peak is a bin wide), then
+            // parabolas through the best point and its neighbours on shrinking steps.
+            var step = bin / 2
+            let reach = Int((within * 2).rounded(.up))
+            for k in -reach...reach where k != 0 {
+                let e = energy(guess + Double(k) * step)
+                if e > bestEnergy { (best, bestEnergy) = (guess + Double(k) * step, e) }
+            }
+            step /= 4
+            for _ in 0..<2 {
+                let centre = best, centreEnergy = bestEnergy
+                let left = energy(centre - step), right = energy(centre + step)
+                var tries = [(centre - step, left), (centre + step, right)]
+                let curvature = left + right - 2 * centreEnergy
+                if curvature < 0 {
+                    let vertex = centre + step * min(1, max(-1, 0.5 * (left - right) / curvature))
+                    tries.append((vertex, energy(vertex)))
+                }
+                for (omega, e) in tries where e > bestEnergy { (best, bestEnergy) = (omega, e) }
+                step /= 4
+            }
+            let left = (sumOfSquares - bestEnergy) / Double(max(1, sampleCount - 2 * (accepted.omegas.count + 1)))
+            guard !accepted.omegas.contains(where: { abs($0 - best) < bin }), bestEnergy - explained > significance * left else { continue }
+            accepted = accepted.adding(best, transform: transform(best), over: self)
+            explained = bestEnergy
+        }
+        return accepted.solved()?.lines ?? []
+    }
+}
