@@ -88,9 +88,14 @@ public final class FrameCleaner {
 
     private let darkMean: [Float]?
     private let noise: [Float]
-    private let transmission: [Float]
     private var sequence: ComplexBuffer
     private let sequenceSpectrum: ComplexBuffer
+    /// With enough overscan, lines are fitted there, and the readout
+    /// spectrum only has to show where they are: a real transform of the
+    /// background samples. Without, the exact fits need the selection's
+    /// transform too: both packed as one complex transform.
+    private let linesFromOverscan: Bool
+    private let sequenceLines: FFTLines?
     private let sequencePlan: FFTPlan2D?
     /// The readout transform's length: the sequence zero-padded (padding is
     /// not background, so the fits stay exact) to a length FFTW is fast at.
@@ -115,6 +120,8 @@ public final class FrameCleaner {
     /// (times the limit), 1 without darks (the overscan's noise scales it
     /// per frame), -1 for dead and hot pixels, which are never background.
     private let backgroundScale: UnsafeMutableBufferPointer<Float>
+    /// Per image pixel: 1 / beamstop transmission, 0 where masked.
+    private let photonFactor: UnsafeMutableBufferPointer<Float>
     /// Seconds spent per step over all frames, when `recordTimings` is on (for `bench preprocess`).
     public var recordTimings = false
     public private(set) var stepSeconds: [String: Double] = [:]
@@ -172,7 +179,6 @@ public final class FrameCleaner {
                 if options.beamstopTransmission == 0 { mask[y * layout.columns + x] |= PixelMask.shadowed }
             } }
         }
-        transmission = t
         imageMask = mask
         darkMean = options.subtractDark ? dark.map { $0.mean.map(Float.init) } : nil
         // Noise per raw pixel: from the darks, else the overscan's typical read noise is found per frame.
@@ -181,10 +187,17 @@ public final class FrameCleaner {
         let L = FFTW.fastLength(atLeast: layout.sequenceLength)
         transformLength = L
         // Out of place: the padding, zeroed here, is never written again.
-        sequence = ComplexBuffer(count: options.removeSpikes ? layout.channels * L : 0)
-        sequenceSpectrum = ComplexBuffer(count: options.removeSpikes ? layout.channels * L : 0)
-        sequencePlan = options.removeSpikes
-            ? try FFTPlan2D(height: 1, width: L, batch: layout.channels, direction: .forward, inPlace: false)
+        // A few hundred overscan samples pin a line better than the bins do.
+        linesFromOverscan = layout.overscan * layout.rows >= 256
+        let remove = options.removeSpikes, channels = layout.channels
+        sequence = ComplexBuffer(count: remove ? (linesFromOverscan ? (channels * L + 1) / 2 : channels * L) : 0)
+        sequenceSpectrum = ComplexBuffer(count: remove ? (linesFromOverscan ? channels * (L / 2 + 1) : channels * L) : 0)
+        sequenceLines = remove && linesFromOverscan
+            ? try FFTLines(length: L, count: channels, kind: .realToComplex, input: .init(stride: 1, distance: L),
+                           output: .init(stride: 1, distance: L / 2 + 1))
+            : nil
+        sequencePlan = remove && !linesFromOverscan
+            ? try FFTPlan2D(height: 1, width: L, batch: channels, direction: .forward, inPlace: false)
             : nil
         let resample = outputSize != crop
         let m = outputSize, spectrumWidth = crop / 2 + 1
@@ -216,6 +229,8 @@ public final class FrameCleaner {
         image.initialize(repeating: 0)
         backgroundScale = .allocate(capacity: layout.rawPixels)
         backgroundScale.initialize(repeating: 1)
+        photonFactor = .allocate(capacity: imagePixels)
+        for i in 0..<imagePixels { photonFactor[i] = mask[i] != 0 ? 0 : 1 / max(t[i], 1e-12) }
         for y in 0..<layout.rows {
             for ch in 0..<layout.channels {
                 for k in 0..<layout.columnsPerChannel {
@@ -253,6 +268,7 @@ public final class FrameCleaner {
         work.deallocate()
         image.deallocate()
         backgroundScale.deallocate()
+        photonFactor.deallocate()
     }
 
     /// Top-left of the crop window in image pixels (may lie outside the detector).
@@ -282,12 +298,17 @@ public final class FrameCleaner {
         var nonFinite = 0
         try timed("offsets and selection") { nonFinite = raw.withUnsafeBufferPointer { subtractOffsetsAndSelect($0) } }
         if options.removeSpikes { try timed("interference") { try removeSpikes() } }
-        try timed("photons") { extractPhotons() }
         var total = 0.0, com = centre
-        try timed("centre of mass") { (total, com) = transmissionAndCentreOfMass() }
+        try timed("photons and centre of mass") { (total, com) = extractPhotons() }
         var photons: [Float] = []
         try timed("crop and downsample") { photons = try cropAndResample() }
         return CleanFrame(photons: photons, total: total, centreOfMass: com, nonFinite: nonFinite)
+    }
+
+    private func timedValue<T>(_ step: String, _ body: () throws -> T) throws -> T {
+        var value: T?
+        try timed(step) { value = try body() }
+        return value!
     }
 
     @inline(__always)
@@ -353,7 +374,7 @@ public final class FrameCleaner {
         // The normalized sequence position of each column of a row's block.
         let step = Float(1 / length)
         let offsetInRow = (0..<bw).map { Float($0) * step }
-        let pack = options.removeSpikes && sequencePlan != nil, n = transformLength
+        let pack = options.removeSpikes, n = transformLength
         let packed = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
         let w = work.baseAddress!, scale = backgroundScale.baseAddress!
         var flags: UInt32 = 0
@@ -383,8 +404,15 @@ public final class FrameCleaner {
                         }
                         flags |= bad
                         guard pack else { continue }
-                        // Real part: the background samples; imaginary: which samples
-                        // they are. Overscan samples carry no signal: always background.
+                        if linesFromOverscan {
+                            // The background samples, zero elsewhere. Overscan
+                            // samples carry no signal: always background.
+                            let s = packed + ch * n + y * bw
+                            for k in 0..<cw { s[k] = abs(out[k]) < bound * limit[k] ? out[k] : 0 }
+                            for k in cw..<bw { s[k] = out[k] }
+                            continue
+                        }
+                        // Real part: the background samples; imaginary: which samples they are.
                         let s = packed + 2 * (ch * n + y * bw)
                         for k in 0..<cw {
                             let quiet = abs(out[k]) < bound * limit[k]
@@ -404,27 +432,36 @@ public final class FrameCleaner {
 
     /// Per channel: the background readout sequence (signal and bad pixels
     /// zeroed) is Fourier transformed; bins standing `spikeThreshold` times
-    /// above the band's median are interference lines, each fitted by least
-    /// squares to the background samples alone (a cosine and a sine) and
-    /// subtracted from the whole channel.
+    /// above the band's median are interference lines. With enough overscan,
+    /// each line's frequency (a real line lies between bins) and all their
+    /// amplitudes are fitted there; without, each bin is fitted by least
+    /// squares to the background samples (CLEAN). The lines are subtracted
+    /// from the whole channel.
     private func removeSpikes() throws {
-        guard let plan = sequencePlan else { return }
         let L = layout, n = transformLength, bw = L.blockWidth
-        let s = UnsafeMutableRawPointer(sequenceSpectrum.baseAddress).assumingMemoryBound(to: Float.self)
-        try timed("interference: transform") { try plan.execute(sequence.baseAddress, sequenceSpectrum.baseAddress, normalization: .none) }
+        try timed("interference: transform") {
+            if let lines = sequenceLines { try lines.execute(sequence, sequenceSpectrum) }
+            if let plan = sequencePlan { try plan.execute(sequence.baseAddress, sequenceSpectrum.baseAddress, normalization: .none) }
+        }
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
         guard lowest < n / 2 else { return }
+        let s = UnsafeMutableRawPointer(sequenceSpectrum.baseAddress).assumingMemoryBound(to: Float.self)
         // Squared magnitudes (their order is the magnitudes'), Float, over pointers.
         let squares = UnsafeMutablePointer<Float>.allocate(capacity: n / 2)
         defer { squares.deallocate() }
         squares.initialize(repeating: 0, count: n / 2)
+        let rowPeriod = Double(n) / Double(bw)
         for ch in 0..<L.channels {
-            let z = s + 2 * ch * n
-            let spectrum = Spectra(z, n)
-            // V_k = (Z_k + conj Z_-k) / 2, within the band.
-            for k in lowest..<(n / 2) {
-                let re = (z[2 * k] + z[2 * (n - k)]) * 0.5, im = (z[2 * k + 1] - z[2 * (n - k) + 1]) * 0.5
-                squares[k] = re * re + im * im
+            if linesFromOverscan {
+                let z = s + 2 * ch * (n / 2 + 1)
+                for k in lowest..<(n / 2) { squares[k] = z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1] }
+            } else {
+                // V_k = (Z_k + conj Z_-k) / 2, within the band.
+                let z = s + 2 * ch * n
+                for k in lowest..<(n / 2) {
+                    let re = (z[2 * k] + z[2 * (n - k)]) * 0.5, im = (z[2 * k + 1] - z[2 * (n - k) + 1]) * 0.5
+                    squares[k] = re * re + im * im
+                }
             }
             // The noise level: the median magnitude of the band (a strided
             // sample of it on long readouts), which a few lines do not move.
@@ -433,89 +470,89 @@ public final class FrameCleaner {
             let middle = sample.count / 2
             let median = sample.withUnsafeMutableBufferPointer { select(middle, in: $0) }
             let floor = Double(options.spikeThreshold) * Double(median).squareRoot()
-            let candidateSquare = Float(0.25 * floor * floor)
-            // Candidates: local maxima near or above the threshold, away from
-            // the row-rate harmonics (those are the selection itself).
-            let rowPeriod = Double(n) / Double(bw)
-            func isLineBin(_ k: Int) -> Bool {
-                k >= lowest && k < n / 2 && abs(Double(k) - (Double(k) / rowPeriod).rounded() * rowPeriod) > 2
+            // Local maxima away from the row-rate harmonics (those are the selection itself).
+            func isPeak(_ k: Int, above level: Float) -> Bool {
+                squares[k] > level && squares[k] >= squares[k - 1] && (k + 1 >= n / 2 || squares[k] >= squares[k + 1])
+                    && abs(Double(k) - (Double(k) / rowPeriod).rounded() * rowPeriod) > 2
             }
-            var candidates: [Int] = [], values: [Complex<Double>] = []
-            for k in lowest..<(n / 2) where squares[k] > candidateSquare
-                && squares[k] >= squares[k - 1] && (k + 1 >= n / 2 || squares[k] >= squares[k + 1]) && isLineBin(k) {
-                candidates.append(k)
-                values.append(spectrum.samples(k))
-            }
-            var lines: [(k: Int, a: Double, b: Double)] = []
+            var lines: [InterferenceLine] = []
             try timed("interference: fits") {
-                // CLEAN: fit the strongest candidate as one line by least squares
-                // over the background samples, take the fitted line's share out
-                // of the other candidates (through B, the selection's own
-                // transform), repeat. The copies a line casts through the
-                // row-periodic selection vanish with it instead of being fitted.
-                // A bin fitted again adds to its line.
-                for _ in 0..<(2 * options.maxSpikesPerChannel) {
-                    var best = -1, bestMagnitude = floor
-                    for (i, value) in values.enumerated() where value.length > bestMagnitude {
-                        best = i
-                        bestMagnitude = value.length
-                    }
-                    guard best >= 0 else { break }
-                    let k = candidates[best]
-                    let b0 = spectrum.indicator(0).real, b2 = spectrum.indicator(2 * k)
-                    let cc = (b0 + b2.real) / 2, ss = (b0 - b2.real) / 2, cs = -b2.imaginary / 2
-                    let vc = values[best].real, vs = -values[best].imaginary
-                    let det = cc * ss - cs * cs
-                    guard det > 1e-9 * max(cc * ss, 1) else { break }
-                    let a = (vc * ss - vs * cs) / det, b = (vs * cc - vc * cs) / det
-                    if let l = lines.firstIndex(where: { $0.k == k }) {
-                        lines[l].a += a
-                        lines[l].b += b
-                    } else {
-                        lines.append((k, a, b))
-                    }
-                    for i in values.indices {
-                        let q = candidates[i]
-                        let minus = spectrum.indicator(q - k), plus = spectrum.indicator(q + k)
-                        // a cos + b sin on the background, transformed at q.
-                        let cosPart = (minus + plus) * Complex(0.5, 0)
-                        let sinPart = (minus - plus) * Complex(0, -0.5)
-                        values[i] -= cosPart * Complex(a, 0) + sinPart * Complex(b, 0)
-                    }
+                if linesFromOverscan {
+                    let level = Float(floor * floor)
+                    var peaks: [(k: Int, power: Float)] = []
+                    for k in lowest..<(n / 2) where isPeak(k, above: level) { peaks.append((k, squares[k])) }
+                    lines = try fromOverscan(channel: ch, peaks: peaks, transformLength: n)
+                } else {
+                    lines = clean(Spectra(s + 2 * ch * n, n), floor: floor, lowest: lowest) { isPeak($0, above: $1) }
                 }
-                var found: [InterferenceLine] = []
-                try timed("interference: refine") { found = refined(channel: ch, lines, transformLength: n) }
-                try timed("interference: subtract") { subtractLines(channel: ch, found) }
+                try timed("interference: subtract") { subtractLines(channel: ch, lines) }
             }
         }
     }
 
-    /// The channel's lines at their own frequencies: CLEAN's bins, grouped
-    /// (a line between bins takes several), each group's frequency and all
-    /// amplitudes fitted to the overscan. Without enough overscan, the bins as they are.
-    private func refined(channel ch: Int, _ bins: [(k: Int, a: Double, b: Double)], transformLength n: Int) -> [InterferenceLine] {
-        let L = layout, binWidth = 2 * Double.pi / Double(n)
-        let asBins = bins.map { InterferenceLine(omega: Double($0.k) * binWidth, a: $0.a, b: $0.b) }
-        // A few hundred overscan samples pin a line better than the bins do.
-        guard L.overscan * L.rows >= 256, !bins.isEmpty else { return asBins }
-        var groups: [[(k: Int, a: Double, b: Double)]] = []
-        for bin in bins.sorted(by: { $0.k < $1.k }) {
-            if let last = groups.last?.last, bin.k - last.k <= 3 { groups[groups.count - 1].append(bin) } else { groups.append([bin]) }
+    /// CLEAN over one channel's spectra: fit the strongest candidate bin as
+    /// one line by least squares over the background samples, take the
+    /// fitted line's share out of the other candidates (through B, the
+    /// selection's own transform), repeat. The copies a line casts through
+    /// the row-periodic selection vanish with it instead of being fitted.
+    private func clean(_ spectrum: Spectra, floor: Double, lowest: Int, isPeak: (Int, Float) -> Bool) -> [InterferenceLine] {
+        let n = spectrum.n, level = Float(0.25 * floor * floor)
+        var candidates: [Int] = [], values: [Complex<Double>] = []
+        for k in lowest..<(n / 2) where isPeak(k, level) {
+            candidates.append(k)
+            values.append(spectrum.samples(k))
         }
-        func power(_ bin: (k: Int, a: Double, b: Double)) -> Double { bin.a * bin.a + bin.b * bin.b }
-        groups.sort { $0.map(power).reduce(0, +) > $1.map(power).reduce(0, +) }
-        let cw = L.columnsPerChannel, o = L.overscan
+        var lines: [InterferenceLine] = []
+        for _ in 0..<options.maxSpikesPerChannel {
+            var best = -1, bestMagnitude = floor
+            for (i, value) in values.enumerated() where value.length > bestMagnitude {
+                best = i
+                bestMagnitude = value.length
+            }
+            guard best >= 0 else { break }
+            let k = candidates[best]
+            let b0 = spectrum.indicator(0).real, b2 = spectrum.indicator(2 * k)
+            let cc = (b0 + b2.real) / 2, ss = (b0 - b2.real) / 2, cs = -b2.imaginary / 2
+            let vc = values[best].real, vs = -values[best].imaginary
+            let det = cc * ss - cs * cs
+            guard det > 1e-9 * max(cc * ss, 1) else { break }
+            let a = (vc * ss - vs * cs) / det, b = (vs * cc - vc * cs) / det
+            lines.append(InterferenceLine(omega: 2 * Double.pi * Double(k) / Double(n), a: a, b: b))
+            for i in values.indices {
+                let q = candidates[i]
+                let minus = spectrum.indicator(q - k), plus = spectrum.indicator(q + k)
+                // a cos + b sin on the background, transformed at q.
+                let cosPart = (minus + plus) * Complex(0.5, 0)
+                let sinPart = (minus - plus) * Complex(0, -0.5)
+                values[i] -= cosPart * Complex(a, 0) + sinPart * Complex(b, 0)
+            }
+        }
+        return lines
+    }
+
+    /// The channel's lines from its overscan, near the spectrum's peaks:
+    /// strongest first, a peak within 3 bins of a stronger one taken as the
+    /// same line (a line between bins lights both).
+    private func fromOverscan(channel ch: Int, peaks: [(k: Int, power: Float)], transformLength n: Int) throws -> [InterferenceLine] {
+        guard !peaks.isEmpty else { return [] }
+        let L = layout, cw = L.columnsPerChannel, o = L.overscan
+        var guesses: [Int] = []
+        for peak in peaks.sorted(by: { $0.power > $1.power }) where !guesses.contains(where: { abs($0 - peak.k) <= 3 }) {
+            guesses.append(peak.k)
+            // Beyond the lines, peaks are their side lobes and copies: each costs a look.
+            if guesses.count == 3 * options.maxSpikesPerChannel { break }
+        }
         var samples = [Double](repeating: 0, count: L.rows * o)
         for y in 0..<L.rows {
             let row = y * L.rawColumns + ch * L.blockWidth + cw
             for m in 0..<o { samples[y * o + m] = Double(work[row + m]) }
         }
         let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: samples)
-        // A line's strongest bin is the one nearest it, or next to that one.
-        let guesses = groups.prefix(options.maxSpikesPerChannel).map { group in
-            Double(group.max { power($0) < power($1) }!.k) * binWidth
+        let binWidth = 2 * Double.pi / Double(n)
+        return try timedValue("interference: refine") {
+            fit.refine(guesses.map { Double($0) * binWidth }, within: 1, significance: options.spikeThreshold * options.spikeThreshold,
+                       maxLines: options.maxSpikesPerChannel)
         }
-        return fit.refine(guesses, within: 1, significance: options.spikeThreshold * options.spikeThreshold)
     }
 
     /// Subtracts a_l cos(omega_l s) + b_l sin(omega_l s) from every sample s
@@ -585,34 +622,45 @@ public final class FrameCleaner {
         }
     }
 
-    /// Image pixels in photons: gain, masked pixels and sub-threshold values to 0, beamstop divided out.
-    private func extractPhotons() {
+    /// Image pixels in photons (gain; masked pixels and sub-threshold values
+    /// to 0; the beamstop divided out), and the image's total and centre of
+    /// mass, summed row by row while the row is in cache.
+    private func extractPhotons() -> (Double, (y: Double, x: Double)) {
         let L = layout
         let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
-        let cw = L.columnsPerChannel
-        imageMask.withUnsafeBufferPointer { mask in
-            transmission.withUnsafeBufferPointer { transmission in
-                for y in 0..<L.rows {
-                    for ch in 0..<L.channels {
-                        let raw = y * L.rawColumns + ch * L.blockWidth, out = y * L.columns + ch * cw
-                        for k in 0..<cw {
-                            let i = out + k
-                            let photons = work[raw + k] * inverseGain
-                            image[i] = mask[i] != 0 || photons < threshold ? 0 : photons / max(transmission[i], 1e-12)
-                        }
-                    }
+        let cw = L.columnsPerChannel, columns = L.columns
+        let w = work.baseAddress!, out = image.baseAddress!, factor = photonFactor.baseAddress!
+        var total = 0.0, sy = 0.0, sx = 0.0
+        for y in 0..<L.rows {
+            let row = out + y * columns
+            for ch in 0..<L.channels {
+                let raw = w + y * L.rawColumns + ch * L.blockWidth, o = row + ch * cw, f = factor + y * columns + ch * cw
+                for k in 0..<cw {
+                    let photons = raw[k] * inverseGain
+                    o[k] = photons < threshold ? 0 : photons * f[k]
                 }
             }
+            // Float lanes over a row (exact enough for a centre), Double across rows.
+            var sum = SIMD8<Float>.zero, moment = SIMD8<Float>.zero
+            var x = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+            var k = 0
+            while k + 8 <= columns {
+                let v = UnsafeRawPointer(row + k).loadUnaligned(as: SIMD8<Float>.self)
+                sum += v
+                moment += v * x
+                x += 8
+                k += 8
+            }
+            var rowSum = Double(sum.sum()), rowMoment = Double(moment.sum())
+            while k < columns {
+                rowSum += Double(row[k])
+                rowMoment += Double(row[k]) * Double(k)
+                k += 1
+            }
+            total += rowSum
+            sy += rowSum * Double(y)
+            sx += rowMoment
         }
-    }
-
-    private func transmissionAndCentreOfMass() -> (Double, (y: Double, x: Double)) {
-        let L = layout
-        var total = 0.0, sy = 0.0, sx = 0.0
-        for y in 0..<L.rows { for x in 0..<L.columns {
-            let v = Double(image[y * L.columns + x])
-            total += v; sy += v * Double(y); sx += v * Double(x)
-        } }
         guard total > 0 else { return (0, centre) }
         return (total, (y: sy / total, x: sx / total))
     }

@@ -28,7 +28,9 @@ struct OverscanLines {
     let count: Int
     /// The overscan, four columns to a lane group (zero beyond the last
     /// column): lanes[y * groups + g] holds columns 4g..<4g+4 of row y.
-    private let lanes: [SIMD4<Double>]
+    /// Float: the recurrences run over a quarter of the rows each, where
+    /// single precision keeps the transform to about 1e-5 relative.
+    private let lanes: [SIMD4<Float>]
     private let groups: Int
     /// Sum of the squared samples.
     let sumOfSquares: Double
@@ -42,8 +44,8 @@ struct OverscanLines {
         let count = blockWidth - first
         self.count = count
         groups = (count + 3) / 4
-        var lanes = [SIMD4<Double>](repeating: .zero, count: rows * groups)
-        for y in 0..<rows { for m in 0..<count { lanes[y * groups + m / 4][m % 4] = samples[y * count + m] } }
+        var lanes = [SIMD4<Float>](repeating: .zero, count: rows * groups)
+        for y in 0..<rows { for m in 0..<count { lanes[y * groups + m / 4][m % 4] = Float(samples[y * count + m]) } }
         self.lanes = lanes
         sumOfSquares = samples.reduce(0) { $0 + $1 * $1 }
     }
@@ -66,21 +68,22 @@ struct OverscanLines {
     /// columns to a vector and four row segments interleaved (independent
     /// chains, so the recurrence's latency is hidden).
     func transform(_ omega: Double) -> Complex<Double> {
-        let theta = omega * Double(blockWidth), c = 2 * cos(theta), cosTheta = cos(theta), sinTheta = sin(theta)
+        let theta = omega * Double(blockWidth), c = Float(2 * cos(theta)), cosTheta = cos(theta), sinTheta = sin(theta)
         let length = rows / 4
         var total = Complex<Double>.zero
         for g in 0..<groups {
             var re = SIMD4<Double>.zero, im = SIMD4<Double>.zero
             // Adds a segment's Sum_y v_y e^{-i theta y}, from its recurrence's last
             // two states (s1 - e^{-i theta} s2 is the sum with e^{i theta (end - y)}).
-            func finish(_ s1: SIMD4<Double>, _ s2: SIMD4<Double>, end: Int) {
+            func finish(_ f1: SIMD4<Float>, _ f2: SIMD4<Float>, end: Int) {
+                let s1 = SIMD4<Double>(f1), s2 = SIMD4<Double>(f2)
                 let yr = s1 - cosTheta * s2, yi = sinTheta * s2
                 let phi = -theta * Double(end), cp = cos(phi), sp = sin(phi)
                 re += yr * cp - yi * sp
                 im += yr * sp + yi * cp
             }
             lanes.withUnsafeBufferPointer { v in
-                var a1 = SIMD4<Double>.zero, a2 = a1, b1 = a1, b2 = a1, c1 = a1, c2 = a1, d1 = a1, d2 = a1
+                var a1 = SIMD4<Float>.zero, a2 = a1, b1 = a1, b2 = a1, c1 = a1, c2 = a1, d1 = a1, d2 = a1
                 var i = g, stride = length * groups
                 for _ in 0..<length {
                     let a0 = v[i] + c * a1 - a2, b0 = v[i + stride] + c * b1 - b2
@@ -95,7 +98,7 @@ struct OverscanLines {
                     finish(d1, d2, end: 4 * length - 1)
                 }
                 // Rows left over by the four segments.
-                var t1 = SIMD4<Double>.zero, t2 = t1
+                var t1 = SIMD4<Float>.zero, t2 = t1
                 i = 4 * length * groups + g
                 stride = groups
                 for _ in (4 * length)..<rows {
@@ -117,9 +120,21 @@ struct OverscanLines {
     /// overscan, grown a line at a time (a new line adds one block row).
     struct NormalEquations {
         private(set) var omegas: [Double] = []
-        private var size = 0
-        private var g: [Double] = []
-        private var r: [Double] = []
+        private(set) var size = 0
+        private(set) var g: [Double] = []
+        private(set) var r: [Double] = []
+
+        /// G^-1, column by column; nil when singular.
+        func inverse() -> [Double]? {
+            var out = [Double](repeating: 0, count: size * size)
+            for j in 0..<size {
+                var e = [Double](repeating: 0, count: size)
+                e[j] = 1
+                guard let column = solve(g, e, size), column.allSatisfy({ $0.isFinite }) else { return nil }
+                for i in 0..<size { out[i * size + j] = column[i] }
+            }
+            return out
+        }
 
         func adding(_ omega: Double, transform: Complex<Double>, over overscan: OverscanLines) -> NormalEquations {
             let old = size, n = size + 2
@@ -167,45 +182,91 @@ struct OverscanLines {
     /// strongest guess first: each frequency is the one at which the joint fit
     /// with the lines found before it explains the most. A line is kept when
     /// it explains `significance` times the variance left unexplained (per
-    /// sample) and does not land on an earlier line.
-    func refine(_ guesses: [Double], within: Double, significance: Double) -> [InterferenceLine] {
+    /// sample) and does not land on an earlier line; at most `maxLines` are.
+    func refine(_ guesses: [Double], within: Double, significance: Double, maxLines: Int = .max) -> [InterferenceLine] {
         let bin = 2 * Double.pi / Double(rows * blockWidth)
         var accepted = NormalEquations()
         var explained = 0.0
-        for guess in guesses {
-            func energy(_ omega: Double) -> Double {
-                accepted.adding(omega, transform: transform(omega), over: self).solved()?.explained ?? -.infinity
+        // What a candidate line adds to the accepted ones' fit, through the
+        // Schur complement of their normal equations (G^-1 and G^-1 r kept):
+        // no system is rebuilt or solved per trial frequency.
+        var inverse: [Double] = [], solution: [Double] = []
+        var cross = [Double](), reduced = [Double]()
+        func gain(_ omega: Double) -> Double {
+            let m = accepted.size
+            let t = transform(omega)
+            var u0 = t.real, u1 = -t.imaginary
+            let own = positions(2 * omega), count = Double(sampleCount)
+            var d00 = (count + own.real) / 2, d11 = (count - own.real) / 2, d01 = -own.imaginary / 2
+            if m > 0 {
+                // C: the accepted lines' cosines and sines against the candidate's.
+                for (p, other) in accepted.omegas.enumerated() {
+                    let minus = positions(omega - other), plus = positions(omega + other)
+                    cross[(2 * p) * 2] = (minus.real + plus.real) / 2
+                    cross[(2 * p + 1) * 2 + 1] = (minus.real - plus.real) / 2
+                    cross[(2 * p + 1) * 2] = (minus.imaginary - plus.imaginary) / 2
+                    cross[(2 * p) * 2 + 1] = (-minus.imaginary - plus.imaginary) / 2
+                }
+                // Y = G^-1 C; S = D - C^T Y; u = r_new - C^T x.
+                for i in 0..<m {
+                    var y0 = 0.0, y1 = 0.0
+                    for k in 0..<m {
+                        y0 += inverse[i * m + k] * cross[k * 2]
+                        y1 += inverse[i * m + k] * cross[k * 2 + 1]
+                    }
+                    reduced[i * 2] = y0
+                    reduced[i * 2 + 1] = y1
+                }
+                for k in 0..<m {
+                    d00 -= cross[k * 2] * reduced[k * 2]
+                    d11 -= cross[k * 2 + 1] * reduced[k * 2 + 1]
+                    d01 -= cross[k * 2] * reduced[k * 2 + 1]
+                    u0 -= cross[k * 2] * solution[k]
+                    u1 -= cross[k * 2 + 1] * solution[k]
+                }
             }
+            let det = d00 * d11 - d01 * d01
+            guard det > 1e-12 * max(d00 * d11, 1e-300) else { return -.infinity }
+            return (u0 * u0 * d11 - 2 * u0 * u1 * d01 + u1 * u1 * d00) / det
+        }
+        for guess in guesses where accepted.omegas.count < maxLines {
             // A guess that explains nothing significant where it stands is not
-            // searched (CLEAN also fits the copies a line casts, and noise).
+            // searched (the spectrum also peaks at lines' side lobes and copies).
             let noise = (sumOfSquares - explained) / Double(max(1, sampleCount - 2 * accepted.omegas.count))
-            var best = guess, bestEnergy = energy(guess)
-            guard bestEnergy - explained > 0.25 * significance * noise else { continue }
+            var best = guess, bestGain = gain(guess)
+            guard bestGain > 0.25 * significance * noise else { continue }
             // Half-bin steps over the interval (the peak is a bin wide), then
             // parabolas through the best point and its neighbours on shrinking steps.
             var step = bin / 2
             let reach = Int((within * 2).rounded(.up))
             for k in -reach...reach where k != 0 {
-                let e = energy(guess + Double(k) * step)
-                if e > bestEnergy { (best, bestEnergy) = (guess + Double(k) * step, e) }
+                let e = gain(guess + Double(k) * step)
+                if e > bestGain { (best, bestGain) = (guess + Double(k) * step, e) }
             }
             step /= 4
             for _ in 0..<2 {
-                let centre = best, centreEnergy = bestEnergy
-                let left = energy(centre - step), right = energy(centre + step)
+                let centre = best, centreGain = bestGain
+                let left = gain(centre - step), right = gain(centre + step)
                 var tries = [(centre - step, left), (centre + step, right)]
-                let curvature = left + right - 2 * centreEnergy
+                let curvature = left + right - 2 * centreGain
                 if curvature < 0 {
                     let vertex = centre + step * min(1, max(-1, 0.5 * (left - right) / curvature))
-                    tries.append((vertex, energy(vertex)))
+                    tries.append((vertex, gain(vertex)))
                 }
-                for (omega, e) in tries where e > bestEnergy { (best, bestEnergy) = (omega, e) }
+                for (omega, e) in tries where e > bestGain { (best, bestGain) = (omega, e) }
                 step /= 4
             }
-            let left = (sumOfSquares - bestEnergy) / Double(max(1, sampleCount - 2 * (accepted.omegas.count + 1)))
-            guard !accepted.omegas.contains(where: { abs($0 - best) < bin }), bestEnergy - explained > significance * left else { continue }
-            accepted = accepted.adding(best, transform: transform(best), over: self)
-            explained = bestEnergy
+            let left = (sumOfSquares - explained - bestGain) / Double(max(1, sampleCount - 2 * (accepted.omegas.count + 1)))
+            guard !accepted.omegas.contains(where: { abs($0 - best) < bin }), bestGain > significance * left else { continue }
+            let next = accepted.adding(best, transform: transform(best), over: self)
+            guard let nextInverse = next.inverse() else { continue }
+            accepted = next
+            inverse = nextInverse
+            let m = accepted.size
+            solution = (0..<m).map { i in (0..<m).reduce(0) { $0 + inverse[i * m + $1] * accepted.r[$1] } }
+            explained = zip(solution, accepted.r).reduce(0) { $0 + $1.0 * $1.1 }
+            cross = [Double](repeating: 0, count: 2 * m)
+            reduced = cross
         }
         return accepted.solved()?.lines ?? []
     }
