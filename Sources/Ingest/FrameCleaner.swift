@@ -297,9 +297,10 @@ public final class FrameCleaner {
         }
         var nonFinite = 0
         try timed("offsets and selection") { nonFinite = raw.withUnsafeBufferPointer { subtractOffsetsAndSelect($0) } }
-        if options.removeSpikes { try timed("interference") { try removeSpikes() } }
+        var lines = [[InterferenceLine]]()
+        if options.removeSpikes { try timed("interference") { lines = try removeSpikes() } }
         var total = 0.0, com = centre
-        try timed("photons and centre of mass") { (total, com) = extractPhotons() }
+        try timed("lines, photons and centre of mass") { (total, com) = extractPhotons(subtracting: lines) }
         var photons: [Float] = []
         try timed("crop and downsample") { photons = try cropAndResample() }
         return CleanFrame(photons: photons, total: total, centreOfMass: com, nonFinite: nonFinite)
@@ -437,14 +438,15 @@ public final class FrameCleaner {
     /// amplitudes are fitted there; without, each bin is fitted by least
     /// squares to the background samples (CLEAN). The lines are subtracted
     /// from the whole channel.
-    private func removeSpikes() throws {
+    private func removeSpikes() throws -> [[InterferenceLine]] {
+        var found = [[InterferenceLine]](repeating: [], count: layout.channels)
         let L = layout, n = transformLength, bw = L.blockWidth
         try timed("interference: transform") {
             if let lines = sequenceLines { try lines.execute(sequence, sequenceSpectrum) }
             if let plan = sequencePlan { try plan.execute(sequence.baseAddress, sequenceSpectrum.baseAddress, normalization: .none) }
         }
         let lowest = max(1, Int(options.spikeBand * Double(n / 2)))
-        guard lowest < n / 2 else { return }
+        guard lowest < n / 2 else { return found }
         let s = UnsafeMutableRawPointer(sequenceSpectrum.baseAddress).assumingMemoryBound(to: Float.self)
         // Squared magnitudes (their order is the magnitudes'), Float, over pointers.
         let squares = UnsafeMutablePointer<Float>.allocate(capacity: n / 2)
@@ -485,9 +487,10 @@ public final class FrameCleaner {
                 } else {
                     lines = clean(Spectra(s + 2 * ch * n, n), floor: floor, lowest: lowest) { isPeak($0, above: $1) }
                 }
-                try timed("interference: subtract") { subtractLines(channel: ch, lines) }
             }
+            found[ch] = lines
         }
+        return found
     }
 
     /// CLEAN over one channel's spectra: fit the strongest candidate bin as
@@ -555,38 +558,48 @@ public final class FrameCleaner {
         }
     }
 
-    /// Subtracts a_l cos(omega_l s) + b_l sin(omega_l s) from every sample s
-    /// of the channel's readout. With s = y w + j (w the block width), each
-    /// line is A_y cos(omega_l j) + B_y sin(omega_l j): two coefficients per
-    /// row (a rotation from the last row's) and two tables over j, so the
-    /// inner loop is plain Float arithmetic over a row.
-    private func subtractLines(channel ch: Int, _ lines: [InterferenceLine]) {
-        guard !lines.isEmpty else { return }
-        let L = layout, bw = L.blockWidth, count = lines.count
-        let tables = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count * bw)
-        let state = UnsafeMutablePointer<Double>.allocate(capacity: 4 * count)
-        defer { tables.deallocate(); state.deallocate() }
-        let rowC = state, rowS = state + count, stepC = state + 2 * count, stepS = state + 3 * count
-        for (l, line) in lines.enumerated() {
-            let omega = line.omega
-            for j in 0..<bw {
-                tables[(2 * l) * bw + j] = Float(cos(omega * Double(j)))
-                tables[(2 * l + 1) * bw + j] = Float(sin(omega * Double(j)))
+    /// Each channel's interference lines evaluated over the data columns a
+    /// row at a time, for the photon pass to subtract. With s = y w + j (w
+    /// the block width), a line a cos(omega s) + b sin(omega s) is
+    /// A_y cos(omega j) + B_y sin(omega j): two coefficients per row (a
+    /// rotation of the last row's) and two tables over j, so the inner loop
+    /// is plain Float arithmetic.
+    struct RowLines {
+        private let columns: Int
+        private var lines: [[InterferenceLine]]
+        private var tables: [[Float]]
+        /// Per channel and line: cos and sin of omega w y for the current row, and of omega w.
+        private var rotation: [[(c: Double, s: Double, stepC: Double, stepS: Double)]]
+
+        init(_ lines: [[InterferenceLine]], columns: Int, blockWidth: Int) {
+            self.columns = columns
+            self.lines = lines
+            tables = lines.map { channel in
+                channel.flatMap { line in
+                    (0..<columns).map { Float(cos(line.omega * Double($0))) } + (0..<columns).map { Float(sin(line.omega * Double($0))) }
+                }
             }
-            rowC[l] = 1; rowS[l] = 0
-            stepC[l] = cos(omega * Double(bw)); stepS[l] = sin(omega * Double(bw))
+            rotation = lines.map { channel in
+                channel.map { (c: 1, s: 0, stepC: cos($0.omega * Double(blockWidth)), stepS: sin($0.omega * Double(blockWidth))) }
+            }
         }
-        let w = work.baseAddress!
-        for y in 0..<L.rows {
-            let row = w + y * L.rawColumns + ch * bw
-            for l in 0..<count {
-                let c = rowC[l], s = rowS[l]
-                let A = Float(lines[l].a * c + lines[l].b * s), B = Float(lines[l].b * c - lines[l].a * s)
-                let cosines = tables + (2 * l) * bw, sines = tables + (2 * l + 1) * bw
-                for j in 0..<bw { row[j] -= A * cosines[j] + B * sines[j] }
-                rowC[l] = c * stepC[l] - s * stepS[l]
-                rowS[l] = s * stepC[l] + c * stepS[l]
+
+        /// Writes the channel's lines over its data columns of the next row
+        /// (rows in order, once per channel) and returns true, or false when it has none.
+        mutating func next(channel ch: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
+            guard !lines[ch].isEmpty else { return false }
+            out.update(repeating: 0, count: columns)
+            let n = columns
+            tables[ch].withUnsafeBufferPointer { table in
+                for (l, line) in lines[ch].enumerated() {
+                    let r = rotation[ch][l]
+                    let A = Float(line.a * r.c + line.b * r.s), B = Float(line.b * r.c - line.a * r.s)
+                    let cosines = table.baseAddress! + 2 * l * n, sines = cosines + n
+                    for j in 0..<n { out[j] += A * cosines[j] + B * sines[j] }
+                    rotation[ch][l] = (r.c * r.stepC - r.s * r.stepS, r.s * r.stepC + r.c * r.stepS, r.stepC, r.stepS)
+                }
             }
+            return true
         }
     }
 
@@ -622,22 +635,34 @@ public final class FrameCleaner {
         }
     }
 
-    /// Image pixels in photons (gain; masked pixels and sub-threshold values
-    /// to 0; the beamstop divided out), and the image's total and centre of
-    /// mass, summed row by row while the row is in cache.
-    private func extractPhotons() -> (Double, (y: Double, x: Double)) {
+    /// Image pixels in photons (the interference lines subtracted; gain;
+    /// masked pixels and sub-threshold values to 0; the beamstop divided
+    /// out), and the image's total and centre of mass, summed row by row
+    /// while the row is in cache.
+    private func extractPhotons(subtracting found: [[InterferenceLine]]) -> (Double, (y: Double, x: Double)) {
         let L = layout
         let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
         let cw = L.columnsPerChannel, columns = L.columns
         let w = work.baseAddress!, out = image.baseAddress!, factor = photonFactor.baseAddress!
+        var lines = RowLines(found.isEmpty ? [[InterferenceLine]](repeating: [], count: L.channels) : found,
+                             columns: cw, blockWidth: L.blockWidth)
+        let lineRow = UnsafeMutablePointer<Float>.allocate(capacity: cw)
+        defer { lineRow.deallocate() }
         var total = 0.0, sy = 0.0, sx = 0.0
         for y in 0..<L.rows {
             let row = out + y * columns
             for ch in 0..<L.channels {
                 let raw = w + y * L.rawColumns + ch * L.blockWidth, o = row + ch * cw, f = factor + y * columns + ch * cw
-                for k in 0..<cw {
-                    let photons = raw[k] * inverseGain
-                    o[k] = photons < threshold ? 0 : photons * f[k]
+                if lines.next(channel: ch, into: lineRow) {
+                    for k in 0..<cw {
+                        let photons = (raw[k] - lineRow[k]) * inverseGain
+                        o[k] = photons < threshold ? 0 : photons * f[k]
+                    }
+                } else {
+                    for k in 0..<cw {
+                        let photons = raw[k] * inverseGain
+                        o[k] = photons < threshold ? 0 : photons * f[k]
+                    }
                 }
             }
             // Float lanes over a row (exact enough for a centre), Double across rows.
