@@ -617,12 +617,6 @@ public final class FrameCleaner {
             let a = k < 0 ? k + n : (k >= n ? k - n : k), b = a == 0 ? 0 : n - a
             return (Double(z[2 * a]), Double(z[2 * a + 1]), Double(z[2 * b]), Double(z[2 * b + 1]))
         }
-        /// V_k for 0 < k < n/2, without the index wrapping.
-        @inline(__always)
-        func samplesInBand(_ k: Int) -> Complex<Double> {
-            let ar = Double(z[2 * k]), ai = Double(z[2 * k + 1]), br = Double(z[2 * (n - k)]), bi = Double(z[2 * (n - k) + 1])
-            return Complex((ar + br) / 2, (ai - bi) / 2)
-        }
         /// V_k = (Z_k + conj Z_-k) / 2.
         func samples(_ k: Int) -> Complex<Double> {
             let (ar, ai, br, bi) = at(k)

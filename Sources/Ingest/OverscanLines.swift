@@ -162,19 +162,13 @@ struct OverscanLines {
             return next
         }
 
-        /// The coefficients and the sum of squares they explain; nil when the
-        /// frequencies are too close to tell apart over the overscan.
-        func solved() -> (lines: [InterferenceLine], explained: Double)? {
-            guard size > 0 else { return ([], 0) }
+        /// The lines' coefficients; nil when their frequencies are too close
+        /// to tell apart over the overscan.
+        func solved() -> [InterferenceLine]? {
+            guard size > 0 else { return [] }
             guard let x = solve(g, r, size), x.allSatisfy({ $0.isFinite }) else { return nil }
-            let explained = zip(x, r).reduce(0) { $0 + $1.0 * $1.1 }
-            return (omegas.indices.map { InterferenceLine(omega: omegas[$0], a: x[2 * $0], b: x[2 * $0 + 1]) }, explained)
+            return omegas.indices.map { InterferenceLine(omega: omegas[$0], a: x[2 * $0], b: x[2 * $0 + 1]) }
         }
-    }
-
-    /// Joint least squares of lines at `omegas`.
-    func fit(_ omegas: [Double]) -> (lines: [InterferenceLine], explained: Double)? {
-        omegas.reduce(NormalEquations()) { $0.adding($1, transform: transform($1), over: self) }.solved()
     }
 
     /// The lines near `guesses` (radians per sample, each known to within
@@ -268,6 +262,6 @@ struct OverscanLines {
             cross = [Double](repeating: 0, count: 2 * m)
             reduced = cross
         }
-        return accepted.solved()?.lines ?? []
+        return accepted.solved() ?? []
     }
 }
