@@ -382,10 +382,11 @@ public final class FrameCleaner {
         dark.withUnsafeBufferPointer { darkValues in
             offsetInRow.withUnsafeBufferPointer { position in
                 let d = darkValues.baseAddress, r = raw.baseAddress!, p = position.baseAddress!
-                for ch in 0..<L.channels {
-                    let c = coefficients[ch]
-                    let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
-                    for y in 0..<L.rows {
+                // Row by row, so the frame's arrays are read in order.
+                for y in 0..<L.rows {
+                    for ch in 0..<L.channels {
+                        let c = coefficients[ch]
+                        let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
                         let first = y * L.rawColumns + ch * bw, t0 = Float(y * bw) * step
                         let x = r + first, out = w + first, limit = scale + first
                         var bad: UInt32 = 0
