@@ -323,7 +323,8 @@ public final class FrameCleaner {
     /// One pass over the raw frame: the dark mean and each channel's offset
     /// (a least-squares polynomial in the normalized readout sequence through
     /// its overscan) subtracted, and, for the interference step, the
-    /// background samples and their indicator packed in readout order.
+    /// background samples packed in readout order (with their indicator
+    /// where the lines are fitted to the bins).
     /// Returns the count of non-finite raw values (taken as 0).
     private func subtractOffsetsAndSelect(_ raw: UnsafeBufferPointer<Float>) -> Int {
         let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth
@@ -349,8 +350,8 @@ public final class FrameCleaner {
             var c = [Double](repeating: 0, count: 4)
             if fitting {
                 var a = [Double](repeating: 0, count: terms * terms), b = [Double](repeating: 0, count: terms)
-                for (j, v) in samples.enumerated() {
-                    let t = Double((j / o) * bw + cw + j % o) / length
+                for (index, v) in samples.enumerated() {
+                    let t = Double((index / o) * bw + cw + index % o) / length
                     var pi = 1.0
                     for i in 0..<terms {
                         b[i] += pi * v
@@ -362,8 +363,8 @@ public final class FrameCleaner {
                 if let solved = solve(a, b, terms) { for i in 0..<terms { c[i] = solved[i] } }
                 coefficients[ch] = c.map(Float.init)
             }
-            for (j, v) in samples.enumerated() {
-                let t = Double((j / o) * bw + cw + j % o) / length
+            for (index, v) in samples.enumerated() {
+                let t = Double((index / o) * bw + cw + index % o) / length
                 let r = v - (((c[3] * t + c[2]) * t + c[1]) * t + c[0])
                 residualSquares += r * r
             }
