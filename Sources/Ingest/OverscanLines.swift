@@ -52,12 +52,12 @@ struct OverscanLines {
 
     /// Sum over the overscan positions s of exp(-i phi s).
     func positions(_ phi: Double) -> Complex<Double> {
+        // Sum_{k<K} e^{-ixk} = e^{-ix(K-1)/2} sin(xK/2) / sin(x/2): no cancellation near 0.
         func geometric(_ x: Double, _ terms: Int) -> Complex<Double> {
-            let wrapped = remainder(x, 2 * Double.pi)
-            if abs(wrapped) < 1e-12 { return Complex(Double(terms), 0) }
-            let num = Complex(1 - cos(wrapped * Double(terms)), sin(wrapped * Double(terms)))
-            let den = Complex(1 - cos(wrapped), sin(wrapped))
-            return num / den
+            let half = remainder(x, 2 * Double.pi) / 2, s = sin(half)
+            if abs(s) < 1e-12 { return Complex(Double(terms), 0) }
+            let ratio = sin(half * Double(terms)) / s, phase = -half * Double(terms - 1)
+            return Complex(ratio * cos(phase), ratio * sin(phase))
         }
         let start = Complex<Double>(cos(phi * Double(first)), -sin(phi * Double(first)))
         return start * geometric(phi, count) * geometric(phi * Double(blockWidth), rows)
