@@ -38,7 +38,7 @@ public enum PreprocessBenchmark {
             photons[y * detector + x] = Float(r < disc ? 400 : 400 * pow(disc / r, 3))
         } }
         let raws = (0..<4).map { truth.rawFrame(photons: photons, seed: 11, stream: UInt64(comm.rank * 4 + $0)).map(Float.init) }
-        var dark = DarkStatistics(pixels: layout.rawPixels)
+        var dark = DarkStatistics(pixels: layout.rawPixels, readout: layout)
         for k in 0..<8 { try dark.add(truth.rawFrame(photons: nil, seed: 12, stream: UInt64(k)).map(Float.init)) }
         dark = try dark.merged(over: SingleRank())
         var options = PreprocessOptions()

@@ -1,19 +1,36 @@
 import Foundation
 import Recon
+import SwiftFFTW
 
 /// Per-pixel mean and variance of dark frames: Welford's update frame by
 /// frame on each rank, merged over the ranks with Chan's formula, so the
-/// result does not depend on how the darks were split.
+/// result does not depend on how the darks were split. Given the readout
+/// layout, also each channel's readout power spectrum summed over the darks,
+/// where the interference lines stand clear: a dark frame is background
+/// everywhere, so no selection casts copies of them.
 public struct DarkStatistics: Sendable, Equatable {
     public private(set) var count: Int
     public private(set) var mean: [Double]
     /// Sum of squared deviations from the mean.
     public private(set) var m2: [Double]
+    /// Per channel, |X_k|^2 for k in 0...n/2 of the zero-padded readout
+    /// sequence (n = `FFTW.fastLength` of its length), summed over the darks;
+    /// empty without a layout.
+    public private(set) var readoutPower: [Double]
+    public let readout: ReadoutLayout?
+    private let spectra: ReadoutSpectra?
 
-    public init(pixels: Int) {
+    public init(pixels: Int, readout: ReadoutLayout? = nil) {
         count = 0
         mean = [Double](repeating: 0, count: pixels)
         m2 = [Double](repeating: 0, count: pixels)
+        self.readout = readout.flatMap { $0.rawPixels == pixels ? $0 : nil }
+        spectra = self.readout.map(ReadoutSpectra.init)
+        readoutPower = [Double](repeating: 0, count: spectra.map { $0.channels * $0.bins } ?? 0)
+    }
+
+    public static func == (a: DarkStatistics, b: DarkStatistics) -> Bool {
+        a.count == b.count && a.mean == b.mean && a.m2 == b.m2 && a.readoutPower == b.readoutPower && a.readout == b.readout
     }
 
     public var pixels: Int { mean.count }
@@ -34,6 +51,7 @@ public struct DarkStatistics: Sendable, Equatable {
                 }
             }
         }
+        if let spectra { try spectra.accumulate(frame, into: &readoutPower) }
     }
 
     /// The statistics of all ranks' darks together (collective): with
@@ -43,8 +61,18 @@ public struct DarkStatistics: Sendable, Equatable {
         var weighted = [Double(count)] + mean.map { $0 * Double(count) }
         try weighted.withUnsafeMutableBufferPointer { try comm.sum($0) }
         let total = weighted[0]
-        var out = DarkStatistics(pixels: pixels)
+        var out = DarkStatistics(pixels: pixels, readout: readout)
         out.count = Int(total.rounded())
+        // Every rank must hold spectra of one size (or none), or the sum below would not match.
+        let size = Double(readoutPower.count)
+        guard try comm.maximum(size) == size, try -comm.maximum(-size) == size else {
+            throw PreprocessError.input("dark statistics merged over ranks with and without the readout layout")
+        }
+        if !readoutPower.isEmpty {
+            var power = readoutPower
+            try power.withUnsafeMutableBufferPointer { try comm.sum($0) }
+            out.readoutPower = power
+        }
         guard total > 0 else { return out }
         out.mean = weighted.dropFirst().map { $0 / total }
         var spread = (0..<pixels).map { i -> Double in
@@ -54,6 +82,45 @@ public struct DarkStatistics: Sendable, Equatable {
         try spread.withUnsafeMutableBufferPointer { try comm.sum($0) }
         out.m2 = spread
         return out
+    }
+
+    /// Each channel's interference lines (radians per readout sample),
+    /// strongest first: peaks of the summed readout power above `threshold`^2
+    /// times the band's median (the upper 1 - `band` of the spectrum), away
+    /// from the row-rate harmonics, neither within 3 bins of a stronger line
+    /// nor under its side lobes; each placed between its bins by the ratio of
+    /// its main lobe's two bins. Empty without a layout or darks.
+    public func interferenceLines(threshold: Double, band: Double, maxPerChannel: Int) -> [[Double]] {
+        guard let spectra, let layout = readout, count > 0 else { return [] }
+        let n = spectra.length, bins = spectra.bins
+        let lowest = max(1, Int(band * Double(n / 2)))
+        guard lowest + 2 < n / 2 else { return [[Double]](repeating: [], count: layout.channels) }
+        let rowPeriod = Double(n) / Double(layout.blockWidth)
+        return (0..<layout.channels).map { ch in
+            let p = Array(readoutPower[(ch * bins)..<((ch + 1) * bins)])
+            var sample = Swift.stride(from: lowest, to: n / 2, by: max(1, (n / 2 - lowest) / 2048)).map { Float(p[$0]) }
+            let middle = sample.count / 2
+            let level = threshold * threshold * Double(sample.withUnsafeMutableBufferPointer { select(middle, in: $0) })
+            var peaks: [Int] = []
+            for k in (lowest + 1)..<(n / 2 - 1) where p[k] > level && p[k] >= p[k - 1] && p[k] >= p[k + 1]
+                && abs(Double(k) - (Double(k) / rowPeriod).rounded() * rowPeriod) > 2 {
+                peaks.append(k)
+            }
+            var kept: [Int] = []
+            for k in peaks.sorted(by: { p[$0] > p[$1] }) where kept.count < maxPerChannel {
+                let shadowed = kept.contains { line in
+                    let distance = Double(abs(line - k))
+                    return distance <= 3 || p[k] < 2 * p[line] / (Double.pi * Double.pi * distance * distance)
+                }
+                if !shadowed { kept.append(k) }
+            }
+            return kept.map { k in
+                // |X| falls as a sinc: the main lobe's bins stand as (1 - d) : d.
+                let a = p[k].squareRoot(), right = p[k + 1].squareRoot(), left = p[k - 1].squareRoot()
+                let d = right >= left ? right / (a + right) : -left / (a + left)
+                return 2 * Double.pi * (Double(k) + d) / Double(n)
+            }
+        }
     }
 
     /// Sample standard deviation (0 with fewer than two frames).
@@ -110,6 +177,62 @@ public struct DarkStatistics: Sendable, Equatable {
             }
         }
         return out
+    }
+}
+
+/// The readout transform of a dark frame, plan and buffers made once.
+final class ReadoutSpectra: @unchecked Sendable {
+    let layout: ReadoutLayout
+    let length: Int
+    var channels: Int { layout.channels }
+    var bins: Int { length / 2 + 1 }
+    private let input: ComplexBuffer
+    private let output: ComplexBuffer
+    private let plan: FFTLines?
+
+    init(_ layout: ReadoutLayout) {
+        self.layout = layout
+        length = FFTW.fastLength(atLeast: layout.sequenceLength)
+        input = ComplexBuffer(count: (layout.channels * length + 1) / 2)
+        output = ComplexBuffer(count: layout.channels * (length / 2 + 1))
+        plan = try? FFTLines(length: length, count: layout.channels, kind: .realToComplex,
+                             input: .init(stride: 1, distance: length), output: .init(stride: 1, distance: length / 2 + 1))
+    }
+
+    /// Adds each channel's |X_k|^2 to `power`: the readout sequence less its
+    /// mean, with outliers (dead and hot pixels, 8 deviations out) zeroed.
+    func accumulate(_ frame: [Float], into power: inout [Double]) throws {
+        guard let plan else { throw PreprocessError.input("no FFT plan for the readout spectrum of \(layout.sequenceLength) samples") }
+        let L = layout, bw = L.blockWidth, n = length
+        let x = UnsafeMutableRawPointer(input.baseAddress).assumingMemoryBound(to: Float.self)
+        for ch in 0..<L.channels {
+            let s = x + ch * n
+            var sum = 0.0, squares = 0.0
+            for y in 0..<L.rows {
+                for k in 0..<bw {
+                    let v = frame[y * L.rawColumns + ch * bw + k]
+                    let value = v.isFinite ? v : 0
+                    s[y * bw + k] = value
+                    sum += Double(value)
+                    squares += Double(value) * Double(value)
+                }
+            }
+            let count = Double(L.sequenceLength), mean = sum / count
+            let limit = Float(8 * max(squares / count - mean * mean, 0).squareRoot()), m = Float(mean)
+            for i in 0..<L.sequenceLength {
+                let v = s[i] - m
+                s[i] = abs(v) > limit ? 0 : v
+            }
+            (s + L.sequenceLength).update(repeating: 0, count: n - L.sequenceLength)
+        }
+        try plan.execute(input, output)
+        let z = UnsafeMutableRawPointer(output.baseAddress).assumingMemoryBound(to: Float.self)
+        power.withUnsafeMutableBufferPointer { p in
+            for i in 0..<(L.channels * bins) {
+                let re = Double(z[2 * i]), im = Double(z[2 * i + 1])
+                p[i] += re * re + im * im
+            }
+        }
     }
 }
 

@@ -95,6 +95,8 @@ public final class FrameCleaner {
     /// background samples. Without, the exact fits need the selection's
     /// transform too: both packed as one complex transform.
     private let linesFromOverscan: Bool
+    /// Per channel: the interference lines of the dark frames (radians per sample).
+    public let darkLines: [[Double]]
     private let sequenceLines: FFTLines?
     private let sequencePlan: FFTPlan2D?
     /// The readout transform's length: the sequence zero-padded (padding is
@@ -189,6 +191,12 @@ public final class FrameCleaner {
         // Out of place: the padding, zeroed here, is never written again.
         // A few hundred overscan samples pin a line better than the bins do.
         linesFromOverscan = layout.overscan * layout.rows >= 256
+        // Lines found once on the darks (all background): tried first in every
+        // frame, so a copy through a frame's selection never stands in for one.
+        darkLines = options.removeSpikes && linesFromOverscan
+            ? (dark?.interferenceLines(threshold: options.spikeThreshold, band: options.spikeBand,
+                                       maxPerChannel: options.maxSpikesPerChannel) ?? [])
+            : []
         let remove = options.removeSpikes, channels = layout.channels
         sequence = ComplexBuffer(count: remove ? (linesFromOverscan ? (channels * L + 1) / 2 : channels * L) : 0)
         sequenceSpectrum = ComplexBuffer(count: remove ? (linesFromOverscan ? channels * (L / 2 + 1) : channels * L) : 0)
@@ -539,24 +547,29 @@ public final class FrameCleaner {
     /// strongest first, a peak within 3 bins of a stronger one taken as the
     /// same line (a line between bins lights both).
     private func fromOverscan(channel ch: Int, peaks: [(k: Int, power: Float)], transformLength n: Int) throws -> [InterferenceLine] {
-        guard !peaks.isEmpty else { return [] }
+        let known = ch < darkLines.count ? darkLines[ch] : []
+        guard !peaks.isEmpty || !known.isEmpty else { return [] }
         let L = layout, cw = L.columnsPerChannel, o = L.overscan
-        var guesses: [Int] = []
-        for peak in peaks.sorted(by: { $0.power > $1.power }) where !guesses.contains(where: { abs($0 - peak.k) <= 3 }) {
-            guesses.append(peak.k)
+        let binWidth = 2 * Double.pi / Double(n)
+        // The darks' lines first (each to within a quarter bin), then the
+        // frame's own peaks away from them (each to within a bin).
+        var guesses = known.map { (omega: $0, within: 0.25) }
+        var peakBins: [Int] = []
+        for peak in peaks.sorted(by: { $0.power > $1.power })
+        where !peakBins.contains(where: { abs($0 - peak.k) <= 3 }) && !known.contains(where: { abs($0 / binWidth - Double(peak.k)) <= 3 }) {
+            peakBins.append(peak.k)
             // Beyond the lines, peaks are their side lobes and copies: each costs a look.
-            if guesses.count == 3 * options.maxSpikesPerChannel { break }
+            if peakBins.count == 3 * options.maxSpikesPerChannel { break }
         }
+        guesses += peakBins.map { (omega: Double($0) * binWidth, within: 1.0) }
         var samples = [Double](repeating: 0, count: L.rows * o)
         for y in 0..<L.rows {
             let row = y * L.rawColumns + ch * L.blockWidth + cw
             for m in 0..<o { samples[y * o + m] = Double(work[row + m]) }
         }
         let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: samples)
-        let binWidth = 2 * Double.pi / Double(n)
         return try timedValue("interference: refine") {
-            fit.refine(guesses.map { Double($0) * binWidth }, within: 1, significance: options.spikeThreshold * options.spikeThreshold,
-                       maxLines: options.maxSpikesPerChannel)
+            fit.refine(guesses, significance: options.spikeThreshold * options.spikeThreshold, maxLines: options.maxSpikesPerChannel)
         }
     }
 

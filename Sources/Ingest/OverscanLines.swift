@@ -172,12 +172,12 @@ struct OverscanLines {
     }
 
     /// The lines near `guesses` (radians per sample, each known to within
-    /// `within` bins of the readout, 2 pi / (rows * blockWidth) each), found
+    /// its `within` bins of the readout, 2 pi / (rows * blockWidth) each), found
     /// strongest guess first: each frequency is the one at which the joint fit
     /// with the lines found before it explains the most. A line is kept when
     /// it explains `significance` times the variance left unexplained (per
     /// sample) and does not land on an earlier line; at most `maxLines` are.
-    func refine(_ guesses: [Double], within: Double, significance: Double, maxLines: Int = .max) -> [InterferenceLine] {
+    func refine(_ guesses: [(omega: Double, within: Double)], significance: Double, maxLines: Int = .max) -> [InterferenceLine] {
         let bin = 2 * Double.pi / Double(rows * blockWidth)
         var accepted = NormalEquations()
         var explained = 0.0
@@ -223,7 +223,7 @@ struct OverscanLines {
             guard det > 1e-12 * max(d00 * d11, 1e-300) else { return -.infinity }
             return (u0 * u0 * d11 - 2 * u0 * u1 * d01 + u1 * u1 * d00) / det
         }
-        for guess in guesses where accepted.omegas.count < maxLines {
+        for (guess, within) in guesses where accepted.omegas.count < maxLines {
             // A guess that explains nothing significant where it stands is not
             // searched (the spectrum also peaks at lines' side lobes and copies).
             let noise = (sumOfSquares - explained) / Double(max(1, sampleCount - 2 * accepted.omegas.count))

@@ -112,6 +112,12 @@ public final class CleanFramesStage: Stage {
     private var totals: CleanScanTotals?
     /// Frames that reached this rank before what cleans them was ready.
     private var waitingCentring: [[Float]] = []
+    private var waitingDarks: [[Float]] = []
+
+    private func addDark(_ values: [Float]) throws {
+        if stats == nil { stats = DarkStatistics(pixels: values.count, readout: layout) }
+        try stats!.add(values)
+    }
     private var waitingFrames: [(index: Int, raw: [Float])] = []
 
     public init(parameters p: ParameterSet, context: StageContext) throws {
@@ -135,10 +141,12 @@ public final class CleanFramesStage: Stage {
             }
             (reader, layout) = (r, l)
             fileMask = try RawToCXIJob.imageMask(r.scan.mask, layout: l, file: path)
+            for values in waitingDarks { try addDark(values) }
+            waitingDarks = []
         case "darks":
             let values = try item.value(as: [Float].self)
-            if stats == nil { stats = DarkStatistics(pixels: values.count) }
-            try stats!.add(values)
+            // The readout layout comes with the scan: every rank's statistics need it alike.
+            if layout == nil { waitingDarks.append(values) } else { try addDark(values) }
         case "centring":
             let values = try item.value(as: [Float].self)
             if let finder { try finder.add(raw: values) } else { waitingCentring.append(values) }
@@ -155,7 +163,7 @@ public final class CleanFramesStage: Stage {
         case "darks":
             // Collective: every rank of the group merges, with or without darks of its own.
             let layout = layout!
-            let merged = try (stats ?? DarkStatistics(pixels: layout.rawPixels)).merged(over: context.group)
+            let merged = try (stats ?? DarkStatistics(pixels: layout.rawPixels, readout: layout)).merged(over: context.group)
             stats = nil
             dark = merged.count > 0 ? merged : nil
             if dark == nil { warn("no dark frames: dark subtraction and the dark-frame mask skipped") }

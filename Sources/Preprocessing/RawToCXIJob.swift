@@ -60,7 +60,7 @@ public enum RawToCXIJob {
         // Dark statistics: each rank its block of darks, merged (Chan).
         var dark: DarkStatistics? = nil
         if scan.darkFrames > 0 {
-            var stats = DarkStatistics(pixels: layout.rawPixels)
+            var stats = DarkStatistics(pixels: layout.rawPixels, readout: layout)
             let mine = SimulatedScanWriter.block(frames: scan.darkFrames, rank: comm.rank, size: comm.size)
             var k = 0
             while k < mine.count {

@@ -107,7 +107,7 @@ final class ScanWork {
         self.options = options
         self.rank = rank
         positions = (start.translations ?? []).map { ($0[0], $0[1]) }
-        if let r = start.readout { dark = DarkStatistics(pixels: r.rawPixels) }
+        if let r = start.readout { dark = DarkStatistics(pixels: r.rawPixels, readout: r) }
         transmission = [Double](repeating: 0, count: start.frames)
         comY = transmission
         comX = transmission

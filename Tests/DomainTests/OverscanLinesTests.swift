@@ -47,7 +47,7 @@ import Testing
         let (f, _) = Self.channel(rows: rows, blockWidth: bw, overscan: overscan, lines: truth, noise: 3)
         let bin = 2 * Double.pi / n
         let guesses = [31_001.0, 20_000.0, 27_123.0].map { $0 * bin }
-        let found = f.refine(guesses, within: 1.5, significance: 25)
+        let found = f.refine(guesses.map { ($0, 1.5) }, significance: 25)
         #expect(found.count == 3)
         for (line, t) in zip(found, [truth[2], truth[0], truth[1]]) {
             let cycles = line.omega / bin, amplitude = hypot(line.a, line.b)
