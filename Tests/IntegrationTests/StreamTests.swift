@@ -185,10 +185,12 @@ final class BackgroundProcess {
         }
         try #require(object.count == expected.count, "object \(object.count) vs \(expected.count) pixels")
         // Darks merged and the centre summed in another order: rounding, which the
-        // barely lit edge of the object amplifies most; the errors agree to 1e-5.
+        // barely lit edge of the object amplifies most, and which the interference
+        // line search (its steps compared in single precision) can turn into a
+        // slightly different fit; the errors agree to a few 1e-5.
         #expect(relative(object, expected) < 2e-3)
         #expect(relative(probe, expectedProbe) < 1e-3)
-        for (a, b) in zip(errors, expectedErrors) { #expect(abs(a - b) <= 1e-5 * b) }
+        for (a, b) in zip(errors, expectedErrors) { #expect(abs(a - b) <= 5e-5 * b) }
     }
 
     /// A `start` without translations: the frames' own positions tile the
