@@ -180,7 +180,9 @@ public struct DarkStatistics: Sendable, Equatable {
     }
 }
 
-/// The readout transform of a dark frame, plan and buffers made once.
+/// The readout transform of a dark frame, plan and buffers made once. Its
+/// scratch is shared by copies of the statistics holding it: dark frames
+/// are added from one thread at a time, as every caller does.
 final class ReadoutSpectra: @unchecked Sendable {
     let layout: ReadoutLayout
     let length: Int
