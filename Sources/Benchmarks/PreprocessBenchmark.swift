@@ -24,6 +24,8 @@ public enum PreprocessBenchmark {
         public var ratioToFullFFT: Double
         /// Mean seconds per frame in each step, on the slowest rank.
         public var steps: [String: Double]
+        /// Frames (all ranks) whose readout spectrum was searched for lines the darks did not show.
+        public var searchedFrames: Int
     }
 
     public static func run(_ comm: Communicator, detector: Int = 1024, outputSize: Int = 256, frames: Int = 32) throws -> Row {
@@ -69,12 +71,15 @@ public enum PreprocessBenchmark {
         let slowestFFT = try comm.allreduce(fftTime, op: .max)
         let slowestFull = try comm.allreduce(fullTime, op: .max)
         var steps: [String: Double] = [:]
-        for (name, seconds) in cleaner.stepSeconds.sorted(by: { $0.key < $1.key }) {
-            steps[name] = try comm.allreduce(seconds / Double(frames), op: .max)
+        // The same names in the same order on every rank: a step one rank never ran is 0 there.
+        for name in FrameCleaner.stepNames {
+            steps[name] = try comm.allreduce((cleaner.stepSeconds[name] ?? 0) / Double(frames), op: .max)
         }
+        let searched = try comm.allreduce(Double(cleaner.searchedFrames), op: .sum)
         let total = Double(frames * comm.size)
         return Row(ranks: comm.size, detector: detector, outputSize: outputSize, framesPerRank: frames,
                    framesPerSecond: total / slowest, fftFramesPerSecond: total / slowestFFT, ratioToFFT: slowest / slowestFFT,
-                   fullFFTFramesPerSecond: total / slowestFull, ratioToFullFFT: slowest / slowestFull, steps: steps)
+                   fullFFTFramesPerSecond: total / slowestFull, ratioToFullFFT: slowest / slowestFull, steps: steps,
+                   searchedFrames: Int(searched))
     }
 }

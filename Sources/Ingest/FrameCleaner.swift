@@ -127,6 +127,20 @@ public final class FrameCleaner {
     /// Seconds spent per step over all frames, when `recordTimings` is on (for `bench preprocess`).
     public var recordTimings = false
     public private(set) var stepSeconds: [String: Double] = [:]
+    /// The steps `stepSeconds` may name, in order.
+    public static let stepNames = ["dark", "overscan fits", "interference: darks' lines", "interference: search",
+                                   "interference: transform", "interference: fits", "interference: refine",
+                                   "offsets, lines, photons and centre of mass", "crop and downsample"]
+    /// Frames whose readout spectrum was searched for lines (the darks' lines did not explain their overscan).
+    public private(set) var searchedFrames = 0
+    /// The overscan check: each channel's overscan columns' residuals down
+    /// the rows, zero-padded, and their spectra; nil without enough overscan.
+    private let overscanCheck: FFTLines?
+    private let overscanSeries: ComplexBuffer
+    private let overscanSpectra: ComplexBuffer
+    /// A periodogram bin above this many times the median is a line.
+    private let overscanAlarm: Double
+    private let offsetWeights: [Double]
 
     /// `dark`: statistics of the dark frames (nil: none, offsets come from the
     /// overscan alone). `fileMask`: the input's CXI mask of image pixels, if any.
@@ -207,6 +221,17 @@ public final class FrameCleaner {
         sequencePlan = remove && !linesFromOverscan
             ? try FFTPlan2D(height: 1, width: L, batch: channels, direction: .forward, inPlace: false)
             : nil
+        let series = 2 * layout.rows, columnSeries = channels * layout.overscan
+        let check = remove && linesFromOverscan
+        overscanCheck = check
+            ? try FFTLines(length: series, count: columnSeries, kind: .realToComplex, input: .init(stride: 1, distance: series),
+                           output: .init(stride: 1, distance: series / 2 + 1))
+            : nil
+        overscanSeries = ComplexBuffer(count: check ? (columnSeries * series + 1) / 2 : 0)
+        overscanSpectra = ComplexBuffer(count: check ? columnSeries * (series / 2 + 1) : 0)
+        overscanAlarm = OverscanLines.noiseLevel(columns: max(1, layout.overscan), bins: channels * (series / 2 + 1))
+            / OverscanLines.noiseMedian(columns: max(1, layout.overscan))
+        offsetWeights = Self.offsetWeights(layout: layout, order: options.overscanOrder)
         let resample = outputSize != crop
         let m = outputSize, spectrumWidth = crop / 2 + 1
         realCrop = ComplexBuffer(count: resample ? (crop * crop + 1) / 2 : 0)
@@ -303,12 +328,22 @@ public final class FrameCleaner {
         guard raw.count == L.rawPixels else {
             throw PreprocessError.shape("a raw frame has \(raw.count) values, the detector \(L.rows)x\(L.rawColumns) = \(L.rawPixels)")
         }
-        var nonFinite = 0
-        try timed("offsets and selection") { nonFinite = raw.withUnsafeBufferPointer { subtractOffsetsAndSelect($0) } }
-        var lines = [[InterferenceLine]]()
-        if options.removeSpikes { try timed("interference") { lines = try removeSpikes() } }
+        let (nonFinite, gathered) = try timedValue("dark") { raw.withUnsafeBufferPointer { subtractDark($0) } }
+        let offsets = try timedValue("overscan fits") { fitOffsets(gathered) }
+        // Lines the darks explain need no search of the frame's readout spectrum.
+        var lines: [[InterferenceLine]]? = nil
+        if options.removeSpikes { lines = try timedValue("interference: darks' lines") { try linesIfExplained(offsets.overscan) } }
+        if options.removeSpikes && lines == nil {
+            searchedFrames += 1
+            try timed("interference: search") {
+                selectBackground(offsets)
+                lines = try removeSpikes(overscan: offsets.overscan)
+            }
+        }
         var total = 0.0, com = centre
-        try timed("lines, photons and centre of mass") { (total, com) = extractPhotons(subtracting: lines) }
+        try timed("offsets, lines, photons and centre of mass") {
+            (total, com) = extractPhotons(subtracting: lines ?? [], offsets: offsets.coefficients)
+        }
         var photons: [Float] = []
         try timed("crop and downsample") { photons = try cropAndResample() }
         return CleanFrame(photons: photons, total: total, centreOfMass: com, nonFinite: nonFinite)
@@ -328,117 +363,233 @@ public final class FrameCleaner {
         stepSeconds[step, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
-    /// One pass over the raw frame: the dark mean and each channel's offset
-    /// (a least-squares polynomial in the normalized readout sequence through
-    /// its overscan) subtracted, and, for the interference step, the
-    /// background samples packed in readout order (with their indicator
-    /// where the lines are fitted to the bins).
-    /// Returns the count of non-finite raw values (taken as 0).
-    private func subtractOffsetsAndSelect(_ raw: UnsafeBufferPointer<Float>) -> Int {
-        let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth
-        let dark = darkMean ?? [], hasDark = !dark.isEmpty
-        let length = Double(L.sequenceLength)
-        // The overscan fits, from the overscan alone (a small share of the frame).
-        let fitting = options.overscanOrder > 0 && L.overscan > 0
-        let terms = options.overscanOrder + 1
+    /// The offset fits and what the overscan says of the frame.
+    struct Offsets {
+        /// Per channel: the polynomial's coefficients in the normalized readout sequence.
+        var coefficients: [[Float]]
+        /// Per channel: the overscan less the dark mean and the offset, `[y * overscan + m]`.
+        var overscan: [[Double]]
+        /// A background sample stays within this times its pixel's `backgroundScale`.
+        var bound: Float
+    }
+
+    /// Each channel's offset: a least-squares polynomial in the normalized
+    /// readout sequence through its overscan. The overscan positions are the
+    /// same on every frame and channel, so each coefficient is one weighted
+    /// sum of the samples (`offsetWeights`, made once).
+    private func fitOffsets(_ gathered: [Double]) -> Offsets {
+        let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth, o = L.overscan, count = L.rows * o
+        let terms = offsetWeights.count / max(1, count)
+        let step = Float(1 / Double(L.sequenceLength))
         var coefficients = [[Float]](repeating: [0, 0, 0, 0], count: L.channels)
-        var residualSquares = 0.0, residualCount = 0
-        // Gathered first, row by row: the fits then read contiguous samples.
-        let o = L.overscan
-        var gathered = [Double](repeating: 0, count: L.channels * L.rows * o)
-        dark.withUnsafeBufferPointer { dark in
-            for y in 0..<L.rows { for ch in 0..<L.channels { for m in 0..<o {
-                let i = y * L.rawColumns + ch * bw + cw + m
-                let v = raw[i].isFinite ? raw[i] : 0
-                gathered[(ch * L.rows + y) * o + m] = Double(hasDark ? v - dark[i] : v)
-            } } }
-        }
-        for ch in 0..<L.channels where o > 0 {
-            let samples = gathered[(ch * L.rows * o)..<((ch + 1) * L.rows * o)]
-            var c = [Double](repeating: 0, count: 4)
-            if fitting {
-                var a = [Double](repeating: 0, count: terms * terms), b = [Double](repeating: 0, count: terms)
-                for (index, v) in samples.enumerated() {
-                    let t = Double((index / o) * bw + cw + index % o) / length
-                    var pi = 1.0
+        var overscan: [[Double]] = []
+        overscan.reserveCapacity(L.channels)
+        var residualSquares = 0.0
+        offsetWeights.withUnsafeBufferPointer { weights in
+            for ch in 0..<L.channels {
+                var samples = Array(gathered[(ch * count)..<((ch + 1) * count)])
+                samples.withUnsafeMutableBufferPointer { s in
+                    var c: [Float] = [0, 0, 0, 0]
                     for i in 0..<terms {
-                        b[i] += pi * v
-                        var pj = 1.0
-                        for j in 0..<terms { a[i * terms + j] += pi * pj; pj *= t }
-                        pi *= t
+                        var sum = 0.0
+                        let w = weights.baseAddress! + i * count
+                        for k in 0..<count { sum += w[k] * s[k] }
+                        c[i] = Float(sum)
+                    }
+                    coefficients[ch] = c
+                    // The offset subtracted in Float, at the positions the data pass computes.
+                    let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
+                    for y in 0..<L.rows {
+                        let t0 = Float(y * bw) * step
+                        for m in 0..<o {
+                            let t = t0 + Float(cw + m) * step
+                            let r = Double(Float(s[y * o + m]) - (((c3 * t + c2) * t + c1) * t + c0))
+                            s[y * o + m] = r
+                            residualSquares += r * r
+                        }
                     }
                 }
-                if let solved = solve(a, b, terms) { for i in 0..<terms { c[i] = solved[i] } }
-                coefficients[ch] = c.map(Float.init)
+                overscan.append(samples)
             }
-            for (index, v) in samples.enumerated() {
-                let t = Double((index / o) * bw + cw + index % o) / length
-                let r = v - (((c[3] * t + c[2]) * t + c[1]) * t + c[0])
-                residualSquares += r * r
-            }
-            residualCount += samples.count
         }
         // Without darks the noise per pixel is unknown: the overscan gives a typical one.
-        let typicalNoise = residualCount > 0 ? Float(max((residualSquares / Double(residualCount)).squareRoot(), 1e-3)) : 3
+        let typicalNoise = count > 0 ? Float(max((residualSquares / Double(L.channels * count)).squareRoot(), 1e-3)) : 3
         let bound = Float(options.backgroundSigma) * (noise.isEmpty ? typicalNoise : 1)
-        // The normalized sequence position of each column of a row's block.
-        let step = Float(1 / length)
-        let offsetInRow = (0..<bw).map { Float($0) * step }
-        let pack = options.removeSpikes, n = transformLength
-        let packed = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
-        let w = work.baseAddress!, scale = backgroundScale.baseAddress!
+        return Offsets(coefficients: coefficients, overscan: overscan, bound: bound)
+    }
+
+    /// Per polynomial term i and overscan sample k (`[i * count + k]`), its
+    /// weight in the least-squares coefficient: row i of (A^T A)^-1 A^T, A
+    /// the powers of each sample's position. Empty when the offset is not fitted.
+    static func offsetWeights(layout L: ReadoutLayout, order: Int) -> [Double] {
+        let o = L.overscan, count = L.rows * o, terms = order + 1
+        guard order > 0, o > 0 else { return [] }
+        let step = Float(1 / Double(L.sequenceLength))
+        var powers = [Double](repeating: 0, count: terms * count)
+        for y in 0..<L.rows {
+            let t0 = Float(y * L.blockWidth) * step
+            for m in 0..<o {
+                let t = Double(t0 + Float(L.columnsPerChannel + m) * step)
+                var p = 1.0
+                for i in 0..<terms { powers[i * count + y * o + m] = p; p *= t }
+            }
+        }
+        var gram = [Double](repeating: 0, count: terms * terms)
+        for i in 0..<terms { for j in 0..<terms {
+            gram[i * terms + j] = (0..<count).reduce(0) { $0 + powers[i * count + $1] * powers[j * count + $1] }
+        } }
+        // Columns of the inverse, then each weight row.
+        var inverse = [Double](repeating: 0, count: terms * terms)
+        for j in 0..<terms {
+            var e = [Double](repeating: 0, count: terms)
+            e[j] = 1
+            guard let column = solve(gram, e, terms) else { return [] }
+            for i in 0..<terms { inverse[i * terms + j] = column[i] }
+        }
+        var weights = [Double](repeating: 0, count: terms * count)
+        for i in 0..<terms { for k in 0..<count {
+            weights[i * count + k] = (0..<terms).reduce(0) { $0 + inverse[i * terms + $1] * powers[$1 * count + k] }
+        } }
+        return weights
+    }
+
+    /// One pass over the raw frame: non-finite values taken as 0 (and
+    /// counted) and the dark mean subtracted; each channel's overscan
+    /// gathered on the way (`[(channel * rows + y) * overscan + m]`) for the
+    /// fits. The offsets and lines are subtracted in the photon pass.
+    private func subtractDark(_ raw: UnsafeBufferPointer<Float>) -> (nonFinite: Int, overscan: [Double]) {
+        let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth, o = L.overscan
+        var gathered = [Double](repeating: 0, count: L.channels * L.rows * o)
+        let dark = darkMean ?? []
+        let w = work.baseAddress!
         var flags: UInt32 = 0
         dark.withUnsafeBufferPointer { darkValues in
-            offsetInRow.withUnsafeBufferPointer { position in
-                let d = darkValues.baseAddress, r = raw.baseAddress!, p = position.baseAddress!
+            gathered.withUnsafeMutableBufferPointer { g in
+                let d = darkValues.baseAddress, r = raw.baseAddress!
                 // Row by row, so the frame's arrays are read in order.
                 for y in 0..<L.rows {
+                    let first = y * L.rawColumns, x = r + first, out = w + first
+                    var bad: UInt32 = 0
+                    if let d {
+                        let dk = d + first
+                        for k in 0..<L.rawColumns {
+                            let v = x[k]
+                            bad |= v.isFinite ? 0 : 1
+                            out[k] = (v.isFinite ? v : 0) - dk[k]
+                        }
+                    } else {
+                        for k in 0..<L.rawColumns {
+                            let v = x[k]
+                            bad |= v.isFinite ? 0 : 1
+                            out[k] = v.isFinite ? v : 0
+                        }
+                    }
+                    flags |= bad
                     for ch in 0..<L.channels {
-                        let c = coefficients[ch]
-                        let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
-                        let first = y * L.rawColumns + ch * bw, t0 = Float(y * bw) * step
-                        let x = r + first, out = w + first, limit = scale + first
-                        var bad: UInt32 = 0
-                        if let d {
-                            let dk = d + first
-                            for k in 0..<bw {
-                                let v = x[k], t = t0 + p[k]
-                                bad |= v.isFinite ? 0 : 1
-                                out[k] = (v.isFinite ? v : 0) - dk[k] - (((c3 * t + c2) * t + c1) * t + c0)
-                            }
-                        } else {
-                            for k in 0..<bw {
-                                let v = x[k], t = t0 + p[k]
-                                bad |= v.isFinite ? 0 : 1
-                                out[k] = (v.isFinite ? v : 0) - (((c3 * t + c2) * t + c1) * t + c0)
-                            }
-                        }
-                        flags |= bad
-                        guard pack else { continue }
-                        if linesFromOverscan {
-                            // The background samples, zero elsewhere. Overscan
-                            // samples carry no signal: always background.
-                            let s = packed + ch * n + y * bw
-                            for k in 0..<cw { s[k] = abs(out[k]) < bound * limit[k] ? out[k] : 0 }
-                            for k in cw..<bw { s[k] = out[k] }
-                            continue
-                        }
-                        // Real part: the background samples; imaginary: which samples they are.
-                        let s = packed + 2 * (ch * n + y * bw)
-                        for k in 0..<cw {
-                            let quiet = abs(out[k]) < bound * limit[k]
-                            s[2 * k] = quiet ? out[k] : 0
-                            s[2 * k + 1] = quiet ? 1 : 0
-                        }
-                        for k in cw..<bw {
-                            s[2 * k] = out[k]
-                            s[2 * k + 1] = 1
-                        }
+                        let source = out + ch * bw + cw, target = ch * L.rows * o + y * o
+                        for m in 0..<o { g[target + m] = Double(source[m]) }
                     }
                 }
             }
         }
-        return flags == 0 ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        return (flags == 0 ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }, gathered)
+    }
+
+    /// For the line search: each channel's background samples (less its
+    /// offset) packed in readout order, zero elsewhere (with their indicator
+    /// where the lines are fitted to the bins).
+    private func selectBackground(_ offsets: Offsets) {
+        let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth
+        let n = transformLength, bound = offsets.bound
+        let packed = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
+        let w = work.baseAddress!, scale = backgroundScale.baseAddress!
+        let level = UnsafeMutablePointer<Float>.allocate(capacity: bw)
+        defer { level.deallocate() }
+        for y in 0..<L.rows {
+            for ch in 0..<L.channels {
+                let first = y * L.rawColumns + ch * bw
+                offsetRow(offsets.coefficients[ch], row: y, count: bw, into: level)
+                let x = w + first, limit = scale + first
+                if linesFromOverscan {
+                    // Overscan samples carry no signal: always background.
+                    let s = packed + ch * n + y * bw
+                    for k in 0..<cw {
+                        let v = x[k] - level[k]
+                        s[k] = abs(v) < bound * limit[k] ? v : 0
+                    }
+                    for k in cw..<bw { s[k] = x[k] - level[k] }
+                    continue
+                }
+                // Real part: the background samples; imaginary: which samples they are.
+                let s = packed + 2 * (ch * n + y * bw)
+                for k in 0..<cw {
+                    let v = x[k] - level[k]
+                    let quiet = abs(v) < bound * limit[k]
+                    s[2 * k] = quiet ? v : 0
+                    s[2 * k + 1] = quiet ? 1 : 0
+                }
+                for k in cw..<bw {
+                    s[2 * k] = x[k] - level[k]
+                    s[2 * k + 1] = 1
+                }
+            }
+        }
+    }
+
+    /// A channel's offset over the first `count` columns of row y's block.
+    @inline(__always)
+    private func offsetRow(_ c: [Float], row y: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+        let step = Float(1 / Double(layout.sequenceLength))
+        let t0 = Float(y * layout.blockWidth) * step
+        let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
+        for k in 0..<count {
+            let t = t0 + Float(k) * step
+            out[k] = ((c3 * t + c2) * t + c1) * t + c0
+        }
+    }
+
+    /// The darks' lines fitted on each channel's overscan, when they explain
+    /// it: no bin of the residual's periodogram (each overscan column down
+    /// the rows, zero-padded to twice the rows so a line between bins loses
+    /// little) stands above what noise reaches once in a thousand frames.
+    /// Nil when one does: the frame has a line the darks did not show, and
+    /// the readout spectrum must be searched.
+    private func linesIfExplained(_ overscan: [[Double]]) throws -> [[InterferenceLine]]? {
+        guard let check = overscanCheck else { return nil }
+        let L = layout, o = L.overscan, cw = L.columnsPerChannel, r = check.length
+        let series = UnsafeMutableRawPointer(overscanSeries.baseAddress).assumingMemoryBound(to: Float.self)
+        var found = [[InterferenceLine]](repeating: [], count: L.channels)
+        for ch in 0..<L.channels {
+            let known = ch < darkLines.count ? darkLines[ch] : []
+            if !known.isEmpty {
+                let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: overscan[ch])
+                found[ch] = fit.refine(known.map { (omega: $0, within: 0.25) },
+                                       significance: options.spikeThreshold * options.spikeThreshold,
+                                       maxLines: options.maxSpikesPerChannel)
+            }
+            let left = found[ch].isEmpty ? overscan[ch]
+                : OverscanLines.residuals(overscan[ch], rows: L.rows, blockWidth: L.blockWidth, first: cw, less: found[ch])
+            for m in 0..<o {
+                let line = series + (ch * o + m) * r
+                for y in 0..<L.rows { line[y] = Float(left[y * o + m]) }
+            }
+        }
+        try check.execute(overscanSeries, overscanSpectra)
+        let bins = r / 2 + 1
+        let s = UnsafeMutableRawPointer(overscanSpectra.baseAddress).assumingMemoryBound(to: Float.self)
+        var power = [Float](repeating: 0, count: bins)
+        for ch in 0..<L.channels {
+            for k in 0..<bins { power[k] = 0 }
+            for m in 0..<o {
+                let z = s + 2 * (ch * o + m) * bins
+                for k in 0..<bins { power[k] += z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1] }
+            }
+            var sorted = power
+            let median = sorted.withUnsafeMutableBufferPointer { select(bins / 2, in: $0) }
+            let limit = Float(overscanAlarm) * median
+            if power.contains(where: { $0 > limit }) { return nil }
+        }
+        return found
     }
 
     /// Per channel: the background readout sequence (signal and bad pixels
@@ -448,7 +599,7 @@ public final class FrameCleaner {
     /// amplitudes are fitted there; without, each bin is fitted by least
     /// squares to the background samples (CLEAN). The lines are subtracted
     /// from the whole channel.
-    private func removeSpikes() throws -> [[InterferenceLine]] {
+    private func removeSpikes(overscan: [[Double]]) throws -> [[InterferenceLine]] {
         var found = [[InterferenceLine]](repeating: [], count: layout.channels)
         let L = layout, n = transformLength, bw = L.blockWidth
         try timed("interference: transform") {
@@ -493,7 +644,7 @@ public final class FrameCleaner {
                     let level = Float(floor * floor)
                     var peaks: [(k: Int, power: Float)] = []
                     for k in lowest..<(n / 2) where isPeak(k, above: level) { peaks.append((k, squares[k])) }
-                    lines = try fromOverscan(channel: ch, peaks: peaks, transformLength: n)
+                    lines = try fromOverscan(channel: ch, samples: overscan[ch], peaks: peaks, transformLength: n)
                 } else {
                     lines = clean(Spectra(s + 2 * ch * n, n), floor: floor, lowest: lowest) { isPeak($0, above: $1) }
                 }
@@ -546,10 +697,11 @@ public final class FrameCleaner {
     /// The channel's lines from its overscan, near the spectrum's peaks:
     /// strongest first, a peak within 3 bins of a stronger one taken as the
     /// same line (a line between bins lights both).
-    private func fromOverscan(channel ch: Int, peaks: [(k: Int, power: Float)], transformLength n: Int) throws -> [InterferenceLine] {
+    private func fromOverscan(channel ch: Int, samples: [Double], peaks: [(k: Int, power: Float)],
+                              transformLength n: Int) throws -> [InterferenceLine] {
         let known = ch < darkLines.count ? darkLines[ch] : []
         guard !peaks.isEmpty || !known.isEmpty else { return [] }
-        let L = layout, cw = L.columnsPerChannel, o = L.overscan
+        let L = layout, cw = L.columnsPerChannel
         let binWidth = 2 * Double.pi / Double(n)
         // The darks' lines first (each to within a quarter bin), then the
         // frame's own peaks away from them (each to within a bin).
@@ -562,11 +714,6 @@ public final class FrameCleaner {
             if peakBins.count == 3 * options.maxSpikesPerChannel { break }
         }
         guesses += peakBins.map { (omega: Double($0) * binWidth, within: 1.0) }
-        var samples = [Double](repeating: 0, count: L.rows * o)
-        for y in 0..<L.rows {
-            let row = y * L.rawColumns + ch * L.blockWidth + cw
-            for m in 0..<o { samples[y * o + m] = Double(work[row + m]) }
-        }
         let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: samples)
         return try timedValue("interference: refine") {
             fit.refine(guesses, significance: options.spikeThreshold * options.spikeThreshold, maxLines: options.maxSpikesPerChannel)
@@ -579,42 +726,60 @@ public final class FrameCleaner {
     /// A_y cos(omega j) + B_y sin(omega j): two coefficients per row (a
     /// rotation of the last row's) and two tables over j, so the inner loop
     /// is plain Float arithmetic.
-    struct RowLines {
+    final class RowLines {
         private let columns: Int
-        private var lines: [[InterferenceLine]]
-        private var tables: [[Float]]
-        /// Per channel and line: cos and sin of omega w y for the current row, and of omega w.
-        private var rotation: [[(c: Double, s: Double, stepC: Double, stepS: Double)]]
+        /// Per channel, the index of its first line in the flat arrays below, and one past its last.
+        private let start: [Int]
+        /// Per line: cos and sin of omega j over the columns j.
+        private let tables: UnsafeMutablePointer<Float>
+        /// Per line: a, b, and cos, sin of omega w (w the block width).
+        private let constants: UnsafeMutablePointer<Double>
+        /// Per line: cos and sin of omega w y for the current row.
+        private let phase: UnsafeMutablePointer<Double>
 
         init(_ lines: [[InterferenceLine]], columns: Int, blockWidth: Int) {
             self.columns = columns
-            self.lines = lines
-            tables = lines.map { channel in
-                channel.flatMap { line in
-                    (0..<columns).map { Float(cos(line.omega * Double($0))) } + (0..<columns).map { Float(sin(line.omega * Double($0))) }
+            var start = [0]
+            for channel in lines { start.append(start.last! + channel.count) }
+            self.start = start
+            let all = lines.flatMap { $0 }
+            tables = .allocate(capacity: max(1, 2 * columns * all.count))
+            constants = .allocate(capacity: max(1, 4 * all.count))
+            phase = .allocate(capacity: max(1, 2 * all.count))
+            for (l, line) in all.enumerated() {
+                for j in 0..<columns {
+                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(j)))
+                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(j)))
                 }
-            }
-            rotation = lines.map { channel in
-                channel.map { (c: 1, s: 0, stepC: cos($0.omega * Double(blockWidth)), stepS: sin($0.omega * Double(blockWidth))) }
+                constants[4 * l] = line.a
+                constants[4 * l + 1] = line.b
+                constants[4 * l + 2] = cos(line.omega * Double(blockWidth))
+                constants[4 * l + 3] = sin(line.omega * Double(blockWidth))
+                phase[2 * l] = 1
+                phase[2 * l + 1] = 0
             }
         }
 
-        /// Writes the channel's lines over its data columns of the next row
-        /// (rows in order, once per channel) and returns true, or false when it has none.
-        mutating func next(channel ch: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
-            guard !lines[ch].isEmpty else { return false }
-            out.update(repeating: 0, count: columns)
+        deinit {
+            tables.deallocate()
+            constants.deallocate()
+            phase.deallocate()
+        }
+
+        /// Adds the channel's lines over its data columns of the next row
+        /// (rows in order, once per channel).
+        @inline(__always)
+        func add(channel ch: Int, into out: UnsafeMutablePointer<Float>) {
             let n = columns
-            tables[ch].withUnsafeBufferPointer { table in
-                for (l, line) in lines[ch].enumerated() {
-                    let r = rotation[ch][l]
-                    let A = Float(line.a * r.c + line.b * r.s), B = Float(line.b * r.c - line.a * r.s)
-                    let cosines = table.baseAddress! + 2 * l * n, sines = cosines + n
-                    for j in 0..<n { out[j] += A * cosines[j] + B * sines[j] }
-                    rotation[ch][l] = (r.c * r.stepC - r.s * r.stepS, r.s * r.stepC + r.c * r.stepS, r.stepC, r.stepS)
-                }
+            for l in start[ch]..<start[ch + 1] {
+                let a = constants[4 * l], b = constants[4 * l + 1], stepC = constants[4 * l + 2], stepS = constants[4 * l + 3]
+                let c = phase[2 * l], s = phase[2 * l + 1]
+                let A = Float(a * c + b * s), B = Float(b * c - a * s)
+                let cosines = tables + 2 * l * n, sines = cosines + n
+                for j in 0..<n { out[j] += A * cosines[j] + B * sines[j] }
+                phase[2 * l] = c * stepC - s * stepS
+                phase[2 * l + 1] = s * stepC + c * stepS
             }
-            return true
         }
     }
 
@@ -648,12 +813,12 @@ public final class FrameCleaner {
     /// masked pixels and sub-threshold values to 0; the beamstop divided
     /// out), and the image's total and centre of mass, summed row by row
     /// while the row is in cache.
-    private func extractPhotons(subtracting found: [[InterferenceLine]]) -> (Double, (y: Double, x: Double)) {
+    private func extractPhotons(subtracting found: [[InterferenceLine]], offsets: [[Float]]) -> (Double, (y: Double, x: Double)) {
         let L = layout
         let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
         let cw = L.columnsPerChannel, columns = L.columns
         let w = work.baseAddress!, out = image.baseAddress!, factor = photonFactor.baseAddress!
-        var lines = RowLines(found.isEmpty ? [[InterferenceLine]](repeating: [], count: L.channels) : found,
+        let lines = RowLines(found.isEmpty ? [[InterferenceLine]](repeating: [], count: L.channels) : found,
                              columns: cw, blockWidth: L.blockWidth)
         let lineRow = UnsafeMutablePointer<Float>.allocate(capacity: cw)
         defer { lineRow.deallocate() }
@@ -662,16 +827,20 @@ public final class FrameCleaner {
             let row = out + y * columns
             for ch in 0..<L.channels {
                 let raw = w + y * L.rawColumns + ch * L.blockWidth, o = row + ch * cw, f = factor + y * columns + ch * cw
-                if lines.next(channel: ch, into: lineRow) {
-                    for k in 0..<cw {
-                        let photons = (raw[k] - lineRow[k]) * inverseGain
-                        o[k] = photons < threshold ? 0 : photons * f[k]
-                    }
-                } else {
-                    for k in 0..<cw {
-                        let photons = raw[k] * inverseGain
-                        o[k] = photons < threshold ? 0 : photons * f[k]
-                    }
+                offsetRow(offsets[ch], row: y, count: cw, into: lineRow)
+                lines.add(channel: ch, into: lineRow)
+                // Explicit lanes: the select does not vectorize by itself.
+                var k = 0
+                while k + 8 <= cw {
+                    let v = (load(raw + k) - load(lineRow + k)) * inverseGain
+                    UnsafeMutableRawPointer(o + k).storeBytes(of: (v * load(f + k)).replacing(with: 0, where: v .< threshold),
+                                                              as: SIMD8<Float>.self)
+                    k += 8
+                }
+                while k < cw {
+                    let photons = (raw[k] - lineRow[k]) * inverseGain
+                    o[k] = photons < threshold ? 0 : photons * f[k]
+                    k += 1
                 }
             }
             // Float lanes over a row (exact enough for a centre), Double across rows.
@@ -697,6 +866,11 @@ public final class FrameCleaner {
         }
         guard total > 0 else { return (0, centre) }
         return (total, (y: sy / total, x: sx / total))
+    }
+
+    @inline(__always)
+    private func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
 
     /// The crop around the centre, then the kept low frequencies of its

@@ -265,3 +265,52 @@ struct OverscanLines {
         return accepted.solved() ?? []
     }
 }
+
+extension OverscanLines {
+    /// The overscan samples (`samples[y * count + m]`) less the lines, each
+    /// evaluated by rotating its phase down a column (no trigonometry per sample).
+    static func residuals(_ samples: [Double], rows: Int, blockWidth: Int, first: Int,
+                          less lines: [InterferenceLine]) -> [Double] {
+        var out = samples
+        let count = blockWidth - first
+        for line in lines {
+            let step = Complex<Double>(cos(line.omega * Double(blockWidth)), sin(line.omega * Double(blockWidth)))
+            for m in 0..<count {
+                let s = Double(first + m)
+                var z = Complex<Double>(cos(line.omega * s), sin(line.omega * s))
+                for y in 0..<rows {
+                    out[y * count + m] -= line.a * z.real + line.b * z.imaginary
+                    z = z * step
+                }
+            }
+        }
+        return out
+    }
+
+    /// The level a bin of the overscan's residual periodogram (each column's
+    /// power spectrum down the rows, summed over the `columns`, divided by
+    /// its expectation) stays under in noise alone, but for a
+    /// `falseAlarms` chance over `bins` bins: a chi-square quantile with
+    /// 2 x columns degrees of freedom (Wilson-Hilferty), per degree.
+    static func noiseLevel(columns: Int, bins: Int, falseAlarms: Double = 1e-3) -> Double {
+        let k = Double(2 * columns)
+        // The standard normal deviate for the tail p: an inverse of erfc by Newton steps.
+        let p = falseAlarms / Double(max(1, bins))
+        var z = (-2 * log(p)).squareRoot()
+        for _ in 0..<20 {
+            let tail = 0.5 * erfc(z / 2.0.squareRoot())
+            let density = exp(-z * z / 2) / (2 * Double.pi).squareRoot()
+            z += (tail - p) / density
+        }
+        let c = 2 / (9 * k)
+        return pow(1 - c + z * c.squareRoot(), 3)
+    }
+
+    /// The median of a chi-square variable with 2 x columns degrees of
+    /// freedom, per degree (what a noise-only periodogram's median bin is,
+    /// relative to the mean).
+    static func noiseMedian(columns: Int) -> Double {
+        let c = 2 / (9 * Double(2 * columns))
+        return pow(1 - c, 3)
+    }
+}

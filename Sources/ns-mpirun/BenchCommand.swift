@@ -106,6 +106,8 @@ struct Bench: ParsableCommand {
                 print("| step | ms per frame |")
                 print("| --- | ---: |")
                 for (name, seconds) in row.steps.sorted(by: { $0.value > $1.value }) { print(String(format: "| %@ | %.2f |", name, seconds * 1e3)) }
+                print("")
+                print("readout spectrum searched in \(row.searchedFrames) of \(row.framesPerRank * row.ranks) frames (the rest: the darks' lines explained the overscan)")
             }
         }
     }
