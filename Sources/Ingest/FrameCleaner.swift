@@ -86,7 +86,8 @@ public final class FrameCleaner {
     public let imageMask: [UInt32]
     public let outputMask: [UInt32]
 
-    private let darkMean: [Float]?
+    /// Empty without darks (or with their subtraction off).
+    private let darkMean: [Float]
     private let noise: [Float]
     private var sequence: ComplexBuffer
     private let sequenceSpectrum: ComplexBuffer
@@ -95,6 +96,9 @@ public final class FrameCleaner {
     /// background samples. Without, the exact fits need the selection's
     /// transform too: both packed as one complex transform.
     private let linesFromOverscan: Bool
+    /// Per channel: whether any of its image pixels is unmasked (a channel
+    /// masked whole, e.g. a noisy one, yields only zeros: its lines do not matter).
+    private let liveChannels: [Bool]
     /// Per channel: the interference lines of the dark frames (radians per sample).
     public let darkLines: [[Double]]
     private let sequenceLines: FFTLines?
@@ -116,8 +120,8 @@ public final class FrameCleaner {
     private let taper: [Float]?
     // Scratch owned for the cleaner's life: raw pointers, so the hot loops
     // pay no exclusivity or uniqueness checks on class-held arrays.
+    /// The raw frame less the dark mean.
     private let work: UnsafeMutableBufferPointer<Float>
-    private let image: UnsafeMutableBufferPointer<Float>
     /// Per raw pixel: the noise deviation a background sample stays within
     /// (times the limit), 1 without darks (the overscan's noise scales it
     /// per frame), -1 for dead and hot pixels, which are never background.
@@ -138,6 +142,8 @@ public final class FrameCleaner {
     private let overscanCheck: FFTLines?
     private let overscanSeries: ComplexBuffer
     private let overscanSpectra: ComplexBuffer
+    /// A Hann window down the rows: a strong line's leakage falls fast.
+    private let overscanWindow: [Float]
     /// A periodogram bin above this many times the median is a line.
     private let overscanAlarm: Double
     private let offsetWeights: [Double]
@@ -196,7 +202,12 @@ public final class FrameCleaner {
             } }
         }
         imageMask = mask
-        darkMean = options.subtractDark ? dark.map { $0.mean.map(Float.init) } : nil
+        liveChannels = (0..<layout.channels).map { ch in
+            (0..<layout.rows).contains { y in
+                (0..<layout.columnsPerChannel).contains { mask[y * layout.columns + ch * layout.columnsPerChannel + $0] == 0 }
+            }
+        }
+        darkMean = options.subtractDark ? dark.map { $0.mean.map(Float.init) } ?? [] : []
         // Noise per raw pixel: from the darks, else the overscan's typical read noise is found per frame.
         noise = dark.map { d in d.standardDeviation.map { Float(max($0, 1e-3)) } } ?? []
 
@@ -227,6 +238,7 @@ public final class FrameCleaner {
             ? try FFTLines(length: series, count: columnSeries, kind: .realToComplex, input: .init(stride: 1, distance: series),
                            output: .init(stride: 1, distance: series / 2 + 1))
             : nil
+        overscanWindow = (0..<layout.rows).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(max(1, layout.rows - 1)))) }
         overscanSeries = ComplexBuffer(count: check ? (columnSeries * series + 1) / 2 : 0)
         overscanSpectra = ComplexBuffer(count: check ? columnSeries * (series / 2 + 1) : 0)
         overscanAlarm = OverscanLines.noiseLevel(columns: max(1, layout.overscan), bins: channels * (series / 2 + 1))
@@ -234,7 +246,8 @@ public final class FrameCleaner {
         offsetWeights = Self.offsetWeights(layout: layout, order: options.overscanOrder)
         let resample = outputSize != crop
         let m = outputSize, spectrumWidth = crop / 2 + 1
-        realCrop = ComplexBuffer(count: resample ? (crop * crop + 1) / 2 : 0)
+        // The crop window, written row by row by the photon pass: zero outside the detector.
+        realCrop = ComplexBuffer(count: (crop * crop + 1) / 2)
         rowSpectra = ComplexBuffer(count: resample ? crop * spectrumWidth : 0)
         keptColumns = ComplexBuffer(count: resample ? crop * m : 0)
         outputBuffer = ComplexBuffer(count: resample ? m * m : 0)
@@ -258,8 +271,6 @@ public final class FrameCleaner {
         }
         work = .allocate(capacity: layout.rawPixels)
         work.initialize(repeating: 0)
-        image = .allocate(capacity: imagePixels)
-        image.initialize(repeating: 0)
         backgroundScale = .allocate(capacity: layout.rawPixels)
         backgroundScale.initialize(repeating: 1)
         photonFactor = .allocate(capacity: imagePixels)
@@ -299,7 +310,6 @@ public final class FrameCleaner {
 
     deinit {
         work.deallocate()
-        image.deallocate()
         backgroundScale.deallocate()
         photonFactor.deallocate()
     }
@@ -328,8 +338,12 @@ public final class FrameCleaner {
         guard raw.count == L.rawPixels else {
             throw PreprocessError.shape("a raw frame has \(raw.count) values, the detector \(L.rows)x\(L.rawColumns) = \(L.rawPixels)")
         }
-        let (nonFinite, gathered) = try timedValue("dark") { raw.withUnsafeBufferPointer { subtractDark($0) } }
-        let offsets = try timedValue("overscan fits") { fitOffsets(gathered) }
+        return try raw.withUnsafeBufferPointer { try clean($0) }
+    }
+
+    private func clean(_ raw: UnsafeBufferPointer<Float>) throws -> CleanFrame {
+        let gathered = try timedValue("dark") { subtractDark(raw) }
+        let offsets = try timedValue("overscan fits") { fitOffsets(gathered.overscan) }
         // Lines the darks explain need no search of the frame's readout spectrum.
         var lines: [[InterferenceLine]]? = nil
         if options.removeSpikes { lines = try timedValue("interference: darks' lines") { try linesIfExplained(offsets.overscan) } }
@@ -340,12 +354,11 @@ public final class FrameCleaner {
                 lines = try removeSpikes(overscan: offsets.overscan)
             }
         }
-        var total = 0.0, com = centre
-        try timed("offsets, lines, photons and centre of mass") {
-            (total, com) = extractPhotons(subtracting: lines ?? [], offsets: offsets.coefficients)
+        let (total, com) = try timedValue("offsets, lines, photons and centre of mass") {
+            extractPhotons(subtracting: lines ?? [], offsets: offsets.coefficients)
         }
-        var photons: [Float] = []
-        try timed("crop and downsample") { photons = try cropAndResample() }
+        let photons = try timedValue("crop and downsample") { try resample() }
+        let nonFinite = gathered.finite ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
         return CleanFrame(photons: photons, total: total, centreOfMass: com, nonFinite: nonFinite)
     }
 
@@ -453,14 +466,14 @@ public final class FrameCleaner {
         return weights
     }
 
-    /// One pass over the raw frame: non-finite values taken as 0 (and
-    /// counted) and the dark mean subtracted; each channel's overscan
+    /// One pass over the raw frame: non-finite values taken as 0 (`finite`
+    /// false if any) and the dark mean subtracted; each channel's overscan
     /// gathered on the way (`[(channel * rows + y) * overscan + m]`) for the
     /// fits. The offsets and lines are subtracted in the photon pass.
-    private func subtractDark(_ raw: UnsafeBufferPointer<Float>) -> (nonFinite: Int, overscan: [Double]) {
+    private func subtractDark(_ raw: UnsafeBufferPointer<Float>) -> (overscan: [Double], finite: Bool) {
         let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth, o = L.overscan
         var gathered = [Double](repeating: 0, count: L.channels * L.rows * o)
-        let dark = darkMean ?? []
+        let dark = darkMean
         let w = work.baseAddress!
         var flags: UInt32 = 0
         dark.withUnsafeBufferPointer { darkValues in
@@ -492,7 +505,7 @@ public final class FrameCleaner {
                 }
             }
         }
-        return (flags == 0 ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }, gathered)
+        return (gathered, flags == 0)
     }
 
     /// For the line search: each channel's background samples (less its
@@ -542,16 +555,27 @@ public final class FrameCleaner {
         let step = Float(1 / Double(layout.sequenceLength))
         let t0 = Float(y * layout.blockWidth) * step
         let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
-        for k in 0..<count {
+        // Column numbers as Float lanes: an Int-to-Float conversion per element does not vectorize.
+        var column = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        var k = 0
+        while k + 8 <= count {
+            let t = t0 + column * step
+            UnsafeMutableRawPointer(out + k).storeBytes(of: ((c3 * t + c2) * t + c1) * t + c0, as: SIMD8<Float>.self)
+            column += 8
+            k += 8
+        }
+        while k < count {
             let t = t0 + Float(k) * step
             out[k] = ((c3 * t + c2) * t + c1) * t + c0
+            k += 1
         }
     }
 
     /// The darks' lines fitted on each channel's overscan, when they explain
     /// it: no bin of the residual's periodogram (each overscan column down
-    /// the rows, zero-padded to twice the rows so a line between bins loses
-    /// little) stands above what noise reaches once in a thousand frames.
+    /// the rows, Hann-windowed and zero-padded to twice the rows so a line
+    /// between bins loses little) stands above what noise reaches once in a
+    /// thousand frames.
     /// Nil when one does: the frame has a line the darks did not show, and
     /// the readout spectrum must be searched.
     private func linesIfExplained(_ overscan: [[Double]]) throws -> [[InterferenceLine]]? {
@@ -559,7 +583,9 @@ public final class FrameCleaner {
         let L = layout, o = L.overscan, cw = L.columnsPerChannel, r = check.length
         let series = UnsafeMutableRawPointer(overscanSeries.baseAddress).assumingMemoryBound(to: Float.self)
         var found = [[InterferenceLine]](repeating: [], count: L.channels)
-        for ch in 0..<L.channels {
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: o)
+        defer { row.deallocate() }
+        for ch in 0..<L.channels where liveChannels[ch] {
             let known = ch < darkLines.count ? darkLines[ch] : []
             if !known.isEmpty {
                 let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: overscan[ch])
@@ -567,27 +593,38 @@ public final class FrameCleaner {
                                        significance: options.spikeThreshold * options.spikeThreshold,
                                        maxLines: options.maxSpikesPerChannel)
             }
-            let left = found[ch].isEmpty ? overscan[ch]
-                : OverscanLines.residuals(overscan[ch], rows: L.rows, blockWidth: L.blockWidth, first: cw, less: found[ch])
-            for m in 0..<o {
-                let line = series + (ch * o + m) * r
-                for y in 0..<L.rows { line[y] = Float(left[y * o + m]) }
+            // The residual, each overscan column down the rows.
+            let lines = RowLines([found[ch]], columns: o, blockWidth: L.blockWidth, first: cw)
+            overscan[ch].withUnsafeBufferPointer { samples in
+                for y in 0..<L.rows {
+                    for m in 0..<o { row[m] = 0 }
+                    lines.add(channel: 0, into: row)
+                    for m in 0..<o { series[(ch * o + m) * r + y] = (Float(samples[y * o + m]) - row[m]) * overscanWindow[y] }
+                }
             }
         }
         try check.execute(overscanSeries, overscanSpectra)
-        let bins = r / 2 + 1
+        let bins = r / 2 + 1, nearRowRate = 4 * (r / L.rows) + 1
         let s = UnsafeMutableRawPointer(overscanSpectra.baseAddress).assumingMemoryBound(to: Float.self)
-        var power = [Float](repeating: 0, count: bins)
-        for ch in 0..<L.channels {
-            for k in 0..<bins { power[k] = 0 }
+        let power = UnsafeMutableBufferPointer<Float>.allocate(capacity: bins)
+        let order = UnsafeMutableBufferPointer<Float>.allocate(capacity: bins)
+        defer { power.deallocate(); order.deallocate() }
+        for ch in 0..<L.channels where liveChannels[ch] {
+            let p = power.baseAddress!
+            p.update(repeating: 0, count: bins)
             for m in 0..<o {
                 let z = s + 2 * (ch * o + m) * bins
-                for k in 0..<bins { power[k] += z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1] }
+                for k in 0..<bins { p[k] += z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1] }
             }
-            var sorted = power
-            let median = sorted.withUnsafeMutableBufferPointer { select(bins / 2, in: $0) }
-            let limit = Float(overscanAlarm) * median
-            if power.contains(where: { $0 > limit }) { return nil }
+            // Lines within 2 readout bins of a row-rate harmonic (where the
+            // darks and the search look for none, as the fixed pattern and
+            // the background selection peak there) alias to within 2 bins of
+            // 0 down the rows; the window's main lobe is 2 bins wide each side.
+            var largest: Float = 0
+            for k in nearRowRate..<bins { largest = max(largest, p[k]) }
+            _ = order.update(fromContentsOf: power)
+            let median = select(bins / 2, in: order)
+            if largest > Float(overscanAlarm) * median { return nil }
         }
         return found
     }
@@ -614,7 +651,7 @@ public final class FrameCleaner {
         defer { squares.deallocate() }
         squares.initialize(repeating: 0, count: n / 2)
         let rowPeriod = Double(n) / Double(bw)
-        for ch in 0..<L.channels {
+        for ch in 0..<L.channels where liveChannels[ch] {
             if linesFromOverscan {
                 let z = s + 2 * ch * (n / 2 + 1)
                 for k in lowest..<(n / 2) { squares[k] = z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1] }
@@ -737,7 +774,8 @@ public final class FrameCleaner {
         /// Per line: cos and sin of omega w y for the current row.
         private let phase: UnsafeMutablePointer<Double>
 
-        init(_ lines: [[InterferenceLine]], columns: Int, blockWidth: Int) {
+        /// Over `columns` columns of each row's block from `first` on.
+        init(_ lines: [[InterferenceLine]], columns: Int, blockWidth: Int, first: Int = 0) {
             self.columns = columns
             var start = [0]
             for channel in lines { start.append(start.last! + channel.count) }
@@ -748,8 +786,8 @@ public final class FrameCleaner {
             phase = .allocate(capacity: max(1, 2 * all.count))
             for (l, line) in all.enumerated() {
                 for j in 0..<columns {
-                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(j)))
-                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(j)))
+                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(first + j)))
+                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(first + j)))
                 }
                 constants[4 * l] = line.a
                 constants[4 * l + 1] = line.b
@@ -809,49 +847,53 @@ public final class FrameCleaner {
         }
     }
 
-    /// Image pixels in photons (the interference lines subtracted; gain;
-    /// masked pixels and sub-threshold values to 0; the beamstop divided
-    /// out), and the image's total and centre of mass, summed row by row
-    /// while the row is in cache.
+    /// Image pixels in photons (the offsets and interference lines
+    /// subtracted; gain; masked pixels and sub-threshold values to 0; the
+    /// beamstop divided out), the image's total and centre of mass summed
+    /// while a row is in cache, and the row's part in the crop window placed
+    /// in `realCrop`.
     private func extractPhotons(subtracting found: [[InterferenceLine]], offsets: [[Float]]) -> (Double, (y: Double, x: Double)) {
         let L = layout
         let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
-        let cw = L.columnsPerChannel, columns = L.columns
-        let w = work.baseAddress!, out = image.baseAddress!, factor = photonFactor.baseAddress!
+        let cw = L.columnsPerChannel, columns = L.columns, bw = L.blockWidth
+        let w = work.baseAddress!, factor = photonFactor.baseAddress!
         let lines = RowLines(found.isEmpty ? [[InterferenceLine]](repeating: [], count: L.channels) : found,
-                             columns: cw, blockWidth: L.blockWidth)
-        let lineRow = UnsafeMutablePointer<Float>.allocate(capacity: cw)
-        defer { lineRow.deallocate() }
+                             columns: cw, blockWidth: bw)
+        let level = UnsafeMutablePointer<Float>.allocate(capacity: cw), row = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+        defer { level.deallocate(); row.deallocate() }
+        // The crop window's rows and columns on the detector.
+        let c = cropSize, (y0, x0) = cropOrigin
+        let ys = max(0, -y0)..<min(c, L.rows - y0), xs = max(0, -x0)..<min(c, L.columns - x0)
+        let crop = UnsafeMutableRawPointer(realCrop.baseAddress).assumingMemoryBound(to: Float.self)
         var total = 0.0, sy = 0.0, sx = 0.0
         for y in 0..<L.rows {
-            let row = out + y * columns
             for ch in 0..<L.channels {
-                let raw = w + y * L.rawColumns + ch * L.blockWidth, o = row + ch * cw, f = factor + y * columns + ch * cw
-                offsetRow(offsets[ch], row: y, count: cw, into: lineRow)
-                lines.add(channel: ch, into: lineRow)
+                let x = w + y * L.rawColumns + ch * bw, o = row + ch * cw, f = factor + y * columns + ch * cw
+                offsetRow(offsets[ch], row: y, count: cw, into: level)
+                lines.add(channel: ch, into: level)
                 // Explicit lanes: the select does not vectorize by itself.
                 var k = 0
                 while k + 8 <= cw {
-                    let v = (load(raw + k) - load(lineRow + k)) * inverseGain
-                    UnsafeMutableRawPointer(o + k).storeBytes(of: (v * load(f + k)).replacing(with: 0, where: v .< threshold),
-                                                              as: SIMD8<Float>.self)
+                    let photons = (load(x + k) - load(level + k)) * inverseGain
+                    UnsafeMutableRawPointer(o + k).storeBytes(
+                        of: (photons * load(f + k)).replacing(with: 0, where: photons .< threshold), as: SIMD8<Float>.self)
                     k += 8
                 }
                 while k < cw {
-                    let photons = (raw[k] - lineRow[k]) * inverseGain
+                    let photons = (x[k] - level[k]) * inverseGain
                     o[k] = photons < threshold ? 0 : photons * f[k]
                     k += 1
                 }
             }
             // Float lanes over a row (exact enough for a centre), Double across rows.
             var sum = SIMD8<Float>.zero, moment = SIMD8<Float>.zero
-            var x = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+            var position = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
             var k = 0
             while k + 8 <= columns {
-                let v = UnsafeRawPointer(row + k).loadUnaligned(as: SIMD8<Float>.self)
+                let v = load(row + k)
                 sum += v
-                moment += v * x
-                x += 8
+                moment += v * position
+                position += 8
                 k += 8
             }
             var rowSum = Double(sum.sum()), rowMoment = Double(moment.sum())
@@ -863,6 +905,10 @@ public final class FrameCleaner {
             total += rowSum
             sy += rowSum * Double(y)
             sx += rowMoment
+            let cy = y - y0
+            if ys.contains(cy) && !xs.isEmpty {
+                (crop + cy * c + xs.lowerBound).update(from: row + x0 + xs.lowerBound, count: xs.count)
+            }
         }
         guard total > 0 else { return (0, centre) }
         return (total, (y: sy / total, x: sx / total))
@@ -873,29 +919,14 @@ public final class FrameCleaner {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
 
-    /// The crop around the centre, then the kept low frequencies of its
+    /// The crop (placed by the photon pass; zero outside the detector, as
+    /// made), then the kept low frequencies of its
     /// spectrum transformed back on the output grid, scaled so photons are
     /// conserved (each output pixel sums its footprint); ringing below zero is clipped.
-    private func cropAndResample() throws -> [Float] {
-        let L = layout, c = cropSize, m = outputSize
-        let (y0, x0) = cropOrigin
-        // The detector rows and columns inside the crop window.
-        let ys = max(0, -y0)..<min(c, L.rows - y0), xs = max(0, -x0)..<min(c, L.columns - x0)
-        guard let rowPlan, let columnPlan, let outputPlan else {
-            var cropped = [Float](repeating: 0, count: c * c)
-            for y in ys { for x in xs { cropped[y * c + x] = image[(y0 + y) * L.columns + x0 + x] } }
-            return cropped
-        }
-        // The crop, real, rows contiguous; zero outside the detector.
+    private func resample() throws -> [Float] {
+        let c = cropSize, m = outputSize
         let r = UnsafeMutableRawPointer(realCrop.baseAddress).assumingMemoryBound(to: Float.self)
-        let detector = image.baseAddress!
-        for y in 0..<c {
-            let row = r + y * c
-            guard ys.contains(y) else { row.update(repeating: 0, count: c); continue }
-            if xs.lowerBound > 0 { row.update(repeating: 0, count: xs.lowerBound) }
-            if xs.upperBound < c { (row + xs.upperBound).update(repeating: 0, count: c - xs.upperBound) }
-            if !xs.isEmpty { (row + xs.lowerBound).update(from: detector + (y0 + y) * L.columns + x0 + xs.lowerBound, count: xs.count) }
-        }
+        guard let rowPlan, let columnPlan, let outputPlan else { return Array(UnsafeBufferPointer(start: r, count: c * c)) }
         try rowPlan.execute(realCrop, rowSpectra)
         // The kept horizontal frequencies, in the output's FFT order; the
         // negative ones are the conjugates of the positive (a real input).

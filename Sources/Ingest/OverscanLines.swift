@@ -229,26 +229,48 @@ struct OverscanLines {
             let noise = (sumOfSquares - explained) / Double(max(1, sampleCount - 2 * accepted.omegas.count))
             var best = guess, bestGain = gain(guess)
             guard bestGain > 0.25 * significance * noise else { continue }
-            // Half-bin steps over the interval (the peak is a bin wide), then
-            // parabolas through the best point and its neighbours on shrinking steps.
-            var step = bin / 2
-            let reach = Int((within * 2).rounded(.up))
-            for k in -reach...reach where k != 0 {
-                let e = gain(guess + Double(k) * step)
-                if e > bestGain { (best, bestGain) = (guess + Double(k) * step, e) }
-            }
-            step /= 4
-            for _ in 0..<2 {
-                let centre = best, centreGain = bestGain
-                let left = gain(centre - step), right = gain(centre + step)
-                var tries = [(centre - step, left), (centre + step, right)]
-                let curvature = left + right - 2 * centreGain
-                if curvature < 0 {
-                    let vertex = centre + step * min(1, max(-1, 0.5 * (left - right) / curvature))
-                    tries.append((vertex, gain(vertex)))
+            if within < 0.5 {
+                // Known to within a fraction of the main lobe (a bin wide),
+                // where the gain is nearly a parabola: its vertex from the
+                // guess and two points a quarter of that either side, again
+                // from the vertex while it lies outside those points.
+                let step = within * bin / 4, reach = within * bin
+                for _ in 0..<3 {
+                    let centre = best, centreGain = bestGain
+                    let left = gain(centre - step), right = gain(centre + step)
+                    var tries = [(centre - step, left), (centre + step, right)]
+                    let curvature = left + right - 2 * centreGain
+                    var shift = 0.0
+                    if curvature < 0 {
+                        shift = step * 0.5 * (left - right) / curvature
+                        let vertex = min(guess + reach, max(guess - reach, centre + shift))
+                        tries.append((vertex, gain(vertex)))
+                    }
+                    for (omega, e) in tries where e > bestGain { (best, bestGain) = (omega, e) }
+                    if curvature < 0 && abs(shift) <= step { break }
                 }
-                for (omega, e) in tries where e > bestGain { (best, bestGain) = (omega, e) }
+            } else {
+                // Half-bin steps over the interval (the peak is a bin wide), then
+                // parabolas through the best point and its neighbours on shrinking steps.
+                var step = bin / 2
+                let reach = Int((within * 2).rounded(.up))
+                for k in -reach...reach where k != 0 {
+                    let e = gain(guess + Double(k) * step)
+                    if e > bestGain { (best, bestGain) = (guess + Double(k) * step, e) }
+                }
                 step /= 4
+                for _ in 0..<2 {
+                    let centre = best, centreGain = bestGain
+                    let left = gain(centre - step), right = gain(centre + step)
+                    var tries = [(centre - step, left), (centre + step, right)]
+                    let curvature = left + right - 2 * centreGain
+                    if curvature < 0 {
+                        let vertex = centre + step * min(1, max(-1, 0.5 * (left - right) / curvature))
+                        tries.append((vertex, gain(vertex)))
+                    }
+                    for (omega, e) in tries where e > bestGain { (best, bestGain) = (omega, e) }
+                    step /= 4
+                }
             }
             let left = (sumOfSquares - explained - bestGain) / Double(max(1, sampleCount - 2 * (accepted.omegas.count + 1)))
             guard !accepted.omegas.contains(where: { abs($0 - best) < bin }), bestGain > significance * left else { continue }
@@ -267,26 +289,6 @@ struct OverscanLines {
 }
 
 extension OverscanLines {
-    /// The overscan samples (`samples[y * count + m]`) less the lines, each
-    /// evaluated by rotating its phase down a column (no trigonometry per sample).
-    static func residuals(_ samples: [Double], rows: Int, blockWidth: Int, first: Int,
-                          less lines: [InterferenceLine]) -> [Double] {
-        var out = samples
-        let count = blockWidth - first
-        for line in lines {
-            let step = Complex<Double>(cos(line.omega * Double(blockWidth)), sin(line.omega * Double(blockWidth)))
-            for m in 0..<count {
-                let s = Double(first + m)
-                var z = Complex<Double>(cos(line.omega * s), sin(line.omega * s))
-                for y in 0..<rows {
-                    out[y * count + m] -= line.a * z.real + line.b * z.imaginary
-                    z = z * step
-                }
-            }
-        }
-        return out
-    }
-
     /// The level a bin of the overscan's residual periodogram (each column's
     /// power spectrum down the rows, summed over the `columns`, divided by
     /// its expectation) stays under in noise alone, but for a

@@ -31,6 +31,9 @@ public enum RawToCXIJob {
         public var centre: [Double]
         public var maskedPixels: Int
         public var nonFiniteValues: Int
+        /// Frames whose readout spectrum was searched for interference lines
+        /// (the darks' lines did not explain their overscan).
+        public var interferenceSearches: Int
         public var seconds: Double
         public var warnings: [String]
     }
@@ -129,9 +132,10 @@ public enum RawToCXIJob {
         let (totalNonFinite, more) = try totals.finish(writer: writer, reader: reader, cleaner: cleaner, centre: centre,
                                                       probeDefocus: options.probeDefocus, over: comm)
         warnings += more
+        let searched = try comm.allreduce(cleaner.searchedFrames, op: .sum)
         return Summary(frames: scan.frames, darkFrames: scan.darkFrames, outputSize: m, centre: [centre.y, centre.x],
                        maskedPixels: cleaner.outputMask.filter { $0 != 0 }.count, nonFiniteValues: totalNonFinite,
-                       seconds: Date().timeIntervalSince(start), warnings: warnings)
+                       interferenceSearches: searched, seconds: Date().timeIntervalSince(start), warnings: warnings)
     }
 
     /// A measured beamstop transmission map of the detector image's size (nil: none).

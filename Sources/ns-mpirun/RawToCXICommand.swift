@@ -70,6 +70,9 @@ struct RawToCXI: ParsableCommand {
                 print(String(format: "raw2cxi: %d frames (%d darks) -> %dx%d clean frames, centre (%.2f, %.2f), %d masked pixels, %.2f s on %d ranks",
                              summary.frames, summary.darkFrames, summary.outputSize, summary.outputSize, summary.centre[0],
                              summary.centre[1], summary.maskedPixels, summary.seconds, world.size))
+                if options.preprocess.removeSpikes {
+                    print("raw2cxi: readout spectrum searched for interference lines in \(summary.interferenceSearches) of \(summary.frames) frames (the rest: the darks' lines explained the overscan)")
+                }
                 print("raw2cxi: wrote \(output)")
             }
         }
