@@ -233,21 +233,24 @@ struct OverscanLines {
                 // Known to within a fraction of the main lobe (a bin wide),
                 // where the gain is nearly a parabola: its vertex from the
                 // guess and two points a quarter of that either side, again
-                // from the vertex while it lies outside those points.
+                // from the best point while the vertex lies outside them.
                 let step = within * bin / 4, reach = within * bin
                 for _ in 0..<3 {
                     let centre = best, centreGain = bestGain
                     let left = gain(centre - step), right = gain(centre + step)
-                    var tries = [(centre - step, left), (centre + step, right)]
                     let curvature = left + right - 2 * centreGain
-                    var shift = 0.0
+                    let shift = curvature < 0 ? step * 0.5 * (left - right) / curvature : 0
+                    if curvature < 0 && abs(shift) <= step {
+                        // Bracketed: the parabola's vertex and height stand for the peak.
+                        (best, bestGain) = (centre + shift, centreGain - (right - left) * (right - left) / (8 * curvature))
+                        break
+                    }
+                    var tries = [(centre - step, left), (centre + step, right)]
                     if curvature < 0 {
-                        shift = step * 0.5 * (left - right) / curvature
                         let vertex = min(guess + reach, max(guess - reach, centre + shift))
                         tries.append((vertex, gain(vertex)))
                     }
                     for (omega, e) in tries where e > bestGain { (best, bestGain) = (omega, e) }
-                    if curvature < 0 && abs(shift) <= step { break }
                 }
             } else {
                 // Half-bin steps over the interval (the peak is a bin wide), then
