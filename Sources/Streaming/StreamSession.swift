@@ -371,6 +371,7 @@ public final class StreamSession {
         try w.closeRawFile()
         let totals = try [w.darksUsed, w.cleaned, w.rejected, w.placed].map { try comm.allreduce($0, op: .sum) }
         let lastPlaced = try comm.allreduce(w.lastPlaced, op: .max)
+        let searched = try comm.allreduce(w.cleaner?.searchedFrames ?? 0, op: .sum)
         var path: String? = nil
         var fourier = Double.nan
         var latency = (median: Double.nan, p99: Double.nan)
@@ -391,6 +392,7 @@ public final class StreamSession {
                 "scan_id": w.start.scanID, "frames": w.start.frames, "darks": w.start.darks,
                 "received": ingest.received, "darks_used": totals[0], "cleaned": totals[1],
                 "rejected": ingest.rejected + totals[2], "placed": totals[3], "missing": w.start.frames - totals[3],
+                "interference_searches": searched,
                 "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
                 "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),

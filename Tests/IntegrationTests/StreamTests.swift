@@ -113,6 +113,7 @@ final class BackgroundProcess {
         #expect(run.stdout.contains("session  stream  0-1"), "\(run.stdout)")
         let r = try report(dir + "/scan-1.cxi")
         #expect(r["placed"] as? Int == 60 && r["darks_used"] as? Int == 20 && r["rejected"] as? Int == 0, "\(r)")
+        #expect((r["interference_searches"] as? Int).map { (0...60).contains($0) } == true, "\(r)")
         let raw = try HDF5File(path: dir + "/scan-1-raw.cxi", mode: .readOnly)
         defer { try? raw.close() }
         #expect(try raw.openDataset(CXIPaths.data).shape.first == 60)
