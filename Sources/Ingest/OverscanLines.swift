@@ -242,7 +242,8 @@ struct OverscanLines {
                     let shift = curvature < 0 ? step * 0.5 * (left - right) / curvature : 0
                     if curvature < 0 && abs(shift) <= step {
                         // Bracketed: the parabola's vertex and height stand for the peak.
-                        (best, bestGain) = (centre + shift, centreGain - (right - left) * (right - left) / (8 * curvature))
+                        best = min(guess + reach, max(guess - reach, centre + shift))
+                        bestGain = centreGain - (right - left) * (right - left) / (8 * curvature)
                         break
                     }
                     var tries = [(centre - step, left), (centre + step, right)]
