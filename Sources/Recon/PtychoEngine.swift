@@ -78,6 +78,8 @@ public final class PtychoEngine {
     private let object: ComplexBuffer
     private let objectNumerator: ComplexBuffer
     private let objectDenominator: UnsafeMutablePointer<Float>
+    /// |O|^2 over the region, kept with the object: every frame's probe sums add it.
+    private let objectPower: UnsafeMutablePointer<Float>
     private let totalNumerator: ComplexBuffer
     private let totalDenominator: UnsafeMutablePointer<Float>
     private let probe: ComplexBuffer
@@ -90,6 +92,8 @@ public final class PtychoEngine {
     private let classShifts: [(y: Double, x: Double)]
     private let classRamps: ComplexBuffer
     private let shiftedProbes: ComplexBuffer
+    /// |P|^2 of each class's shifted probe, kept with them: every frame's object sums add it.
+    private let probePower: UnsafeMutablePointer<Float>
     private var classMembers: [[Int]] = []
     /// Probe-update scratch: one class's sums, and the spectrum of all
     /// classes' residuals shifted back.
@@ -104,6 +108,8 @@ public final class PtychoEngine {
     private let amplitudes: UnsafeMutablePointer<Float>
     /// Per frame: the amplitude misfit below which it is left as it is.
     private let bounds: UnsafeMutablePointer<Float>
+    /// Scratch of the Fourier projection: one frame's model magnitudes.
+    private let magnitudes: UnsafeMutablePointer<Float>
     /// Per frame: the measured photons on valid pixels.
     private let totals: UnsafeMutablePointer<Float>
     private var active: [Int]
@@ -140,6 +146,8 @@ public final class PtychoEngine {
         work2 = ComplexBuffer(count: batch * pixels)
         object = ComplexBuffer(count: region.area, fill: Complex(1, 0))
 
+        objectPower = .allocate(capacity: region.area)
+        objectPower.initialize(repeating: 1, count: region.area)
         objectNumerator = ComplexBuffer(count: region.area)
         objectDenominator = .allocate(capacity: region.area)
         totalNumerator = ComplexBuffer(count: region.area)
@@ -173,6 +181,7 @@ public final class PtychoEngine {
             (classRamps.baseAddress + (2 * c + 1) * m).initialize(from: shiftRamp(m, d.x), count: m)
         }
         shiftedProbes = ComplexBuffer(count: shifts.count * pixels)
+        probePower = .allocate(capacity: shifts.count * pixels)
         let shifted = shifts.contains { $0 != (0, 0) }
         classNumerator = ComplexBuffer(count: pixels)
         classDenominator = .allocate(capacity: pixels)
@@ -192,6 +201,7 @@ public final class PtychoEngine {
         amplitudes = .allocate(capacity: max(1, frames.amplitudes.count))
         amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
         bounds = .allocate(capacity: max(1, frames.count))
+        magnitudes = .allocate(capacity: pixels)
         totals = .allocate(capacity: max(1, frames.count))
         for j in 0..<frames.count {
             (totals[j], bounds[j]) = Self.measure(amplitudes + j * pixels, mask: self.mask, pixels: pixels, bound: options.powerBound)
@@ -217,10 +227,13 @@ public final class PtychoEngine {
     deinit {
         amplitudes.deallocate()
         bounds.deallocate()
+        magnitudes.deallocate()
         totals.deallocate()
         iterationSums.deallocate()
         classDenominator.deallocate()
         mask.deallocate()
+        objectPower.deallocate()
+        probePower.deallocate()
         objectDenominator.deallocate()
         totalDenominator.deallocate()
         probeDenominator.deallocate()
@@ -369,20 +382,25 @@ public final class PtychoEngine {
         let lanes = 8, whole = pixels / lanes * lanes
         var sum = SIMD8<Float>.zero
         let raw = UnsafeRawPointer(f), rawAmplitude = UnsafeRawPointer(amplitude), rawMask = UnsafeRawPointer(mask)
+        // The model's magnitudes, kept for the update below (no second square root).
+        let model = magnitudes
         var i = 0
         while i < whole {
             let v = raw.loadUnaligned(fromByteOffset: 8 * i, as: SIMD16<Float>.self)
             let re = v.evenHalf, im = v.oddHalf
             let a = rawAmplitude.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
             let w = rawMask.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let d = (re * re + im * im).squareRoot() * s - a
+            let magnitude = (re * re + im * im).squareRoot() * s
+            UnsafeMutableRawPointer(model + i).storeBytes(of: magnitude, as: SIMD8<Float>.self)
+            let d = magnitude - a
             sum += w * d * d
             i += lanes
         }
         var error = sum.sum()
         while i < pixels {
             let re = f[2 * i], im = f[2 * i + 1]
-            let d = (re * re + im * im).squareRoot() * s - amplitude[i]
+            model[i] = (re * re + im * im).squareRoot() * s
+            let d = model[i] - amplitude[i]
             error += mask[i] * d * d
             i += 1
         }
@@ -392,7 +410,7 @@ public final class PtychoEngine {
         let unscaled = 1 / s
         for k in 0..<pixels {
             let re = f[2 * k], im = f[2 * k + 1]
-            let a = (re * re + im * im).squareRoot() * s
+            let a = model[k]
             let target = amplitude[k], w = mask[k]
             // New magnitude target + keep (a - target), at the transform's
             // scale; a zero model amplitude takes the target with phase 0.
@@ -452,6 +470,7 @@ public final class PtychoEngine {
         let n = frameSize, w = region.width
         let c = corners[j]
         let o = floats(object.baseAddress), p = floats(probe(of: j)), num = floats(objectNumerator.baseAddress)
+        let power = probePower + frameClass[j] * pixels
         let psi = floats(exitWaves.baseAddress + j * pixels)
         // The projections come from unnormalized inverse transforms.
         let scale = 1 / Float(pixels)
@@ -459,7 +478,7 @@ public final class PtychoEngine {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
             let orow = o + 2 * row, nrow = num + 2 * row, drow = objectDenominator + row
             let k = 2 * y * n
-            let prow = p + k, srow = psi + k, wrow = projected + k
+            let prow = p + k, srow = psi + k, wrow = projected + k, powerRow = power + y * n
             for x in 0..<n {
                 let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
                 let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
@@ -472,7 +491,7 @@ public final class PtychoEngine {
                 srow[2 * x + 1] = sim
                 nrow[2 * x] += pre * sre + pim * sim
                 nrow[2 * x + 1] += pre * sim - pim * sre
-                drow[x] += pre * pre + pim * pim
+                drow[x] += powerRow[x]
             }
         }
     }
@@ -487,8 +506,10 @@ public final class PtychoEngine {
         let o = floats(object.baseAddress), tn = floats(totalNumerator.baseAddress)
         for i in 0..<area {
             let inv = 1 / (totalDenominator[i] + eps)
-            o[2 * i] = (tn[2 * i] + eps) * inv
-            o[2 * i + 1] = tn[2 * i + 1] * inv
+            let re = (tn[2 * i] + eps) * inv, im = tn[2 * i + 1] * inv
+            o[2 * i] = re
+            o[2 * i + 1] = im
+            objectPower[i] = re * re + im * im
         }
     }
 
@@ -601,13 +622,14 @@ public final class PtychoEngine {
         let c = corners[j]
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
-            let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
+            let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
+            let orow = o + 2 * row, powerRow = objectPower + row
             let nrow = num + 2 * y * n, srow = psi + 2 * y * n, drow = den + y * n
             for x in 0..<n {
                 let ore = orow[2 * x], oim = orow[2 * x + 1], sre = srow[2 * x], sim = srow[2 * x + 1]
                 nrow[2 * x] += ore * sre + oim * sim
                 nrow[2 * x + 1] += ore * sim - oim * sre
-                drow[x] += ore * ore + oim * oim
+                drow[x] += powerRow[x]
             }
         }
     }
@@ -631,8 +653,14 @@ public final class PtychoEngine {
         }
     }
 
-    /// Remakes the probe's shifted copy for every class.
+    /// Remakes the probe's shifted copy for every class, and their powers.
     private func shiftProbes() throws {
+        try makeShiftedProbes()
+        let p = floats(shiftedProbes.baseAddress)
+        for i in 0..<(classShifts.count * pixels) { probePower[i] = p[2 * i] * p[2 * i] + p[2 * i + 1] * p[2 * i + 1] }
+    }
+
+    private func makeShiftedProbes() throws {
         let m = pixels
         guard classShifts.contains(where: { $0 != (0, 0) }) else {
             for c in classShifts.indices { (shiftedProbes.baseAddress + c * m).update(from: probe.baseAddress, count: m) }
@@ -700,6 +728,8 @@ public final class PtychoEngine {
             throw SimulationError.invalid("saved exit waves of \(values.count) values for \(frameCount) frames of \(pixels)")
         }
         object.baseAddress.update(from: regionValues, count: region.area)
+        let o = floats(object.baseAddress)
+        for i in 0..<region.area { objectPower[i] = o[2 * i] * o[2 * i] + o[2 * i + 1] * o[2 * i + 1] }
         probe.baseAddress.update(from: newProbe.values, count: pixels)
         exitWaves.baseAddress.update(from: values, count: values.count)
         history = restored
