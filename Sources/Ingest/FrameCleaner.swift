@@ -405,9 +405,16 @@ public final class FrameCleaner {
                 samples.withUnsafeMutableBufferPointer { s in
                     var c: [Float] = [0, 0, 0, 0]
                     for i in 0..<terms {
-                        var sum = 0.0
+                        // Four partial sums: one chain of dependent adds would wait on each.
+                        var sums = SIMD4<Double>.zero
                         let w = weights.baseAddress! + i * count
-                        for k in 0..<count { sum += w[k] * s[k] }
+                        var k = 0
+                        while k + 4 <= count {
+                            sums += SIMD4(w[k], w[k + 1], w[k + 2], w[k + 3]) * SIMD4(s[k], s[k + 1], s[k + 2], s[k + 3])
+                            k += 4
+                        }
+                        var sum = sums.sum()
+                        while k < count { sum += w[k] * s[k]; k += 1 }
                         c[i] = Float(sum)
                     }
                     coefficients[ch] = c
@@ -584,8 +591,9 @@ public final class FrameCleaner {
         let L = layout, o = L.overscan, cw = L.columnsPerChannel, r = check.length
         let series = UnsafeMutableRawPointer(overscanSeries.baseAddress).assumingMemoryBound(to: Float.self)
         var found = [[InterferenceLine]](repeating: [], count: L.channels)
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: o)
-        defer { row.deallocate() }
+        // A line's cosines and sines over the overscan columns.
+        let cosines = UnsafeMutablePointer<Float>.allocate(capacity: o), sines = UnsafeMutablePointer<Float>.allocate(capacity: o)
+        defer { cosines.deallocate(); sines.deallocate() }
         for ch in 0..<L.channels where liveChannels[ch] {
             let known = ch < darkLines.count ? darkLines[ch] : []
             if !known.isEmpty {
@@ -595,24 +603,31 @@ public final class FrameCleaner {
                                        maxLines: options.maxSpikesPerChannel)
             }
             // The residual, windowed, each overscan column down the rows:
-            // per line, its phase rotated row to row and tables over the columns.
-            let lines = found[ch], count = lines.count
-            var phase = lines.map { _ in (c: 1.0, s: 0.0) }
-            let step = lines.map { (c: cos($0.omega * Double(L.blockWidth)), s: sin($0.omega * Double(L.blockWidth))) }
-            let cosines = lines.flatMap { line in (0..<o).map { Float(cos(line.omega * Double(cw + $0))) } }
-            let sines = lines.flatMap { line in (0..<o).map { Float(sin(line.omega * Double(cw + $0))) } }
+            // the samples, then each line's share (its phase rotated row to
+            // row, tables over the columns), then the window.
             overscan[ch].withUnsafeBufferPointer { samples in
-                overscanWindow.withUnsafeBufferPointer { window in
-                    for y in 0..<L.rows {
-                        for m in 0..<o { row[m] = Float(samples[y * o + m]) }
-                        for l in 0..<count {
-                            let (c, s) = phase[l], line = lines[l]
-                            let A = Float(line.a * c + line.b * s), B = Float(line.b * c - line.a * s)
-                            for m in 0..<o { row[m] -= A * cosines[l * o + m] + B * sines[l * o + m] }
-                            phase[l] = (c * step[l].c - s * step[l].s, s * step[l].c + c * step[l].s)
-                        }
-                        for m in 0..<o { series[(ch * o + m) * r + y] = row[m] * window[y] }
-                    }
+                for m in 0..<o {
+                    let line = series + (ch * o + m) * r
+                    for y in 0..<L.rows { line[y] = Float(samples[y * o + m]) }
+                }
+            }
+            for line in found[ch] {
+                let stepC = cos(line.omega * Double(L.blockWidth)), stepS = sin(line.omega * Double(L.blockWidth))
+                for m in 0..<o {
+                    cosines[m] = Float(cos(line.omega * Double(cw + m)))
+                    sines[m] = Float(sin(line.omega * Double(cw + m)))
+                }
+                var c = 1.0, s = 0.0
+                for y in 0..<L.rows {
+                    let A = Float(line.a * c + line.b * s), B = Float(line.b * c - line.a * s)
+                    for m in 0..<o { series[(ch * o + m) * r + y] -= A * cosines[m] + B * sines[m] }
+                    (c, s) = (c * stepC - s * stepS, s * stepC + c * stepS)
+                }
+            }
+            overscanWindow.withUnsafeBufferPointer { window in
+                for m in 0..<o {
+                    let line = series + (ch * o + m) * r
+                    for y in 0..<L.rows { line[y] *= window[y] }
                 }
             }
         }
