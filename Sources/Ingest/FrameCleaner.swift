@@ -486,7 +486,8 @@ public final class FrameCleaner {
         var flags: UInt32 = 0
         dark.withUnsafeBufferPointer { darkValues in
             gathered.withUnsafeMutableBufferPointer { g in
-                let d = darkValues.baseAddress, r = raw.baseAddress!
+                // An empty array's base address is not nil: without darks, none.
+                let d = darkValues.isEmpty ? nil : darkValues.baseAddress, r = raw.baseAddress!
                 // Row by row, so the frame's arrays are read in order.
                 for y in 0..<L.rows {
                     let first = y * L.rawColumns, x = r + first, out = w + first

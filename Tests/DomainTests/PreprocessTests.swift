@@ -100,6 +100,24 @@ struct RawFixture {
         #expect(photonError / photonTotal < 0.02, "photon error \(photonError / photonTotal)")
     }
 
+    /// Without darks (the documented fallback: no dark subtraction), the
+    /// offsets still come from the overscan: the photons stay close to the
+    /// truth, a little high by the dark current left in.
+    @Test func framesWithoutDarksKeepTheirPhotons() throws {
+        let f = try RawFixture()
+        let cleaner = try f.cleaner(dark: false)
+        var error = 0.0, total = 0.0
+        for i in 0..<f.sim.frameCount {
+            let frame = f.sim.frame(i)
+            let clean = try cleaner.clean(raw: try #require(frame.raw).map(Float.init))
+            for p in 0..<clean.photons.count where cleaner.imageMask[p] == 0 {
+                error += abs(Double(clean.photons[p]) - Double(frame.clean.values[p]))
+                total += Double(frame.clean.values[p])
+            }
+        }
+        #expect(total > 0 && error / total < 0.1, "photon error \(error / total) without darks")
+    }
+
     /// Readout interference is removed: on dark frames the cleaned
     /// background has no line left in its readout spectrum.
     @Test func interferenceLinesAreRemoved() throws {
