@@ -86,8 +86,6 @@ public final class FrameCleaner {
     public let imageMask: [UInt32]
     public let outputMask: [UInt32]
 
-    /// Empty without darks (or with their subtraction off).
-    private let darkMean: [Float]
     private let noise: [Float]
     private var sequence: ComplexBuffer
     private let sequenceSpectrum: ComplexBuffer
@@ -120,8 +118,13 @@ public final class FrameCleaner {
     private let taper: [Float]?
     // Scratch owned for the cleaner's life: raw pointers, so the hot loops
     // pay no exclusivity or uniqueness checks on class-held arrays.
-    /// The raw frame less the dark mean.
-    private let work: UnsafeMutableBufferPointer<Float>
+    /// Per raw pixel: the dark mean (zero without darks or with their
+    /// subtraction off), and the same at the overscan positions,
+    /// `[(channel * rows + y) * overscan + m]`, read contiguously by the gather.
+    private let dark: UnsafeMutableBufferPointer<Float>
+    private let darkOverscan: UnsafeMutableBufferPointer<Float>
+    /// The frame's overscan less the dark mean, in `darkOverscan`'s layout.
+    private let overscanSamples: UnsafeMutableBufferPointer<Double>
     /// Per raw pixel: the noise deviation a background sample stays within
     /// (times the limit), 1 without darks (the overscan's noise scales it
     /// per frame), -1 for dead and hot pixels, which are never background.
@@ -132,9 +135,9 @@ public final class FrameCleaner {
     public var recordTimings = false
     public private(set) var stepSeconds: [String: Double] = [:]
     /// The steps `stepSeconds` may name, in order.
-    public static let stepNames = ["dark", "overscan fits", "interference: darks' lines", "interference: search",
+    public static let stepNames = ["overscan gather", "overscan fits", "interference: darks' lines", "interference: search",
                                    "interference: transform", "interference: fits", "interference: refine",
-                                   "offsets, lines, photons and centre of mass", "crop and downsample"]
+                                   "dark, offsets, lines, photons and centre of mass", "crop and downsample"]
     /// Frames whose readout spectrum was searched for lines (the darks' lines did not explain their overscan).
     public private(set) var searchedFrames = 0
     /// The overscan check: each channel's overscan columns' residuals down
@@ -207,7 +210,7 @@ public final class FrameCleaner {
                 (0..<layout.columnsPerChannel).contains { mask[y * layout.columns + ch * layout.columnsPerChannel + $0] == 0 }
             }
         }
-        darkMean = options.subtractDark ? dark.map { $0.mean.map(Float.init) } ?? [] : []
+        let darkMean = options.subtractDark ? dark.map { $0.mean.map(Float.init) } ?? [] : []
         // Noise per raw pixel: from the darks, else the overscan's typical read noise is found per frame.
         noise = dark.map { d in d.standardDeviation.map { Float(max($0, 1e-3)) } } ?? []
 
@@ -270,8 +273,19 @@ public final class FrameCleaner {
                 return Float(exp(-r2 / (2 * sigma * sigma)))
             }
         }
-        work = .allocate(capacity: layout.rawPixels)
-        work.initialize(repeating: 0)
+        self.dark = .allocate(capacity: layout.rawPixels)
+        if darkMean.count == layout.rawPixels { _ = self.dark.initialize(from: darkMean) } else { self.dark.initialize(repeating: 0) }
+        darkOverscan = .allocate(capacity: layout.channels * layout.rows * layout.overscan)
+        overscanSamples = .allocate(capacity: layout.channels * layout.rows * layout.overscan)
+        overscanSamples.initialize(repeating: 0)
+        for ch in 0..<layout.channels {
+            for y in 0..<layout.rows {
+                for m in 0..<layout.overscan {
+                    darkOverscan[(ch * layout.rows + y) * layout.overscan + m] =
+                        self.dark[y * layout.rawColumns + ch * layout.blockWidth + layout.columnsPerChannel + m]
+                }
+            }
+        }
         backgroundScale = .allocate(capacity: layout.rawPixels)
         backgroundScale.initialize(repeating: 1)
         photonFactor = .allocate(capacity: imagePixels)
@@ -310,7 +324,9 @@ public final class FrameCleaner {
     }
 
     deinit {
-        work.deallocate()
+        dark.deallocate()
+        darkOverscan.deallocate()
+        overscanSamples.deallocate()
         backgroundScale.deallocate()
         photonFactor.deallocate()
     }
@@ -343,23 +359,23 @@ public final class FrameCleaner {
     }
 
     private func clean(_ raw: UnsafeBufferPointer<Float>) throws -> CleanFrame {
-        let gathered = try timedValue("dark") { subtractDark(raw) }
-        let offsets = try timedValue("overscan fits") { fitOffsets(gathered.overscan) }
+        let overscanFinite = try timedValue("overscan gather") { gatherOverscan(raw) }
+        let offsets = try timedValue("overscan fits") { fitOffsets() }
         // Lines the darks explain need no search of the frame's readout spectrum.
         var lines: [[InterferenceLine]]? = nil
         if options.removeSpikes { lines = try timedValue("interference: darks' lines") { try linesIfExplained(offsets.overscan) } }
         if options.removeSpikes && lines == nil {
             searchedFrames += 1
             try timed("interference: search") {
-                selectBackground(offsets)
+                selectBackground(raw, offsets)
                 lines = try removeSpikes(overscan: offsets.overscan)
             }
         }
-        let (total, com) = try timedValue("offsets, lines, photons and centre of mass") {
-            extractPhotons(subtracting: lines ?? [], offsets: offsets.coefficients)
+        let (total, com, finite) = try timedValue("dark, offsets, lines, photons and centre of mass") {
+            extractPhotons(raw, subtracting: lines ?? [], offsets: offsets.coefficients)
         }
         let photons = try timedValue("crop and downsample") { try resample() }
-        let nonFinite = gathered.finite ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        let nonFinite = overscanFinite && finite ? 0 : raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
         return CleanFrame(photons: photons, total: total, centreOfMass: com, nonFinite: nonFinite)
     }
 
@@ -391,7 +407,7 @@ public final class FrameCleaner {
     /// readout sequence through its overscan. The overscan positions are the
     /// same on every frame and channel, so each coefficient is one weighted
     /// sum of the samples (`offsetWeights`, made once).
-    private func fitOffsets(_ gathered: [Double]) -> Offsets {
+    private func fitOffsets() -> Offsets {
         let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth, o = L.overscan, count = L.rows * o
         let terms = offsetWeights.count / max(1, count)
         let step = Float(1 / Double(L.sequenceLength))
@@ -401,7 +417,7 @@ public final class FrameCleaner {
         var residualSquares = 0.0
         offsetWeights.withUnsafeBufferPointer { weights in
             for ch in 0..<L.channels {
-                var samples = Array(gathered[(ch * count)..<((ch + 1) * count)])
+                var samples = Array(UnsafeBufferPointer(rebasing: overscanSamples[(ch * count)..<((ch + 1) * count)]))
                 samples.withUnsafeMutableBufferPointer { s in
                     var c: [Float] = [0, 0, 0, 0]
                     for i in 0..<terms {
@@ -474,64 +490,66 @@ public final class FrameCleaner {
         return weights
     }
 
-    /// One pass over the raw frame: non-finite values taken as 0 (`finite`
-    /// false if any) and the dark mean subtracted; each channel's overscan
-    /// gathered on the way (`[(channel * rows + y) * overscan + m]`) for the
-    /// fits. The offsets and lines are subtracted in the photon pass.
-    private func subtractDark(_ raw: UnsafeBufferPointer<Float>) -> (overscan: [Double], finite: Bool) {
+    /// Each channel's overscan less the dark mean, for the offset fits
+    /// (`[(channel * rows + y) * overscan + m]`, the layout of
+    /// `darkOverscan`); non-finite samples taken as 0 (`finite` false if
+    /// any). A few strided reads: the image pixels are read once, by the
+    /// photon pass, which subtracts the dark there.
+    private func gatherOverscan(_ raw: UnsafeBufferPointer<Float>) -> Bool {
         let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth, o = L.overscan
-        var gathered = [Double](repeating: 0, count: L.channels * L.rows * o)
-        let dark = darkMean
-        let w = work.baseAddress!
-        var flags: UInt32 = 0
-        dark.withUnsafeBufferPointer { darkValues in
-            gathered.withUnsafeMutableBufferPointer { g in
-                // An empty array's base address is not nil: without darks, none.
-                let d = darkValues.isEmpty ? nil : darkValues.baseAddress, r = raw.baseAddress!
-                // Row by row, so the frame's arrays are read in order.
-                for y in 0..<L.rows {
-                    let first = y * L.rawColumns, x = r + first, out = w + first
-                    var bad: UInt32 = 0
-                    if let d {
-                        let dk = d + first
-                        for k in 0..<L.rawColumns {
-                            let v = x[k]
-                            bad |= v.isFinite ? 0 : 1
-                            out[k] = (v.isFinite ? v : 0) - dk[k]
-                        }
-                    } else {
-                        for k in 0..<L.rawColumns {
-                            let v = x[k]
-                            bad |= v.isFinite ? 0 : 1
-                            out[k] = v.isFinite ? v : 0
-                        }
-                    }
-                    flags |= bad
-                    for ch in 0..<L.channels {
-                        let source = out + ch * bw + cw, target = ch * L.rows * o + y * o
-                        for m in 0..<o { g[target + m] = Double(source[m]) }
-                    }
+        var bad: UInt32 = 0
+        var badLanes = SIMDMask<SIMD4<Int32>>(repeating: false)
+        let largest = SIMD4<Float>(repeating: .greatestFiniteMagnitude)
+        let r = raw.baseAddress!, d = darkOverscan.baseAddress!, g = overscanSamples.baseAddress!
+        // Row by row, so the frame is read in order; four columns to a load,
+        // so one load steps by a block's width and the prefetcher follows it.
+        for y in 0..<L.rows {
+            for ch in 0..<L.channels {
+                let source = r + y * L.rawColumns + ch * bw + cw, k = (ch * L.rows + y) * o
+                var m = 0
+                while m + 4 <= o {
+                    let v = UnsafeRawPointer(source + m).loadUnaligned(as: SIMD4<Float>.self)
+                    let finite = (v .<= largest) .& (v .>= -largest)
+                    badLanes = badLanes .| .!finite
+                    let dv = v.replacing(with: 0, where: .!finite) - UnsafeRawPointer(d + k + m).loadUnaligned(as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(g + k + m).storeBytes(of: SIMD4<Double>(dv), as: SIMD4<Double>.self)
+                    m += 4
+                }
+                while m < o {
+                    let v = source[m]
+                    bad |= v.isFinite ? 0 : 1
+                    g[k + m] = Double((v.isFinite ? v : 0) - d[k + m])
+                    m += 1
                 }
             }
         }
-        return (gathered, flags == 0)
+        return bad == 0 && !any(badLanes)
+    }
+
+    /// One channel's block of row y less the dark mean, non-finite values taken as 0.
+    @inline(__always)
+    private func darkSubtracted(_ raw: UnsafePointer<Float>, row y: Int, channel ch: Int, into out: UnsafeMutablePointer<Float>) {
+        let first = y * layout.rawColumns + ch * layout.blockWidth
+        let x = raw + first, d = dark.baseAddress! + first
+        for k in 0..<layout.blockWidth { out[k] = (x[k].isFinite ? x[k] : 0) - d[k] }
     }
 
     /// For the line search: each channel's background samples (less its
     /// offset) packed in readout order, zero elsewhere (with their indicator
     /// where the lines are fitted to the bins).
-    private func selectBackground(_ offsets: Offsets) {
+    private func selectBackground(_ raw: UnsafeBufferPointer<Float>, _ offsets: Offsets) {
         let L = layout, cw = L.columnsPerChannel, bw = L.blockWidth
         let n = transformLength, bound = offsets.bound
         let packed = UnsafeMutableRawPointer(sequence.baseAddress).assumingMemoryBound(to: Float.self)
-        let w = work.baseAddress!, scale = backgroundScale.baseAddress!
-        let level = UnsafeMutablePointer<Float>.allocate(capacity: bw)
-        defer { level.deallocate() }
+        let scale = backgroundScale.baseAddress!
+        let level = UnsafeMutablePointer<Float>.allocate(capacity: bw), x = UnsafeMutablePointer<Float>.allocate(capacity: bw)
+        defer { level.deallocate(); x.deallocate() }
         for y in 0..<L.rows {
             for ch in 0..<L.channels {
                 let first = y * L.rawColumns + ch * bw
                 offsetRow(offsets.coefficients[ch], row: y, count: bw, into: level)
-                let x = w + first, limit = scale + first
+                darkSubtracted(raw.baseAddress!, row: y, channel: ch, into: x)
+                let limit = scale + first
                 if linesFromOverscan {
                     // Overscan samples carry no signal: always background.
                     let s = packed + ch * n + y * bw
@@ -875,16 +893,18 @@ public final class FrameCleaner {
         }
     }
 
-    /// Image pixels in photons (the offsets and interference lines
+    /// Image pixels in photons (the dark, offsets and interference lines
     /// subtracted; gain; masked pixels and sub-threshold values to 0; the
     /// beamstop divided out), the image's total and centre of mass summed
     /// while a row is in cache, and the row's part in the crop window placed
-    /// in `realCrop`.
-    private func extractPhotons(subtracting found: [[InterferenceLine]], offsets: [[Float]]) -> (Double, (y: Double, x: Double)) {
+    /// in `realCrop` (made there in place when the crop holds whole rows).
+    /// `finite` is false when a raw image pixel was not (taken as 0).
+    private func extractPhotons(_ raw: UnsafeBufferPointer<Float>, subtracting found: [[InterferenceLine]],
+                                offsets: [[Float]]) -> (Double, (y: Double, x: Double), finite: Bool) {
         let L = layout
         let inverseGain = Float(1 / gain), threshold = Float(options.photonThreshold)
         let cw = L.columnsPerChannel, columns = L.columns, bw = L.blockWidth
-        let w = work.baseAddress!, factor = photonFactor.baseAddress!
+        let r = raw.baseAddress!, d = dark.baseAddress!, factor = photonFactor.baseAddress!
         let lines = RowLines(found.isEmpty ? [[InterferenceLine]](repeating: [], count: L.channels) : found,
                              columns: cw, blockWidth: bw)
         let level = UnsafeMutablePointer<Float>.allocate(capacity: cw), row = UnsafeMutablePointer<Float>.allocate(capacity: columns)
@@ -893,22 +913,36 @@ public final class FrameCleaner {
         let c = cropSize, (y0, x0) = cropOrigin
         let ys = max(0, -y0)..<min(c, L.rows - y0), xs = max(0, -x0)..<min(c, L.columns - x0)
         let crop = UnsafeMutableRawPointer(realCrop.baseAddress).assumingMemoryBound(to: Float.self)
+        let wholeRows = x0 <= 0 && columns - x0 <= c
+        let largest = SIMD8<Float>(repeating: .greatestFiniteMagnitude)
+        var badLanes = SIMDMask<SIMD8<Int32>>(repeating: false)
+        var bad = false
         var total = 0.0, sy = 0.0, sx = 0.0
         for y in 0..<L.rows {
+            let cy = y - y0
+            let inCrop = ys.contains(cy) && !xs.isEmpty
+            let out = wholeRows && inCrop ? crop + cy * c - x0 : row
             for ch in 0..<L.channels {
-                let x = w + y * L.rawColumns + ch * bw, o = row + ch * cw, f = factor + y * columns + ch * cw
+                let first = y * L.rawColumns + ch * bw
+                let x = r + first, dk = d + first, o = out + ch * cw, f = factor + y * columns + ch * cw
                 offsetRow(offsets[ch], row: y, count: cw, into: level)
                 lines.add(channel: ch, into: level)
-                // Explicit lanes: the select does not vectorize by itself.
+                // Explicit lanes: the selects do not vectorize by themselves.
                 var k = 0
                 while k + 8 <= cw {
-                    let photons = (load(x + k) - load(level + k)) * inverseGain
+                    let v = load(x + k)
+                    // False for NaN too.
+                    let finite = (v .<= largest) .& (v .>= -largest)
+                    badLanes = badLanes .| .!finite
+                    let photons = (v.replacing(with: 0, where: .!finite) - load(dk + k) - load(level + k)) * inverseGain
                     UnsafeMutableRawPointer(o + k).storeBytes(
                         of: (photons * load(f + k)).replacing(with: 0, where: photons .< threshold), as: SIMD8<Float>.self)
                     k += 8
                 }
                 while k < cw {
-                    let photons = (x[k] - level[k]) * inverseGain
+                    let v = x[k]
+                    bad = bad || !v.isFinite
+                    let photons = ((v.isFinite ? v : 0) - dk[k] - level[k]) * inverseGain
                     o[k] = photons < threshold ? 0 : photons * f[k]
                     k += 1
                 }
@@ -918,7 +952,7 @@ public final class FrameCleaner {
             var position = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
             var k = 0
             while k + 8 <= columns {
-                let v = load(row + k)
+                let v = load(out + k)
                 sum += v
                 moment += v * position
                 position += 8
@@ -926,20 +960,20 @@ public final class FrameCleaner {
             }
             var rowSum = Double(sum.sum()), rowMoment = Double(moment.sum())
             while k < columns {
-                rowSum += Double(row[k])
-                rowMoment += Double(row[k]) * Double(k)
+                rowSum += Double(out[k])
+                rowMoment += Double(out[k]) * Double(k)
                 k += 1
             }
             total += rowSum
             sy += rowSum * Double(y)
             sx += rowMoment
-            let cy = y - y0
-            if ys.contains(cy) && !xs.isEmpty {
+            if inCrop && !wholeRows {
                 (crop + cy * c + xs.lowerBound).update(from: row + x0 + xs.lowerBound, count: xs.count)
             }
         }
-        guard total > 0 else { return (0, centre) }
-        return (total, (y: sy / total, x: sx / total))
+        let finite = !bad && !any(badLanes)
+        guard total > 0 else { return (0, centre, finite) }
+        return (total, (y: sy / total, x: sx / total), finite)
     }
 
     @inline(__always)
