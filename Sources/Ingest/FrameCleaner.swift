@@ -123,7 +123,8 @@ public final class FrameCleaner {
     /// `[(channel * rows + y) * overscan + m]`, read contiguously by the gather.
     private let dark: UnsafeMutableBufferPointer<Float>
     private let darkOverscan: UnsafeMutableBufferPointer<Float>
-    /// The frame's overscan less the dark mean, in `darkOverscan`'s layout.
+    /// The frame's overscan less the dark mean, in `darkOverscan`'s layout;
+    /// after the offset fits, less the offsets too.
     private let overscanSamples: UnsafeMutableBufferPointer<Double>
     /// Per raw pixel: the noise deviation a background sample stays within
     /// (times the limit), 1 without darks (the overscan's noise scales it
@@ -363,12 +364,12 @@ public final class FrameCleaner {
         let offsets = try timedValue("overscan fits") { fitOffsets() }
         // Lines the darks explain need no search of the frame's readout spectrum.
         var lines: [[InterferenceLine]]? = nil
-        if options.removeSpikes { lines = try timedValue("interference: darks' lines") { try linesIfExplained(offsets.overscan) } }
+        if options.removeSpikes { lines = try timedValue("interference: darks' lines") { try linesIfExplained() } }
         if options.removeSpikes && lines == nil {
             searchedFrames += 1
             try timed("interference: search") {
                 selectBackground(raw, offsets)
-                lines = try removeSpikes(overscan: offsets.overscan)
+                lines = try removeSpikes()
             }
         }
         let (total, com, finite) = try timedValue("dark, offsets, lines, photons and centre of mass") {
@@ -397,8 +398,6 @@ public final class FrameCleaner {
     struct Offsets {
         /// Per channel: the polynomial's coefficients in the normalized readout sequence.
         var coefficients: [[Float]]
-        /// Per channel: the overscan less the dark mean and the offset, `[y * overscan + m]`.
-        var overscan: [[Double]]
         /// A background sample stays within this times its pixel's `backgroundScale`.
         var bound: Float
     }
@@ -412,47 +411,48 @@ public final class FrameCleaner {
         let terms = offsetWeights.count / max(1, count)
         let step = Float(1 / Double(L.sequenceLength))
         var coefficients = [[Float]](repeating: [0, 0, 0, 0], count: L.channels)
-        var overscan: [[Double]] = []
-        overscan.reserveCapacity(L.channels)
         var residualSquares = 0.0
         offsetWeights.withUnsafeBufferPointer { weights in
             for ch in 0..<L.channels {
-                var samples = Array(UnsafeBufferPointer(rebasing: overscanSamples[(ch * count)..<((ch + 1) * count)]))
-                samples.withUnsafeMutableBufferPointer { s in
-                    var c: [Float] = [0, 0, 0, 0]
-                    for i in 0..<terms {
-                        // Four partial sums: one chain of dependent adds would wait on each.
-                        var sums = SIMD4<Double>.zero
-                        let w = weights.baseAddress! + i * count
-                        var k = 0
-                        while k + 4 <= count {
-                            sums += SIMD4(w[k], w[k + 1], w[k + 2], w[k + 3]) * SIMD4(s[k], s[k + 1], s[k + 2], s[k + 3])
-                            k += 4
-                        }
-                        var sum = sums.sum()
-                        while k < count { sum += w[k] * s[k]; k += 1 }
-                        c[i] = Float(sum)
+                let s = overscanSamples.baseAddress! + ch * count
+                var c: [Float] = [0, 0, 0, 0]
+                for i in 0..<terms {
+                    // Four partial sums: one chain of dependent adds would wait on each.
+                    var sums = SIMD4<Double>.zero
+                    let w = weights.baseAddress! + i * count
+                    var k = 0
+                    while k + 4 <= count {
+                        sums += SIMD4(w[k], w[k + 1], w[k + 2], w[k + 3]) * SIMD4(s[k], s[k + 1], s[k + 2], s[k + 3])
+                        k += 4
                     }
-                    coefficients[ch] = c
-                    // The offset subtracted in Float, at the positions the data pass computes.
-                    let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
-                    for y in 0..<L.rows {
-                        let t0 = Float(y * bw) * step
-                        for m in 0..<o {
-                            let t = t0 + Float(cw + m) * step
-                            let r = Double(Float(s[y * o + m]) - (((c3 * t + c2) * t + c1) * t + c0))
-                            s[y * o + m] = r
-                            residualSquares += r * r
-                        }
+                    var sum = sums.sum()
+                    while k < count { sum += w[k] * s[k]; k += 1 }
+                    c[i] = Float(sum)
+                }
+                coefficients[ch] = c
+                // The offset subtracted in Float, at the positions the data pass computes.
+                let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
+                for y in 0..<L.rows {
+                    let t0 = Float(y * bw) * step
+                    for m in 0..<o {
+                        let t = t0 + Float(cw + m) * step
+                        let r = Double(Float(s[y * o + m]) - (((c3 * t + c2) * t + c1) * t + c0))
+                        s[y * o + m] = r
+                        residualSquares += r * r
                     }
                 }
-                overscan.append(samples)
             }
         }
         // Without darks the noise per pixel is unknown: the overscan gives a typical one.
         let typicalNoise = count > 0 ? Float(max((residualSquares / Double(L.channels * count)).squareRoot(), 1e-3)) : 3
         let bound = Float(options.backgroundSigma) * (noise.isEmpty ? typicalNoise : 1)
-        return Offsets(coefficients: coefficients, overscan: overscan, bound: bound)
+        return Offsets(coefficients: coefficients, bound: bound)
+    }
+
+    /// Channel ch's overscan less the dark and its offset, `[y * overscan + m]` (after `fitOffsets`).
+    private func overscan(of ch: Int) -> UnsafeBufferPointer<Double> {
+        let count = layout.rows * layout.overscan
+        return UnsafeBufferPointer(rebasing: overscanSamples[(ch * count)..<((ch + 1) * count)])
     }
 
     /// Per polynomial term i and overscan sample k (`[i * count + k]`), its
@@ -609,48 +609,35 @@ public final class FrameCleaner {
     /// thousand frames.
     /// Nil when one does: the frame has a line the darks did not show, and
     /// the readout spectrum must be searched.
-    private func linesIfExplained(_ overscan: [[Double]]) throws -> [[InterferenceLine]]? {
+    private func linesIfExplained() throws -> [[InterferenceLine]]? {
         guard let check = overscanCheck else { return nil }
-        let L = layout, o = L.overscan, cw = L.columnsPerChannel, r = check.length
+        let L = layout, o = L.overscan, cw = L.columnsPerChannel, r = check.length, count = L.rows * o
         let series = UnsafeMutableRawPointer(overscanSeries.baseAddress).assumingMemoryBound(to: Float.self)
         var found = [[InterferenceLine]](repeating: [], count: L.channels)
-        // A line's cosines and sines over the overscan columns.
-        let cosines = UnsafeMutablePointer<Float>.allocate(capacity: o), sines = UnsafeMutablePointer<Float>.allocate(capacity: o)
-        defer { cosines.deallocate(); sines.deallocate() }
         for ch in 0..<L.channels where liveChannels[ch] {
             let known = ch < darkLines.count ? darkLines[ch] : []
             if !known.isEmpty {
-                let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: overscan[ch])
+                let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: overscan(of: ch))
                 found[ch] = fit.refine(known.map { (omega: $0, within: 0.25) },
                                        significance: options.spikeThreshold * options.spikeThreshold,
                                        maxLines: options.maxSpikesPerChannel)
             }
-            // The residual, windowed, each overscan column down the rows:
-            // the samples, then each line's share (its phase rotated row to
-            // row, tables over the columns), then the window.
-            overscan[ch].withUnsafeBufferPointer { samples in
-                for m in 0..<o {
-                    let line = series + (ch * o + m) * r
-                    for y in 0..<L.rows { line[y] = Float(samples[y * o + m]) }
-                }
-            }
-            for line in found[ch] {
-                let stepC = cos(line.omega * Double(L.blockWidth)), stepS = sin(line.omega * Double(L.blockWidth))
-                for m in 0..<o {
-                    cosines[m] = Float(cos(line.omega * Double(cw + m)))
-                    sines[m] = Float(sin(line.omega * Double(cw + m)))
-                }
-                var c = 1.0, s = 0.0
-                for y in 0..<L.rows {
-                    let A = Float(line.a * c + line.b * s), B = Float(line.b * c - line.a * s)
-                    for m in 0..<o { series[(ch * o + m) * r + y] -= A * cosines[m] + B * sines[m] }
-                    (c, s) = (c * stepC - s * stepS, s * stepC + c * stepS)
-                }
-            }
-            overscanWindow.withUnsafeBufferPointer { window in
-                for m in 0..<o {
-                    let line = series + (ch * o + m) * r
-                    for y in 0..<L.rows { line[y] *= window[y] }
+        }
+        // The residual, windowed, each overscan column down the rows, in one
+        // pass: per row the samples less the lines (over the overscan
+        // columns), times the window.
+        let lines = RowLines(found, first: cw, columns: o, blockWidth: L.blockWidth)
+        let level = UnsafeMutablePointer<Float>.allocate(capacity: o)
+        defer { level.deallocate() }
+        overscanWindow.withUnsafeBufferPointer { window in
+            let samples = overscanSamples.baseAddress!
+            for y in 0..<L.rows {
+                let w = window[y]
+                for ch in 0..<L.channels where liveChannels[ch] {
+                    level.update(repeating: 0, count: o)
+                    lines.add(channel: ch, into: level)
+                    let v = samples + ch * count + y * o
+                    for m in 0..<o { series[(ch * o + m) * r + y] = (Float(v[m]) - level[m]) * w }
                 }
             }
         }
@@ -687,7 +674,7 @@ public final class FrameCleaner {
     /// amplitudes are fitted there; without, each bin is fitted by least
     /// squares to the background samples (CLEAN). The lines are subtracted
     /// from the whole channel.
-    private func removeSpikes(overscan: [[Double]]) throws -> [[InterferenceLine]] {
+    private func removeSpikes() throws -> [[InterferenceLine]] {
         var found = [[InterferenceLine]](repeating: [], count: layout.channels)
         let L = layout, n = transformLength, bw = L.blockWidth
         try timed("interference: transform") {
@@ -732,7 +719,7 @@ public final class FrameCleaner {
                     let level = Float(floor * floor)
                     var peaks: [(k: Int, power: Float)] = []
                     for k in lowest..<(n / 2) where isPeak(k, above: level) { peaks.append((k, squares[k])) }
-                    lines = try fromOverscan(channel: ch, samples: overscan[ch], peaks: peaks, transformLength: n)
+                    lines = try fromOverscan(channel: ch, samples: overscan(of: ch), peaks: peaks, transformLength: n)
                 } else {
                     lines = clean(Spectra(s + 2 * ch * n, n), floor: floor, lowest: lowest) { isPeak($0, above: $1) }
                 }
@@ -785,7 +772,7 @@ public final class FrameCleaner {
     /// The channel's lines from its overscan, near the spectrum's peaks:
     /// strongest first, a peak within 3 bins of a stronger one taken as the
     /// same line (a line between bins lights both).
-    private func fromOverscan(channel ch: Int, samples: [Double], peaks: [(k: Int, power: Float)],
+    private func fromOverscan(channel ch: Int, samples: UnsafeBufferPointer<Double>, peaks: [(k: Int, power: Float)],
                               transformLength n: Int) throws -> [InterferenceLine] {
         let known = ch < darkLines.count ? darkLines[ch] : []
         guard !peaks.isEmpty || !known.isEmpty else { return [] }
@@ -825,7 +812,8 @@ public final class FrameCleaner {
         /// Per line: cos and sin of omega w y for the current row.
         private let phase: UnsafeMutablePointer<Double>
 
-        init(_ lines: [[InterferenceLine]], columns: Int, blockWidth: Int) {
+        /// Over `columns` columns of each block from column `first`.
+        init(_ lines: [[InterferenceLine]], first: Int = 0, columns: Int, blockWidth: Int) {
             self.columns = columns
             var start = [0]
             for channel in lines { start.append(start.last! + channel.count) }
@@ -836,8 +824,8 @@ public final class FrameCleaner {
             phase = .allocate(capacity: max(1, 2 * all.count))
             for (l, line) in all.enumerated() {
                 for j in 0..<columns {
-                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(j)))
-                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(j)))
+                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(first + j)))
+                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(first + j)))
                 }
                 constants[4 * l] = line.a
                 constants[4 * l + 1] = line.b

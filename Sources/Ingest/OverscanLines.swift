@@ -38,29 +38,53 @@ struct OverscanLines {
 
     /// `samples[y * count + m]`: the overscan column m of row y.
     init(rows: Int, blockWidth: Int, first: Int, samples: [Double]) {
+        self = samples.withUnsafeBufferPointer { OverscanLines(rows: rows, blockWidth: blockWidth, first: first, samples: $0) }
+    }
+
+    init(rows: Int, blockWidth: Int, first: Int, samples: UnsafeBufferPointer<Double>) {
         self.rows = rows
         self.blockWidth = blockWidth
         self.first = first
         let count = blockWidth - first
         self.count = count
         groups = (count + 3) / 4
-        var lanes = [SIMD4<Float>](repeating: .zero, count: rows * groups)
-        for y in 0..<rows { for m in 0..<count { lanes[y * groups + m / 4][m % 4] = Float(samples[y * count + m]) } }
-        self.lanes = lanes
-        sumOfSquares = samples.reduce(0) { $0 + $1 * $1 }
+        let groups = self.groups, v = samples
+        lanes = [SIMD4<Float>](unsafeUninitializedCapacity: rows * groups) { out, n in
+            for y in 0..<rows {
+                for g in 0..<groups {
+                    let m = 4 * g
+                    out[y * groups + g] = m + 4 <= count
+                        ? SIMD4<Float>(UnsafeRawPointer(v.baseAddress! + y * count + m).loadUnaligned(as: SIMD4<Double>.self))
+                        : SIMD4<Float>((0..<4).map { m + $0 < count ? Float(v[y * count + m + $0]) : 0 })
+                }
+            }
+            n = rows * groups
+        }
+        // Four partial sums: one chain of dependent adds would wait on each.
+        var sums = SIMD4<Double>.zero
+        var k = 0
+        while k + 4 <= v.count {
+            let x = UnsafeRawPointer(v.baseAddress! + k).loadUnaligned(as: SIMD4<Double>.self)
+            sums += x * x
+            k += 4
+        }
+        var sum = sums.sum()
+        while k < v.count { sum += v[k] * v[k]; k += 1 }
+        sumOfSquares = sum
     }
 
     /// Sum over the overscan positions s of exp(-i phi s).
     func positions(_ phi: Double) -> Complex<Double> {
         // Sum_{k<K} e^{-ixk} = e^{-ix(K-1)/2} sin(xK/2) / sin(x/2): no cancellation near 0.
-        func geometric(_ x: Double, _ terms: Int) -> Complex<Double> {
+        // The two sums' phases and the first position's join in one rotation.
+        func geometric(_ x: Double, _ terms: Int) -> (ratio: Double, phase: Double) {
             let half = remainder(x, 2 * Double.pi) / 2, s = sin(half)
-            if abs(s) < 1e-12 { return Complex(Double(terms), 0) }
-            let ratio = sin(half * Double(terms)) / s, phase = -half * Double(terms - 1)
-            return Complex(ratio * cos(phase), ratio * sin(phase))
+            if abs(s) < 1e-12 { return (Double(terms), 0) }
+            return (sin(half * Double(terms)) / s, -half * Double(terms - 1))
         }
-        let start = Complex<Double>(cos(phi * Double(first)), -sin(phi * Double(first)))
-        return start * geometric(phi, count) * geometric(phi * Double(blockWidth), rows)
+        let columns = geometric(phi, count), rowSum = geometric(phi * Double(blockWidth), rows)
+        let ratio = columns.ratio * rowSum.ratio, phase = columns.phase + rowSum.phase - remainder(phi * Double(first), 2 * Double.pi)
+        return Complex(ratio * cos(phase), ratio * sin(phase))
     }
 
     /// Sum over the overscan positions s of v_s exp(-i omega s): Goertzel
@@ -82,6 +106,13 @@ struct OverscanLines {
                 re += yr * cp - yi * sp
                 im += yr * sp + yi * cp
             }
+            // The segments' rotations e^{-i theta end}, one step of `length` rows apart.
+            func segmentFinish(_ f1: SIMD4<Float>, _ f2: SIMD4<Float>, rotation: Complex<Double>) {
+                let s1 = SIMD4<Double>(f1), s2 = SIMD4<Double>(f2)
+                let yr = s1 - cosTheta * s2, yi = sinTheta * s2
+                re += yr * rotation.real - yi * rotation.imaginary
+                im += yr * rotation.imaginary + yi * rotation.real
+            }
             lanes.withUnsafeBufferPointer { v in
                 var a1 = SIMD4<Float>.zero, a2 = a1, b1 = a1, b2 = a1, c1 = a1, c2 = a1, d1 = a1, d2 = a1
                 var i = g, stride = length * groups
@@ -92,10 +123,15 @@ struct OverscanLines {
                     i += groups
                 }
                 if length > 0 {
-                    finish(a1, a2, end: length - 1)
-                    finish(b1, b2, end: 2 * length - 1)
-                    finish(c1, c2, end: 3 * length - 1)
-                    finish(d1, d2, end: 4 * length - 1)
+                    var rotation = Complex<Double>(cos(theta * Double(length - 1)), -sin(theta * Double(length - 1)))
+                    let step = Complex<Double>(cos(theta * Double(length)), -sin(theta * Double(length)))
+                    segmentFinish(a1, a2, rotation: rotation)
+                    rotation = rotation * step
+                    segmentFinish(b1, b2, rotation: rotation)
+                    rotation = rotation * step
+                    segmentFinish(c1, c2, rotation: rotation)
+                    rotation = rotation * step
+                    segmentFinish(d1, d2, rotation: rotation)
                 }
                 // Rows left over by the four segments.
                 var t1 = SIMD4<Float>.zero, t2 = t1
@@ -108,9 +144,13 @@ struct OverscanLines {
                 }
                 if rows > 4 * length { finish(t1, t2, end: rows - 1) }
             }
+            // Each column's phase e^{-i omega s}, a column apart.
+            let phase = -omega * Double(first + 4 * g)
+            var rotation = Complex<Double>(cos(phase), sin(phase))
+            let step = Complex<Double>(cos(omega), -sin(omega))
             for lane in 0..<4 where 4 * g + lane < count {
-                let phase = -omega * Double(first + 4 * g + lane)
-                total += Complex(re[lane], im[lane]) * Complex(cos(phase), sin(phase))
+                total += Complex(re[lane], im[lane]) * rotation
+                rotation = rotation * step
             }
         }
         return total
