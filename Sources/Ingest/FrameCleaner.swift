@@ -136,7 +136,7 @@ public final class FrameCleaner {
     public var recordTimings = false
     public private(set) var stepSeconds: [String: Double] = [:]
     /// The steps `stepSeconds` may name, in order.
-    public static let stepNames = ["overscan gather", "overscan fits", "interference: darks' lines", "interference: search",
+    public static let stepNames = ["overscan gather", "overscan fits", "interference: darks' lines", "interference: darks' lines: fits", "interference: search",
                                    "interference: transform", "interference: fits", "interference: refine",
                                    "dark, offsets, lines, photons and centre of mass", "crop and downsample"]
     /// Frames whose readout spectrum was searched for lines (the darks' lines did not explain their overscan).
@@ -614,30 +614,57 @@ public final class FrameCleaner {
         let L = layout, o = L.overscan, cw = L.columnsPerChannel, r = check.length, count = L.rows * o
         let series = UnsafeMutableRawPointer(overscanSeries.baseAddress).assumingMemoryBound(to: Float.self)
         var found = [[InterferenceLine]](repeating: [], count: L.channels)
-        for ch in 0..<L.channels where liveChannels[ch] {
-            let known = ch < darkLines.count ? darkLines[ch] : []
-            if !known.isEmpty {
+        try timed("interference: darks' lines: fits") {
+            for ch in 0..<L.channels where liveChannels[ch] {
+                let known = ch < darkLines.count ? darkLines[ch] : []
+                guard !known.isEmpty else { continue }
                 let fit = OverscanLines(rows: L.rows, blockWidth: L.blockWidth, first: cw, samples: overscan(of: ch))
                 found[ch] = fit.refine(known.map { (omega: $0, within: 0.25) },
                                        significance: options.spikeThreshold * options.spikeThreshold,
                                        maxLines: options.maxSpikesPerChannel)
             }
         }
-        // The residual, windowed, each overscan column down the rows, in one
-        // pass: per row the samples less the lines (over the overscan
-        // columns), times the window.
-        let lines = RowLines(found, first: cw, columns: o, blockWidth: L.blockWidth)
-        let level = UnsafeMutablePointer<Float>.allocate(capacity: o)
-        defer { level.deallocate() }
+        // The residual, windowed, each overscan column down the rows: the
+        // samples, less each line (per row its cosine and sine weights A, B,
+        // turned row to row four rows to a vector, then over each column),
+        // times the window.
+        let rows = L.rows
+        let weightA = UnsafeMutablePointer<Float>.allocate(capacity: rows), weightB = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        defer { weightA.deallocate(); weightB.deallocate() }
         overscanWindow.withUnsafeBufferPointer { window in
-            let samples = overscanSamples.baseAddress!
-            for y in 0..<L.rows {
-                let w = window[y]
-                for ch in 0..<L.channels where liveChannels[ch] {
-                    level.update(repeating: 0, count: o)
-                    lines.add(channel: ch, into: level)
-                    let v = samples + ch * count + y * o
-                    for m in 0..<o { series[(ch * o + m) * r + y] = (Float(v[m]) - level[m]) * w }
+            for ch in 0..<L.channels where liveChannels[ch] {
+                let v = overscanSamples.baseAddress! + ch * count
+                for m in 0..<o {
+                    let column = series + (ch * o + m) * r
+                    for y in 0..<rows { column[y] = Float(v[y * o + m]) }
+                }
+                for line in found[ch] {
+                    let theta = line.omega * Double(L.blockWidth)
+                    var c = SIMD4<Double>(1, cos(theta), cos(2 * theta), cos(3 * theta))
+                    var s = SIMD4<Double>(0, sin(theta), sin(2 * theta), sin(3 * theta))
+                    let stepC = cos(4 * theta), stepS = sin(4 * theta)
+                    var y = 0
+                    while y + 4 <= rows {
+                        UnsafeMutableRawPointer(weightA + y).storeBytes(of: SIMD4<Float>(line.a * c + line.b * s), as: SIMD4<Float>.self)
+                        UnsafeMutableRawPointer(weightB + y).storeBytes(of: SIMD4<Float>(line.b * c - line.a * s), as: SIMD4<Float>.self)
+                        (c, s) = (c * stepC - s * stepS, s * stepC + c * stepS)
+                        y += 4
+                    }
+                    while y < rows {
+                        let (cy, sy) = (cos(theta * Double(y)), sin(theta * Double(y)))
+                        weightA[y] = Float(line.a * cy + line.b * sy)
+                        weightB[y] = Float(line.b * cy - line.a * sy)
+                        y += 1
+                    }
+                    for m in 0..<o {
+                        let cm = Float(cos(line.omega * Double(cw + m))), sm = Float(sin(line.omega * Double(cw + m)))
+                        let column = series + (ch * o + m) * r
+                        for y in 0..<rows { column[y] -= weightA[y] * cm + weightB[y] * sm }
+                    }
+                }
+                for m in 0..<o {
+                    let column = series + (ch * o + m) * r
+                    for y in 0..<rows { column[y] *= window[y] }
                 }
             }
         }
@@ -812,8 +839,7 @@ public final class FrameCleaner {
         /// Per line: cos and sin of omega w y for the current row.
         private let phase: UnsafeMutablePointer<Double>
 
-        /// Over `columns` columns of each block from column `first`.
-        init(_ lines: [[InterferenceLine]], first: Int = 0, columns: Int, blockWidth: Int) {
+        init(_ lines: [[InterferenceLine]], columns: Int, blockWidth: Int) {
             self.columns = columns
             var start = [0]
             for channel in lines { start.append(start.last! + channel.count) }
@@ -824,8 +850,8 @@ public final class FrameCleaner {
             phase = .allocate(capacity: max(1, 2 * all.count))
             for (l, line) in all.enumerated() {
                 for j in 0..<columns {
-                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(first + j)))
-                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(first + j)))
+                    tables[2 * l * columns + j] = Float(cos(line.omega * Double(j)))
+                    tables[(2 * l + 1) * columns + j] = Float(sin(line.omega * Double(j)))
                 }
                 constants[4 * l] = line.a
                 constants[4 * l + 1] = line.b
