@@ -12,6 +12,14 @@ let hdf5Pkg = env["NS_HDF5_PKG"] ?? "hdf5-openmpi"
 let fftwPkg = env["NS_FFTW_PKG"] ?? "fftw3f"
 let zmqPkg = env["NS_ZMQ_PKG"] ?? "libzmq"
 let mpiSettings: [SwiftSetting] = mpiPkg.lowercased().contains("mpich") ? [.define("NS_MPICH")] : []
+// The hot loops (solver, preprocessing) are written in explicit vector lanes;
+// a release build compiles them for the building machine's vector units
+// (AVX2 and FMA where present; FFTW picks its own at run time). For a binary
+// that must run on other CPUs, name one: NS_TARGET_CPU=x86-64 (portable),
+// NS_TARGET_CPU=haswell, ...; NS_TARGET_CPU=none passes no flag.
+let targetCPU = env["NS_TARGET_CPU"] ?? "native"
+let vectorSettings: [SwiftSetting] = targetCPU == "none" ? []
+    : [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
 
 let package = Package(
     name: "nanosurveyor",
@@ -53,9 +61,10 @@ let package = Package(
         // Domain modules.
         .target(name: "Recon", dependencies: [
             "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
-        ]),
+        ], swiftSettings: vectorSettings),
         // Raw frames to clean diffraction: darks, offsets, interference, photons, crop, downsampling.
-        .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")]),
+        .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")],
+                swiftSettings: vectorSettings),
         // Recon's communicator interface carried by MPI.
         .target(name: "ReconMPI", dependencies: [
             "Recon", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),

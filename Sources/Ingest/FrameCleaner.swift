@@ -422,7 +422,8 @@ public final class FrameCleaner {
                     let w = weights.baseAddress! + i * count
                     var k = 0
                     while k + 4 <= count {
-                        sums += SIMD4(w[k], w[k + 1], w[k + 2], w[k + 3]) * SIMD4(s[k], s[k + 1], s[k + 2], s[k + 3])
+                        sums += UnsafeRawPointer(w + k).loadUnaligned(as: SIMD4<Double>.self)
+                            * UnsafeRawPointer(s + k).loadUnaligned(as: SIMD4<Double>.self)
                         k += 4
                     }
                     var sum = sums.sum()
@@ -436,11 +437,19 @@ public final class FrameCleaner {
                     let t0 = Float(y * bw) * step
                     for m in 0..<o {
                         let t = t0 + Float(cw + m) * step
-                        let r = Double(Float(s[y * o + m]) - (((c3 * t + c2) * t + c1) * t + c0))
-                        s[y * o + m] = r
-                        residualSquares += r * r
+                        s[y * o + m] = Double(Float(s[y * o + m]) - (((c3 * t + c2) * t + c1) * t + c0))
                     }
                 }
+                // Four partial sums, as above.
+                var squares = SIMD4<Double>.zero
+                var k = 0
+                while k + 4 <= count {
+                    let r = UnsafeRawPointer(s + k).loadUnaligned(as: SIMD4<Double>.self)
+                    squares += r * r
+                    k += 4
+                }
+                residualSquares += squares.sum()
+                while k < count { residualSquares += s[k] * s[k]; k += 1 }
             }
         }
         // Without darks the noise per pixel is unknown: the overscan gives a typical one.
