@@ -28,7 +28,8 @@ public enum PreprocessBenchmark {
         public var searchedFrames: Int
     }
 
-    public static func run(_ comm: Communicator, detector: Int = 1024, outputSize: Int = 256, frames: Int = 32) throws -> Row {
+    public static func run(_ comm: Communicator, detector: Int = 1024, outputSize: Int = 256, frames: Int = 32,
+                           searchEveryFrame: Bool = false) throws -> Row {
         let model = DetectorModel()
         let truth = try DetectorTruth(model: model, rows: detector, columns: detector)
         let layout = truth.layout
@@ -45,8 +46,10 @@ public enum PreprocessBenchmark {
         dark = try dark.merged(over: SingleRank())
         var options = PreprocessOptions()
         options.outputSize = outputSize
+        options.searchEveryFrame = searchEveryFrame
         let cleaner = try FrameCleaner(layout: layout, gain: model.gain, dark: dark, fileMask: nil, centre: (c, c), options: options)
         _ = try cleaner.clean(raw: raws[0])  // warm up
+        let searchedBefore = cleaner.searchedFrames
         cleaner.recordTimings = true
 
         let forward = try FFTPlan2D(height: detector, width: detector, direction: .forward, inPlace: true)
@@ -78,7 +81,7 @@ public enum PreprocessBenchmark {
         for name in FrameCleaner.stepNames {
             steps[name] = try comm.allreduce((cleaner.stepSeconds[name] ?? 0) / Double(frames), op: .max)
         }
-        let searched = try comm.allreduce(Double(cleaner.searchedFrames), op: .sum)
+        let searched = try comm.allreduce(Double(cleaner.searchedFrames - searchedBefore), op: .sum)
         let total = Double(frames * comm.size)
         return Row(ranks: comm.size, detector: detector, outputSize: outputSize, framesPerRank: frames,
                    framesPerSecond: total / slowest, fftFramesPerSecond: total / slowestFFT, ratioToFFT: slowest / slowestFFT,

@@ -12,6 +12,10 @@ public struct PreprocessOptions: Codable, Equatable, Sendable {
     public var overscanOrder = 2
     /// Remove narrow readout interference lines found in the background.
     public var removeSpikes = true
+    /// Search every frame's readout spectrum for lines, even where the dark
+    /// frames' lines explain its overscan (for interference that comes and
+    /// goes between frames; slower: see `bench preprocess`).
+    public var searchEveryFrame = false
     /// A line is a spectral bin this many times the band's median magnitude
     /// (the noise there is Rayleigh-distributed: 5 is 5.9 sigma).
     public var spikeThreshold = 5.0
@@ -364,7 +368,9 @@ public final class FrameCleaner {
         let offsets = try timedValue("overscan fits") { fitOffsets() }
         // Lines the darks explain need no search of the frame's readout spectrum.
         var lines: [[InterferenceLine]]? = nil
-        if options.removeSpikes { lines = try timedValue("interference: darks' lines") { try linesIfExplained() } }
+        if options.removeSpikes && !options.searchEveryFrame {
+            lines = try timedValue("interference: darks' lines") { try linesIfExplained() }
+        }
         if options.removeSpikes && lines == nil {
             searchedFrames += 1
             try timed("interference: search") {

@@ -20,6 +20,8 @@ public enum PreprocessParameters {
             ParameterSpec("overscan_order", .integer(0...3), default: .integer(d.overscanOrder),
                           doc: "order of the per-channel overscan fit along the readout (0: off)"),
             ParameterSpec("remove_spikes", .boolean, default: .boolean(d.removeSpikes), doc: "remove readout interference lines"),
+            ParameterSpec("search_every_frame", .boolean, default: .boolean(d.searchEveryFrame),
+                          doc: "search every frame's readout spectrum for lines, even where the darks' lines explain its overscan"),
             ParameterSpec("spike_threshold", .number(1.01...1000), default: .number(d.spikeThreshold),
                           doc: "interference line threshold, times the band's median magnitude"),
             ParameterSpec("background_sigma", .number(0.1...100), default: .number(d.backgroundSigma),
@@ -50,6 +52,7 @@ public enum PreprocessParameters {
         o.subtractDark = p.boolean("subtract_dark")
         o.overscanOrder = p.integer("overscan_order")
         o.removeSpikes = p.boolean("remove_spikes")
+        o.searchEveryFrame = p.boolean("search_every_frame")
         o.spikeThreshold = p.number("spike_threshold")
         o.backgroundSigma = p.number("background_sigma")
         o.photonThreshold = p.number("photon_threshold")

@@ -83,6 +83,8 @@ struct Bench: ParsableCommand {
         var outputSize = 256
         @Option(help: "Frames cleaned per rank.")
         var frames = 32
+        @Flag(help: "Search every frame's readout spectrum for interference lines (the cleaning's --search-every-frame).")
+        var searchEveryFrame = false
         @Flag(help: "Print JSON instead of a table.")
         var json = false
 
@@ -94,7 +96,8 @@ struct Bench: ParsableCommand {
 
         func run() throws {
             try withMPI { world in
-                let row = try PreprocessBenchmark.run(world, detector: detector, outputSize: outputSize, frames: frames)
+                let row = try PreprocessBenchmark.run(world, detector: detector, outputSize: outputSize, frames: frames,
+                                                       searchEveryFrame: searchEveryFrame)
                 guard world.rank == 0 else { return }
                 if json { print(try jsonLine(row)); return }
                 print("bench preprocess: \(detector)x\(detector) raw frames (16 channels + overscan) to \(outputSize)x\(outputSize), \(frames) frames per rank")

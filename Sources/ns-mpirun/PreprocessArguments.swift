@@ -12,6 +12,8 @@ struct PreprocessArguments: ParsableArguments {
     var overscanOrder: Int?
     @Flag(help: "Do not remove readout interference lines. [remove_spikes]")
     var noSpikes = false
+    @Flag(help: "Search every frame's readout spectrum for interference lines, even where the dark frames' lines explain its overscan. [search_every_frame]")
+    var searchEveryFrame = false
     @Option(help: "Interference line threshold, times the median magnitude of the band. [spike_threshold]")
     var spikeThreshold: Double?
     @Option(help: "Background pixels lie within this many noise deviations of zero. [background_sigma]")
@@ -40,6 +42,7 @@ struct PreprocessArguments: ParsableArguments {
         if noDark { o.append(.init("subtract_dark", .boolean(false), option: "--no-dark")) }
         if let v = overscanOrder { o.append(.init("overscan_order", .integer(v), option: "--overscan-order")) }
         if noSpikes { o.append(.init("remove_spikes", .boolean(false), option: "--no-spikes")) }
+        if searchEveryFrame { o.append(.init("search_every_frame", .boolean(true), option: "--search-every-frame")) }
         if let v = spikeThreshold { o.append(.init("spike_threshold", .number(v), option: "--spike-threshold")) }
         if let v = backgroundSigma { o.append(.init("background_sigma", .number(v), option: "--background-sigma")) }
         if let v = photonThreshold { o.append(.init("photon_threshold", .number(v), option: "--photon-threshold")) }

@@ -268,12 +268,15 @@ struct RawFixture {
         options.photonThreshold = 0
         let plain = try FrameCleaner(layout: layout, gain: model.gain, dark: dark, fileMask: nil, centre: (64, 64), options: options)
         let later = try FrameCleaner(layout: layout, gain: model.gain, dark: dark, fileMask: nil, centre: (64, 64), options: options)
+        var always = options
+        always.searchEveryFrame = true
+        let searching = try FrameCleaner(layout: layout, gain: model.gain, dark: dark, fileMask: nil, centre: (64, 64), options: always)
         // Between bins, as a real line is, and away from the darks' lines'
         // copies through the row rate (0.05 cycles per sample here), which
         // 4 overscan samples a row cannot tell from them.
         let length = Double(layout.sequenceLength), amplitude = 8.0
         let omega = 2 * Double.pi * ((0.392 * length).rounded() + 0.3) / length
-        var s = 0.0, n = 0
+        var s = 0.0, n = 0, searchedApart = 0.0
         for f in 0..<4 {
             let raw = truth.rawFrame(photons: photons, seed: 11, stream: UInt64(f)).map(Float.init)
             var withLine = raw
@@ -281,10 +284,11 @@ struct RawFixture {
                 let sequence = layout.readout(row: y, rawColumn: c).sequence
                 withLine[y * layout.rawColumns + c] += Float(amplitude * cos(omega * Double(sequence) + 1))
             } }
-            let a = try plain.clean(raw: raw), b = try later.clean(raw: withLine)
+            let a = try plain.clean(raw: raw), b = try later.clean(raw: withLine), c = try searching.clean(raw: raw)
             for p in photons.indices where plain.imageMask[p] == 0 {
-                let d = Double(b.photons[p] - a.photons[p])
+                let d = Double(b.photons[p] - a.photons[p]), e = Double(c.photons[p] - a.photons[p])
                 s += d * d
+                searchedApart += e * e
                 n += 1
             }
         }
@@ -292,6 +296,10 @@ struct RawFixture {
         #expect(later.searchedFrames == 4, "a line the darks did not show is searched for")
         let line = amplitude / model.gain / 2.0.squareRoot(), left = (s / Double(n)).squareRoot()
         #expect(left < 0.2 * line, "a line of \(line) photons rms, \(left) left")
+        // Searched whether or not the darks explain it, the same frame comes out nearly the same.
+        #expect(searching.searchedFrames == 4)
+        let apart = (searchedApart / Double(n)).squareRoot()
+        #expect(apart < 0.2 * line, "searched and darks-explained frames \(apart) photons rms apart")
     }
 
     /// FFT downsampling conserves photons and maps the centre to the centre.
