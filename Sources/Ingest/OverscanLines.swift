@@ -94,20 +94,18 @@ struct OverscanLines {
     func transform(_ omega: Double) -> Complex<Double> {
         let theta = omega * Double(blockWidth), c = Float(2 * cos(theta)), cosTheta = cos(theta), sinTheta = sin(theta)
         let length = rows / 4
+        // e^{-i theta end} at each segment's last row (segments `length` rows
+        // apart), and at the last row for the rows left over.
+        func turn(_ end: Int) -> Complex<Double> { Complex(cos(theta * Double(end)), -sin(theta * Double(end))) }
+        let step = turn(length), first = turn(length - 1)
+        let turnA = first, turnB = turnA * step, turnC = turnB * step, turnD = turnC * step, lastTurn = turn(rows - 1)
         var total = Complex<Double>.zero
         for g in 0..<groups {
             var re = SIMD4<Double>.zero, im = SIMD4<Double>.zero
             // Adds a segment's Sum_y v_y e^{-i theta y}, from its recurrence's last
-            // two states (s1 - e^{-i theta} s2 is the sum with e^{i theta (end - y)}).
-            func finish(_ f1: SIMD4<Float>, _ f2: SIMD4<Float>, end: Int) {
-                let s1 = SIMD4<Double>(f1), s2 = SIMD4<Double>(f2)
-                let yr = s1 - cosTheta * s2, yi = sinTheta * s2
-                let phi = -theta * Double(end), cp = cos(phi), sp = sin(phi)
-                re += yr * cp - yi * sp
-                im += yr * sp + yi * cp
-            }
-            // The segments' rotations e^{-i theta end}, one step of `length` rows apart.
-            func segmentFinish(_ f1: SIMD4<Float>, _ f2: SIMD4<Float>, rotation: Complex<Double>) {
+            // two states (s1 - e^{-i theta} s2 is the sum with e^{i theta (end - y)})
+            // and e^{-i theta end}.
+            func finish(_ f1: SIMD4<Float>, _ f2: SIMD4<Float>, _ rotation: Complex<Double>) {
                 let s1 = SIMD4<Double>(f1), s2 = SIMD4<Double>(f2)
                 let yr = s1 - cosTheta * s2, yi = sinTheta * s2
                 re += yr * rotation.real - yi * rotation.imaginary
@@ -123,15 +121,10 @@ struct OverscanLines {
                     i += groups
                 }
                 if length > 0 {
-                    var rotation = Complex<Double>(cos(theta * Double(length - 1)), -sin(theta * Double(length - 1)))
-                    let step = Complex<Double>(cos(theta * Double(length)), -sin(theta * Double(length)))
-                    segmentFinish(a1, a2, rotation: rotation)
-                    rotation = rotation * step
-                    segmentFinish(b1, b2, rotation: rotation)
-                    rotation = rotation * step
-                    segmentFinish(c1, c2, rotation: rotation)
-                    rotation = rotation * step
-                    segmentFinish(d1, d2, rotation: rotation)
+                    finish(a1, a2, turnA)
+                    finish(b1, b2, turnB)
+                    finish(c1, c2, turnC)
+                    finish(d1, d2, turnD)
                 }
                 // Rows left over by the four segments.
                 var t1 = SIMD4<Float>.zero, t2 = t1
@@ -142,15 +135,15 @@ struct OverscanLines {
                     (t2, t1) = (t1, t0)
                     i += stride
                 }
-                if rows > 4 * length { finish(t1, t2, end: rows - 1) }
+                if rows > 4 * length { finish(t1, t2, lastTurn) }
             }
             // Each column's phase e^{-i omega s}, a column apart.
-            let phase = -omega * Double(first + 4 * g)
+            let phase = -omega * Double(self.first + 4 * g)
             var rotation = Complex<Double>(cos(phase), sin(phase))
-            let step = Complex<Double>(cos(omega), -sin(omega))
+            let column = Complex<Double>(cos(omega), -sin(omega))
             for lane in 0..<4 where 4 * g + lane < count {
                 total += Complex(re[lane], im[lane]) * rotation
-                rotation = rotation * step
+                rotation = rotation * column
             }
         }
         return total
