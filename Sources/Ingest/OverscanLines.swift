@@ -97,8 +97,8 @@ struct OverscanLines {
         // e^{-i theta end} at each segment's last row (segments `length` rows
         // apart), and at the last row for the rows left over.
         func turn(_ end: Int) -> Complex<Double> { Complex(cos(theta * Double(end)), -sin(theta * Double(end))) }
-        let step = turn(length), first = turn(length - 1)
-        let turnA = first, turnB = turnA * step, turnC = turnB * step, turnD = turnC * step, lastTurn = turn(rows - 1)
+        let step = turn(length), turnA = turn(length - 1), turnB = turnA * step, turnC = turnB * step, turnD = turnC * step
+        let lastTurn = turn(rows - 1)
         var total = Complex<Double>.zero
         for g in 0..<groups {
             var re = SIMD4<Double>.zero, im = SIMD4<Double>.zero
@@ -138,7 +138,7 @@ struct OverscanLines {
                 if rows > 4 * length { finish(t1, t2, lastTurn) }
             }
             // Each column's phase e^{-i omega s}, a column apart.
-            let phase = -omega * Double(self.first + 4 * g)
+            let phase = -omega * Double(first + 4 * g)
             var rotation = Complex<Double>(cos(phase), sin(phase))
             let column = Complex<Double>(cos(omega), -sin(omega))
             for lane in 0..<4 where 4 * g + lane < count {
