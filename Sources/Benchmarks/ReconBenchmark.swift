@@ -52,6 +52,9 @@ public enum ReconBenchmark {
         public var oneRankSecondsPerIteration: Double?
         public var efficiency: Double?
         public var fftNormalizedEfficiency: Double?
+        /// With `sections`: seconds per iteration in each part of the engine
+        /// (the largest over ranks, part by part).
+        public var sections: IterationProfile?
     }
 
     public static let standardCases = [Case(frames: 400, frameSize: 128), Case(frames: 1600, frameSize: 128),
@@ -59,10 +62,10 @@ public enum ReconBenchmark {
 
     public static func run(_ comm: Communicator, cases: [Case], iterations: Int, batch: Int,
                            subpixelSteps: Int = EngineOptions().subpixelSteps,
-                           fftPlanning: FFTPlanning = EngineOptions().fftPlanning) throws -> [Row] {
+                           fftPlanning: FFTPlanning = EngineOptions().fftPlanning, sections: Bool = false) throws -> [Row] {
         try cases.map { c in
             var row = try measure(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps,
-                                  fftPlanning: fftPlanning).row
+                                  fftPlanning: fftPlanning, sections: sections).row
             guard comm.size > 1 else { return row }
             // After the N-rank run, so its memory figures are not read off pages the other freed.
             let alone = try comm.split(color: comm.rank == 0 ? 0 : nil, key: 0)
@@ -91,7 +94,7 @@ public enum ReconBenchmark {
     }
 
     static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int,
-                        fftPlanning: FFTPlanning = .measure) throws -> Measurement {
+                        fftPlanning: FFTPlanning = .measure, sections: Bool = false) throws -> Measurement {
         let config = c.simulationConfig
         let sim = try Simulation(config)
         let m = c.frameSize, m2 = m * m
@@ -123,6 +126,7 @@ public enum ReconBenchmark {
         try engine.iterate()  // warm up caches and pages
         let after = residentBytes()
         traffic.reset()
+        engine.profiling = sections
 
         // The same transforms alone: forward and inverse of this rank's frames
         // in batches, unnormalized as in the engine. Engine iterations and FFT
@@ -164,11 +168,24 @@ public enum ReconBenchmark {
         let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
         let dataMB = try comm.allreduce(data / 1e6, op: .max)
         let peak = try comm.allreduce(Double(peakResidentBytes()) / 1e6, op: .max)
-        let row = Row(frames: c.frames, frameSize: m, ranks: comm.size, iterations: iterations, secondsPerIteration: seconds,
+        var row = Row(frames: c.frames, frameSize: m, ranks: comm.size, iterations: iterations, secondsPerIteration: seconds,
                       microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
                       coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * Double(comm.size),
                       fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,
                       engineMegabytes: engineMB, dataMegabytes: dataMB, memoryRatio: worst, peakResidentMegabytes: peak)
+        if sections {
+            let p = engine.profile
+            let perIteration = { (x: Double) in try comm.allreduce(x / n, op: .max) }
+            var s = IterationProfile()
+            s.reflection = try perIteration(p.reflection)
+            s.transforms = try perIteration(p.transforms)
+            s.projection = try perIteration(p.projection)
+            s.exitUpdate = try perIteration(p.exitUpdate)
+            s.objectUpdate = try perIteration(p.objectUpdate)
+            s.probeUpdate = try perIteration(p.probeUpdate)
+            s.iterations = p.iterations
+            row.sections = s
+        }
         return Measurement(row: row, layout: layout, exchangeBytesMean: exchangeMean, exchangeBytesMax: exchangeMax,
                            reductionBytesMean: reductionMean)
     }

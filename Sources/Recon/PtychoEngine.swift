@@ -42,6 +42,26 @@ public struct IterationStats: Codable, Sendable, Equatable {
     }
 }
 
+/// Where this rank's iterations spent their time, summed over the
+/// iterations run while `PtychoEngine.profiling` was on.
+public struct IterationProfile: Codable, Sendable, Equatable {
+    /// 2 P O - psi, and RAAR's copies of psi.
+    public var reflection = 0.0
+    /// The forward and inverse transforms of the Fourier update.
+    public var transforms = 0.0
+    /// The Fourier magnitude projection and its misfit.
+    public var projection = 0.0
+    /// The exit-wave update with the object sums.
+    public var exitUpdate = 0.0
+    /// Completing the object sums with the overlapping ranks', and the division.
+    public var objectUpdate = 0.0
+    /// The probe sums, their reduction over ranks, the step and the shifted copies.
+    public var probeUpdate = 0.0
+    public var iterations = 0
+
+    public init() {}
+}
+
 /// Difference map and RAAR on this rank's region of the object.
 ///
 /// Per iteration: the Fourier update of every exit wave, the object update
@@ -64,6 +84,9 @@ public final class PtychoEngine {
     public let region: Box
     public private(set) var iteration = 0
     public private(set) var history: [IterationStats] = []
+    /// Times the sections of each iteration into `profile` (a clock read per batch and section).
+    public var profiling = false
+    public var profile = IterationProfile()
 
     private let comm: Collective
     /// Window corners of this rank's frames (the amplitudes live in `amplitudes` only).
@@ -304,9 +327,13 @@ public final class PtychoEngine {
         sums[0] = 0  // Fourier error
         sums[1] = 0  // measured intensity
         try fourierUpdate(sums)
+        var clock = SectionClock(on: profiling)
         try objectUpdate()
+        clock.lap(&profile.objectUpdate)
         if iteration >= options.probeUpdateStart { try probeUpdate() }
         try comm.sum(sums)
+        clock.lap(&profile.probeUpdate)
+        if profiling { profile.iterations += 1 }
         let stats = IterationStats(iteration: iteration, fourierError: sums[1] > 0 ? sums[0] / sums[1] : 0,
                                    seconds: Date().timeIntervalSince(start))
         history.append(stats)
@@ -324,6 +351,7 @@ public final class PtychoEngine {
         var first = 0
         let raar = options.algorithm == .raar
         let beta = Float(options.beta)
+        var clock = SectionClock(on: profiling)
         while first < active.count {
             let count = min(batch, active.count - first)
             let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
@@ -332,8 +360,10 @@ public final class PtychoEngine {
                 formReflection(j, into: work.baseAddress + b * m)
                 if raar { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
             }
+            clock.lap(&profile.reflection)
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
             if raar { try fwd.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            clock.lap(&profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
                 let amplitude = UnsafePointer(amplitudes + j * m)
@@ -341,8 +371,10 @@ public final class PtychoEngine {
                 sums[1] += Double(totals[j])
                 if raar { _ = project(work2.baseAddress + b * m, amplitude, bound: bounds[j]) }
             }
+            clock.lap(&profile.projection)
             try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
             if raar { try inv.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            clock.lap(&profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
                 if raar {
@@ -351,6 +383,7 @@ public final class PtychoEngine {
                     updateExitAndAccumulate(j, floats(work.baseAddress + b * m), raar: nil, beta: 1)
                 }
             }
+            clock.lap(&profile.exitUpdate)
             first += count
         }
     }
@@ -371,35 +404,30 @@ public final class PtychoEngine {
     /// within its bound costs no pass here.
     /// Returns the sum of squared amplitude errors over valid pixels.
     ///
-    /// Both passes are branch-free so they vectorize: the misfit sum in
-    /// explicit SIMD lanes (a float reduction is not reordered for us), the
-    /// update as a plain loop of selects.
+    /// Both passes are branch-free so they vectorize.
     @inline(__always)
     private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>,
                          bound: Float) -> Double {
         let f = floats(spectrum)
         let s = 1 / Float(pixels).squareRoot()
-        let lanes = 8, whole = pixels / lanes * lanes
-        var sum = SIMD8<Float>.zero
-        let raw = UnsafeRawPointer(f), rawAmplitude = UnsafeRawPointer(amplitude), rawMask = UnsafeRawPointer(mask)
-        // The model's magnitudes, kept for the update below (no second square root).
+        // The model's magnitudes, kept for the update below (no second square
+        // root). A plain loop: the compiler deinterleaves re and im cleanly.
         let model = magnitudes
+        for i in 0..<pixels {
+            let re = f[2 * i], im = f[2 * i + 1]
+            model[i] = (re * re + im * im).squareRoot() * s
+        }
+        // The misfit in explicit lanes (a float reduction is not reordered for us).
+        let lanes = ComplexRows.width, whole = pixels / lanes * lanes
+        var sum = ComplexRows.Real8.zero
         var i = 0
         while i < whole {
-            let v = raw.loadUnaligned(fromByteOffset: 8 * i, as: SIMD16<Float>.self)
-            let re = v.evenHalf, im = v.oddHalf
-            let a = rawAmplitude.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let w = rawMask.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let magnitude = (re * re + im * im).squareRoot() * s
-            UnsafeMutableRawPointer(model + i).storeBytes(of: magnitude, as: SIMD8<Float>.self)
-            let d = magnitude - a
-            sum += w * d * d
+            let d = ComplexRows.loadReal(model, i) - ComplexRows.loadReal(amplitude, i)
+            sum += ComplexRows.loadReal(mask, i) * d * d
             i += lanes
         }
         var error = sum.sum()
         while i < pixels {
-            let re = f[2 * i], im = f[2 * i + 1]
-            model[i] = (re * re + im * im).squareRoot() * s
             let d = model[i] - amplitude[i]
             error += mask[i] * d * d
             i += 1
@@ -430,13 +458,8 @@ public final class PtychoEngine {
         let c = corners[j]
         let o = floats(object.baseAddress), p = floats(probe(of: j)), d = floats(out)
         for y in 0..<n {
-            let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
-            let prow = p + 2 * y * n, drow = d + 2 * y * n
-            for x in 0..<n {
-                let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
-                drow[2 * x] = pre * ore - pim * oim
-                drow[2 * x + 1] = pre * oim + pim * ore
-            }
+            let k = 2 * y * n
+            ComplexRows.product(o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0)), p + k, into: d + k, count: n)
         }
     }
 
@@ -448,14 +471,8 @@ public final class PtychoEngine {
         let o = floats(object.baseAddress), p = floats(probe(of: j)), r = floats(reflection)
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
-            let orow = o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0))
             let k = 2 * y * n
-            let prow = p + k, rrow = r + k, srow = psi + k
-            for x in 0..<n {
-                let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
-                rrow[2 * x] = 2 * (pre * ore - pim * oim) - srow[2 * x]
-                rrow[2 * x + 1] = 2 * (pre * oim + pim * ore) - srow[2 * x + 1]
-            }
+            ComplexRows.reflection(o + 2 * ((c.y - region.y0 + y) * w + (c.x - region.x0)), p + k, psi + k, into: r + k, count: n)
         }
     }
 
@@ -476,22 +493,15 @@ public final class PtychoEngine {
         let scale = 1 / Float(pixels)
         for y in 0..<n {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
-            let orow = o + 2 * row, nrow = num + 2 * row, drow = objectDenominator + row
             let k = 2 * y * n
-            let prow = p + k, srow = psi + k, wrow = projected + k, powerRow = power + y * n
-            for x in 0..<n {
-                let ore = orow[2 * x], oim = orow[2 * x + 1], pre = prow[2 * x], pim = prow[2 * x + 1]
-                let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
-                var sre = srow[2 * x] + wrow[2 * x] * scale - fre, sim = srow[2 * x + 1] + wrow[2 * x + 1] * scale - fim
-                if let projectedExit {
-                    sre = beta * sre + (1 - beta) * projectedExit[k + 2 * x] * scale
-                    sim = beta * sim + (1 - beta) * projectedExit[k + 2 * x + 1] * scale
-                }
-                srow[2 * x] = sre
-                srow[2 * x + 1] = sim
-                nrow[2 * x] += pre * sre + pim * sim
-                nrow[2 * x + 1] += pre * sim - pim * sre
-                drow[x] += powerRow[x]
+            if let projectedExit {
+                ComplexRows.relaxedUpdate(o + 2 * row, p + k, psi + k, projected: projected + k, projectedExit: projectedExit + k,
+                                          scale: scale, beta: beta, numerator: num + 2 * row, power: power + y * n,
+                                          denominator: objectDenominator + row, count: n)
+            } else {
+                ComplexRows.differenceMapUpdate(o + 2 * row, p + k, psi + k, projected: projected + k, scale: scale,
+                                                numerator: num + 2 * row, power: power + y * n,
+                                                denominator: objectDenominator + row, count: n)
             }
         }
     }
@@ -623,14 +633,8 @@ public final class PtychoEngine {
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
-            let orow = o + 2 * row, powerRow = objectPower + row
-            let nrow = num + 2 * y * n, srow = psi + 2 * y * n, drow = den + y * n
-            for x in 0..<n {
-                let ore = orow[2 * x], oim = orow[2 * x + 1], sre = srow[2 * x], sim = srow[2 * x + 1]
-                nrow[2 * x] += ore * sre + oim * sim
-                nrow[2 * x + 1] += ore * sim - oim * sre
-                drow[x] += powerRow[x]
-            }
+            ComplexRows.probeSums(o + 2 * row, psi + 2 * y * n, power: objectPower + row,
+                                  numerator: num + 2 * y * n, denominator: den + y * n, count: n)
         }
     }
 
@@ -642,14 +646,7 @@ public final class PtychoEngine {
         let ry = floats(classRamps.baseAddress + 2 * c * n), rx = floats(classRamps.baseAddress + (2 * c + 1) * n)
         let sign: Float = inverse ? -1 : 1
         for y in 0..<n {
-            let ayr = ry[2 * y], ayi = sign * ry[2 * y + 1]
-            for x in 0..<n {
-                let bxr = rx[2 * x], bxi = sign * rx[2 * x + 1]
-                let rr = ayr * bxr - ayi * bxi, ri = ayr * bxi + ayi * bxr
-                let k = 2 * (y * n + x)
-                o[k] += f[k] * rr - f[k + 1] * ri
-                o[k + 1] += f[k] * ri + f[k + 1] * rr
-            }
+            ComplexRows.addRamped(f + 2 * y * n, a: (ry[2 * y], sign * ry[2 * y + 1]), rx, sign: sign, into: o + 2 * y * n, count: n)
         }
     }
 
@@ -766,4 +763,30 @@ public final class PtychoEngine {
 
 extension FFTPlanning {
     var rigor: FFTPlan2D.Rigor { self == .measure ? .measure : .estimate }
+}
+
+/// Laps of a monotonic clock, read only when profiling is on.
+struct SectionClock {
+    private let on: Bool
+    private var last: UInt64
+
+    init(on: Bool) {
+        self.on = on
+        last = on ? Self.now() : 0
+    }
+
+    /// Adds the seconds since the last lap to `total`.
+    @inline(__always)
+    mutating func lap(_ total: inout Double) {
+        guard on else { return }
+        let t = Self.now()
+        total += Double(t &- last) * 1e-9
+        last = t
+    }
+
+    private static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
 }

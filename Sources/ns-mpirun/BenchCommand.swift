@@ -23,6 +23,8 @@ struct Bench: ParsableCommand {
         var fftPlanning = EngineOptions().fftPlanning
         @Option(help: "Cases as FRAMESxSIZE, comma-separated (default: 400x128,1600x128,400x256).")
         var cases: String?
+        @Flag(help: "Also time the parts of each iteration (reflection, transforms, projection, exit-wave update, object and probe updates).")
+        var sections = false
         @Flag(help: "Print JSON instead of a table.")
         var json = false
 
@@ -46,7 +48,7 @@ struct Bench: ParsableCommand {
             let cases = try parsedCases()
             try withMPI { world in
                 let rows = try ReconBenchmark.run(world, cases: cases, iterations: iterations, batch: batch,
-                                                  subpixelSteps: subpixel, fftPlanning: fftPlanning)
+                                                  subpixelSteps: subpixel, fftPlanning: fftPlanning, sections: sections)
                 guard world.rank == 0 else { return }
                 if json { print(try jsonLine(rows)); return }
                 print("bench recon: DM, \(iterations) timed iterations per case, \(world.size) ranks, FFT planning \(fftPlanning.rawValue)")
@@ -66,6 +68,20 @@ struct Bench: ParsableCommand {
                     for r in rows {
                         guard let one = r.oneRankSecondsPerIteration, let e = r.efficiency, let f = r.fftNormalizedEfficiency else { continue }
                         print(String(format: "| %d | %d | %d | %.4f | %.1f%% | %.1f%% |", r.frames, r.frameSize, r.ranks, one, 100 * e, 100 * f))
+                    }
+                }
+                if rows.contains(where: { $0.sections != nil }) {
+                    print("")
+                    print("ms per iteration in each part (busiest rank), beside the FFT-only time:")
+                    print("| frames | size | ranks | FFT only | transforms | reflection | projection | exit update | object update | probe update | rest over FFT only |")
+                    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                    for r in rows {
+                        guard let s = r.sections else { continue }
+                        let rest = s.reflection + s.projection + s.exitUpdate + s.objectUpdate + s.probeUpdate
+                        print(String(format: "| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |",
+                                     r.frames, r.frameSize, r.ranks, 1e3 * r.fftSecondsPerIteration, 1e3 * s.transforms,
+                                     1e3 * s.reflection, 1e3 * s.projection, 1e3 * s.exitUpdate, 1e3 * s.objectUpdate,
+                                     1e3 * s.probeUpdate, rest / r.fftSecondsPerIteration))
                     }
                 }
             }
