@@ -1,0 +1,92 @@
+import Foundation
+import Numerics
+@testable import Recon
+import Testing
+
+/// The engine's vector passes give, bit for bit, what the scalar formula of
+/// each pixel gives: widths below, at and between multiples of the vector
+/// width, so both the vector body and the scalar tail are compared.
+@Suite struct ComplexRowsTests {
+    static let widths = [3, 8, 13, 16, 100]
+
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededRandom(seed: seed, stream: 1)
+        return (0..<count).map { _ in Float(rng.normal()) }
+    }
+
+    /// One element of the scalar model: (re, im) of array a at complex index i.
+    static func c(_ a: [Float], _ i: Int) -> (re: Float, im: Float) { (a[2 * i], a[2 * i + 1]) }
+
+    @Test(arguments: widths) func productsAndReflection(count: Int) {
+        let o = Self.values(2 * count, seed: 1), p = Self.values(2 * count, seed: 2), psi = Self.values(2 * count, seed: 3)
+        var product = [Float](repeating: 0, count: 2 * count), reflection = product
+        ComplexRows.product(o, p, into: &product, count: count)
+        ComplexRows.reflection(o, p, psi, into: &reflection, count: count)
+        for i in 0..<count {
+            let (ore, oim) = Self.c(o, i), (pre, pim) = Self.c(p, i)
+            let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
+            #expect(product[2 * i] == fre && product[2 * i + 1] == fim, "P O at \(i) of \(count)")
+            #expect(reflection[2 * i] == 2 * fre - psi[2 * i] && reflection[2 * i + 1] == 2 * fim - psi[2 * i + 1],
+                    "2 P O - psi at \(i) of \(count)")
+        }
+    }
+
+    @Test(arguments: widths) func exitWaveUpdatesAndObjectSums(count: Int) {
+        let o = Self.values(2 * count, seed: 4), p = Self.values(2 * count, seed: 5), w = Self.values(2 * count, seed: 6)
+        let q = Self.values(2 * count, seed: 7), psi0 = Self.values(2 * count, seed: 8), num0 = Self.values(2 * count, seed: 9)
+        let power = Self.values(count, seed: 10), den0 = Self.values(count, seed: 11)
+        let scale: Float = 0.37, beta: Float = 0.7
+        for raar in [false, true] {
+            var psi = psi0, num = num0, den = den0
+            if raar {
+                ComplexRows.relaxedUpdate(o, p, &psi, projected: w, projectedExit: q, scale: scale, beta: beta,
+                                          numerator: &num, power: power, denominator: &den, count: count)
+            } else {
+                ComplexRows.differenceMapUpdate(o, p, &psi, projected: w, scale: scale, numerator: &num, power: power,
+                                                denominator: &den, count: count)
+            }
+            for i in 0..<count {
+                let (ore, oim) = Self.c(o, i), (pre, pim) = Self.c(p, i)
+                var sre = psi0[2 * i] + w[2 * i] * scale - (pre * ore - pim * oim)
+                var sim = psi0[2 * i + 1] + w[2 * i + 1] * scale - (pre * oim + pim * ore)
+                if raar {
+                    sre = beta * sre + (1 - beta) * q[2 * i] * scale
+                    sim = beta * sim + (1 - beta) * q[2 * i + 1] * scale
+                }
+                #expect(psi[2 * i] == sre && psi[2 * i + 1] == sim, "psi at \(i) of \(count), RAAR \(raar)")
+                #expect(num[2 * i] == num0[2 * i] + (pre * sre + pim * sim), "conj(P) psi at \(i) of \(count)")
+                #expect(num[2 * i + 1] == num0[2 * i + 1] + (pre * sim - pim * sre), "conj(P) psi at \(i) of \(count)")
+                #expect(den[i] == den0[i] + power[i])
+            }
+        }
+    }
+
+    @Test(arguments: widths) func probeSums(count: Int) {
+        let o = Self.values(2 * count, seed: 12), psi = Self.values(2 * count, seed: 13), num0 = Self.values(2 * count, seed: 14)
+        let power = Self.values(count, seed: 15), den0 = Self.values(count, seed: 16)
+        var num = num0, den = den0
+        ComplexRows.probeSums(o, psi, power: power, numerator: &num, denominator: &den, count: count)
+        for i in 0..<count {
+            let (ore, oim) = Self.c(o, i), (sre, sim) = Self.c(psi, i)
+            #expect(num[2 * i] == num0[2 * i] + (ore * sre + oim * sim) && num[2 * i + 1] == num0[2 * i + 1] + (ore * sim - oim * sre),
+                    "conj(O) psi at \(i) of \(count)")
+            #expect(den[i] == den0[i] + power[i])
+        }
+    }
+
+    @Test(arguments: widths) func rampedRows(count: Int) {
+        let f = Self.values(2 * count, seed: 17), b = Self.values(2 * count, seed: 18), out0 = Self.values(2 * count, seed: 19)
+        let a: (re: Float, im: Float) = (0.8, -0.6)
+        for sign: Float in [1, -1] {
+            var out = out0
+            ComplexRows.addRamped(f, a: a, b, sign: sign, into: &out, count: count)
+            for i in 0..<count {
+                let bre = b[2 * i], bim = sign * b[2 * i + 1]
+                let rr = a.re * bre - a.im * bim, ri = a.re * bim + a.im * bre
+                let (fre, fim) = Self.c(f, i)
+                #expect(out[2 * i] == out0[2 * i] + (fre * rr - fim * ri) && out[2 * i + 1] == out0[2 * i + 1] + (fre * ri + fim * rr),
+                        "f a b at \(i) of \(count), sign \(sign)")
+            }
+        }
+    }
+}
