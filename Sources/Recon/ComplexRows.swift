@@ -195,6 +195,32 @@ enum ComplexRows {
         }
     }
 
+    /// out = f (a b), as `addRamped` onto zeros.
+    @inline(__always)
+    static func ramped(_ f: UnsafePointer<Float>, a: (re: Float, im: Float), _ b: UnsafePointer<Float>, sign: Float,
+                       into out: UnsafeMutablePointer<Float>, count: Int) {
+        let end = vectorEnd(count)
+        var pair = Complex8(repeating: a.re)
+        var bSigns = Complex8(repeating: 1)
+        for k in stride(from: 1, to: 16, by: 2) {
+            pair[k] = a.im
+            bSigns[k] = sign
+        }
+        var i = 0
+        while i < end {
+            store(out, i, times(load(f, i), times(pair, load(b, i) * bSigns)))
+            i &+= width
+        }
+        while i < count {
+            let bre = b[2 &* i], bim = sign * b[2 &* i + 1]
+            let rr = a.re * bre - a.im * bim, ri = a.re * bim + a.im * bre
+            let fre = f[2 &* i], fim = f[2 &* i + 1]
+            out[2 &* i] = fre * rr - fim * ri
+            out[2 &* i + 1] = fre * ri + fim * rr
+            i &+= 1
+        }
+    }
+
     /// out += f (a b), with a one complex number and b a row whose
     /// imaginary parts are taken times `sign`: one row of a separable phase
     /// ramp applied to a spectrum.

@@ -222,6 +222,7 @@ public final class PtychoEngine {
         forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true, rigor: options.fftPlanning.rigor)
         inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true, rigor: options.fftPlanning.rigor)
         amplitudes = .allocate(capacity: max(1, frames.amplitudes.count))
+        HugePages.advise(amplitudes, bytes: frames.amplitudes.count * MemoryLayout<Float>.stride)
         amplitudes.initialize(from: frames.amplitudes, count: frames.amplitudes.count)
         bounds = .allocate(capacity: max(1, frames.count))
         magnitudes = .allocate(capacity: pixels)
@@ -652,34 +653,48 @@ public final class PtychoEngine {
 
     /// Remakes the probe's shifted copy for every class, and their powers.
     private func shiftProbes() throws {
-        try makeShiftedProbes()
-        let p = floats(shiftedProbes.baseAddress)
-        for i in 0..<(classShifts.count * pixels) { probePower[i] = p[2 * i] * p[2 * i] + p[2 * i + 1] * p[2 * i + 1] }
-    }
-
-    private func makeShiftedProbes() throws {
         let m = pixels
-        guard classShifts.contains(where: { $0 != (0, 0) }) else {
-            for c in classShifts.indices { (shiftedProbes.baseAddress + c * m).update(from: probe.baseAddress, count: m) }
-            return
-        }
+        let p = floats(probe.baseAddress)
+        let anyShifted = classShifts.contains { $0 != (0, 0) }
         let (fwd, inv) = try singlePlans()
         // Both free between probe updates.
         let spectrum = classNumerator.baseAddress, scratch = residualSpectrum.baseAddress
-        spectrum.update(from: probe.baseAddress, count: m)
-        try fwd.execute(spectrum, spectrum, normalization: .none)
+        if anyShifted {
+            spectrum.update(from: probe.baseAddress, count: m)
+            try fwd.execute(spectrum, spectrum, normalization: .none)
+        }
         let s = 1 / Float(m)
         for c in classShifts.indices {
-            let out = floats(shiftedProbes.baseAddress + c * m)
+            let out = shiftedProbes.baseAddress + c * m, o = floats(out), power = probePower + c * m
             if classShifts[c] == (0, 0) {
-                out.update(from: floats(probe.baseAddress), count: 2 * m)
+                for i in 0..<m {
+                    let re = p[2 * i], im = p[2 * i + 1]
+                    o[2 * i] = re
+                    o[2 * i + 1] = im
+                    power[i] = re * re + im * im
+                }
                 continue
             }
-            floats(scratch).update(repeating: 0, count: 2 * m)
-            addShifted(spectrum, into: scratch, ramps: c, inverse: false)
-            try inv.execute(scratch, scratch, normalization: .none)
-            let f = floats(scratch)
-            for i in 0..<(2 * m) { out[i] = f[i] * s }
+            // Transformed where it is kept when the plan's alignment allows (an even frame).
+            let target = m % 2 == 0 ? out : scratch, t = floats(target)
+            ramp(spectrum, into: target, ramps: c)
+            try inv.execute(target, target, normalization: .none)
+            for i in 0..<m {
+                let re = t[2 * i] * s, im = t[2 * i + 1] * s
+                o[2 * i] = re
+                o[2 * i + 1] = im
+                power[i] = re * re + im * im
+            }
+        }
+    }
+
+    /// out = spectrum x ramps of class c, the forward shift.
+    private func ramp(_ spectrum: UnsafeMutablePointer<Complex<Float>>, into out: UnsafeMutablePointer<Complex<Float>>, ramps c: Int) {
+        let n = frameSize
+        let f = floats(spectrum), o = floats(out)
+        let ry = floats(classRamps.baseAddress + 2 * c * n), rx = floats(classRamps.baseAddress + (2 * c + 1) * n)
+        for y in 0..<n {
+            ComplexRows.ramped(f + 2 * y * n, a: (ry[2 * y], ry[2 * y + 1]), rx, sign: 1, into: o + 2 * y * n, count: n)
         }
     }
 

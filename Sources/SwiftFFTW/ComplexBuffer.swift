@@ -13,6 +13,7 @@ public final class ComplexBuffer: @unchecked Sendable {
             fatalError("fftwf_malloc: out of memory for \(count) complex values")
         }
         baseAddress = raw.bindMemory(to: Complex<Float>.self, capacity: max(1, count))
+        HugePages.advise(raw, bytes: count * MemoryLayout<Complex<Float>>.stride)
         baseAddress.initialize(repeating: value, count: count)
     }
 
