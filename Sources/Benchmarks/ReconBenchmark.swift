@@ -64,14 +64,27 @@ public enum ReconBenchmark {
                            subpixelSteps: Int = EngineOptions().subpixelSteps,
                            fftPlanning: FFTPlanning = EngineOptions().fftPlanning, sections: Bool = false) throws -> [Row] {
         try cases.map { c in
-            var row = try measure(comm, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps,
-                                  fftPlanning: fftPlanning, sections: sections).row
-            guard comm.size > 1 else { return row }
-            // After the N-rank run, so its memory figures are not read off pages the other freed.
+            let sim = try Simulation(c.simulationConfig)
+            let trial = try Trial(comm, case: c, simulation: sim, batch: batch, subpixelSteps: subpixelSteps,
+                                  fftPlanning: fftPlanning, sections: sections)
+            guard comm.size > 1 else {
+                for _ in 0..<iterations { try trial.step() }
+                return try trial.measurement().row
+            }
+            // Rank 0 alone, made after the N-rank engine's memory was read, and
+            // stepped in turns with it: a slow spell of a shared machine then
+            // slows both sides of the efficiency alike.
             let alone = try comm.split(color: comm.rank == 0 ? 0 : nil, key: 0)
-            if let alone {
-                let one = try measure(alone, case: c, iterations: iterations, batch: batch, subpixelSteps: subpixelSteps,
-                                      fftPlanning: fftPlanning).row
+            let solo = try alone.map { try Trial($0, case: c, simulation: sim, batch: batch, subpixelSteps: subpixelSteps,
+                                                 fftPlanning: fftPlanning, sections: false) }
+            for _ in 0..<iterations {
+                try trial.step()
+                try solo?.step()
+                try comm.barrier()
+            }
+            var row = try trial.measurement().row
+            if let solo, let alone {
+                let one = try solo.measurement().row
                 row.oneRankSecondsPerIteration = one.secondsPerIteration
                 row.efficiency = one.secondsPerIteration / (Double(comm.size) * row.secondsPerIteration)
                 row.fftNormalizedEfficiency = one.ratioToFFT / row.ratioToFFT
@@ -95,55 +108,82 @@ public enum ReconBenchmark {
 
     static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int,
                         fftPlanning: FFTPlanning = .measure, sections: Bool = false) throws -> Measurement {
-        let config = c.simulationConfig
-        let sim = try Simulation(config)
-        let m = c.frameSize, m2 = m * m
-        let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
-        let corners = grid.corners, offsets = grid.offsets
-        let layout = try TileLayout(corners: corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
-                                    ranks: comm.size)
-        let mine = layout.frames(of: comm.rank)
-        var amplitudes = [Float](repeating: 0, count: mine.count * m2)
-        for (k, index) in mine.enumerated() {
-            let shifted = sim.frame(index).photons.fftShifted(inverse: true)
-            for i in 0..<m2 { amplitudes[k * m2 + i] = shifted.values[i].squareRoot() }
-        }
-        var options = EngineOptions()
-        options.iterations = iterations
-        options.batch = batch
-        options.subpixelSteps = subpixelSteps
-        options.fftPlanning = fftPlanning
-        options.probeUpdateStart = 0
+        let trial = try Trial(comm, case: c, simulation: try Simulation(c.simulationConfig), batch: batch,
+                              subpixelSteps: subpixelSteps, fftPlanning: fftPlanning, sections: sections)
+        for _ in 0..<iterations { try trial.step() }
+        return try trial.measurement()
+    }
 
-        let before = residentBytes()
-        let traffic = TrafficCounter(comm)
-        let engine = try PtychoEngine(comm: traffic, layout: layout,
+    /// An engine on `comm` and the same transforms alone (forward and
+    /// inverse of this rank's frames in batches, unnormalized, with the
+    /// engine's plan shapes), stepped in turns: a slow spell hits both.
+    final class Trial {
+        let comm: Communicator
+        let c: Case
+        let layout: TileLayout
+        let engine: PtychoEngine
+        let traffic: TrafficCounter
+        let frames: Int
+        let engineBytes: Double
+        let peakBytes: Int
+        let forward: FFTPlan2D
+        let inverse: FFTPlan2D
+        let buffer: ComplexBuffer
+        let batches: Int
+        var engineTime = 0.0, fftTime = 0.0, steps = 0
+
+        init(_ comm: Communicator, case c: Case, simulation sim: Simulation, batch: Int, subpixelSteps: Int,
+             fftPlanning: FFTPlanning, sections: Bool) throws {
+            self.comm = comm
+            self.c = c
+            let config = c.simulationConfig
+            let m = c.frameSize, m2 = m * m
+            let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
+            let corners = grid.corners, offsets = grid.offsets
+            layout = try TileLayout(corners: corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
+                                    ranks: comm.size)
+            let mine = layout.frames(of: comm.rank)
+            frames = mine.count
+            var amplitudes = [Float](repeating: 0, count: mine.count * m2)
+            for (k, index) in mine.enumerated() {
+                let shifted = sim.frame(index).photons.fftShifted(inverse: true)
+                for i in 0..<m2 { amplitudes[k * m2 + i] = shifted.values[i].squareRoot() }
+            }
+            var options = EngineOptions()
+            options.batch = batch
+            options.subpixelSteps = subpixelSteps
+            options.fftPlanning = fftPlanning
+            options.probeUpdateStart = 0
+
+            let before = residentBytes()
+            traffic = TrafficCounter(comm)
+            engine = try PtychoEngine(comm: traffic, layout: layout,
                                       frames: LocalFrames(indices: mine, corners: mine.map { corners[$0] },
                                                           offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                                           weights: [Float](repeating: 1, count: mine.count)),
                                       mask: [Float](repeating: 1, count: m2), probe: sim.probe, options: options)
-        amplitudes = []
-        try engine.iterate()  // warm up caches and pages
-        let after = residentBytes()
-        traffic.reset()
-        engine.profiling = sections
+            amplitudes = []
+            try engine.iterate()  // warm up caches and pages
+            engineBytes = Double(max(0, residentBytes() - before))
+            peakBytes = peakResidentBytes()
+            traffic.reset()
+            engine.profiling = sections
 
-        // The same transforms alone: forward and inverse of this rank's frames
-        // in batches, unnormalized as in the engine. Engine iterations and FFT
-        // passes alternate, so a slow spell on a shared machine hits both.
-        let b = max(1, min(batch, mine.count))
-        let forward = try FFTPlan2D(height: m, width: m, batch: b, direction: .forward, inPlace: true)
-        let inverse = try FFTPlan2D(height: m, width: m, batch: b, direction: .inverse, inPlace: true)
-        let buffer = ComplexBuffer(count: b * m2, fill: Complex(1, 0.5))
-        let batches = (mine.count + b - 1) / b
-        var engineTime = 0.0, fftTime = 0.0
-        let roundTrip = 1 / Float(m2)
-        for _ in 0..<iterations {
+            let b = max(1, min(batch, mine.count))
+            forward = try FFTPlan2D(height: m, width: m, batch: b, direction: .forward, inPlace: true)
+            inverse = try FFTPlan2D(height: m, width: m, batch: b, direction: .inverse, inPlace: true)
+            buffer = ComplexBuffer(count: b * m2, fill: Complex(1, 0.5))
+            batches = (mine.count + b - 1) / b
+        }
+
+        /// One engine iteration, then the FFT-only pass.
+        func step() throws {
             try comm.barrier()
             var start = Date()
             try engine.iterate()
             engineTime += Date().timeIntervalSince(start)
             try comm.barrier()
+            let roundTrip = 1 / Float(c.frameSize * c.frameSize)
             for _ in 0..<batches {
                 start = Date()
                 try forward.execute(inPlace: buffer, normalization: .none)
@@ -151,43 +191,47 @@ public enum ReconBenchmark {
                 fftTime += Date().timeIntervalSince(start)
                 // A round trip scales by m^2: undone outside the timing, so the values stay finite.
                 let values = UnsafeMutableRawPointer(buffer.baseAddress).assumingMemoryBound(to: Float.self)
-                for i in 0..<(2 * b * m2) { values[i] *= roundTrip }
+                for i in 0..<(2 * buffer.count) { values[i] *= roundTrip }
             }
+            steps += 1
         }
-        let n = Double(iterations), ranks = Double(comm.size)
-        let exchangeMean = try comm.allreduce(Double(traffic.exchangeBytes) / n, op: .sum) / ranks
-        let exchangeMax = try comm.allreduce(Double(traffic.exchangeBytes) / n, op: .max)
-        let reductionMean = try comm.allreduce(Double(traffic.reductionBytes) / n, op: .sum) / ranks
-        let seconds = try comm.allreduce(engineTime / Double(iterations), op: .max)
-        let fft = try comm.allreduce(fftTime / Double(iterations), op: .max)
 
-        let region = layout.regions[comm.rank]
-        let data = Double(mine.count * m2 * (4 + 8) + region.area * 8 + m2 * 8)
-        let engineBytes = Double(max(0, after - before))
-        let worst = try comm.allreduce(engineBytes / data, op: .max)
-        let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
-        let dataMB = try comm.allreduce(data / 1e6, op: .max)
-        let peak = try comm.allreduce(Double(peakResidentBytes()) / 1e6, op: .max)
-        var row = Row(frames: c.frames, frameSize: m, ranks: comm.size, iterations: iterations, secondsPerIteration: seconds,
-                      microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
-                      coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * Double(comm.size),
-                      fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,
-                      engineMegabytes: engineMB, dataMegabytes: dataMB, memoryRatio: worst, peakResidentMegabytes: peak)
-        if sections {
-            let p = engine.profile
-            let perIteration = { (x: Double) in try comm.allreduce(x / n, op: .max) }
-            var s = IterationProfile()
-            s.reflection = try perIteration(p.reflection)
-            s.transforms = try perIteration(p.transforms)
-            s.projection = try perIteration(p.projection)
-            s.exitUpdate = try perIteration(p.exitUpdate)
-            s.objectUpdate = try perIteration(p.objectUpdate)
-            s.probeUpdate = try perIteration(p.probeUpdate)
-            s.iterations = p.iterations
-            row.sections = s
+        /// The figures over the steps so far (collective on `comm`).
+        func measurement() throws -> Measurement {
+            let n = Double(max(1, steps)), ranks = Double(comm.size), m2 = c.frameSize * c.frameSize
+            let exchangeMean = try comm.allreduce(Double(traffic.exchangeBytes) / n, op: .sum) / ranks
+            let exchangeMax = try comm.allreduce(Double(traffic.exchangeBytes) / n, op: .max)
+            let reductionMean = try comm.allreduce(Double(traffic.reductionBytes) / n, op: .sum) / ranks
+            let seconds = try comm.allreduce(engineTime / n, op: .max)
+            let fft = try comm.allreduce(fftTime / n, op: .max)
+
+            let region = layout.regions[comm.rank]
+            let data = Double(frames * m2 * (4 + 8) + region.area * 8 + m2 * 8)
+            let worst = try comm.allreduce(engineBytes / data, op: .max)
+            let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
+            let dataMB = try comm.allreduce(data / 1e6, op: .max)
+            let peak = try comm.allreduce(Double(peakBytes) / 1e6, op: .max)
+            var row = Row(frames: c.frames, frameSize: c.frameSize, ranks: comm.size, iterations: steps, secondsPerIteration: seconds,
+                          microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
+                          coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * ranks,
+                          fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,
+                          engineMegabytes: engineMB, dataMegabytes: dataMB, memoryRatio: worst, peakResidentMegabytes: peak)
+            if engine.profiling {
+                let p = engine.profile
+                let perIteration = { (x: Double) in try self.comm.allreduce(x / n, op: .max) }
+                var s = IterationProfile()
+                s.reflection = try perIteration(p.reflection)
+                s.transforms = try perIteration(p.transforms)
+                s.projection = try perIteration(p.projection)
+                s.exitUpdate = try perIteration(p.exitUpdate)
+                s.objectUpdate = try perIteration(p.objectUpdate)
+                s.probeUpdate = try perIteration(p.probeUpdate)
+                s.iterations = p.iterations
+                row.sections = s
+            }
+            return Measurement(row: row, layout: layout, exchangeBytesMean: exchangeMean, exchangeBytesMax: exchangeMax,
+                               reductionBytesMean: reductionMean)
         }
-        return Measurement(row: row, layout: layout, exchangeBytesMean: exchangeMean, exchangeBytesMax: exchangeMax,
-                           reductionBytesMean: reductionMean)
     }
 
     /// Current resident set size (Linux /proc/self/statm).

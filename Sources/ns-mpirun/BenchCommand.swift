@@ -62,7 +62,7 @@ struct Bench: ParsableCommand {
                 }
                 if rows.contains(where: { $0.efficiency != nil }) {
                     print("")
-                    print("strong scaling against rank 0 alone in the same run:")
+                    print("strong scaling against rank 0 alone, its iterations taken in turns with the N-rank ones:")
                     print("| frames | size | ranks | 1-rank s/iter | efficiency | FFT-normalized efficiency |")
                     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
                     for r in rows {
