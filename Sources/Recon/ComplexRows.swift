@@ -195,10 +195,12 @@ enum ComplexRows {
         }
     }
 
-    /// out = f (a b), as `addRamped` onto zeros.
+    /// out = f (a b), or out += f (a b) when `adding`, with a one complex
+    /// number and b a row whose imaginary parts are taken times `sign`: one
+    /// row of a separable phase ramp applied to a spectrum.
     @inline(__always)
     static func ramped(_ f: UnsafePointer<Float>, a: (re: Float, im: Float), _ b: UnsafePointer<Float>, sign: Float,
-                       into out: UnsafeMutablePointer<Float>, count: Int) {
+                       into out: UnsafeMutablePointer<Float>, adding: Bool, count: Int) {
         let end = vectorEnd(count)
         var pair = Complex8(repeating: a.re)
         var bSigns = Complex8(repeating: 1)
@@ -208,44 +210,17 @@ enum ComplexRows {
         }
         var i = 0
         while i < end {
-            store(out, i, times(load(f, i), times(pair, load(b, i) * bSigns)))
+            let v = times(load(f, i), times(pair, load(b, i) * bSigns))
+            store(out, i, adding ? load(out, i) + v : v)
             i &+= width
         }
         while i < count {
             let bre = b[2 &* i], bim = sign * b[2 &* i + 1]
             let rr = a.re * bre - a.im * bim, ri = a.re * bim + a.im * bre
             let fre = f[2 &* i], fim = f[2 &* i + 1]
-            out[2 &* i] = fre * rr - fim * ri
-            out[2 &* i + 1] = fre * ri + fim * rr
-            i &+= 1
-        }
-    }
-
-    /// out += f (a b), with a one complex number and b a row whose
-    /// imaginary parts are taken times `sign`: one row of a separable phase
-    /// ramp applied to a spectrum.
-    @inline(__always)
-    static func addRamped(_ f: UnsafePointer<Float>, a: (re: Float, im: Float), _ b: UnsafePointer<Float>, sign: Float,
-                          into out: UnsafeMutablePointer<Float>, count: Int) {
-        let end = vectorEnd(count)
-        var pair = Complex8(repeating: a.re)
-        var bSigns = Complex8(repeating: 1)
-        for k in stride(from: 1, to: 16, by: 2) {
-            pair[k] = a.im
-            bSigns[k] = sign
-        }
-        var i = 0
-        while i < end {
-            let ramp = times(pair, load(b, i) * bSigns)
-            store(out, i, load(out, i) + times(load(f, i), ramp))
-            i &+= width
-        }
-        while i < count {
-            let bre = b[2 &* i], bim = sign * b[2 &* i + 1]
-            let rr = a.re * bre - a.im * bim, ri = a.re * bim + a.im * bre
-            let fre = f[2 &* i], fim = f[2 &* i + 1]
-            out[2 &* i] += fre * rr - fim * ri
-            out[2 &* i + 1] += fre * ri + fim * rr
+            let re = fre * rr - fim * ri, im = fre * ri + fim * rr
+            out[2 &* i] = adding ? out[2 &* i] + re : re
+            out[2 &* i + 1] = adding ? out[2 &* i + 1] + im : im
             i &+= 1
         }
     }

@@ -601,7 +601,7 @@ public final class PtychoEngine {
                 for i in 0..<(2 * pixels) { num[i] += cn[i] }
             } else {
                 try fwd.execute(classNumerator.baseAddress, classNumerator.baseAddress, normalization: .none)
-                addShifted(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true)
+                shift(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true, adding: true)
             }
         }
         if anyShifted {
@@ -639,15 +639,17 @@ public final class PtychoEngine {
         }
     }
 
-    /// out += spectrum x ramps of class c (conjugated for the inverse shift).
-    private func addShifted(_ spectrum: UnsafeMutablePointer<Complex<Float>>, into out: UnsafeMutablePointer<Complex<Float>>,
-                            ramps c: Int, inverse: Bool) {
+    /// out = spectrum x ramps of class c, or out += ... when `adding`; the
+    /// ramps conjugated for the inverse shift.
+    private func shift(_ spectrum: UnsafeMutablePointer<Complex<Float>>, into out: UnsafeMutablePointer<Complex<Float>>,
+                       ramps c: Int, inverse: Bool, adding: Bool) {
         let n = frameSize
         let f = floats(spectrum), o = floats(out)
         let ry = floats(classRamps.baseAddress + 2 * c * n), rx = floats(classRamps.baseAddress + (2 * c + 1) * n)
         let sign: Float = inverse ? -1 : 1
         for y in 0..<n {
-            ComplexRows.addRamped(f + 2 * y * n, a: (ry[2 * y], sign * ry[2 * y + 1]), rx, sign: sign, into: o + 2 * y * n, count: n)
+            ComplexRows.ramped(f + 2 * y * n, a: (ry[2 * y], sign * ry[2 * y + 1]), rx, sign: sign, into: o + 2 * y * n,
+                               adding: adding, count: n)
         }
     }
 
@@ -677,7 +679,7 @@ public final class PtychoEngine {
             }
             // Transformed where it is kept when the plan's alignment allows (an even frame).
             let target = m % 2 == 0 ? out : scratch, t = floats(target)
-            ramp(spectrum, into: target, ramps: c)
+            shift(spectrum, into: target, ramps: c, inverse: false, adding: false)
             try inv.execute(target, target, normalization: .none)
             for i in 0..<m {
                 let re = t[2 * i] * s, im = t[2 * i + 1] * s
@@ -685,16 +687,6 @@ public final class PtychoEngine {
                 o[2 * i + 1] = im
                 power[i] = re * re + im * im
             }
-        }
-    }
-
-    /// out = spectrum x ramps of class c, the forward shift.
-    private func ramp(_ spectrum: UnsafeMutablePointer<Complex<Float>>, into out: UnsafeMutablePointer<Complex<Float>>, ramps c: Int) {
-        let n = frameSize
-        let f = floats(spectrum), o = floats(out)
-        let ry = floats(classRamps.baseAddress + 2 * c * n), rx = floats(classRamps.baseAddress + (2 * c + 1) * n)
-        for y in 0..<n {
-            ComplexRows.ramped(f + 2 * y * n, a: (ry[2 * y], ry[2 * y + 1]), rx, sign: 1, into: o + 2 * y * n, count: n)
         }
     }
 

@@ -78,14 +78,18 @@ import Testing
         let f = Self.values(2 * count, seed: 17), b = Self.values(2 * count, seed: 18), out0 = Self.values(2 * count, seed: 19)
         let a: (re: Float, im: Float) = (0.8, -0.6)
         for sign: Float in [1, -1] {
-            var out = out0
-            ComplexRows.addRamped(f, a: a, b, sign: sign, into: &out, count: count)
-            for i in 0..<count {
-                let bre = b[2 * i], bim = sign * b[2 * i + 1]
-                let rr = a.re * bre - a.im * bim, ri = a.re * bim + a.im * bre
-                let (fre, fim) = Self.c(f, i)
-                #expect(out[2 * i] == out0[2 * i] + (fre * rr - fim * ri) && out[2 * i + 1] == out0[2 * i + 1] + (fre * ri + fim * rr),
-                        "f a b at \(i) of \(count), sign \(sign)")
+            for adding in [true, false] {
+                var out = out0
+                ComplexRows.ramped(f, a: a, b, sign: sign, into: &out, adding: adding, count: count)
+                for i in 0..<count {
+                    let bre = b[2 * i], bim = sign * b[2 * i + 1]
+                    let rr = a.re * bre - a.im * bim, ri = a.re * bim + a.im * bre
+                    let (fre, fim) = Self.c(f, i)
+                    let re = fre * rr - fim * ri, im = fre * ri + fim * rr
+                    let expected = adding ? (out0[2 * i] + re, out0[2 * i + 1] + im) : (re, im)
+                    #expect(out[2 * i] == expected.0 && out[2 * i + 1] == expected.1,
+                            "f a b at \(i) of \(count), sign \(sign), adding \(adding)")
+                }
             }
         }
     }
