@@ -5,9 +5,10 @@
 /// Written in explicit vectors because the compiler's own vectorization of
 /// the scalar loops needs run-time overlap checks between the row pointers,
 /// and its loop versions fell back to scalar code for part of the frames.
-/// The products stay interleaved (duplicated real and imaginary parts, a
-/// swap of each pair, signs), which LLVM turns into a few in-lane moves;
-/// deinterleaving instead made it gather conj(a) b from scalar loads.
+/// The products are written on interleaved vectors (duplicated real and
+/// imaginary parts, a swap of each pair, signs), which LLVM compiles to
+/// in-lane moves or whole-vector shuffles; taking even and odd halves of
+/// the loads instead made it gather some operands from scalar loads.
 /// Every product rounds as the scalar formula beside it.
 enum ComplexRows {
     /// Eight complex numbers, interleaved.
@@ -51,12 +52,6 @@ enum ComplexRows {
     @inline(__always)
     static func swapped(_ v: Complex8) -> Complex8 {
         Complex8(v[1], v[0], v[3], v[2], v[5], v[4], v[7], v[6], v[9], v[8], v[11], v[10], v[13], v[12], v[15], v[14])
-    }
-
-    /// Eight reals, each in both lanes of a number.
-    @inline(__always)
-    static func spread(_ v: Real8) -> Complex8 {
-        Complex8(v[0], v[0], v[1], v[1], v[2], v[2], v[3], v[3], v[4], v[4], v[5], v[5], v[6], v[6], v[7], v[7])
     }
 
     /// -1 in the real lanes, 1 in the imaginary ones.
