@@ -70,6 +70,13 @@ enum ComplexRows {
         realParts(a) * b - imaginaryParts(a) * swapped(b) * signs
     }
 
+    /// |v|^2 of each number: re re + im im, as the scalar formula rounds it.
+    @inline(__always)
+    static func powers(_ v: Complex8) -> Real8 {
+        let squares = v * v
+        return squares.evenHalf + squares.oddHalf
+    }
+
     /// The whole vectors of a row of `count` numbers; the rest is the tail.
     @inline(__always)
     static func vectorEnd(_ count: Int) -> Int { count & ~(width - 1) }
@@ -91,101 +98,114 @@ enum ComplexRows {
         }
     }
 
-    /// out = 2 p o - psi, the difference map's reflection.
+    /// The difference map's reflection, with the exit wave left as its
+    /// distance from the model: d = psi - p o is stored over psi, and
+    /// out = p o - d (that is 2 p o - psi). The update that follows adds the
+    /// projection to d alone, so it never reads the object again.
     @inline(__always)
-    static func reflection(_ o: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ psi: UnsafePointer<Float>,
+    static func reflection(_ o: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
                            into out: UnsafeMutablePointer<Float>, count: Int) {
         let end = vectorEnd(count)
         var i = 0
         while i < end {
-            store(out, i, 2 * times(load(p, i), load(o, i)) - load(psi, i))
+            let model = times(load(p, i), load(o, i))
+            let d = load(psi, i) - model
+            store(psi, i, d)
+            store(out, i, model - d)
             i &+= width
         }
         while i < count {
             let ore = o[2 &* i], oim = o[2 &* i + 1], pre = p[2 &* i], pim = p[2 &* i + 1]
-            out[2 &* i] = 2 * (pre * ore - pim * oim) - psi[2 &* i]
-            out[2 &* i + 1] = 2 * (pre * oim + pim * ore) - psi[2 &* i + 1]
+            let fre = pre * ore - pim * oim, fim = pre * oim + pim * ore
+            let dre = psi[2 &* i] - fre, dim = psi[2 &* i + 1] - fim
+            psi[2 &* i] = dre
+            psi[2 &* i + 1] = dim
+            out[2 &* i] = fre - dre
+            out[2 &* i + 1] = fim - dim
             i &+= 1
         }
     }
 
-    /// The difference map's exit-wave update psi += scale w - p o, and the
-    /// new psi's share of the object sums: num += conj(p) psi, den += power.
+    /// The difference map's exit-wave update psi = d + scale w (d = psi - p o,
+    /// left by `reflection`), and the new psi's share of the object sums:
+    /// num += conj(p) psi, den += |p|^2.
     @inline(__always)
-    static func differenceMapUpdate(_ o: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
+    static func differenceMapUpdate(_ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
                                     projected w: UnsafePointer<Float>, scale: Float,
-                                    numerator num: UnsafeMutablePointer<Float>, power: UnsafePointer<Float>,
+                                    numerator num: UnsafeMutablePointer<Float>,
                                     denominator den: UnsafeMutablePointer<Float>, count: Int) {
         let end = vectorEnd(count)
         var i = 0
         while i < end {
-            let pv = load(p, i)
-            let updated = load(psi, i) + load(w, i) * scale - times(pv, load(o, i))
+            let updated = load(psi, i) + load(w, i) * scale
             store(psi, i, updated)
+            let pv = load(p, i)
             store(num, i, load(num, i) + conjugateTimes(pv, updated))
-            storeReal(den, i, loadReal(den, i) + loadReal(power, i))
+            storeReal(den, i, loadReal(den, i) + powers(pv))
             i &+= width
         }
         while i < count {
-            let ore = o[2 &* i], oim = o[2 &* i + 1], pre = p[2 &* i], pim = p[2 &* i + 1]
-            let sre = psi[2 &* i] + w[2 &* i] * scale - (pre * ore - pim * oim)
-            let sim = psi[2 &* i + 1] + w[2 &* i + 1] * scale - (pre * oim + pim * ore)
+            let pre = p[2 &* i], pim = p[2 &* i + 1]
+            let sre = psi[2 &* i] + w[2 &* i] * scale
+            let sim = psi[2 &* i + 1] + w[2 &* i + 1] * scale
             psi[2 &* i] = sre
             psi[2 &* i + 1] = sim
             num[2 &* i] += pre * sre + pim * sim
             num[2 &* i + 1] += pre * sim - pim * sre
-            den[i] += power[i]
+            den[i] += pre * pre + pim * pim
             i &+= 1
         }
     }
 
-    /// RAAR's exit-wave update psi = beta (psi + scale w - p o) + (1 - beta) scale q,
-    /// with q the projection of psi itself, and the object sums as above.
+    /// RAAR's exit-wave update psi = beta (d + scale w) + (1 - beta) scale q,
+    /// with d = psi - p o (left by `reflection`) and q the projection of psi
+    /// itself, and the object sums as above.
     @inline(__always)
-    static func relaxedUpdate(_ o: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
+    static func relaxedUpdate(_ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
                               projected w: UnsafePointer<Float>, projectedExit q: UnsafePointer<Float>, scale: Float, beta: Float,
-                              numerator num: UnsafeMutablePointer<Float>, power: UnsafePointer<Float>,
+                              numerator num: UnsafeMutablePointer<Float>,
                               denominator den: UnsafeMutablePointer<Float>, count: Int) {
         let end = vectorEnd(count)
         let rest = 1 - beta
         var i = 0
         while i < end {
-            let pv = load(p, i)
-            let updated = beta * (load(psi, i) + load(w, i) * scale - times(pv, load(o, i))) + rest * load(q, i) * scale
+            let updated = beta * (load(psi, i) + load(w, i) * scale) + rest * load(q, i) * scale
             store(psi, i, updated)
+            let pv = load(p, i)
             store(num, i, load(num, i) + conjugateTimes(pv, updated))
-            storeReal(den, i, loadReal(den, i) + loadReal(power, i))
+            storeReal(den, i, loadReal(den, i) + powers(pv))
             i &+= width
         }
         while i < count {
-            let ore = o[2 &* i], oim = o[2 &* i + 1], pre = p[2 &* i], pim = p[2 &* i + 1]
-            let sre = beta * (psi[2 &* i] + w[2 &* i] * scale - (pre * ore - pim * oim)) + rest * q[2 &* i] * scale
-            let sim = beta * (psi[2 &* i + 1] + w[2 &* i + 1] * scale - (pre * oim + pim * ore)) + rest * q[2 &* i + 1] * scale
+            let pre = p[2 &* i], pim = p[2 &* i + 1]
+            let sre = beta * (psi[2 &* i] + w[2 &* i] * scale) + rest * q[2 &* i] * scale
+            let sim = beta * (psi[2 &* i + 1] + w[2 &* i + 1] * scale) + rest * q[2 &* i + 1] * scale
             psi[2 &* i] = sre
             psi[2 &* i + 1] = sim
             num[2 &* i] += pre * sre + pim * sim
             num[2 &* i + 1] += pre * sim - pim * sre
-            den[i] += power[i]
+            den[i] += pre * pre + pim * pim
             i &+= 1
         }
     }
 
-    /// The probe sums: num += conj(o) psi, den += power (|o|^2).
+    /// The probe sums: num += conj(o) psi, den += |o|^2.
     @inline(__always)
-    static func probeSums(_ o: UnsafePointer<Float>, _ psi: UnsafePointer<Float>, power: UnsafePointer<Float>,
+    static func probeSums(_ o: UnsafePointer<Float>, _ psi: UnsafePointer<Float>,
                           numerator num: UnsafeMutablePointer<Float>, denominator den: UnsafeMutablePointer<Float>, count: Int) {
         let end = vectorEnd(count)
         var i = 0
         while i < end {
-            store(num, i, load(num, i) + conjugateTimes(load(o, i), load(psi, i)))
-            storeReal(den, i, loadReal(den, i) + loadReal(power, i))
+            let ov = load(o, i)
+            store(num, i, load(num, i) + conjugateTimes(ov, load(psi, i)))
+            storeReal(den, i, loadReal(den, i) + powers(ov))
             i &+= width
         }
         while i < count {
             let ore = o[2 &* i], oim = o[2 &* i + 1], sre = psi[2 &* i], sim = psi[2 &* i + 1]
             num[2 &* i] += ore * sre + oim * sim
             num[2 &* i + 1] += ore * sim - oim * sre
-            den[i] += power[i]
+            den[i] += ore * ore + oim * oim
             i &+= 1
         }
     }

@@ -101,8 +101,6 @@ public final class PtychoEngine {
     private let object: ComplexBuffer
     private let objectNumerator: ComplexBuffer
     private let objectDenominator: UnsafeMutablePointer<Float>
-    /// |O|^2 over the region, kept with the object: every frame's probe sums add it.
-    private let objectPower: UnsafeMutablePointer<Float>
     private let totalNumerator: ComplexBuffer
     private let totalDenominator: UnsafeMutablePointer<Float>
     private let probe: ComplexBuffer
@@ -115,8 +113,6 @@ public final class PtychoEngine {
     private let classShifts: [(y: Double, x: Double)]
     private let classRamps: ComplexBuffer
     private let shiftedProbes: ComplexBuffer
-    /// |P|^2 of each class's shifted probe, kept with them: every frame's object sums add it.
-    private let probePower: UnsafeMutablePointer<Float>
     private var classMembers: [[Int]] = []
     /// Probe-update scratch: one class's sums, and the spectrum of all
     /// classes' residuals shifted back.
@@ -169,8 +165,6 @@ public final class PtychoEngine {
         work2 = ComplexBuffer(count: batch * pixels)
         object = ComplexBuffer(count: region.area, fill: Complex(1, 0))
 
-        objectPower = .allocate(capacity: region.area)
-        objectPower.initialize(repeating: 1, count: region.area)
         objectNumerator = ComplexBuffer(count: region.area)
         objectDenominator = .allocate(capacity: region.area)
         totalNumerator = ComplexBuffer(count: region.area)
@@ -204,7 +198,6 @@ public final class PtychoEngine {
             (classRamps.baseAddress + (2 * c + 1) * m).initialize(from: shiftRamp(m, d.x), count: m)
         }
         shiftedProbes = ComplexBuffer(count: shifts.count * pixels)
-        probePower = .allocate(capacity: shifts.count * pixels)
         let shifted = shifts.contains { $0 != (0, 0) }
         classNumerator = ComplexBuffer(count: pixels)
         classDenominator = .allocate(capacity: pixels)
@@ -256,8 +249,6 @@ public final class PtychoEngine {
         iterationSums.deallocate()
         classDenominator.deallocate()
         mask.deallocate()
-        objectPower.deallocate()
-        probePower.deallocate()
         objectDenominator.deallocate()
         totalDenominator.deallocate()
         probeDenominator.deallocate()
@@ -358,8 +349,8 @@ public final class PtychoEngine {
             let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
             for b in 0..<count {
                 let j = active[first + b]
-                formReflection(j, into: work.baseAddress + b * m)
                 if raar { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
+                formReflection(j, into: work.baseAddress + b * m)
             }
             clock.lap(&profile.reflection)
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
@@ -412,7 +403,8 @@ public final class PtychoEngine {
         let f = floats(spectrum)
         let s = 1 / Float(pixels).squareRoot()
         // The model's magnitudes, kept for the update below (no second square
-        // root). A plain loop: the compiler deinterleaves re and im cleanly.
+        // root). A plain loop: the compiler deinterleaves re and im cleanly
+        // (explicit lanes here make it gather the loads element by element).
         let model = magnitudes
         for i in 0..<pixels {
             let re = f[2 * i], im = f[2 * i + 1]
@@ -464,7 +456,8 @@ public final class PtychoEngine {
         }
     }
 
-    /// The reflection 2 P O - psi_j over frame j's window.
+    /// The reflection 2 P O - psi_j over frame j's window; psi_j is left as
+    /// psi_j - P O until its update (within the same batch).
     @inline(__always)
     private func formReflection(_ j: Int, into reflection: UnsafeMutablePointer<Complex<Float>>) {
         let n = frameSize, w = region.width
@@ -479,16 +472,15 @@ public final class PtychoEngine {
 
     /// psi_j += P_F(2 phi - psi_j) - phi (DM), or RAAR's
     /// beta (psi_j + P_F(2 phi - psi_j) - phi) + (1 - beta) P_F(psi_j), with
-    /// phi = P O recomputed rather than stored, and the new psi_j's share of
-    /// the object sums (conj(P) psi_j, |P|^2) added in the same pass, while
-    /// the frame is in cache.
+    /// phi = P O: the reflection left psi_j - phi in place, so the object is
+    /// not read again. The new psi_j's share of the object sums (conj(P)
+    /// psi_j, |P|^2) is added in the same pass, while the frame is in cache.
     @inline(__always)
     private func updateExitAndAccumulate(_ j: Int, _ projected: UnsafeMutablePointer<Float>,
                                          raar projectedExit: UnsafeMutablePointer<Float>?, beta: Float) {
         let n = frameSize, w = region.width
         let c = corners[j]
-        let o = floats(object.baseAddress), p = floats(probe(of: j)), num = floats(objectNumerator.baseAddress)
-        let power = probePower + frameClass[j] * pixels
+        let p = floats(probe(of: j)), num = floats(objectNumerator.baseAddress)
         let psi = floats(exitWaves.baseAddress + j * pixels)
         // The projections come from unnormalized inverse transforms.
         let scale = 1 / Float(pixels)
@@ -496,12 +488,12 @@ public final class PtychoEngine {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
             let k = 2 * y * n
             if let projectedExit {
-                ComplexRows.relaxedUpdate(o + 2 * row, p + k, psi + k, projected: projected + k, projectedExit: projectedExit + k,
-                                          scale: scale, beta: beta, numerator: num + 2 * row, power: power + y * n,
+                ComplexRows.relaxedUpdate(p + k, psi + k, projected: projected + k, projectedExit: projectedExit + k,
+                                          scale: scale, beta: beta, numerator: num + 2 * row,
                                           denominator: objectDenominator + row, count: n)
             } else {
-                ComplexRows.differenceMapUpdate(o + 2 * row, p + k, psi + k, projected: projected + k, scale: scale,
-                                                numerator: num + 2 * row, power: power + y * n,
+                ComplexRows.differenceMapUpdate(p + k, psi + k, projected: projected + k, scale: scale,
+                                                numerator: num + 2 * row,
                                                 denominator: objectDenominator + row, count: n)
             }
         }
@@ -520,7 +512,6 @@ public final class PtychoEngine {
             let re = (tn[2 * i] + eps) * inv, im = tn[2 * i + 1] * inv
             o[2 * i] = re
             o[2 * i + 1] = im
-            objectPower[i] = re * re + im * im
         }
     }
 
@@ -634,7 +625,7 @@ public final class PtychoEngine {
         let psi = floats(exitWaves.baseAddress + j * pixels)
         for y in 0..<n {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
-            ComplexRows.probeSums(o + 2 * row, psi + 2 * y * n, power: objectPower + row,
+            ComplexRows.probeSums(o + 2 * row, psi + 2 * y * n,
                                   numerator: num + 2 * y * n, denominator: den + y * n, count: n)
         }
     }
@@ -653,10 +644,9 @@ public final class PtychoEngine {
         }
     }
 
-    /// Remakes the probe's shifted copy for every class, and their powers.
+    /// Remakes the probe's shifted copy for every class.
     private func shiftProbes() throws {
         let m = pixels
-        let p = floats(probe.baseAddress)
         let anyShifted = classShifts.contains { $0 != (0, 0) }
         let (fwd, inv) = try singlePlans()
         // Both free between probe updates.
@@ -667,26 +657,16 @@ public final class PtychoEngine {
         }
         let s = 1 / Float(m)
         for c in classShifts.indices {
-            let out = shiftedProbes.baseAddress + c * m, o = floats(out), power = probePower + c * m
+            let out = shiftedProbes.baseAddress + c * m, o = floats(out)
             if classShifts[c] == (0, 0) {
-                for i in 0..<m {
-                    let re = p[2 * i], im = p[2 * i + 1]
-                    o[2 * i] = re
-                    o[2 * i + 1] = im
-                    power[i] = re * re + im * im
-                }
+                out.update(from: probe.baseAddress, count: m)
                 continue
             }
             // Transformed where it is kept when the plan's alignment allows (an even frame).
             let target = m % 2 == 0 ? out : scratch, t = floats(target)
             shift(spectrum, into: target, ramps: c, inverse: false, adding: false)
             try inv.execute(target, target, normalization: .none)
-            for i in 0..<m {
-                let re = t[2 * i] * s, im = t[2 * i + 1] * s
-                o[2 * i] = re
-                o[2 * i + 1] = im
-                power[i] = re * re + im * im
-            }
+            for i in 0..<(2 * m) { o[i] = t[i] * s }
         }
     }
 
@@ -732,8 +712,6 @@ public final class PtychoEngine {
             throw SimulationError.invalid("saved exit waves of \(values.count) values for \(frameCount) frames of \(pixels)")
         }
         object.baseAddress.update(from: regionValues, count: region.area)
-        let o = floats(object.baseAddress)
-        for i in 0..<region.area { objectPower[i] = o[2 * i] * o[2 * i] + o[2 * i + 1] * o[2 * i + 1] }
         probe.baseAddress.update(from: newProbe.values, count: pixels)
         exitWaves.baseAddress.update(from: values, count: values.count)
         history = restored
