@@ -139,7 +139,7 @@ public enum ReconBenchmark {
             let config = c.simulationConfig
             let m = c.frameSize, m2 = m * m
             let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
-            let corners = grid.corners, offsets = grid.offsets
+            let (corners, offsets) = grid.windows(subpixelSteps: subpixelSteps)
             layout = try TileLayout(corners: corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
                                     ranks: comm.size)
             let mine = layout.frames(of: comm.rank)

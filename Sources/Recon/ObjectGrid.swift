@@ -35,6 +35,26 @@ public struct ObjectGrid: Sendable {
     public var offsets: [(y: Double, x: Double)] {
         exactCorners.map { ($0.y - $0.y.rounded(.down), $0.x - $0.x.rounded(.down)) }
     }
+
+    /// The solver's windows when it models offsets to 1/`steps` of a pixel:
+    /// a frame whose offset rounds up to a whole pixel takes the next
+    /// pixel's window and no shift (rather than the probe moved a whole
+    /// pixel round the frame), so offsets round to 0..<steps and there are
+    /// at most steps^2 shifted probes, not (steps + 1)^2. Offsets lie in
+    /// [-1/(2 steps), 1 - 1/(2 steps)). With steps 0, the plain `corners`
+    /// and `offsets`.
+    public func windows(subpixelSteps steps: Int) -> (corners: [(y: Int, x: Int)], offsets: [(y: Double, x: Double)]) {
+        guard steps > 0 else { return (corners, offsets) }
+        let half = 0.5 / Double(steps)
+        let corners: [(y: Int, x: Int)] = exactCorners.map { exact in
+            let y = (exact.y + half).rounded(.down), x = (exact.x + half).rounded(.down)
+            return (Int(y), Int(x))
+        }
+        let offsets: [(y: Double, x: Double)] = zip(exactCorners, corners).map { exact, corner in
+            (exact.y - Double(corner.y), exact.x - Double(corner.x))
+        }
+        return (corners, offsets)
+    }
 }
 
 extension ObjectGrid: Equatable {

@@ -59,7 +59,7 @@ public final class ReconstructionJob {
         let m = s.frameHeight
         geometry = Geometry(energy: s.energy, distance: s.distance, detectorPixelSize: s.xPixelSize, frameSize: m)
         grid = ObjectGrid(positions: s.positions, pixelSize: geometry.samplePixelSize, frameSize: m)
-        let corners = grid.corners
+        let (corners, offsets) = grid.windows(subpixelSteps: options.engine.subpixelSteps)
         do {
             layout = try TileLayout(corners: corners, frameSize: m, objectHeight: grid.height, objectWidth: grid.width,
                                     ranks: comm.size, grid: options.tiles)
@@ -86,7 +86,6 @@ public final class ReconstructionJob {
         }
         let valid = (s.mask ?? [UInt32](repeating: 0, count: m * m)).map { Float($0 == 0 ? 1 : 0) }
         let mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
-        let offsets = grid.offsets
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                  weights: [Float](repeating: 1, count: mine.count))
 

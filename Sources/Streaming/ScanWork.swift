@@ -246,7 +246,8 @@ final class ScanWork {
         grid = g
         let l: TileLayout
         do {
-            l = try TileLayout(corners: g.corners, frameSize: m, objectHeight: g.height, objectWidth: g.width,
+            l = try TileLayout(corners: g.windows(subpixelSteps: options.engine.subpixelSteps).corners, frameSize: m,
+                               objectHeight: g.height, objectWidth: g.width,
                                ranks: comm.size, grid: options.tiles)
         } catch {
             return "the scan cannot be tiled over \(comm.size) ranks: \(error)"
@@ -433,7 +434,7 @@ final class ScanWork {
         } catch {
             return "no first probe from the measured frames: \(error)"
         }
-        let corners = grid.corners, offsets = grid.offsets
+        let (corners, offsets) = grid.windows(subpixelSteps: options.engine.subpixelSteps)
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] },
                                  amplitudes: amplitudes, weights: weights)
         engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)

@@ -49,3 +49,34 @@ import Testing
         #expect(wide.rows == 1 && wide.columns == 4)
     }
 }
+
+/// The solver's windows for a sub-pixel model: the same positions, the
+/// offsets rounding to 0..<steps, so at most steps^2 shifted probes.
+@Suite struct SolverWindowTests {
+    let grid = ObjectGrid(positions: Scan(pattern: .spiral(points: 300), step: 0.37e-6).positions(), pixelSize: 0.1e-6,
+                          frameSize: 32)
+
+    @Test(arguments: [1, 2, 4, 8])
+    func offsetsRoundBelowAWholePixelAndPositionsStay(steps: Int) {
+        let (corners, offsets) = grid.windows(subpixelSteps: steps)
+        var classes = Set<[Int]>()
+        for i in corners.indices {
+            let exact = grid.exactCorners[i]
+            #expect(abs(Double(corners[i].y) + offsets[i].y - exact.y) < 1e-9 && abs(Double(corners[i].x) + offsets[i].x - exact.x) < 1e-9)
+            let k = [Int((offsets[i].y * Double(steps)).rounded()), Int((offsets[i].x * Double(steps)).rounded())]
+            #expect(k.allSatisfy { (0..<steps).contains($0) }, "frame \(i): offset \(offsets[i]) rounds to \(k) of \(steps)")
+            #expect(corners[i].y >= 0 && corners[i].x >= 0 && corners[i].y + 32 <= grid.height && corners[i].x + 32 <= grid.width)
+            classes.insert(k)
+        }
+        #expect(classes.count <= steps * steps)
+        // The plain floor corners would need a class more per axis.
+        let plain = Set(grid.offsets.map { [Int(($0.y * Double(steps)).rounded()), Int(($0.x * Double(steps)).rounded())] })
+        #expect(plain.count > classes.count)
+    }
+
+    @Test func wholePixelModelKeepsThePlainWindows() {
+        let (corners, offsets) = grid.windows(subpixelSteps: 0)
+        #expect(corners.elementsEqual(grid.corners) { $0 == $1 })
+        #expect(offsets.elementsEqual(grid.offsets) { $0 == $1 })
+    }
+}
