@@ -71,6 +71,8 @@ enum ComplexRows {
     }
 
     /// |v|^2 of each number: re re + im im, as the scalar formula rounds it.
+    /// For a loaded vector that is also used whole: applied to a load alone,
+    /// LLVM narrows the load to scalar element loads.
     @inline(__always)
     static func powers(_ v: Complex8) -> Real8 {
         let squares = v * v
