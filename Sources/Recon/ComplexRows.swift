@@ -128,6 +128,29 @@ enum ComplexRows {
         }
     }
 
+    /// Stores the new exit wave at i and adds its share of the object sums:
+    /// num += conj(p) psi, den += |p|^2 (both updates' common end).
+    @inline(__always)
+    static func keepExit(_ updated: Complex8, _ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
+                         _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>, _ i: Int) {
+        store(psi, i, updated)
+        let pv = load(p, i)
+        store(num, i, load(num, i) + conjugateTimes(pv, updated))
+        storeReal(den, i, loadReal(den, i) + powers(pv))
+    }
+
+    /// The same for one number (re, im) of a row's tail.
+    @inline(__always)
+    static func keepExit(_ sre: Float, _ sim: Float, _ p: UnsafePointer<Float>, _ psi: UnsafeMutablePointer<Float>,
+                         _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>, _ i: Int) {
+        let pre = p[2 &* i], pim = p[2 &* i + 1]
+        psi[2 &* i] = sre
+        psi[2 &* i + 1] = sim
+        num[2 &* i] += pre * sre + pim * sim
+        num[2 &* i + 1] += pre * sim - pim * sre
+        den[i] += pre * pre + pim * pim
+    }
+
     /// The difference map's exit-wave update psi = d + scale w (d = psi - p o,
     /// left by `reflection`), and the new psi's share of the object sums:
     /// num += conj(p) psi, den += |p|^2.
@@ -140,21 +163,13 @@ enum ComplexRows {
         var i = 0
         while i < end {
             let updated = load(psi, i) + load(w, i) * scale
-            store(psi, i, updated)
-            let pv = load(p, i)
-            store(num, i, load(num, i) + conjugateTimes(pv, updated))
-            storeReal(den, i, loadReal(den, i) + powers(pv))
+            keepExit(updated, p, psi, num, den, i)
             i &+= width
         }
         while i < count {
-            let pre = p[2 &* i], pim = p[2 &* i + 1]
             let sre = psi[2 &* i] + w[2 &* i] * scale
             let sim = psi[2 &* i + 1] + w[2 &* i + 1] * scale
-            psi[2 &* i] = sre
-            psi[2 &* i + 1] = sim
-            num[2 &* i] += pre * sre + pim * sim
-            num[2 &* i + 1] += pre * sim - pim * sre
-            den[i] += pre * pre + pim * pim
+            keepExit(sre, sim, p, psi, num, den, i)
             i &+= 1
         }
     }
@@ -172,21 +187,13 @@ enum ComplexRows {
         var i = 0
         while i < end {
             let updated = beta * (load(psi, i) + load(w, i) * scale) + rest * load(q, i) * scale
-            store(psi, i, updated)
-            let pv = load(p, i)
-            store(num, i, load(num, i) + conjugateTimes(pv, updated))
-            storeReal(den, i, loadReal(den, i) + powers(pv))
+            keepExit(updated, p, psi, num, den, i)
             i &+= width
         }
         while i < count {
-            let pre = p[2 &* i], pim = p[2 &* i + 1]
             let sre = beta * (psi[2 &* i] + w[2 &* i] * scale) + rest * q[2 &* i] * scale
             let sim = beta * (psi[2 &* i + 1] + w[2 &* i + 1] * scale) + rest * q[2 &* i + 1] * scale
-            psi[2 &* i] = sre
-            psi[2 &* i + 1] = sim
-            num[2 &* i] += pre * sre + pim * sim
-            num[2 &* i + 1] += pre * sim - pim * sre
-            den[i] += pre * pre + pim * pim
+            keepExit(sre, sim, p, psi, num, den, i)
             i &+= 1
         }
     }
