@@ -26,6 +26,37 @@ public struct LocalFrames: Sendable {
     }
 
     public var count: Int { indices.count }
+
+    /// The frames in the order of a Hilbert curve through their window
+    /// corners (cells of `cell` pixels, ties in scan order): consecutive
+    /// frames then overlap on the object, so its rows stay in cache from one
+    /// frame to the next, where a spiral's scan order jumps across it.
+    public func localityOrder(cell: Int) -> [Int] {
+        let cell = max(1, cell)
+        guard let y0 = corners.map(\.y).min(), let x0 = corners.map(\.x).min() else { return [] }
+        let span = corners.map { max(($0.y - y0) / cell, ($0.x - x0) / cell) }.max() ?? 0
+        var side = 1
+        while side <= span { side *= 2 }
+        let keys = corners.map { c in Self.hilbertIndex(side: side, y: (c.y - y0) / cell, x: (c.x - x0) / cell) }
+        return corners.indices.sorted { (keys[$0], $0) < (keys[$1], $1) }
+    }
+
+    /// Distance along the Hilbert curve filling a side x side grid (side a power of 2).
+    static func hilbertIndex(side: Int, y: Int, x: Int) -> Int {
+        var (x, y, d) = (x, y, 0)
+        var s = side / 2
+        while s > 0 {
+            let rx = x & s > 0 ? 1 : 0, ry = y & s > 0 ? 1 : 0
+            d += s * s * ((3 * rx) ^ ry)
+            // Rotate the quadrant so the curve continues.
+            if ry == 0 {
+                if rx == 1 { x = side - 1 - x; y = side - 1 - y }
+                (x, y) = (y, x)
+            }
+            s /= 2
+        }
+        return d
+    }
 }
 
 /// What one iteration measured (identical on every rank).
@@ -132,6 +163,8 @@ public final class PtychoEngine {
     /// Per frame: the measured photons on valid pixels.
     private let totals: UnsafeMutablePointer<Float>
     private var active: [Int]
+    /// Each frame's place in the order the passes visit frames (`LocalFrames.localityOrder`).
+    private let visitRank: [Int]
     private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
                          receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
     private var transfers: [PeerTransfer] = []
@@ -223,7 +256,11 @@ public final class PtychoEngine {
         for j in 0..<frames.count {
             (totals[j], bounds[j]) = Self.measure(amplitudes + j * pixels, mask: self.mask, pixels: pixels, bound: options.powerBound)
         }
-        active = frames.weights.indices.filter { frames.weights[$0] > 0 }
+        let order = frames.localityOrder(cell: max(1, m / 8))
+        var rank = [Int](repeating: 0, count: frames.count)
+        for (r, j) in order.enumerated() { rank[j] = r }
+        visitRank = rank
+        active = order.filter { frames.weights[$0] > 0 }
         classMembers = shifts.map { _ in [] }
         for j in active { classMembers[classes[j]].append(j) }
 
@@ -259,7 +296,7 @@ public final class PtychoEngine {
     /// Marks frames measured (1) or not yet (0), e.g. while a scan streams in.
     public func setWeights(_ weights: [Float]) {
         precondition(weights.count == frameCount)
-        active = weights.indices.filter { weights[$0] > 0 }
+        active = weights.indices.filter { weights[$0] > 0 }.sorted { visitRank[$0] < visitRank[$1] }
         classMembers = classShifts.map { _ in [] }
         for j in active { classMembers[frameClass[j]].append(j) }
     }
@@ -274,9 +311,9 @@ public final class PtychoEngine {
         formExit(j, into: exitWaves.baseAddress + j * pixels)
         if !active.contains(j) {
             active.append(j)
-            active.sort()
+            active.sort { visitRank[$0] < visitRank[$1] }
             classMembers[frameClass[j]].append(j)
-            classMembers[frameClass[j]].sort()
+            classMembers[frameClass[j]].sort { visitRank[$0] < visitRank[$1] }
         }
     }
 

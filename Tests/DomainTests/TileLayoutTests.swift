@@ -1,3 +1,4 @@
+import Foundation
 import Recon
 import Testing
 
@@ -78,5 +79,36 @@ import Testing
         let (corners, offsets) = grid.windows(subpixelSteps: 0)
         #expect(corners.elementsEqual(grid.corners) { $0 == $1 })
         #expect(offsets.elementsEqual(grid.offsets) { $0 == $1 })
+    }
+}
+
+@Suite struct FrameOrderTests {
+    func frames(_ corners: [(y: Int, x: Int)]) -> LocalFrames {
+        LocalFrames(indices: Array(corners.indices), corners: corners, amplitudes: [], weights: corners.map { _ in 1 })
+    }
+
+    @Test func aGridIsWalkedOneNeighbourAtATime() {
+        // 8 x 8 corners 5 pixels apart, listed column by column.
+        let corners = (0..<64).map { (y: 5 * ($0 % 8), x: 5 * ($0 / 8)) }
+        let order = frames(corners).localityOrder(cell: 5)
+        #expect(order.sorted() == Array(0..<64))
+        for (a, b) in zip(order, order.dropFirst()) {
+            #expect(abs(corners[a].y - corners[b].y) + abs(corners[a].x - corners[b].x) == 5, "\(corners[a]) -> \(corners[b])")
+        }
+    }
+
+    @Test func aSpiralIsVisitedNeighbourByNeighbour() {
+        let corners: [(y: Int, x: Int)] = Scan(pattern: .spiral(points: 400), step: 10).positions().map {
+            (Int($0.y.rounded()) + 120, Int($0.x.rounded()) + 120)
+        }
+        let order = frames(corners).localityOrder(cell: 8)
+        #expect(order.sorted() == Array(corners.indices))
+        func meanStep(_ o: [Int]) -> Double {
+            zip(o, o.dropFirst()).map { hypot(Double(corners[$0].y - corners[$1].y), Double(corners[$0].x - corners[$1].x)) }
+                .reduce(0, +) / Double(o.count - 1)
+        }
+        // Golden-angle steps cross the scan; the curve's stay near one scan step.
+        let scan = meanStep(Array(corners.indices)), curve = meanStep(order)
+        #expect(scan > 50 && curve < 20, "mean step: scan order \(scan), locality order \(curve) pixels")
     }
 }
