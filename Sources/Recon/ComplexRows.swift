@@ -219,6 +219,40 @@ enum ComplexRows {
         }
     }
 
+    /// The probe sums of four frames in one pass: num += conj(o_k) psi_k and
+    /// den += |o_k|^2 for k = 0, 1, 2, 3 in turn, so each sum rounds as four
+    /// single-frame passes would, while the sums are loaded and stored once
+    /// instead of four times.
+    @inline(__always)
+    static func probeSums(_ o: FourRows, _ psi: FourRows,
+                          numerator num: UnsafeMutablePointer<Float>, denominator den: UnsafeMutablePointer<Float>, count: Int) {
+        let end = vectorEnd(count)
+        var i = 0
+        while i < end {
+            let o0 = load(o.0, i), o1 = load(o.1, i), o2 = load(o.2, i), o3 = load(o.3, i)
+            var n = load(num, i) + conjugateTimes(o0, load(psi.0, i))
+            n += conjugateTimes(o1, load(psi.1, i))
+            n += conjugateTimes(o2, load(psi.2, i))
+            n += conjugateTimes(o3, load(psi.3, i))
+            store(num, i, n)
+            var d = loadReal(den, i) + powers(o0)
+            d += powers(o1)
+            d += powers(o2)
+            d += powers(o3)
+            storeReal(den, i, d)
+            i &+= width
+        }
+        if i < count {
+            let rest = count - i, n = num + 2 &* i, d = den + i
+            probeSums(o.0 + 2 &* i, psi.0 + 2 &* i, numerator: n, denominator: d, count: rest)
+            probeSums(o.1 + 2 &* i, psi.1 + 2 &* i, numerator: n, denominator: d, count: rest)
+            probeSums(o.2 + 2 &* i, psi.2 + 2 &* i, numerator: n, denominator: d, count: rest)
+            probeSums(o.3 + 2 &* i, psi.3 + 2 &* i, numerator: n, denominator: d, count: rest)
+        }
+    }
+
+    typealias FourRows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+
     /// out = f (a b), or out += f (a b) when `adding`, with a one complex
     /// number and b a row whose imaginary parts are taken times `sign`: one
     /// row of a separable phase ramp applied to a spectrum.

@@ -617,7 +617,7 @@ public final class PtychoEngine {
             let cn = floats(classNumerator.baseAddress), cd = classDenominator
             cn.update(repeating: 0, count: 2 * pixels)
             cd.update(repeating: 0, count: pixels)
-            for j in classMembers[c] { accumulateProbe(j, cn, cd) }
+            accumulateProbe(classMembers[c], cn, cd)
             let sp = floats(shiftedProbes.baseAddress + c * pixels)
             for k in 0..<pixels {
                 let d = cd[k]
@@ -651,6 +651,41 @@ public final class PtychoEngine {
         }
         applySupport()
         try shiftProbes()
+    }
+
+    /// Adds O_j* psi_j and |O_j|^2 over the windows of `frames`, in order,
+    /// four frames to a pass over the sums.
+    private func accumulateProbe(_ frames: [Int], _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>) {
+        let n = frameSize, w = region.width
+        let o = UnsafePointer(floats(object.baseAddress))
+        var k = 0
+        while k + 4 <= frames.count {
+            let j = (frames[k], frames[k + 1], frames[k + 2], frames[k + 3])
+            let base = (windowStart(j.0), windowStart(j.1), windowStart(j.2), windowStart(j.3))
+            let psi = (exitRows(j.0), exitRows(j.1), exitRows(j.2), exitRows(j.3))
+            for y in 0..<n {
+                let r = 2 * y * w, q = 2 * y * n
+                ComplexRows.probeSums((o + base.0 + r, o + base.1 + r, o + base.2 + r, o + base.3 + r),
+                                      (psi.0 + q, psi.1 + q, psi.2 + q, psi.3 + q),
+                                      numerator: num + q, denominator: den + y * n, count: n)
+            }
+            k += 4
+        }
+        while k < frames.count {
+            accumulateProbe(frames[k], num, den)
+            k += 1
+        }
+    }
+
+    /// Float offset of frame j's window corner in the region's arrays.
+    @inline(__always)
+    private func windowStart(_ j: Int) -> Int {
+        2 * ((corners[j].y - region.y0) * region.width + (corners[j].x - region.x0))
+    }
+
+    @inline(__always)
+    private func exitRows(_ j: Int) -> UnsafePointer<Float> {
+        UnsafePointer(floats(exitWaves.baseAddress + j * pixels))
     }
 
     /// Adds O_j* psi_j and |O_j|^2 over frame j's window.

@@ -76,6 +76,25 @@ import Testing
         }
     }
 
+    @Test(arguments: widths) func probeSumsOfFourFramesMatchFourPasses(count: Int) {
+        let o = (0..<4).map { Self.values(2 * count, seed: 40 + UInt64($0)) }
+        let psi = (0..<4).map { Self.values(2 * count, seed: 50 + UInt64($0)) }
+        var num = Self.values(2 * count, seed: 60), den = Self.values(count, seed: 61)
+        var oneByOne = num, oneByOneDen = den
+        for k in 0..<4 { ComplexRows.probeSums(o[k], psi[k], numerator: &oneByOne, denominator: &oneByOneDen, count: count) }
+        // Stable pointers to the eight rows.
+        let rows = (o + psi).map { a -> UnsafePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+            p.initialize(from: a, count: a.count)
+            return UnsafePointer(p)
+        }
+        defer { rows.forEach { $0.deallocate() } }
+        ComplexRows.probeSums((rows[0], rows[1], rows[2], rows[3]), (rows[4], rows[5], rows[6], rows[7]),
+                              numerator: &num, denominator: &den, count: count)
+        #expect(num == oneByOne, "numerators of \(count)")
+        #expect(den == oneByOneDen, "denominators of \(count)")
+    }
+
     @Test(arguments: widths) func rampedRows(count: Int) {
         let f = Self.values(2 * count, seed: 17), b = Self.values(2 * count, seed: 18), out0 = Self.values(2 * count, seed: 19)
         let a: (re: Float, im: Float) = (0.8, -0.6)
