@@ -702,16 +702,16 @@ public final class PtychoEngine {
         }
     }
 
-    /// out = spectrum x ramps of class c, or out += ... when `adding`; the
-    /// ramps conjugated for the inverse shift.
+    /// out = scale x spectrum x ramps of class c, or out += ... when `adding`;
+    /// the ramps conjugated for the inverse shift.
     private func shift(_ spectrum: UnsafeMutablePointer<Complex<Float>>, into out: UnsafeMutablePointer<Complex<Float>>,
-                       ramps c: Int, inverse: Bool, adding: Bool) {
+                       ramps c: Int, inverse: Bool, adding: Bool, scale: Float = 1) {
         let n = frameSize
         let f = floats(spectrum), o = floats(out)
         let ry = floats(classRamps.baseAddress + 2 * c * n), rx = floats(classRamps.baseAddress + (2 * c + 1) * n)
         let sign: Float = inverse ? -1 : 1
         for y in 0..<n {
-            ComplexRows.ramped(f + 2 * y * n, a: (ry[2 * y], sign * ry[2 * y + 1]), rx, sign: sign, into: o + 2 * y * n,
+            ComplexRows.ramped(f + 2 * y * n, a: (scale * ry[2 * y], scale * sign * ry[2 * y + 1]), rx, sign: sign, into: o + 2 * y * n,
                                adding: adding, count: n)
         }
     }
@@ -729,16 +729,17 @@ public final class PtychoEngine {
         }
         let s = 1 / Float(m)
         for c in classShifts.indices {
-            let out = shiftedProbes.baseAddress + c * m, o = floats(out)
+            let out = shiftedProbes.baseAddress + c * m
             if classShifts[c] == (0, 0) {
                 out.update(from: probe.baseAddress, count: m)
                 continue
             }
-            // Transformed where it is kept when the plan's alignment allows (an even frame).
-            let target = m % 2 == 0 ? out : scratch, t = floats(target)
-            shift(spectrum, into: target, ramps: c, inverse: false, adding: false)
+            // Transformed where it is kept when the plan's alignment allows (an
+            // even frame); the inverse's 1/m goes with the ramps.
+            let target = m % 2 == 0 ? out : scratch
+            shift(spectrum, into: target, ramps: c, inverse: false, adding: false, scale: s)
             try inv.execute(target, target, normalization: .none)
-            for i in 0..<(2 * m) { o[i] = t[i] * s }
+            if target != out { out.update(from: target, count: m) }
         }
     }
 
