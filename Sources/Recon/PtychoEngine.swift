@@ -108,6 +108,11 @@ public struct IterationProfile: Codable, Sendable, Equatable {
 /// transform per class), and the probe update shifts each class's sums
 /// back before dividing, so the model matches the measured frames without
 /// any per-frame cost beyond the two transforms of the projection.
+///
+/// Every pass visits frames along a Hilbert curve through their windows
+/// rather than in scan order (a spiral's scan order jumps across the
+/// object), so each frame's object rows are mostly still in cache from the
+/// frame before; the probe pass does the same within each class.
 public final class PtychoEngine {
     public private(set) var options: EngineOptions
     public let layout: TileLayout
