@@ -445,27 +445,18 @@ public final class PtychoEngine {
         let f = floats(spectrum)
         let s = 1 / Float(pixels).squareRoot()
         // The model's magnitudes, kept for the update below (no second square
-        // root). A plain loop: the compiler deinterleaves re and im cleanly
-        // (explicit lanes here make it gather the loads element by element).
+        // root), and the misfit, in one plain loop: the compiler deinterleaves
+        // re and im cleanly, and the relaxed sum lets it keep partial sums in
+        // vector lanes (explicit lanes here make it gather the loads element
+        // by element).
         let model = magnitudes
+        var error: Float = 0
         for i in 0..<pixels {
             let re = f[2 * i], im = f[2 * i + 1]
-            model[i] = (re * re + im * im).squareRoot() * s
-        }
-        // The misfit in explicit lanes (a float reduction is not reordered for us).
-        let lanes = ComplexRows.width, whole = pixels / lanes * lanes
-        var sum = ComplexRows.Real8.zero
-        var i = 0
-        while i < whole {
-            let d = ComplexRows.loadReal(model, i) - ComplexRows.loadReal(amplitude, i)
-            sum += ComplexRows.loadReal(mask, i) * d * d
-            i += lanes
-        }
-        var error = sum.sum()
-        while i < pixels {
-            let d = model[i] - amplitude[i]
-            error += mask[i] * d * d
-            i += 1
+            let a = (re * re + im * im).squareRoot() * s
+            model[i] = a
+            let d = a - amplitude[i]
+            error = Relaxed.sum(error, mask[i] * d * d)
         }
         // Fraction of the misfit that remains: 0 is the exact projection.
         let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
