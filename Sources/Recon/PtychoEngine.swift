@@ -559,14 +559,24 @@ public final class PtychoEngine {
         let pending = try comm.startExchange(transfers)
         try pending.wait()
         let tn = floats(totalNumerator.baseAddress)
-        tn.update(repeating: 0, count: 2 * area)
-        totalDenominator.update(repeating: 0, count: area)
+        // With no rank before this one, its own sums come first everywhere:
+        // 0 + x in one pass (x + 0 keeps 0 + x's rounding, -0 included).
+        let ownFirst = peers.allSatisfy { $0.peer > comm.rank }
+        if !ownFirst {
+            tn.update(repeating: 0, count: 2 * area)
+            totalDenominator.update(repeating: 0, count: area)
+        }
         var next = 0
         for q in 0..<comm.size {
             if q == comm.rank {
                 let n = floats(objectNumerator.baseAddress)
-                for i in 0..<(2 * area) { tn[i] += n[i] }
-                for i in 0..<area { totalDenominator[i] += objectDenominator[i] }
+                if ownFirst {
+                    for i in 0..<(2 * area) { tn[i] = n[i] + 0 }
+                    for i in 0..<area { totalDenominator[i] = objectDenominator[i] + 0 }
+                } else {
+                    for i in 0..<(2 * area) { tn[i] += n[i] }
+                    for i in 0..<area { totalDenominator[i] += objectDenominator[i] }
+                }
             } else if next < peers.count && peers[next].peer == q {
                 let p = peers[next]
                 let r = floats(p.receive.baseAddress), rr = p.receiveReal.baseAddress!
