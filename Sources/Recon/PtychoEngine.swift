@@ -30,14 +30,12 @@ public struct LocalFrames: Sendable {
     /// The frames in the order of a Hilbert curve through their window
     /// corners (cells of `cell` pixels, ties in scan order): consecutive
     /// frames then overlap on the object, so its rows stay in cache from one
-    /// frame to the next, where a spiral's scan order jumps across it.
+    /// frame to the next, where a spiral's scan order jumps across it. The
+    /// curve is fixed on the object grid, so any subset of the frames (one
+    /// rank's, those measured so far) keeps their order in the whole scan.
     public func localityOrder(cell: Int) -> [Int] {
         let cell = max(1, cell)
-        guard let y0 = corners.map(\.y).min(), let x0 = corners.map(\.x).min() else { return [] }
-        let span = corners.map { max(($0.y - y0) / cell, ($0.x - x0) / cell) }.max() ?? 0
-        var side = 1
-        while side <= span { side *= 2 }
-        let keys = corners.map { c in Self.hilbertIndex(side: side, y: (c.y - y0) / cell, x: (c.x - x0) / cell) }
+        let keys = corners.map { Self.hilbertIndex(side: 1 << 21, y: max(0, $0.y) / cell, x: max(0, $0.x) / cell) }
         return corners.indices.sorted { (keys[$0], $0) < (keys[$1], $1) }
     }
 
@@ -314,12 +312,22 @@ public final class PtychoEngine {
         (amplitudes + j * pixels).update(from: values.baseAddress!, count: pixels)
         (totals[j], bounds[j]) = Self.measure(amplitudes + j * pixels, mask: mask, pixels: pixels, bound: options.powerBound)
         formExit(j, into: exitWaves.baseAddress + j * pixels)
-        if !active.contains(j) {
-            active.append(j)
-            active.sort { visitRank[$0] < visitRank[$1] }
-            classMembers[frameClass[j]].append(j)
-            classMembers[frameClass[j]].sort { visitRank[$0] < visitRank[$1] }
+        if insertInVisitOrder(j, into: &active) {
+            _ = insertInVisitOrder(j, into: &classMembers[frameClass[j]])
         }
+    }
+
+    /// Inserts frame j into a list kept in visiting order, unless it is
+    /// there; says whether it was inserted.
+    private func insertInVisitOrder(_ j: Int, into list: inout [Int]) -> Bool {
+        var low = 0, high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            if visitRank[list[mid]] < visitRank[j] { low = mid + 1 } else { high = mid }
+        }
+        if low < list.count && list[low] == j { return false }
+        list.insert(j, at: low)
+        return true
     }
 
     /// Switches engine or relaxation between iterations (a live session's `set`).
@@ -678,7 +686,11 @@ public final class PtychoEngine {
             k += 4
         }
         while k < frames.count {
-            accumulateProbe(frames[k], num, den)
+            let base = windowStart(frames[k]), psi = exitRows(frames[k])
+            for y in 0..<n {
+                ComplexRows.probeSums(o + base + 2 * y * w, psi + 2 * y * n,
+                                      numerator: num + 2 * y * n, denominator: den + y * n, count: n)
+            }
             k += 1
         }
     }
@@ -694,19 +706,6 @@ public final class PtychoEngine {
         UnsafePointer(floats(exitWaves.baseAddress + j * pixels))
     }
 
-    /// Adds O_j* psi_j and |O_j|^2 over frame j's window.
-    @inline(__always)
-    private func accumulateProbe(_ j: Int, _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>) {
-        let n = frameSize, w = region.width
-        let o = floats(object.baseAddress)
-        let c = corners[j]
-        let psi = floats(exitWaves.baseAddress + j * pixels)
-        for y in 0..<n {
-            let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
-            ComplexRows.probeSums(o + 2 * row, psi + 2 * y * n,
-                                  numerator: num + 2 * y * n, denominator: den + y * n, count: n)
-        }
-    }
 
     /// out = scale x spectrum x ramps of class c, or out += ... when `adding`;
     /// the ramps conjugated for the inverse shift.

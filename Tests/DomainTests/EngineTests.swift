@@ -170,6 +170,28 @@ struct EngineFixture {
         #expect(withZeros.history.map(\.fourierError) == alone.history.map(\.fourierError))
     }
 
+    /// Frames placed one by one into a running engine, in any order, take
+    /// the places they would have had from the start (the engine visits
+    /// frames in one fixed order), so the iterations are the same bit for bit.
+    @Test func framesPlacedInAnyOrderEqualFramesGivenAtTheStart() throws {
+        let f = try EngineFixture()
+        let m2 = f.m * f.m
+        var empty = f.frames
+        empty.amplitudes = [Float](repeating: 0, count: f.frames.amplitudes.count)
+        empty.weights = [Float](repeating: 0, count: f.frames.count)
+        let placed = try f.engine(EngineOptions(), frames: empty)
+        var rng = SeededRandom(seed: 7, stream: 3)
+        let order = Array(0..<f.frames.count).shuffled(using: &rng)
+        for j in order + order.prefix(3) {  // placing a frame again changes nothing
+            f.frames.amplitudes[(j * m2)..<((j + 1) * m2)].withUnsafeBufferPointer { placed.place(j, amplitudes: $0) }
+        }
+        let given = try f.engine(EngineOptions())
+        #expect(placed.activeFrames == given.activeFrames)
+        for _ in 0..<3 { try placed.iterate(); try given.iterate() }
+        #expect(placed.regionObject == given.regionObject)
+        #expect(placed.history.map(\.fourierError) == given.history.map(\.fourierError))
+    }
+
     @Test func raarWithBetaOneIsTheDifferenceMap() throws {
         let f = try EngineFixture()
         var raar = EngineOptions()

@@ -110,5 +110,10 @@ import Testing
         // Golden-angle steps cross the scan; the curve's stay near one scan step.
         let scan = meanStep(Array(corners.indices)), curve = meanStep(order)
         #expect(scan > 50 && curve < 20, "mean step: scan order \(scan), locality order \(curve) pixels")
+
+        // Any subset (one rank's frames, those measured so far) keeps its order in the whole scan.
+        let subset = corners.indices.filter { $0 % 3 != 1 && corners[$0].x > 100 }
+        let alone = frames(subset.map { corners[$0] }).localityOrder(cell: 8).map { subset[$0] }
+        #expect(alone == order.filter { subset.contains($0) })
     }
 }
