@@ -35,6 +35,10 @@ public struct PeerTransfer {
 }
 
 public protocol PendingExchange {
+    /// Lets the transfers advance while the caller computes (MPI moves
+    /// large messages only inside its calls); true once all are done.
+    @discardableResult
+    func progress() throws -> Bool
     func wait() throws
 }
 
@@ -52,5 +56,8 @@ public final class SingleRank: Collective {
         precondition(transfers.isEmpty, "a single rank has no peers")
         return Done()
     }
-    struct Done: PendingExchange { func wait() throws {} }
+    struct Done: PendingExchange {
+        func progress() throws -> Bool { true }
+        func wait() throws {}
+    }
 }

@@ -39,6 +39,20 @@ public struct LocalFrames: Sendable {
         return corners.indices.sorted { (keys[$0], $0) < (keys[$1], $1) }
     }
 
+    /// The order the solver's passes visit frames: those whose windows
+    /// (`size` pixels square) meet any of `shared` first, then the rest, each
+    /// part in `localityOrder`. The sums over the shared boxes are then
+    /// complete early, and their exchange runs while the rest are updated.
+    /// Also returns how many frames come first.
+    public func visitOrder(cell: Int, size: Int, shared: [Box]) -> (order: [Int], meetingShared: Int) {
+        let meets = corners.map { c in
+            shared.contains { !$0.intersection(Box(y0: c.y, x0: c.x, y1: c.y + size, x1: c.x + size)).isEmpty }
+        }
+        let curve = localityOrder(cell: cell)
+        let first = curve.filter { meets[$0] }
+        return (first + curve.filter { !meets[$0] }, first.count)
+    }
+
     /// Distance along the Hilbert curve filling a side x side grid (side a power of 2).
     static func hilbertIndex(side: Int, y: Int, x: Int) -> Int {
         var (x, y, d) = (x, y, 0)
@@ -168,6 +182,11 @@ public final class PtychoEngine {
     private var active: [Int]
     /// Each frame's place in the order the passes visit frames (`LocalFrames.localityOrder`).
     private let visitRank: [Int]
+    /// Frames whose windows meet a peer's region come first in visiting
+    /// order (those with a visit rank below this): once they are updated the
+    /// shared sums are complete, and the exchange runs during the others.
+    private let firstInnerRank: Int
+    private var pendingExchange: PendingExchange?
     private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
                          receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
     private var transfers: [PeerTransfer] = []
@@ -259,15 +278,17 @@ public final class PtychoEngine {
         for j in 0..<frames.count {
             (totals[j], bounds[j]) = Self.measure(amplitudes + j * pixels, mask: self.mask, pixels: pixels, bound: options.powerBound)
         }
-        let order = frames.localityOrder(cell: max(1, m / 8))
+        let overlaps = layout.overlaps(of: comm.rank)
+        let (order, meetingPeers) = frames.visitOrder(cell: max(1, m / 8), size: m, shared: overlaps.map(\.box))
         var rank = [Int](repeating: 0, count: frames.count)
         for (r, j) in order.enumerated() { rank[j] = r }
         visitRank = rank
+        firstInnerRank = meetingPeers
         active = order.filter { frames.weights[$0] > 0 }
         classMembers = shifts.map { _ in [] }
         for j in active { classMembers[classes[j]].append(j) }
 
-        peers = layout.overlaps(of: comm.rank).map { o in
+        peers = overlaps.map { o in
             (o.peer, o.box, ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area),
              ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area))
         }
@@ -386,16 +407,30 @@ public final class PtychoEngine {
     /// Updates every exit wave and, while each is in cache, adds its share
     /// to the object sums (with the probe the exit waves were made with).
     private func fourierUpdate(_ sums: UnsafeMutableBufferPointer<Double>) throws {
-        let m = pixels
         floats(objectNumerator.baseAddress).update(repeating: 0, count: 2 * region.area)
         objectDenominator.update(repeating: 0, count: region.area)
+        // Frames meeting a peer's region first, then the sums it shares go
+        // out while the rest are updated.
+        var low = 0, high = active.count
+        while low < high {
+            let mid = (low + high) / 2
+            if visitRank[active[mid]] < firstInnerRank { low = mid + 1 } else { high = mid }
+        }
+        try sweep(0..<low, sums)
+        if !peers.isEmpty { pendingExchange = try startOverlapExchange() }
+        try sweep(low..<active.count, sums)
+    }
+
+    /// The Fourier update of `active[range]`, a batch at a time.
+    private func sweep(_ range: Range<Int>, _ sums: UnsafeMutableBufferPointer<Double>) throws {
+        let m = pixels
         let batch = work.count / m
-        var first = 0
+        var first = range.lowerBound
         let raar = options.algorithm == .raar
         let beta = Float(options.beta)
         var clock = SectionClock(on: profiling)
-        while first < active.count {
-            let count = min(batch, active.count - first)
+        while first < range.upperBound {
+            let count = min(batch, range.upperBound - first)
             let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
             for b in 0..<count {
                 let j = active[first + b]
@@ -426,6 +461,7 @@ public final class PtychoEngine {
                 }
             }
             clock.lap(&profile.exitUpdate)
+            try pendingExchange?.progress()
             first += count
         }
     }
@@ -561,11 +597,8 @@ public final class PtychoEngine {
     /// bit-identical on every rank that holds them.
     private func combineOverlaps() throws {
         let w = region.width, area = region.area
-        for p in peers {
-            copy(box: p.box, from: objectNumerator.baseAddress, objectDenominator, into: p.send.baseAddress, p.sendReal.baseAddress!)
-        }
-        let pending = try comm.startExchange(transfers)
-        try pending.wait()
+        try (pendingExchange ?? startOverlapExchange()).wait()
+        pendingExchange = nil
         let tn = floats(totalNumerator.baseAddress)
         // With no rank before this one, its own sums come first everywhere:
         // 0 + x in one pass (x + 0 keeps 0 + x's rounding, -0 included).
@@ -600,6 +633,15 @@ public final class PtychoEngine {
                 next += 1
             }
         }
+    }
+
+    /// Sends this rank's sums over each peer's box (complete once the
+    /// frames meeting peers are updated) and receives the peers'.
+    private func startOverlapExchange() throws -> PendingExchange {
+        for p in peers {
+            copy(box: p.box, from: objectNumerator.baseAddress, objectDenominator, into: p.send.baseAddress, p.sendReal.baseAddress!)
+        }
+        return try comm.startExchange(transfers)
     }
 
     private func copy(box: Box, from num: UnsafeMutablePointer<Complex<Float>>, _ den: UnsafeMutablePointer<Float>,

@@ -34,5 +34,10 @@ extension Communicator: Collective {
 
 struct MPIExchange: PendingExchange {
     let requests: [Request]
+    func progress() throws -> Bool {
+        var done = true
+        for r in requests where !r.isComplete { done = try r.test() && done }
+        return done
+    }
     func wait() throws { try Request.waitAll(requests) }
 }

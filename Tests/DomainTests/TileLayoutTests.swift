@@ -116,4 +116,29 @@ import Testing
         let alone = frames(subset.map { corners[$0] }).localityOrder(cell: 8).map { subset[$0] }
         #expect(alone == order.filter { subset.contains($0) })
     }
+
+    @Test func framesMeetingASharedBoxComeFirst() {
+        let corners: [(y: Int, x: Int)] = Scan(pattern: .spiral(points: 200), step: 10).positions().map {
+            (Int($0.y.rounded()) + 100, Int($0.x.rounded()) + 100)
+        }
+        // Two boxes a neighbour shares: a band to the right and a corner below.
+        let shared = [Box(y0: 0, x0: 150, y1: 400, x1: 190), Box(y0: 180, x0: 0, y1: 200, x1: 30)]
+        let size = 32
+        let (order, first) = frames(corners).visitOrder(cell: 4, size: size, shared: shared)
+        #expect(order.sorted() == Array(corners.indices))
+        func meets(_ j: Int) -> Bool {
+            shared.contains { b in
+                corners[j].y < b.y1 && corners[j].y + size > b.y0 && corners[j].x < b.x1 && corners[j].x + size > b.x0
+            }
+        }
+        let meeting = corners.indices.filter(meets)
+        #expect(first == meeting.count && first > 10 && first < corners.count - 10)
+        #expect(order.prefix(first).allSatisfy(meets) && !order.dropFirst(first).contains(where: meets))
+        // Each part keeps the curve's order.
+        let curve = frames(corners).localityOrder(cell: 4)
+        #expect(Array(order.prefix(first)) == curve.filter(meets))
+        #expect(Array(order.dropFirst(first)) == curve.filter { !meets($0) })
+        // With nothing shared (one rank) the order is the curve's.
+        #expect(frames(corners).visitOrder(cell: 4, size: size, shared: []) == (curve, 0))
+    }
 }
