@@ -152,8 +152,9 @@ public final class PtychoEngine {
     private let totalNumerator: ComplexBuffer
     private let totalDenominator: UnsafeMutablePointer<Float>
     private let probe: ComplexBuffer
-    private let probeNumerator: ComplexBuffer
-    private let probeDenominator: UnsafeMutableBufferPointer<Float>
+    /// The probe sums, numerator (complex, interleaved) then denominator,
+    /// in one array so that one allreduce completes both.
+    private let probeSums: UnsafeMutableBufferPointer<Float>
     /// Sub-pixel shift classes: each frame's class, each class's shift and
     /// its spectrum factors (rows then columns), the probe shifted for each,
     /// and the measured frames of each.
@@ -225,8 +226,7 @@ public final class PtychoEngine {
         totalNumerator = ComplexBuffer(count: region.area)
         totalDenominator = .allocate(capacity: region.area)
         probe = ComplexBuffer(initialProbe.values)
-        probeNumerator = ComplexBuffer(count: pixels)
-        probeDenominator = .allocate(capacity: pixels)
+        probeSums = .allocate(capacity: 3 * pixels)
         guard frames.offsets.count == frames.count,
               frames.offsets.allSatisfy({ abs($0.y) <= 1 && abs($0.x) <= 1 }) else {
             throw SimulationError.invalid("frame offsets must be one per frame and within a pixel of the window corner")
@@ -312,7 +312,7 @@ public final class PtychoEngine {
         mask.deallocate()
         objectDenominator.deallocate()
         totalDenominator.deallocate()
-        probeDenominator.deallocate()
+        probeSums.deallocate()
         support?.deallocate()
         for p in peers { p.sendReal.deallocate(); p.receiveReal.deallocate() }
     }
@@ -663,7 +663,7 @@ public final class PtychoEngine {
     /// is unstable where the shifts meet the Nyquist frequency. Without
     /// shifts the step is the usual division, with eps acting as inertia.
     private func probeUpdate() throws {
-        let num = floats(probeNumerator.baseAddress), den = probeDenominator.baseAddress!
+        let num = probeSums.baseAddress!, den = num + 2 * pixels
         num.update(repeating: 0, count: 2 * pixels)
         den.update(repeating: 0, count: pixels)
         let anyShifted = residualSpectrum.count > 0
@@ -694,8 +694,7 @@ public final class PtychoEngine {
             let rs = floats(residualSpectrum.baseAddress)
             for i in 0..<(2 * pixels) { num[i] += rs[i] * s }
         }
-        try comm.sum(probeNumerator.buffer)
-        try comm.sum(probeDenominator)
+        try comm.sum(probeSums)
         var largest: Float = 0
         for i in 0..<pixels { largest = max(largest, den[i]) }
         let eps = max(Float(options.probeRegularization) * largest, .leastNormalMagnitude)
