@@ -124,7 +124,9 @@ public struct IterationProfile: Codable, Sendable, Equatable {
 /// Every pass visits frames along a Hilbert curve through their windows
 /// rather than in scan order (a spiral's scan order jumps across the
 /// object), so each frame's object rows are mostly still in cache from the
-/// frame before; the probe pass does the same within each class.
+/// frame before; the probe pass does the same within each class. Frames
+/// whose windows meet another rank's region go first, so the sums shared
+/// with that rank are sent while the remaining frames are updated.
 public final class PtychoEngine {
     public private(set) var options: EngineOptions
     public let layout: TileLayout
@@ -181,7 +183,7 @@ public final class PtychoEngine {
     /// Per frame: the measured photons on valid pixels.
     private let totals: UnsafeMutablePointer<Float>
     private var active: [Int]
-    /// Each frame's place in the order the passes visit frames (`LocalFrames.localityOrder`).
+    /// Each frame's place in the order the passes visit frames (`LocalFrames.visitOrder`).
     private let visitRank: [Int]
     /// Frames whose windows meet a peer's region come first in visiting
     /// order (those with a visit rank below this): once they are updated the
