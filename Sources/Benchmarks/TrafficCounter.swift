@@ -44,10 +44,28 @@ public final class TrafficCounter: Collective {
         return try base.gather(values)
     }
 
-    public func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange {
-        for t in transfers {
-            exchangeBytes += t.sendComplex.count * MemoryLayout<Complex<Float>>.stride + t.sendReal.count * MemoryLayout<Float>.stride
+    public func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange {
+        let bytes = transfers.reduce(0) {
+            $0 + $1.sendComplex.count * MemoryLayout<Complex<Float>>.stride + $1.sendReal.count * MemoryLayout<Float>.stride
         }
-        return try base.startExchange(transfers)
+        return Counted(try base.makeExchange(transfers), bytes: bytes, counter: self)
+    }
+
+    /// Adds the exchange's bytes at each start.
+    final class Counted: Exchange {
+        let base: Exchange
+        let bytes: Int
+        let counter: TrafficCounter
+        init(_ base: Exchange, bytes: Int, counter: TrafficCounter) {
+            self.base = base
+            self.bytes = bytes
+            self.counter = counter
+        }
+        func start() throws {
+            counter.exchangeBytes += bytes
+            try base.start()
+        }
+        func progress() throws -> Bool { try base.progress() }
+        func wait() throws { try base.wait() }
     }
 }

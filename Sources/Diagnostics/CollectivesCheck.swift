@@ -16,6 +16,8 @@ public struct CollectivesReport: Codable, Sendable {
     public var ringReceived: [Int]
     public var ringSource: Int
     public var nonBlockingReceived: [Float]
+    /// What each of three runs of one persistent exchange brought.
+    public var persistentReceived: [[Float]]
     public var scattered: [Int]
     public var gathered: [Int]
     public var gatheredCounts: [Int]
@@ -67,6 +69,24 @@ public enum CollectivesCheck {
             }
         }
 
+        // One persistent exchange, set up once and run three times with new data.
+        let send = UnsafeMutableBufferPointer<Float>.allocate(capacity: length)
+        let receive = UnsafeMutableBufferPointer<Float>.allocate(capacity: length)
+        defer { send.deallocate(); receive.deallocate() }
+        var persistent: [[Float]] = []
+        do {
+            let requests = PersistentRequests()
+            try requests.addReceive(into: receive, from: previous, tag: 11, on: comm)
+            try requests.addSend(UnsafeBufferPointer(send), to: next, tag: 11, on: comm)
+            for run in 0..<3 {
+                for i in 0..<length { send[i] = Float(r * 1000 + run) + Float(i) / 1024 }
+                receive.update(repeating: -1)
+                try requests.start()
+                while try !requests.test() {}
+                persistent.append(Array(receive))
+            }
+        }
+
         // Scatter uneven pieces from the last rank, gather uneven pieces at rank 0.
         let scatterRoot = n - 1
         let counts = (0..<n).map { $0 + 1 }
@@ -82,7 +102,7 @@ public enum CollectivesCheck {
             allreduceFloat: floats, allreduceDouble: doubles,
             allreduceComplex: complex.map { [$0.real, $0.imaginary] }, allreduceInt: ints, allreduceMax: maxRank,
             broadcast: broadcast, ringReceived: ring.values, ringSource: ring.status.source,
-            nonBlockingReceived: receiveBuffer, scattered: scattered,
+            nonBlockingReceived: receiveBuffer, persistentReceived: persistent, scattered: scattered,
             gathered: gathered.values, gatheredCounts: gathered.counts,
             splitRank: split?.rank ?? -1, splitSize: split?.size ?? 0)
     }

@@ -11,9 +11,10 @@ public protocol Collective: AnyObject {
     func maximum(_ value: Double) throws -> Double
     /// Every rank's `values` (the same count everywhere), in rank order.
     func gather(_ values: [Int]) throws -> [[Int]]
-    /// Starts sending and receiving whole buffers (complex and real, matched
-    /// by peer); the buffers stay untouched until `wait` returns.
-    func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange
+    /// Sets up sending and receiving whole buffers (complex and real,
+    /// matched by peer), run again at each `start`; the buffers stay the
+    /// same for the exchange's life.
+    func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange
 }
 
 /// What goes to and comes from one peer in an exchange.
@@ -34,7 +35,10 @@ public struct PeerTransfer {
     }
 }
 
-public protocol PendingExchange {
+/// A halo exchange with fixed peers and buffers: `start` sends and
+/// receives them all, and the buffers stay untouched until `wait` returns.
+public protocol Exchange: AnyObject {
+    func start() throws
     /// Lets the transfers advance while the caller computes (MPI moves
     /// large messages only inside its calls); true once all are done.
     @discardableResult
@@ -52,11 +56,12 @@ public final class SingleRank: Collective {
     public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
     public func maximum(_ value: Double) throws -> Double { value }
     public func gather(_ values: [Int]) throws -> [[Int]] { [values] }
-    public func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange {
+    public func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange {
         precondition(transfers.isEmpty, "a single rank has no peers")
-        return Done()
+        return NoPeers()
     }
-    struct Done: PendingExchange {
+    final class NoPeers: Exchange {
+        func start() throws {}
         func progress() throws -> Bool { true }
         func wait() throws {}
     }

@@ -189,10 +189,12 @@ public final class PtychoEngine {
     /// order (those with a visit rank below this): once they are updated the
     /// shared sums are complete, and the exchange runs during the others.
     private let firstInnerRank: Int
-    private var pendingExchange: PendingExchange?
+    /// The overlap sums' exchange, set up once; running between its start
+    /// in the Fourier update and the object update.
+    private let exchange: Exchange
+    private var exchangeRunning = false
     private let peers: [(peer: Int, box: Box, send: ComplexBuffer, sendReal: UnsafeMutableBufferPointer<Float>,
                          receive: ComplexBuffer, receiveReal: UnsafeMutableBufferPointer<Float>)]
-    private var transfers: [PeerTransfer] = []
     private let iterationSums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
 
     public init(comm: Collective, layout: TileLayout, frames: LocalFrames, mask: [Float],
@@ -294,10 +296,10 @@ public final class PtychoEngine {
             (o.peer, o.box, ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area),
              ComplexBuffer(count: o.box.area), UnsafeMutableBufferPointer<Float>.allocate(capacity: o.box.area))
         }
-        transfers = peers.map {
+        exchange = try comm.makeExchange(peers.map {
             PeerTransfer(peer: $0.peer, sendComplex: UnsafeBufferPointer($0.send.buffer), sendReal: UnsafeBufferPointer($0.sendReal),
                          receiveComplex: $0.receive.buffer, receiveReal: $0.receiveReal)
-        }
+        })
         applySupport()
         try shiftProbes()
         // Exit waves start as probe x object.
@@ -305,6 +307,9 @@ public final class PtychoEngine {
     }
 
     deinit {
+        // An iteration cut short by an error: MPI must be done with the
+        // buffers before they are freed.
+        if exchangeRunning { try? exchange.wait() }
         amplitudes.deallocate()
         bounds.deallocate()
         magnitudes.deallocate()
@@ -419,7 +424,7 @@ public final class PtychoEngine {
             if visitRank[active[mid]] < firstInnerRank { low = mid + 1 } else { high = mid }
         }
         try sweep(0..<low, sums)
-        if !peers.isEmpty { pendingExchange = try startOverlapExchange() }
+        if !peers.isEmpty { try startOverlapExchange() }
         try sweep(low..<active.count, sums)
     }
 
@@ -463,7 +468,7 @@ public final class PtychoEngine {
                 }
             }
             clock.lap(&profile.exitUpdate)
-            try pendingExchange?.progress()
+            if exchangeRunning { try exchange.progress() }
             first += count
         }
     }
@@ -599,8 +604,9 @@ public final class PtychoEngine {
     /// bit-identical on every rank that holds them.
     private func combineOverlaps() throws {
         let w = region.width, area = region.area
-        try (pendingExchange ?? startOverlapExchange()).wait()
-        pendingExchange = nil
+        if !exchangeRunning { try startOverlapExchange() }
+        try exchange.wait()
+        exchangeRunning = false
         let tn = floats(totalNumerator.baseAddress)
         // With no rank before this one, its own sums come first everywhere:
         // 0 + x in one pass (x + 0 keeps 0 + x's rounding, -0 included).
@@ -639,11 +645,12 @@ public final class PtychoEngine {
 
     /// Sends this rank's sums over each peer's box (complete once the
     /// frames meeting peers are updated) and receives the peers'.
-    private func startOverlapExchange() throws -> PendingExchange {
+    private func startOverlapExchange() throws {
         for p in peers {
             copy(box: p.box, from: objectNumerator.baseAddress, objectDenominator, into: p.send.baseAddress, p.sendReal.baseAddress!)
         }
-        return try comm.startExchange(transfers)
+        try exchange.start()
+        exchangeRunning = true
     }
 
     private func copy(box: Box, from num: UnsafeMutablePointer<Complex<Float>>, _ den: UnsafeMutablePointer<Float>,

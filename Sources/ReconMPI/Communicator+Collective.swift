@@ -16,28 +16,27 @@ extension Communicator: Collective {
         return (0..<size).map { Array(all[($0 * values.count)..<(($0 + 1) * values.count)]) }
     }
 
-    public func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange {
-        var requests: [Request] = []
-        requests.reserveCapacity(4 * transfers.count)
+    /// Persistent requests, set up once: each iteration's exchange is one
+    /// `MPI_Startall` with no matching set-up or allocation.
+    public func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange {
+        let requests = PersistentRequests()
         // Tags 1 and 2 keep the complex and real parts apart; MPI keeps order per peer.
         for t in transfers {
-            requests.append(try irecv(into: t.receiveComplex, from: t.peer, tag: 1))
-            requests.append(try irecv(into: t.receiveReal, from: t.peer, tag: 2))
+            try requests.addReceive(into: t.receiveComplex, from: t.peer, tag: 1, on: self)
+            try requests.addReceive(into: t.receiveReal, from: t.peer, tag: 2, on: self)
         }
         for t in transfers {
-            requests.append(try isend(t.sendComplex, to: t.peer, tag: 1))
-            requests.append(try isend(t.sendReal, to: t.peer, tag: 2))
+            try requests.addSend(t.sendComplex, to: t.peer, tag: 1, on: self)
+            try requests.addSend(t.sendReal, to: t.peer, tag: 2, on: self)
         }
         return MPIExchange(requests: requests)
     }
 }
 
-struct MPIExchange: PendingExchange {
-    let requests: [Request]
-    func progress() throws -> Bool {
-        var done = true
-        for r in requests where !r.isComplete { done = try r.test() && done }
-        return done
-    }
-    func wait() throws { try Request.waitAll(requests) }
+final class MPIExchange: Exchange {
+    let requests: PersistentRequests
+    init(requests: PersistentRequests) { self.requests = requests }
+    func start() throws { try requests.start() }
+    func progress() throws -> Bool { try requests.test() }
+    func wait() throws { try requests.wait() }
 }

@@ -10,7 +10,7 @@ struct Check: ParsableCommand {
 
     struct Collectives: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Allreduce, broadcast, send/receive, non-blocking exchange, scatterv/gatherv and split.")
+            abstract: "Allreduce, broadcast, send/receive, non-blocking and persistent exchanges, scatterv/gatherv and split.")
 
         @Option(help: "Elements per array.")
         var length = 257

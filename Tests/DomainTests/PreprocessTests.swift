@@ -467,5 +467,5 @@ final class TwoRankSum: Collective {
     func sum(_ values: UnsafeMutableBufferPointer<Complex<Float>>) throws {}
     func maximum(_ value: Double) throws -> Double { value }
     func gather(_ values: [Int]) throws -> [[Int]] { [values] }
-    func startExchange(_ transfers: [PeerTransfer]) throws -> PendingExchange { fatalError("no peers in this test") }
+    func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange { fatalError("no peers in this test") }
 }

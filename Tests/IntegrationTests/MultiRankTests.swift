@@ -35,6 +35,7 @@ import Testing
         var ringReceived: [Int]
         var ringSource: Int
         var nonBlockingReceived: [Float]
+        var persistentReceived: [[Float]]
         var scattered, gathered, gatheredCounts: [Int]
         var splitRank, splitSize: Int
     }
@@ -64,6 +65,10 @@ import Testing
             #expect(rep.ringSource == previous)
             #expect(rep.ringReceived == (0..<(length + previous)).map { previous * 100_000 + $0 })
             #expect(rep.nonBlockingReceived == (0..<length).map { Float(previous) + Float($0) / 1024 })
+            for run in 0..<3 {
+                let sent: [Float] = (0..<length).map { Float(previous * 1000 + run) + Float($0) / 1024 }
+                #expect(rep.persistentReceived.count == 3 && rep.persistentReceived[run] == sent, "run \(run)")
+            }
             let before = (0..<r).map { $0 + 1 }.reduce(0, +)
             #expect(rep.scattered == (before..<(before + r + 1)).map { $0 * 3 })
             if r == 0 {
