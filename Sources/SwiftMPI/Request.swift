@@ -58,33 +58,32 @@ public final class PersistentRequests: @unchecked Sendable {
     /// Adds a receive of exactly `buffer.count` elements (one request per chunk).
     public func addReceive<T: MPIDatatype>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int, tag: Int,
                                            on comm: Communicator) throws {
-        precondition(!running, "requests are added while no run is in progress")
-        let chunk = comm.chunkElements(T.self)
-        var offset = 0
-        while true {
-            let n = Swift.min(chunk, buffer.count - offset)
-            var r: RequestSlot = nsmpi_request_null()
+        try add(count: buffer.count, chunk: comm.chunkElements(T.self)) { offset, n, r in
             try check(MPI_Recv_init(buffer.baseAddress.map { UnsafeMutableRawPointer($0 + offset) }, Int32(n), T.mpiType,
                                     Int32(source), Int32(tag), comm.handle, &r),
                       "MPI_Recv_init(from rank \(source), tag \(tag), \(n) elements)")
-            handles.append(r)
-            offset += n
-            if n < chunk { return }
         }
     }
 
     /// Adds a send of the whole buffer (one request per chunk).
     public func addSend<T: MPIDatatype>(_ buffer: UnsafeBufferPointer<T>, to dest: Int, tag: Int,
                                         on comm: Communicator) throws {
-        precondition(!running, "requests are added while no run is in progress")
-        let chunk = comm.chunkElements(T.self)
-        var offset = 0
-        while true {
-            let n = Swift.min(chunk, buffer.count - offset)
-            var r: RequestSlot = nsmpi_request_null()
+        try add(count: buffer.count, chunk: comm.chunkElements(T.self)) { offset, n, r in
             try check(MPI_Send_init(buffer.baseAddress.map { UnsafeRawPointer($0 + offset) }, Int32(n), T.mpiType,
                                     Int32(dest), Int32(tag), comm.handle, &r),
                       "MPI_Send_init(to rank \(dest), tag \(tag), \(n) elements)")
+        }
+    }
+
+    /// One request per chunk of `count` elements: n / chunk full pieces and
+    /// one shorter (possibly empty), as the communicator's own transfers.
+    private func add(count: Int, chunk: Int, _ make: (_ offset: Int, _ n: Int, _ request: inout RequestSlot) throws -> Void) throws {
+        precondition(!running, "requests are added while no run is in progress")
+        var offset = 0
+        while true {
+            let n = Swift.min(chunk, count - offset)
+            var r: RequestSlot = nsmpi_request_null()
+            try make(offset, n, &r)
             handles.append(r)
             offset += n
             if n < chunk { return }
