@@ -6,8 +6,9 @@ import SwiftFFTW
 import SwiftMPI
 
 /// DM iterations on simulated scans, timed beside the pure FFT time of the
-/// same transforms (same plans, same batch, same frames per rank) measured
-/// in the same run, with the engine's memory beside the data it holds.
+/// same transforms (same plans, same batch, same frames per rank, and the
+/// probe step's single-frame transforms) measured in the same run, with the
+/// engine's memory beside the data it holds.
 public enum ReconBenchmark {
     public struct Case: Codable, Sendable {
         public var frames: Int
@@ -116,7 +117,8 @@ public enum ReconBenchmark {
 
     /// An engine on `comm` and the same transforms alone (forward and
     /// inverse of this rank's frames in batches, unnormalized, with the
-    /// engine's plan shapes), stepped in turns: a slow spell hits both.
+    /// engine's plan shapes, then the probe step's single-frame transforms),
+    /// stepped in turns: a slow spell hits both.
     final class Trial {
         let comm: Communicator
         let c: Case
@@ -130,6 +132,10 @@ public enum ReconBenchmark {
         let inverse: FFTPlan2D
         let buffer: ComplexBuffer
         let batches: Int
+        let singleForward: FFTPlan2D
+        let singleInverse: FFTPlan2D
+        let single: ComplexBuffer
+        let stepTransforms: (forward: Int, inverse: Int)
         var engineTime = 0.0, fftTime = 0.0, steps = 0
 
         init(_ comm: Communicator, case c: Case, simulation sim: Simulation, batch: Int, subpixelSteps: Int,
@@ -174,6 +180,10 @@ public enum ReconBenchmark {
             inverse = try FFTPlan2D(height: m, width: m, batch: b, direction: .inverse, inPlace: true)
             buffer = ComplexBuffer(count: b * m2, fill: Complex(1, 0.5))
             batches = (mine.count + b - 1) / b
+            singleForward = try FFTPlan2D(height: m, width: m, batch: 1, direction: .forward, inPlace: true)
+            singleInverse = try FFTPlan2D(height: m, width: m, batch: 1, direction: .inverse, inPlace: true)
+            single = ComplexBuffer(count: m2)
+            stepTransforms = engine.probeStepTransforms
         }
 
         /// One engine iteration, then the FFT-only pass.
@@ -192,6 +202,14 @@ public enum ReconBenchmark {
                 // A round trip scales by m^2: undone outside the timing, so the values stay finite.
                 let values = UnsafeMutableRawPointer(buffer.baseAddress).assumingMemoryBound(to: Float.self)
                 for i in 0..<(2 * buffer.count) { values[i] *= roundTrip }
+            }
+            for (plan, count) in [(singleForward, stepTransforms.forward), (singleInverse, stepTransforms.inverse)] {
+                for _ in 0..<count {
+                    single.buffer.update(repeating: Complex(1, 0.5))
+                    start = Date()
+                    try plan.execute(inPlace: single, normalization: .none)
+                    fftTime += Date().timeIntervalSince(start)
+                }
             }
             steps += 1
         }

@@ -90,7 +90,8 @@ public struct IterationStats: Codable, Sendable, Equatable {
 public struct IterationProfile: Codable, Sendable, Equatable {
     /// 2 P O - psi, and RAAR's copies of psi.
     public var reflection = 0.0
-    /// The forward and inverse transforms of the Fourier update.
+    /// The forward and inverse transforms of the Fourier update and of the
+    /// probe step's sub-pixel shifts.
     public var transforms = 0.0
     /// The Fourier magnitude projection and its misfit.
     public var projection = 0.0
@@ -98,8 +99,11 @@ public struct IterationProfile: Codable, Sendable, Equatable {
     public var exitUpdate = 0.0
     /// Completing the object sums with the overlapping ranks', and the division.
     public var objectUpdate = 0.0
-    /// The probe sums, their reduction over ranks, the step and the shifted copies.
+    /// The probe sums, their reduction over ranks, the step and the shifted
+    /// copies, less their transforms.
     public var probeUpdate = 0.0
+    /// The probe step's single-frame transforms, counted.
+    public var probeStepTransforms = 0
     public var iterations = 0
 
     public init() {}
@@ -693,12 +697,12 @@ public final class PtychoEngine {
             if classShifts[c] == (0, 0) {
                 for i in 0..<(2 * pixels) { num[i] += cn[i] }
             } else {
-                try fwd.execute(classNumerator.baseAddress, classNumerator.baseAddress, normalization: .none)
+                try transform(fwd, classNumerator.baseAddress)
                 shift(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true, adding: true)
             }
         }
         if anyShifted {
-            try inv.execute(residualSpectrum.baseAddress, residualSpectrum.baseAddress, normalization: .none)
+            try transform(inv, residualSpectrum.baseAddress)
             let s = 1 / Float(pixels)
             let rs = floats(residualSpectrum.baseAddress)
             for i in 0..<(2 * pixels) { num[i] += rs[i] * s }
@@ -780,7 +784,7 @@ public final class PtychoEngine {
         let spectrum = classNumerator.baseAddress, scratch = residualSpectrum.baseAddress
         if anyShifted {
             spectrum.update(from: probe.baseAddress, count: m)
-            try fwd.execute(spectrum, spectrum, normalization: .none)
+            try transform(fwd, spectrum)
         }
         let s = 1 / Float(m)
         for c in classShifts.indices {
@@ -793,9 +797,33 @@ public final class PtychoEngine {
             // even frame); the inverse's 1/m goes with the ramps.
             let target = m % 2 == 0 ? out : scratch
             shift(spectrum, into: target, ramps: c, inverse: false, adding: false, scale: s)
-            try inv.execute(target, target, normalization: .none)
+            try transform(inv, target)
             if target != out { out.update(from: target, count: m) }
         }
+    }
+
+    /// One of the probe step's single-frame transforms, in place and
+    /// unnormalized; profiled with the transforms, not the probe update.
+    private func transform(_ plan: FFTPlan2D, _ buffer: UnsafeMutablePointer<Complex<Float>>) throws {
+        var clock = SectionClock(on: profiling)
+        try plan.execute(buffer, buffer, normalization: .none)
+        var seconds = 0.0
+        clock.lap(&seconds)
+        profile.transforms += seconds
+        profile.probeUpdate -= seconds
+        if profiling { profile.probeStepTransforms += 1 }
+    }
+
+    /// The single-frame transforms (forward, inverse) of one probe update:
+    /// with sub-pixel classes, the residual sums of each shifted class go to
+    /// Fourier space and come back together, and the new probe goes there
+    /// and comes back once per shifted class. A baseline of the engine's own
+    /// transforms counts them.
+    public var probeStepTransforms: (forward: Int, inverse: Int) {
+        let shifted = classShifts.indices.filter { classShifts[$0] != (0, 0) }
+        guard !shifted.isEmpty else { return (0, 0) }
+        let summed = shifted.filter { !classMembers[$0].isEmpty }.count
+        return (summed + 1, shifted.count + 1)
     }
 
     @inline(__always)

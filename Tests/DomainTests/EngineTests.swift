@@ -79,6 +79,24 @@ struct EngineFixture {
         #expect(results[0]!.nrmse > 3 * results[64]!.nrmse, "\(results)")
     }
 
+    /// `bench recon`'s FFT baseline repeats the probe step's single-frame
+    /// transforms by the engine's own count: it must match what an
+    /// iteration runs, with sub-pixel classes and without.
+    @Test func probeStepTransformsAreCountedAsRun() throws {
+        let f = try EngineFixture(config: smallConfig(scan: .spiral(points: 30), poisson: false), exactPositions: true)
+        for steps in [0, 4] {
+            var options = EngineOptions()
+            options.probeUpdateStart = 0
+            options.subpixelSteps = steps
+            let e = try f.engine(options)
+            e.profiling = true
+            for _ in 0..<2 { try e.iterate() }
+            let expected = e.probeStepTransforms
+            #expect(e.profile.probeStepTransforms == 2 * (expected.forward + expected.inverse))
+            #expect(steps == 0 ? expected == (0, 0) : expected.forward > 1 && expected.inverse > 1, "\(expected)")
+        }
+    }
+
     /// On Poisson data the bound that follows the noise fits the signal and
     /// not the noise, where PtyPy's fixed fraction does neither as well;
     /// both runs start from the same data-derived probe and update it.
