@@ -44,6 +44,7 @@ let package = Package(
                        providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CCache"),
 
         // Thin Swift wrappers: resource ownership and error mapping only.
         .target(name: "SwiftMPI", dependencies: [
@@ -60,7 +61,7 @@ let package = Package(
 
         // Domain modules.
         .target(name: "Recon", dependencies: [
-            "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
+            "SwiftFFTW", "CCache", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: vectorSettings),
         // Raw frames to clean diffraction: darks, offsets, interference, photons, crop, downsampling.
         .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")],

@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import SwiftFFTW
+import CCache
 
 /// The frames one rank reconstructs from.
 public struct LocalFrames: Sendable {
@@ -572,9 +573,19 @@ public final class PtychoEngine {
         let psi = floats(exitWaves.baseAddress + j * pixels)
         // The projections come from unnormalized inverse transforms.
         let scale = 1 / Float(pixels)
+        // The sums' rows are short streams at the region's stride, which the
+        // hardware prefetcher picks up late: fetch two rows ahead.
+        let ahead = 2
         for y in 0..<n {
             let row = (c.y - region.y0 + y) * w + (c.x - region.x0)
             let k = 2 * y * n
+            if y + ahead < n {
+                let next = row + ahead * w
+                var b = 0
+                while b < 2 * n { nscache_prefetch_for_write(num + 2 * next + b); b += 16 }
+                b = 0
+                while b < n { nscache_prefetch_for_write(objectDenominator + next + b); b += 16 }
+            }
             if let projectedExit {
                 ComplexRows.relaxedUpdate(p + k, psi + k, projected: projected + k, projectedExit: projectedExit + k,
                                           scale: scale, beta: beta, numerator: num + 2 * row,
