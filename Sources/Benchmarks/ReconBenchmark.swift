@@ -46,11 +46,16 @@ public enum ReconBenchmark {
         public var dataMegabytes: Double
         public var memoryRatio: Double
         public var peakResidentMegabytes: Double
-        /// On more than one rank: the same case on rank 0 alone, in the same
-        /// run, and the strong-scaling efficiency t1 / (N tN); the second
-        /// efficiency compares ratios to the FFT, which cancels a change in
-        /// machine speed between the two measurements.
+        /// On more than one rank: the same case on each of `ranksTimedAlone`
+        /// ranks alone in turns, in the same run (the mean, fastest and
+        /// slowest of them), and the strong-scaling efficiency t1 / (N tN)
+        /// against the mean; the second efficiency compares ratios to the
+        /// FFT, which cancels a change in machine speed between the two
+        /// measurements.
         public var oneRankSecondsPerIteration: Double?
+        public var oneRankFastestSecondsPerIteration: Double?
+        public var oneRankSlowestSecondsPerIteration: Double?
+        public var ranksTimedAlone: Int?
         public var efficiency: Double?
         public var fftNormalizedEfficiency: Double?
         /// With `sections`: seconds per iteration in each part of the engine
@@ -72,25 +77,33 @@ public enum ReconBenchmark {
                 for _ in 0..<iterations { try trial.step() }
                 return try trial.measurement().row
             }
-            // Rank 0 alone, made after the N-rank engine's memory was read, and
-            // stepped in turns with it: a slow spell of a shared machine then
-            // slows both sides of the efficiency alike.
-            let alone = try comm.split(color: comm.rank == 0 ? 0 : nil, key: 0)
+            // Each of up to four ranks spread over the communicator alone, in
+            // turns, made after the N-rank engine's memory was read: its
+            // iterations alternate with the N-rank ones, so a slow spell of a
+            // shared machine slows both sides of the efficiency alike, and the
+            // reference is the mean core the N ranks ran on, not whichever
+            // core rank 0 happened to get (on a VM they differ by up to a third).
+            let k = min(comm.size, 4, iterations)
+            let references = (0..<k).map { $0 * comm.size / k }
+            let alone = try comm.split(color: references.contains(comm.rank) ? comm.rank : nil, key: 0)
             let solo = try alone.map { try Trial($0, case: c, simulation: sim, batch: batch, subpixelSteps: subpixelSteps,
                                                  fftPlanning: fftPlanning, sections: false) }
-            for _ in 0..<iterations {
+            for i in 0..<iterations {
                 try trial.step()
-                try solo?.step()
+                if comm.rank == references[i % k] { try solo?.step() }
                 try comm.barrier()
             }
             var row = try trial.measurement().row
-            if let solo, let alone {
-                let one = try solo.measurement().row
-                row.oneRankSecondsPerIteration = one.secondsPerIteration
-                row.efficiency = one.secondsPerIteration / (Double(comm.size) * row.secondsPerIteration)
-                row.fftNormalizedEfficiency = one.ratioToFFT / row.ratioToFFT
-                try alone.free()
-            }
+            let one = try solo?.measurement().row
+            let seconds = one?.secondsPerIteration ?? 0, ratio = one?.ratioToFFT ?? 0
+            let meanSeconds = try comm.allreduce(seconds, op: .sum) / Double(k)
+            row.oneRankSecondsPerIteration = meanSeconds
+            row.oneRankFastestSecondsPerIteration = try comm.allreduce(one == nil ? .infinity : seconds, op: .min)
+            row.oneRankSlowestSecondsPerIteration = try comm.allreduce(seconds, op: .max)
+            row.ranksTimedAlone = k
+            row.efficiency = meanSeconds / (Double(comm.size) * row.secondsPerIteration)
+            row.fftNormalizedEfficiency = try comm.allreduce(ratio, op: .sum) / Double(k) / row.ratioToFFT
+            try alone?.free()
             try comm.barrier()
             return row
         }

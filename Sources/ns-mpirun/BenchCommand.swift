@@ -62,12 +62,15 @@ struct Bench: ParsableCommand {
                 }
                 if rows.contains(where: { $0.efficiency != nil }) {
                     print("")
-                    print("strong scaling against rank 0 alone, its iterations taken in turns with the N-rank ones:")
-                    print("| frames | size | ranks | 1-rank s/iter | efficiency | FFT-normalized efficiency |")
-                    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+                    print("strong scaling against ranks alone (each in turn, its iterations taken in turns with the N-rank ones; their mean):")
+                    print("| frames | size | ranks | ranks timed alone | 1-rank s/iter | fastest | slowest | efficiency | FFT-normalized efficiency |")
+                    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                     for r in rows {
-                        guard let one = r.oneRankSecondsPerIteration, let e = r.efficiency, let f = r.fftNormalizedEfficiency else { continue }
-                        print(String(format: "| %d | %d | %d | %.4f | %.1f%% | %.1f%% |", r.frames, r.frameSize, r.ranks, one, 100 * e, 100 * f))
+                        guard let one = r.oneRankSecondsPerIteration, let e = r.efficiency, let f = r.fftNormalizedEfficiency,
+                              let k = r.ranksTimedAlone, let fast = r.oneRankFastestSecondsPerIteration,
+                              let slow = r.oneRankSlowestSecondsPerIteration else { continue }
+                        print(String(format: "| %d | %d | %d | %d | %.4f | %.4f | %.4f | %.1f%% | %.1f%% |", r.frames, r.frameSize, r.ranks,
+                                     k, one, fast, slow, 100 * e, 100 * f))
                     }
                 }
                 if rows.contains(where: { $0.sections != nil }) {

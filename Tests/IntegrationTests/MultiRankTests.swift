@@ -147,6 +147,31 @@ import Testing
         #expect(try file.read("/check/link_to_real", as: Float.self) == real)
     }
 
+    /// The strong-scaling reference is every rank alone in turn (cores of a
+    /// shared machine differ), and the efficiency is taken against their mean.
+    @Test(arguments: rankCounts)
+    func benchReconTimesEachRankAlone(ranks: Int) throws {
+        struct Row: Decodable {
+            var ranks, ranksTimedAlone: Int
+            var secondsPerIteration, oneRankSecondsPerIteration: Double
+            var oneRankFastestSecondsPerIteration, oneRankSlowestSecondsPerIteration: Double
+            var efficiency, fftNormalizedEfficiency: Double
+        }
+        let result = try MPIRunner.run(ranks: ranks, ["bench", "recon", "--cases", "16x64", "--iterations", "\(ranks)",
+                                                      "--fft-planning", "estimate", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("[") })
+        let rows = try JSONDecoder().decode([Row].self, from: Data(line.utf8))
+        let row = try #require(rows.first)
+        #expect(row.ranks == ranks && row.ranksTimedAlone == ranks)
+        #expect(row.oneRankFastestSecondsPerIteration > 0)
+        #expect(row.oneRankFastestSecondsPerIteration <= row.oneRankSecondsPerIteration)
+        #expect(row.oneRankSecondsPerIteration <= row.oneRankSlowestSecondsPerIteration)
+        let expected = row.oneRankSecondsPerIteration / (Double(ranks) * row.secondsPerIteration)
+        #expect(abs(row.efficiency - expected) <= 1e-12 * expected)
+        #expect(row.fftNormalizedEfficiency > 0 && row.fftNormalizedEfficiency.isFinite)
+    }
+
     @Test func badOptionStopsBeforeMPIWithItsName() throws {
         let result = try MPIRunner.run(ranks: 2, ["check", "collectives", "--length", "0"])
         #expect(result.status != 0)
