@@ -155,7 +155,7 @@ import Testing
             var ranks, ranksTimedAlone: Int
             var secondsPerIteration, oneRankSecondsPerIteration: Double
             var oneRankFastestSecondsPerIteration, oneRankSlowestSecondsPerIteration: Double
-            var efficiency, fftNormalizedEfficiency: Double
+            var efficiency, fftNormalizedEfficiency, fftEfficiency: Double
         }
         let result = try MPIRunner.run(ranks: ranks, ["bench", "recon", "--cases", "16x64", "--iterations", "\(ranks)",
                                                       "--fft-planning", "estimate", "--json"])
@@ -170,6 +170,8 @@ import Testing
         let expected = row.oneRankSecondsPerIteration / (Double(ranks) * row.secondsPerIteration)
         #expect(abs(row.efficiency - expected) <= 1e-12 * expected)
         #expect(row.fftNormalizedEfficiency > 0 && row.fftNormalizedEfficiency.isFinite)
+        // Efficiency = FFT-only efficiency x FFT-normalized efficiency, by definition.
+        #expect(abs(row.efficiency - row.fftEfficiency * row.fftNormalizedEfficiency) <= 1e-9 * row.efficiency)
     }
 
     @Test func badOptionStopsBeforeMPIWithItsName() throws {
