@@ -198,42 +198,47 @@ enum ComplexRows {
         }
     }
 
-    /// The probe sums: num += conj(o) psi, den += |o|^2.
+    /// The probe step's residual sums of one frame: num += conj(o) (psi - o p)
+    /// and den += |o|^2, the difference taken per pixel before the sum (the
+    /// two sums it replaces nearly cancel as the probe converges).
     @inline(__always)
-    static func probeSums(_ o: UnsafePointer<Float>, _ psi: UnsafePointer<Float>,
-                          numerator num: UnsafeMutablePointer<Float>, denominator den: UnsafeMutablePointer<Float>, count: Int) {
+    static func probeResiduals(_ o: UnsafePointer<Float>, _ psi: UnsafePointer<Float>, probe p: UnsafePointer<Float>,
+                               numerator num: UnsafeMutablePointer<Float>, denominator den: UnsafeMutablePointer<Float>,
+                               count: Int) {
         let end = vectorEnd(count)
         var i = 0
         while i < end {
             let ov = load(o, i)
-            store(num, i, load(num, i) + conjugateTimes(ov, load(psi, i)))
+            store(num, i, load(num, i) + conjugateTimes(ov, load(psi, i) - times(ov, load(p, i))))
             storeReal(den, i, loadReal(den, i) + powers(ov))
             i &+= width
         }
         while i < count {
-            let ore = o[2 &* i], oim = o[2 &* i + 1], sre = psi[2 &* i], sim = psi[2 &* i + 1]
-            num[2 &* i] += ore * sre + oim * sim
-            num[2 &* i + 1] += ore * sim - oim * sre
+            let ore = o[2 &* i], oim = o[2 &* i + 1], pre = p[2 &* i], pim = p[2 &* i + 1]
+            let dre = psi[2 &* i] - (ore * pre - oim * pim), dim = psi[2 &* i + 1] - (ore * pim + oim * pre)
+            num[2 &* i] += ore * dre + oim * dim
+            num[2 &* i + 1] += ore * dim - oim * dre
             den[i] += ore * ore + oim * oim
             i &+= 1
         }
     }
 
-    /// The probe sums of four frames in one pass: num += conj(o_k) psi_k and
-    /// den += |o_k|^2 for k = 0, 1, 2, 3 in turn, so each sum rounds as four
-    /// single-frame passes would, while the sums are loaded and stored once
-    /// instead of four times.
+    /// The residual sums of four frames of one class (one probe row) in one
+    /// pass, each frame added in turn, so each sum rounds as four
+    /// single-frame passes would, while the sums are loaded and stored once.
     @inline(__always)
-    static func probeSums(_ o: FourRows, _ psi: FourRows,
-                          numerator num: UnsafeMutablePointer<Float>, denominator den: UnsafeMutablePointer<Float>, count: Int) {
+    static func probeResiduals(_ o: FourRows, _ psi: FourRows, probe p: UnsafePointer<Float>,
+                               numerator num: UnsafeMutablePointer<Float>, denominator den: UnsafeMutablePointer<Float>,
+                               count: Int) {
         let end = vectorEnd(count)
         var i = 0
         while i < end {
+            let pv = load(p, i)
             let o0 = load(o.0, i), o1 = load(o.1, i), o2 = load(o.2, i), o3 = load(o.3, i)
-            var n = load(num, i) + conjugateTimes(o0, load(psi.0, i))
-            n += conjugateTimes(o1, load(psi.1, i))
-            n += conjugateTimes(o2, load(psi.2, i))
-            n += conjugateTimes(o3, load(psi.3, i))
+            var n = load(num, i) + conjugateTimes(o0, load(psi.0, i) - times(o0, pv))
+            n += conjugateTimes(o1, load(psi.1, i) - times(o1, pv))
+            n += conjugateTimes(o2, load(psi.2, i) - times(o2, pv))
+            n += conjugateTimes(o3, load(psi.3, i) - times(o3, pv))
             store(num, i, n)
             var d = loadReal(den, i) + powers(o0)
             d += powers(o1)
@@ -243,11 +248,11 @@ enum ComplexRows {
             i &+= width
         }
         if i < count {
-            let rest = count - i, n = num + 2 &* i, d = den + i
-            probeSums(o.0 + 2 &* i, psi.0 + 2 &* i, numerator: n, denominator: d, count: rest)
-            probeSums(o.1 + 2 &* i, psi.1 + 2 &* i, numerator: n, denominator: d, count: rest)
-            probeSums(o.2 + 2 &* i, psi.2 + 2 &* i, numerator: n, denominator: d, count: rest)
-            probeSums(o.3 + 2 &* i, psi.3 + 2 &* i, numerator: n, denominator: d, count: rest)
+            let rest = count - i, n = num + 2 &* i, d = den + i, q = p + 2 &* i
+            probeResiduals(o.0 + 2 &* i, psi.0 + 2 &* i, probe: q, numerator: n, denominator: d, count: rest)
+            probeResiduals(o.1 + 2 &* i, psi.1 + 2 &* i, probe: q, numerator: n, denominator: d, count: rest)
+            probeResiduals(o.2 + 2 &* i, psi.2 + 2 &* i, probe: q, numerator: n, denominator: d, count: rest)
+            probeResiduals(o.3 + 2 &* i, psi.3 + 2 &* i, probe: q, numerator: n, denominator: d, count: rest)
         }
     }
 

@@ -170,10 +170,9 @@ public final class PtychoEngine {
     private let classRamps: ComplexBuffer
     private let shiftedProbes: ComplexBuffer
     private var classMembers: [[Int]] = []
-    /// Probe-update scratch: one class's sums, and the spectrum of all
+    /// Probe-update scratch: one class's residual sums, and the spectrum of all
     /// classes' residuals shifted back.
     private let classNumerator: ComplexBuffer
-    private let classDenominator: UnsafeMutablePointer<Float>
     private let residualSpectrum: ComplexBuffer
     private let support: UnsafeMutablePointer<Float>?
     private let forward: FFTPlan2D
@@ -264,7 +263,6 @@ public final class PtychoEngine {
         shiftedProbes = ComplexBuffer(count: shifts.count * pixels)
         let shifted = shifts.contains { $0 != (0, 0) }
         classNumerator = ComplexBuffer(count: pixels)
-        classDenominator = .allocate(capacity: pixels)
         residualSpectrum = ComplexBuffer(count: shifted ? pixels : 0)
         if let radius = options.probeSupport {
             let s = UnsafeMutablePointer<Float>.allocate(capacity: pixels)
@@ -320,7 +318,6 @@ public final class PtychoEngine {
         magnitudes.deallocate()
         totals.deallocate()
         iterationSums.deallocate()
-        classDenominator.deallocate()
         mask.deallocate()
         objectDenominator.deallocate()
         totalDenominator.deallocate()
@@ -694,20 +691,14 @@ public final class PtychoEngine {
         if anyShifted { floats(residualSpectrum.baseAddress).update(repeating: 0, count: 2 * pixels) }
         let (fwd, inv) = try singlePlans()
         for c in classShifts.indices where !classMembers[c].isEmpty {
-            let cn = floats(classNumerator.baseAddress), cd = classDenominator
-            cn.update(repeating: 0, count: 2 * pixels)
-            cd.update(repeating: 0, count: pixels)
-            accumulateProbe(classMembers[c], cn, cd)
-            let sp = floats(shiftedProbes.baseAddress + c * pixels)
-            for k in 0..<pixels {
-                let d = cd[k]
-                cn[2 * k] -= d * sp[2 * k]
-                cn[2 * k + 1] -= d * sp[2 * k + 1]
-                den[k] += d
-            }
+            let sp = UnsafePointer(floats(shiftedProbes.baseAddress + c * pixels))
+            // The unshifted class's residuals are the step's own; a shifted
+            // class's go back through Fourier space.
             if classShifts[c] == (0, 0) {
-                for i in 0..<(2 * pixels) { num[i] += cn[i] }
+                accumulateResiduals(classMembers[c], probe: sp, num, den)
             } else {
+                floats(classNumerator.baseAddress).update(repeating: 0, count: 2 * pixels)
+                accumulateResiduals(classMembers[c], probe: sp, floats(classNumerator.baseAddress), den)
                 try transform(fwd, classNumerator.baseAddress)
                 shift(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true, adding: true)
             }
@@ -732,9 +723,11 @@ public final class PtychoEngine {
         try shiftProbes()
     }
 
-    /// Adds O_j* psi_j and |O_j|^2 over the windows of `frames`, in order,
-    /// four frames to a pass over the sums.
-    private func accumulateProbe(_ frames: [Int], _ num: UnsafeMutablePointer<Float>, _ den: UnsafeMutablePointer<Float>) {
+    /// Adds O_j* (psi_j - O_j P) and |O_j|^2 over the windows of `frames`
+    /// (of one class, P its shifted probe), in order, four frames to a pass
+    /// over the sums.
+    private func accumulateResiduals(_ frames: [Int], probe p: UnsafePointer<Float>, _ num: UnsafeMutablePointer<Float>,
+                                     _ den: UnsafeMutablePointer<Float>) {
         let n = frameSize, w = region.width
         let o = UnsafePointer(floats(object.baseAddress))
         var k = 0
@@ -744,17 +737,17 @@ public final class PtychoEngine {
             let psi = (exitRows(j.0), exitRows(j.1), exitRows(j.2), exitRows(j.3))
             for y in 0..<n {
                 let r = 2 * y * w, q = 2 * y * n
-                ComplexRows.probeSums((o + base.0 + r, o + base.1 + r, o + base.2 + r, o + base.3 + r),
-                                      (psi.0 + q, psi.1 + q, psi.2 + q, psi.3 + q),
-                                      numerator: num + q, denominator: den + y * n, count: n)
+                ComplexRows.probeResiduals((o + base.0 + r, o + base.1 + r, o + base.2 + r, o + base.3 + r),
+                                           (psi.0 + q, psi.1 + q, psi.2 + q, psi.3 + q), probe: p + q,
+                                           numerator: num + q, denominator: den + y * n, count: n)
             }
             k += 4
         }
         while k < frames.count {
             let base = windowStart(frames[k]), psi = exitRows(frames[k])
             for y in 0..<n {
-                ComplexRows.probeSums(o + base + 2 * y * w, psi + 2 * y * n,
-                                      numerator: num + 2 * y * n, denominator: den + y * n, count: n)
+                ComplexRows.probeResiduals(o + base + 2 * y * w, psi + 2 * y * n, probe: p + 2 * y * n,
+                                           numerator: num + 2 * y * n, denominator: den + y * n, count: n)
             }
             k += 1
         }

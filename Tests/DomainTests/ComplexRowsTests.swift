@@ -63,34 +63,38 @@ import Testing
         }
     }
 
-    @Test(arguments: widths) func probeSums(count: Int) {
+    @Test(arguments: widths) func probeResiduals(count: Int) {
         let o = Self.values(2 * count, seed: 12), psi = Self.values(2 * count, seed: 13), num0 = Self.values(2 * count, seed: 14)
-        let den0 = Self.values(count, seed: 16)
+        let p = Self.values(2 * count, seed: 15), den0 = Self.values(count, seed: 16)
         var num = num0, den = den0
-        ComplexRows.probeSums(o, psi, numerator: &num, denominator: &den, count: count)
+        ComplexRows.probeResiduals(o, psi, probe: p, numerator: &num, denominator: &den, count: count)
         for i in 0..<count {
-            let (ore, oim) = Self.c(o, i), (sre, sim) = Self.c(psi, i)
-            #expect(num[2 * i] == num0[2 * i] + (ore * sre + oim * sim) && num[2 * i + 1] == num0[2 * i + 1] + (ore * sim - oim * sre),
-                    "conj(O) psi at \(i) of \(count)")
+            let (ore, oim) = Self.c(o, i), (pre, pim) = Self.c(p, i)
+            let dre = psi[2 * i] - (ore * pre - oim * pim), dim = psi[2 * i + 1] - (ore * pim + oim * pre)
+            #expect(num[2 * i] == num0[2 * i] + (ore * dre + oim * dim) && num[2 * i + 1] == num0[2 * i + 1] + (ore * dim - oim * dre),
+                    "conj(O) (psi - O P) at \(i) of \(count)")
             #expect(den[i] == den0[i] + (ore * ore + oim * oim))
         }
     }
 
-    @Test(arguments: widths) func probeSumsOfFourFramesMatchFourPasses(count: Int) {
+    @Test(arguments: widths) func probeResidualsOfFourFramesMatchFourPasses(count: Int) {
         let o = (0..<4).map { Self.values(2 * count, seed: 40 + UInt64($0)) }
         let psi = (0..<4).map { Self.values(2 * count, seed: 50 + UInt64($0)) }
+        let p = Self.values(2 * count, seed: 62)
         var num = Self.values(2 * count, seed: 60), den = Self.values(count, seed: 61)
         var oneByOne = num, oneByOneDen = den
-        for k in 0..<4 { ComplexRows.probeSums(o[k], psi[k], numerator: &oneByOne, denominator: &oneByOneDen, count: count) }
+        for k in 0..<4 {
+            ComplexRows.probeResiduals(o[k], psi[k], probe: p, numerator: &oneByOne, denominator: &oneByOneDen, count: count)
+        }
         // Stable pointers to the eight rows.
         let rows = (o + psi).map { a -> UnsafePointer<Float> in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
-            p.initialize(from: a, count: a.count)
-            return UnsafePointer(p)
+            let q = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+            q.initialize(from: a, count: a.count)
+            return UnsafePointer(q)
         }
         defer { rows.forEach { $0.deallocate() } }
-        ComplexRows.probeSums((rows[0], rows[1], rows[2], rows[3]), (rows[4], rows[5], rows[6], rows[7]),
-                              numerator: &num, denominator: &den, count: count)
+        ComplexRows.probeResiduals((rows[0], rows[1], rows[2], rows[3]), (rows[4], rows[5], rows[6], rows[7]), probe: p,
+                                   numerator: &num, denominator: &den, count: count)
         #expect(num == oneByOne, "numerators of \(count)")
         #expect(den == oneByOneDen, "denominators of \(count)")
     }
