@@ -2,6 +2,7 @@ import Foundation
 import Numerics
 import Ingest
 import Recon
+import SafeOutput
 import SwiftHDF5
 import SwiftMPI
 
@@ -53,6 +54,8 @@ public struct CXIScan: Sendable {
 ///
 /// With a communicator every rank makes every call (HDF5 metadata is
 /// collective); frame writes take each rank's own block, possibly empty.
+/// The file is written beside `path` and moved there by `close`, so until
+/// then whatever was at `path` stays as it was.
 public final class CXIWriter {
     public enum FrameType: Sendable { case float32, uint16 }
 
@@ -62,13 +65,20 @@ public final class CXIWriter {
     private let data: HDF5Dataset
     private var dark: HDF5Dataset?
     private var truthIntensities: HDF5Dataset?
+    private let pending: PendingFile
+    private let comm: Communicator?
+    private var finished = false
 
+    /// `inputs` are files the run reads: `path` must be none of them.
     public init(path: String, scan: CXIScan, frameType: FrameType, comm: Communicator? = nil,
-                program: String = "nanosurveyor", version: String = "", command: String = "") throws {
+                program: String = "nanosurveyor", version: String = "", command: String = "",
+                inputs: [(role: String, path: String)] = []) throws {
         self.path = path
         self.scan = scan
+        self.comm = comm
         let (n, h, w) = (scan.frames, scan.frameHeight, scan.frameWidth)
-        file = try HDF5File(path: path, mode: .truncate, comm: comm)
+        pending = try CollectiveOutput.begin(path, comm: comm, inputs: inputs)
+        file = try HDF5File(path: pending.temporary, mode: .truncate, comm: comm)
         try file.write(scalar: Int32(160), to: CXIPaths.version)
         let entry = try file.createGroup(CXIPaths.entry)
         try entry.write(string: ISO8601DateFormatter().string(from: Date()), to: "start_time")
@@ -246,5 +256,23 @@ public final class CXIWriter {
         try truthIntensities.write(values, offset: [first, 0, 0], count: [count, n, w])
     }
 
-    public func close() throws { try file.close() }
+    /// Collective: closes the file and moves it into place.
+    public func close() throws {
+        finished = true
+        do { try file.close() } catch {
+            CollectiveOutput.discard(pending, comm: comm)
+            throw error
+        }
+        try CollectiveOutput.commit(pending, comm: comm)
+    }
+
+    /// Collective: closes the file and removes it; the target is untouched.
+    public func discard() {
+        finished = true
+        try? file.close()
+        CollectiveOutput.discard(pending, comm: comm)
+    }
+
+    /// A writer dropped without `close` (an error on the way) leaves no temporary behind.
+    deinit { if !finished { CollectiveOutput.discard(pending, comm: comm) } }
 }

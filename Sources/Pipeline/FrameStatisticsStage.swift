@@ -1,4 +1,5 @@
 import Foundation
+import SafeOutput
 
 /// The example stage (docs/pipeline.md walks through it): per clean frame,
 /// the photons and the pixels at or above a threshold, as a table row; at
@@ -46,8 +47,8 @@ public final class FrameStatisticsStage: Stage {
         if writesFile && context.groupRank == 0 {
             let path = (context.outputDirectory as NSString).appendingPathComponent("\(context.name).csv")
             let text = "frames,photons,bright_pixels,ranks\n\(Int(totals[0])),\(totals[1]),\(Int(totals[2])),\(context.groupSize)\n"
-            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-                throw StageError(stage: context.name, problem: "cannot write \(path)")
+            do { try PendingFile.write(Data(text.utf8), to: path) } catch {
+                throw StageError(stage: context.name, problem: "\(error)")
             }
         }
         reset()

@@ -1,4 +1,5 @@
 import Foundation
+import SafeOutput
 import Numerics
 import Recon
 import SwiftPNG
@@ -49,11 +50,13 @@ public struct PreviewWriter: Sendable {
 extension Raster {
     /// Written aside and renamed, so a viewer never reads half a file.
     public func writePNG(_ path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let aside = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial").path
-        try PNGImage.write(aside, width: width, height: height, pixels: pixels, rgb: rgb)
-        guard rename(aside, path) == 0 else {
-            throw PreviewError(path: path, reason: "cannot replace it: \(String(cString: strerror(errno)))")
+        let pending = PendingFile(target: path, token: PendingFile.processToken)
+        do {
+            try PNGImage.write(pending.temporary, width: width, height: height, pixels: pixels, rgb: rgb)
+            try pending.commit()
+        } catch {
+            pending.discard()
+            throw PreviewError(path: path, reason: "cannot write it: \(error)")
         }
     }
 }

@@ -15,9 +15,14 @@ public enum Checkpoint {
     /// Written aside and renamed once complete, so a job killed while writing
     /// (a time limit reached) still has its previous checkpoint.
     public static func write(_ job: ReconstructionJob, to path: String) throws {
+        try CollectiveOutput.write(path, comm: job.comm, inputs: [(role: "the scan", path: job.input)]) { aside in
+            try write(job, into: aside)
+        }
+    }
+
+    private static func write(_ job: ReconstructionJob, into aside: String) throws {
         let comm = job.comm, engine = job.engine, layout = job.layout
         let m = layout.frameSize
-        let aside = path + ".partial"
         let file = try HDF5File(path: aside, mode: .truncate, comm: comm)
         let g = try file.createGroup(group)
         let object = try g.createDataset("object", of: Complex<Float>.self, shape: [layout.objectHeight, layout.objectWidth])
@@ -40,12 +45,6 @@ public enum Checkpoint {
                     to: "shape", shape: [4])
         try g.write(string: job.input, to: "input")
         try file.close()
-        var failure: Int32 = 0
-        if comm.rank == 0, rename(aside, path) != 0 { failure = errno }
-        failure = try comm.broadcast(failure, root: 0)
-        guard failure == 0 else {
-            throw ReconstructionError("\(path): cannot replace the checkpoint with \(aside): \(String(cString: strerror(failure)))")
-        }
     }
 
     /// Loads `path` into `job`'s engine (collective): each rank reads its region and frames.

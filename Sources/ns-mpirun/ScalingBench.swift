@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
+import SafeOutput
 import Preview
 
 extension Bench {
@@ -142,9 +143,7 @@ extension Bench {
             let text = ScalingOutput.tables(rows, projections: projections)
             print(text, terminator: "")
             if let table {
-                guard FileManager.default.createFile(atPath: table, contents: Data(text.utf8)) else {
-                    throw ValidationError("--table \(table) cannot be written")
-                }
+                try PendingFile.write(Data(text.utf8), to: table)
             }
         }
     }
@@ -168,9 +167,7 @@ enum ScalingOutput {
     static func save(_ rows: [ScalingBenchmark.Row], csv: String?, plot: String?) throws {
         if let csv {
             let text = ([ScalingBenchmark.Row.csvHeader] + rows.map(\.csvLine)).joined(separator: "\n") + "\n"
-            guard FileManager.default.createFile(atPath: csv, contents: Data(text.utf8)) else {
-                throw ValidationError("--csv \(csv) cannot be written")
-            }
+            try PendingFile.write(Data(text.utf8), to: csv)
         }
         if let plot {
             func points(_ mode: ScalingBenchmark.Mode) -> [ScalingPlot.Point] {
