@@ -101,12 +101,14 @@ public final class CXIReader {
             return v[0]
         }
         let energy = try scalar(CXIPaths.energy, "photon energy (J)")
-        if energy > 1e-13 {
-            throw fail(CXIPaths.energy, "\(energy) is far too large for joules (CXI uses J; is it in eV?)")
-        }
         let distance = try scalar(CXIPaths.distance, "detector distance (m)")
         let xPixel = try scalar(CXIPaths.xPixelSize, "detector pixel size (m)")
         let yPixel = file.exists(CXIPaths.yPixelSize) ? try scalar(CXIPaths.yPixelSize, "pixel size") : xPixel
+        // Units mistaken (eV for J, mm for m) are refused here, before any grid is sized from them.
+        for (dataset, problem) in [(CXIPaths.energy, ScanLimits.energyProblem(energy)), (CXIPaths.distance, ScanLimits.distanceProblem(distance)),
+                                   (CXIPaths.xPixelSize, ScanLimits.pixelSizeProblem(xPixel)), (CXIPaths.yPixelSize, ScanLimits.pixelSizeProblem(yPixel))] {
+            if let problem { throw fail(dataset, problem) }
+        }
 
         var mask: [UInt32]? = nil
         if file.exists(CXIPaths.mask) {
@@ -143,7 +145,11 @@ public final class CXIReader {
                 throw fail(CXIPaths.readout, "\(channels) channels of \(columns / max(1, channels)) + \(overscan) columns do not make the frames' \(shape[2]) columns")
             }
             readout = layout
-            if g.exists("gain") { gain = try g.readScalar("gain", as: Double.self) }
+            if g.exists("gain") {
+                let g = try g.readScalar("gain", as: Double.self)
+                guard g.isFinite, g > 0 else { throw fail(CXIPaths.readout + "/gain", "\(g) ADU per photon: a gain must be positive") }
+                gain = g
+            }
         }
         let darks = file.exists(CXIPaths.dark) ? try file.openDataset(CXIPaths.dark).shape : []
         if !darks.isEmpty && (darks.count != 3 || darks[1] != shape[1] || darks[2] != shape[2]) {
@@ -157,14 +163,15 @@ public final class CXIReader {
         self.data = data
     }
 
-    /// Frames [first, first + count) as Float, row-major; non-finite values are an error.
-    public func readFrames(first: Int, count: Int, collective: Bool = false) throws -> [Float] {
+    /// Frames [first, first + count) as Float, row-major; non-finite values
+    /// are an error unless `allowNonFinite` (raw frames: the cleaner reads them as 0 and counts them).
+    public func readFrames(first: Int, count: Int, collective: Bool = false, allowNonFinite: Bool = false) throws -> [Float] {
         guard first >= 0, count >= 0, first + count <= frameCount else {
             throw CXIError(file: path, dataset: dataPath, problem: "frames \(first)..<\(first + count) outside 0..<\(frameCount)")
         }
         let values = try data.read(Float.self, offset: [first, 0, 0], count: [count, scan.frameHeight, scan.frameWidth],
                                    collective: collective)
-        if case .float = dataType, let bad = values.firstIndex(where: { !$0.isFinite }) {
+        if !allowNonFinite, case .float = dataType, let bad = values.firstIndex(where: { !$0.isFinite }) {
             let perFrame = scan.frameHeight * scan.frameWidth
             throw CXIError(file: path, dataset: dataPath,
                            problem: "frame \(first + bad / perFrame) has a non-finite value at pixel \(bad % perFrame)")

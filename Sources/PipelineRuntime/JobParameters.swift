@@ -124,6 +124,13 @@ public enum EngineParameters {
     }
 }
 
+/// What bounds a solve, shared by `recon` and `stream`.
+public enum SolveParameters {
+    public static let maxMemory = ParameterSpec(
+        "max_memory_gb", .number(0...1_000_000), unit: "GB", default: .number(0),
+        doc: "memory the solve may take on each rank (0: 80% of the host's memory shared by its ranks); a larger scan is refused before anything is allocated")
+}
+
 /// Problems with resolved parameters that their declared ranges cannot
 /// express (a malformed "y,x", a crop smaller than the output).
 public struct ParameterProblems: Error, CustomStringConvertible {
@@ -174,6 +181,7 @@ extension ReconstructionJob.Options {
             ParameterSpec("tiles", .string, default: .string(""), doc: "tile grid \"RxC\" over the ranks (\"\": as square as the object allows)"),
             ParameterSpec("truth_every", .integer(0...1_000_000), default: .integer(10),
                           doc: "compare with the simulation truth every k iterations (0: only at the end)"),
+            SolveParameters.maxMemory,
         ]
     }
 
@@ -184,5 +192,6 @@ extension ReconstructionJob.Options {
         probeDefocus = p.number("probe_defocus")
         tiles = try p.tileGrid("tiles")
         truthEvery = p.integer("truth_every")
+        maxMemoryGB = p.givenNumber("max_memory_gb")
     }
 }

@@ -4,6 +4,7 @@ import Pipeline
 import Preprocessing
 import Recon
 import Reconstruction
+import SafeOutput
 import SwiftMPI
 
 extension ItemKind {
@@ -114,6 +115,9 @@ public final class ReconStage: Stage {
     public func flush(emit: (StageItem) throws -> Void) throws {
         guard let scan = scan ?? (input.isEmpty ? nil : input) else {
             throw StageError(stage: context.name, problem: "no scan arrived on 'scan', and no 'input' is set")
+        }
+        do { try FileIdentity.refuse(output: output, role: "the output", sameAs: [(role: "the scan", path: scan)]) } catch {
+            throw StageError(stage: context.name, problem: "\(error)")
         }
         let job = try ReconstructionJob(input: scan, comm: try context.communicator(), options: options)
         try job.run { _, _ in }

@@ -45,6 +45,7 @@ public final class StreamStage: SourceStage {
                           doc: "report a stall when no round completes for this long"),
             ParameterSpec("scans", .integer(0...1_000_000), default: .integer(0), doc: "stop after this many scans (0: until 'shutdown' or SIGTERM)"),
             ParameterSpec("log_dir", .string, default: .string(""), doc: "folder for one log file per rank (\"\": none)"),
+            SolveParameters.maxMemory,
         ]
     }
 
@@ -72,6 +73,7 @@ public final class StreamStage: SourceStage {
         o.statusInterval = p.number("status_interval")
         o.heartbeatTimeout = p.number("heartbeat_timeout")
         o.scans = p.givenInteger("scans")
+        o.maxMemoryGB = p.givenNumber("max_memory_gb")
         o.connect = endpoints["detector"] ?? o.connect
         o.control = endpoints["control"]
         o.publish = endpoints["publish"]

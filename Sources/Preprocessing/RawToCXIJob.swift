@@ -3,6 +3,7 @@ import Foundation
 import Ingest
 import Numerics
 import Recon
+import SafeOutput
 import ReconMPI
 import SwiftMPI
 
@@ -53,6 +54,12 @@ public enum RawToCXIJob {
                            progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let start = Date()
         var warnings: [String] = []
+        var inputs = [(role: "the raw scan", path: input)]
+        if let map = options.beamstopMap {
+            inputs.append((role: "the beamstop map", path: map.range(of: ":/", options: .backwards).map { String(map[..<$0.lowerBound]) } ?? map))
+        }
+        // Before any work: an output that is an input would be destroyed.
+        try FileIdentity.refuse(output: output, role: "the output", sameAs: inputs)
         let reader = try CXIReader(path: input)
         let scan = reader.scan
         guard let layout = scan.readout else {
@@ -62,17 +69,24 @@ public enum RawToCXIJob {
 
         // Dark statistics: each rank its block of darks, merged (Chan).
         var dark: DarkStatistics? = nil
+        var nonFiniteDarks = 0
         if scan.darkFrames > 0 {
             var stats = DarkStatistics(pixels: layout.rawPixels, readout: layout)
             let mine = SimulatedScanWriter.block(frames: scan.darkFrames, rank: comm.rank, size: comm.size)
             var k = 0
             while k < mine.count {
                 let count = min(options.batch, mine.count - k)
-                let values = try reader.readDarks(first: mine.first + k, count: count)
+                var values = try reader.readDarks(first: mine.first + k, count: count)
+                for i in values.indices where !values[i].isFinite {
+                    values[i] = 0
+                    nonFiniteDarks += 1
+                }
                 for f in 0..<count { try stats.add(Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
                 k += count
             }
             dark = try stats.merged(over: comm)
+            nonFiniteDarks = try comm.allreduce(nonFiniteDarks, op: .sum)
+            if nonFiniteDarks > 0 { warnings.append("\(nonFiniteDarks) non-finite values in the dark frames were read as 0") }
             if scan.darkFrames < 2 {
                 warnings.append("only one dark frame: dark mean subtracted, but no bad-pixel mask from the darks")
             }
@@ -96,7 +110,7 @@ public enum RawToCXIJob {
             // The scan's first frames, split over the ranks, so the centre does not depend on the rank count.
             let probe = SimulatedScanWriter.block(frames: min(8, scan.frames), rank: comm.rank, size: comm.size)
             if probe.count > 0 {
-                let values = try reader.readFrames(first: probe.first, count: probe.count)
+                let values = try reader.readFrames(first: probe.first, count: probe.count, allowNonFinite: true)
                 for f in 0..<probe.count { try finder.add(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
             }
             try finder.combine { try comm.sum($0) }
@@ -108,7 +122,7 @@ public enum RawToCXIJob {
         let cleaner = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, centre: centre,
                                        options: options.preprocess, beamstopMap: beamstop)
         let m = cleaner.outputSize
-        let writer = try openCleanScan(output, like: scan, cleaner: cleaner, comm: comm, options: options)
+        let writer = try openCleanScan(output, like: scan, cleaner: cleaner, comm: comm, options: options, inputs: inputs)
         var totals = CleanScanTotals(frames: scan.frames, pixels: m * m)
         let largest = (0..<comm.size).map { SimulatedScanWriter.block(frames: scan.frames, rank: $0, size: comm.size).count }.max() ?? 0
         let rounds = (largest + options.batch - 1) / options.batch
@@ -118,7 +132,7 @@ public enum RawToCXIJob {
             var clean: [Float] = []
             clean.reserveCapacity(count * m * m)
             if count > 0 {
-                let values = try reader.readFrames(first: first, count: count)
+                let values = try reader.readFrames(first: first, count: count, allowNonFinite: true)
                 for f in 0..<count {
                     let frame = try cleaner.clean(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)]))
                     totals.add(frame, index: first + f)
@@ -151,12 +165,13 @@ public enum RawToCXIJob {
     /// The clean scan's file, made collectively: the raw scan's geometry and
     /// positions, the cleaner's frame size, pitch and mask.
     public static func openCleanScan(_ path: String, like scan: CXIScan, cleaner: FrameCleaner, comm: Communicator,
-                                     options: Options) throws -> CXIWriter {
+                                     options: Options, inputs: [(role: String, path: String)] = []) throws -> CXIWriter {
         let m = cleaner.outputSize
         let out = CXIScan(energy: scan.energy, distance: scan.distance, xPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
                           yPixelSize: cleaner.outputPixelSize(scan.yPixelSize), frameHeight: m, frameWidth: m,
                           positions: scan.positions, mask: cleaner.outputMask)
-        return try CXIWriter(path: path, scan: out, frameType: .float32, comm: comm, version: options.version, command: options.command)
+        return try CXIWriter(path: path, scan: out, frameType: .float32, comm: comm, version: options.version, command: options.command,
+                             inputs: inputs)
     }
 }
 

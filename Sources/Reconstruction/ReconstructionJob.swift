@@ -27,6 +27,8 @@ public final class ReconstructionJob {
         public var probeDefocus = 0.0
         /// Compare with the truth every k iterations (0: only at the end).
         public var truthEvery = 10
+        /// The memory the solve may take on each rank, in GB (nil: 80% of the host's memory shared by its ranks).
+        public var maxMemoryGB: Double? = nil
         public init() {}
     }
 
@@ -58,6 +60,14 @@ public final class ReconstructionJob {
         }
         let m = s.frameHeight
         geometry = Geometry(energy: s.energy, distance: s.distance, detectorPixelSize: s.xPixelSize, frameSize: m)
+        // Before any grid or buffer is sized from the file: positions in the wrong unit, or a scan that cannot fit.
+        if let problem = ScanLimits.positionsProblem(s.positions) {
+            throw ReconstructionError("\(input): \(reader.translationPath): \(problem)")
+        }
+        let cost = ScanCost(frames: s.frames, frameSize: m, positions: s.positions, samplePixelSize: geometry.samplePixelSize, ranks: comm.size)
+        if let problem = cost.problem(budgetBytes: try comm.memoryBudgetBytes(gigabytes: options.maxMemoryGB)) {
+            throw ReconstructionError("\(input): \(problem)")
+        }
         grid = ObjectGrid(positions: s.positions, pixelSize: geometry.samplePixelSize, frameSize: m)
         let (corners, offsets) = grid.windows(subpixelSteps: options.engine.subpixelSteps)
         do {
@@ -209,7 +219,9 @@ public final class ReconstructionJob {
         let result = ReconstructionWriter.Result(
             layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe, history: engine.history,
             truthError: truthError, scan: scan, parameters: parameters, command: command, version: version)
-        try ReconstructionWriter.write(output, result: result, tile: engine.object(in: layout.tiles[comm.rank]), comm: comm)
+        try CollectiveOutput.write(output, comm: comm, inputs: [(role: "the scan", path: input)]) {
+            try ReconstructionWriter.write($0, result: result, tile: engine.object(in: layout.tiles[comm.rank]), comm: comm)
+        }
     }
 }
 

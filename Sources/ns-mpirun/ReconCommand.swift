@@ -5,6 +5,7 @@ import PipelineRuntime
 import Recon
 import Preview
 import Reconstruction
+import SafeOutput
 
 /// The solver's options, shared by `recon` and `stream`: each one given
 /// overrides its key (in brackets) of the pipeline's stage.
@@ -76,6 +77,8 @@ struct ReconCommand: ParsableCommand {
     var probeDefocus: Double?
     @Option(help: "Compare with the simulation truth every k iterations (0: only at the end). [truth_every]")
     var truthEvery: Int?
+    @Option(help: "Memory the solve may take on each rank, in GB (0: 80% of the host's memory shared by its ranks); a larger scan is refused before anything is allocated. [max_memory_gb]")
+    var maxMemoryGb: Double?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Option(help: "Print a progress line every k iterations.")
     var printEvery = 1
@@ -103,6 +106,7 @@ struct ReconCommand: ParsableCommand {
         if ignoreFileProbe { o.append(.init("use_file_probe", .boolean(false), option: "--ignore-file-probe")) }
         if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
         if let v = truthEvery { o.append(.init("truth_every", .integer(v), option: "--truth-every")) }
+        if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
         if let v = output { o.append(.init("output", .string(v), option: "--output")) }
         return o
     }
@@ -130,6 +134,11 @@ struct ReconCommand: ParsableCommand {
         let (options, output, parameters) = try resolved()
         if pipeline.showParameters { print(parameters.text, terminator: ""); return }
         var stopped = false
+        // Before any work: an output that is an input would be destroyed.
+        var inputs = [(role: "the scan", path: input)]
+        if let resume { inputs.append((role: "--resume", path: resume)) }
+        try FileIdentity.refuse(output: output, role: "the output", sameAs: inputs + (checkpoint.map { [(role: "--checkpoint", path: $0)] } ?? []))
+        if let checkpoint { try FileIdentity.refuse(output: checkpoint, role: "--checkpoint", sameAs: [(role: "the scan", path: input)]) }
         try withMPI { world in
             if world.rank == 0 {
                 let folder = (output as NSString).deletingLastPathComponent
@@ -165,8 +174,15 @@ struct ReconCommand: ParsableCommand {
                 // Every rank must agree to stop: one collective on the flag.
                 let stop = try world.allreduce(StopSignal.requested ? 1 : 0, op: .max) > 0
                 if stop || (checkpointEvery > 0 && (i % checkpointEvery == 0 || i == total)) {
-                    try Checkpoint.write(job, to: checkpoint)
-                    log.line("recon: checkpoint after iteration \(i) in \(checkpoint)")
+                    // Hours of progress must not end for want of disk: warn, try again at the next interval.
+                    do {
+                        try Checkpoint.write(job, to: checkpoint)
+                        log.line("recon: checkpoint after iteration \(i) in \(checkpoint)")
+                    } catch {
+                        if world.rank == 0 {
+                            log.warning("recon: warning: no checkpoint after iteration \(i) (\(error)); the previous one, if any, is kept; trying again at the next")
+                        }
+                    }
                 }
                 if stop {
                     log.line("recon: stopped by a signal after iteration \(i); continue with --resume \(checkpoint)")
@@ -218,6 +234,12 @@ final class ProgressLog {
 
     func line(_ text: String) {
         if !quiet { print(text); fflush(nil) }
+        handle?.write(Data((text + "\n").utf8))
+    }
+
+    /// On standard error even when quiet, and in the file.
+    func warning(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
         handle?.write(Data((text + "\n").utf8))
     }
 }
