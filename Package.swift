@@ -58,6 +58,8 @@ let package = Package(
         ]),
         .target(name: "SwiftZMQ", dependencies: ["CZMQ"]),
         .target(name: "SwiftPNG", dependencies: ["CPNG"]),
+        // Product files written beside their target and renamed into place when complete; outputs that are inputs refused.
+        .target(name: "SafeOutput"),
 
         // Domain modules.
         .target(name: "Recon", dependencies: [
@@ -72,25 +74,25 @@ let package = Package(
         ]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
-            "Recon", "Ingest", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
         // Raw scans to clean CXI scans on a group of ranks (the offline path).
         .target(name: "Preprocessing", dependencies: [
-            "Ingest", "CXI", "Recon", "ReconMPI", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
+            "Ingest", "CXI", "Recon", "ReconMPI", "SafeOutput", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Pictures of a reconstruction as it runs: object, probe, error curves.
         .target(name: "Preview", dependencies: [
-            "Recon", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "SafeOutput", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // A reconstruction from a CXI file to a CXI file on a group of ranks.
         .target(name: "Reconstruction", dependencies: [
             "Recon", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
-        .target(name: "Pipeline", dependencies: ["Recon"]),
+        .target(name: "Pipeline", dependencies: ["Recon", "SafeOutput"]),
         // Pipelines run on MPI rank groups, and the stages that read files.
-        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", .product(name: "Logging", package: "swift-log")],
+        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", "SafeOutput", .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Pipelines")]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
@@ -102,7 +104,7 @@ let package = Package(
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
-        .target(name: "Benchmarks", dependencies: ["Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
+        .target(name: "Benchmarks", dependencies: ["SafeOutput", "Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
@@ -110,7 +112,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -124,7 +126,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SwiftHDF5", "SwiftPNG",
+            "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],

@@ -1,5 +1,6 @@
 import Foundation
 import Ingest
+import Recon
 
 /// Rank 0's decisions, one plan per round: which messages belong to the
 /// open scan, which frames go to which rank (by credit: a rank gets frames
@@ -33,13 +34,35 @@ final class Coordinator {
     private(set) var scansFinished = 0
     /// Messages outside any scan (before `start`, after the end), with reasons.
     private(set) var outside = IngestCounts()
+    /// The latest refused `start`, reported in every status until the next is accepted.
+    private(set) var lastRejectedStart: (scanID: String, reason: String)?
+    /// File-name bases given to this session's scans: a later scan never takes one.
+    private var takenBases = Set<String>()
+    /// The memory a scan's solve may take on each rank.
+    let budgetBytes: Double
     private let log: ((String) -> Void)?
 
-    init(options: StreamOptions, ranks: Int, log: ((String) -> Void)? = nil) {
+    init(options: StreamOptions, ranks: Int, budgetBytes: Double = .infinity, log: ((String) -> Void)? = nil) {
         self.options = options
         self.ranks = ranks
+        self.budgetBytes = budgetBytes
         self.log = log
         outgoing = Array(repeating: [], count: ranks)
+    }
+
+    /// Frames the ranks rejected (a NaN pixel, a frame that cannot be
+    /// cleaned): their indices are free again, so a valid resend is placed,
+    /// and their reasons go into the scan's report.
+    func ranksRejected(_ rejections: [RankRejection]) {
+        for r in rejections where r.scanID == counts.scanID && scan != nil {
+            counts.rankReasons[String(r.reason.prefix(80)), default: 0] += 1
+            if r.dark {
+                if phase == .darks { seenDarks.remove(r.index) }
+            } else {
+                seenData.remove(r.index)
+                framePositions?[r.index] = nil
+            }
+        }
     }
 
     func takeDealt() -> [[DealtFrame]] {
@@ -193,12 +216,18 @@ final class Coordinator {
                     return
                 }
                 deferred.removeFirst()
-                if let problem = ScanWork.problem(with: s) {
-                    rejectOutside(problem, isFrame: false)
+                if let problem = ScanWork.problem(with: s, options: options, ranks: ranks, budgetBytes: budgetBytes,
+                                                  maxMessageBytes: options.maxMessageMegabytes << 20) {
+                    rejectOutside("scan '\(s.scanID.prefix(ScanWork.maxScanIDLength))' refused: \(problem)", isFrame: false)
+                    lastRejectedStart = (String(s.scanID.prefix(ScanWork.maxScanIDLength)), problem)
                     continue
                 }
                 resetScan()
+                lastRejectedStart = nil
                 scan = s
+                let base = StreamOptions.freeBase(for: s.scanID, in: options.outputDirectory, taken: takenBases)
+                takenBases.insert(base)
+                plan.fileBase = base
                 phase = .darks
                 counts = IngestCounts()
                 counts.scanID = s.scanID
@@ -231,6 +260,10 @@ final class Coordinator {
                     if framePositions != nil {
                         guard let y = h.posy, let x = h.posx else {
                             reject("frame \(h.index): no posy and posx, and 'start' had no translations")
+                            continue
+                        }
+                        if let problem = ScanLimits.positionsProblem([(y, x)]) {
+                            reject("frame \(h.index): posy, posx: \(problem.replacingOccurrences(of: "position 0 ", with: ""))")
                             continue
                         }
                         guard !seenData.contains(h.index) else { reject("frame \(h.index): duplicate"); continue }
@@ -297,6 +330,7 @@ final class Coordinator {
             "backlog": pendingData.count + pendingDarks.count,
             "outside_scan_rejected": outside.rejected,
         ]
+        if let r = lastRejectedStart { s["last_rejected_start"] = ["scan_id": r.scanID, "reason": r.reason] }
         if let scan {
             s["scan_id"] = scan.scanID
             s["frames_expected"] = scan.frames

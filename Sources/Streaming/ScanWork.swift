@@ -18,12 +18,24 @@ struct DealtFrame {
     var centring: Bool
 }
 
+/// A frame a rank refused after it was dealt: its index is free again on rank 0.
+struct RankRejection: Codable {
+    var scanID: String
+    var index: Int
+    var dark: Bool
+    var reason: String
+}
+
 /// One scan's work on one rank, from `start` to the written file: dark
 /// statistics, cleaning, the frames this rank owns, and its tile of the
 /// solve. Every method named collective is called by all ranks together.
 final class ScanWork {
     let start: ScanStart
     let options: StreamOptions
+    /// The scan's file is DIR/BASE.cxi (its raw copy DIR/BASE-raw.cxi), as rank 0 chose.
+    var fileBase: String
+    /// The memory the solve may take on each rank.
+    let budgetBytes: Double
     /// From `start`, or (when it had none) from the frames' own positions once rank 0 has them all.
     private(set) var positions: [(y: Double, x: Double)]
     let rank: Int
@@ -66,6 +78,8 @@ final class ScanWork {
     private(set) var rejected = 0
     private(set) var placed = 0
     private(set) var rejectionReasons: [String] = []
+    /// Rejections not yet reported to rank 0.
+    private(set) var newRejections: [RankRejection] = []
     private(set) var warnings: [String] = []
 
     var isRaw: Bool { start.readout != nil }
@@ -86,10 +100,17 @@ final class ScanWork {
         rawPath = path
     }
 
-    /// Collective: closes the raw file (frames that never arrived stay 0).
+    /// Collective: closes the raw file (frames that never arrived stay 0) and moves it into place.
     func closeRawFile() throws {
         try rawFile?.close()
         rawFile = nil
+    }
+
+    /// Collective: drops the raw file (an aborted scan); nothing is left at its path.
+    func discardRawFile() {
+        rawFile?.discard()
+        rawFile = nil
+        rawPath = nil
     }
 
     private func record(_ f: DealtFrame, _ values: [Float]) {
@@ -102,10 +123,12 @@ final class ScanWork {
         }
     }
 
-    init(start: ScanStart, options: StreamOptions, rank: Int) {
+    init(start: ScanStart, options: StreamOptions, rank: Int, fileBase: String, budgetBytes: Double = .infinity) {
         self.start = start
         self.options = options
         self.rank = rank
+        self.fileBase = fileBase
+        self.budgetBytes = budgetBytes
         positions = (start.translations ?? []).map { ($0[0], $0[1]) }
         if let r = start.readout { dark = DarkStatistics(pixels: r.rawPixels, readout: r) }
         transmission = [Double](repeating: 0, count: start.frames)
@@ -126,46 +149,93 @@ final class ScanWork {
     /// The most frames (and darks) a scan may announce.
     static let maxFrames = 10_000_000
 
-    /// Checks a `start` before any rank acts on it; nil when usable.
-    static func problem(with s: ScanStart) -> String? {
+    /// The longest scan id accepted (file names are made from it).
+    static let maxScanIDLength = 128
+
+    /// Checks a `start` before any rank acts on it, against what the session
+    /// can afford: nil when usable, else the reason naming the field.
+    /// `budgetBytes` bounds the solve on each of `ranks` ranks; a frame may
+    /// be no larger than `maxMessageBytes`, the largest message read.
+    static func problem(with s: ScanStart, options: StreamOptions, ranks: Int, budgetBytes: Double = .infinity,
+                        maxMessageBytes: Int = .max) -> String? {
+        guard !s.scanID.isEmpty, s.scanID.count <= maxScanIDLength, !s.scanID.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            return "start: 'scan_id' must be 1 to \(maxScanIDLength) characters on one line, got \(s.scanID.count)"
+        }
         guard s.frames > 0 else { return "start: 'frames' is \(s.frames); a scan needs at least one frame" }
         // Every rank sizes per-frame arrays from these: a corrupt count must not exhaust memory.
         guard s.frames <= maxFrames else { return "start: 'frames' is \(s.frames); a scan has at most \(maxFrames)" }
         guard s.darks >= 0, s.darks <= maxFrames else { return "start: 'darks' is \(s.darks); it must be in 0...\(maxFrames)" }
-        guard s.shapeY > 0, s.shapeX > 0 else { return "start: the frame shape \(s.shapeY)x\(s.shapeX) is not usable" }
-        guard FrameHeader.bytesPerElement[s.dtype] != nil else { return "start: 'dtype' '\(s.dtype)' is not known" }
-        for (name, v) in [("energy", s.energy), ("distance", s.distance), ("x_pixel_size", s.xPixelSize), ("y_pixel_size", s.yPixelSize)]
-        where !(v > 0 && v.isFinite) {
-            return "start: '\(name)' is \(v); it must be positive"
+        guard (1...ScanLimits.frameSide).contains(s.shapeY), (1...ScanLimits.frameSide).contains(s.shapeX) else {
+            return "start: the frame shape \(s.shapeY)x\(s.shapeX) is not usable (each side 1 to \(ScanLimits.frameSide) pixels)"
         }
-        // Without translations every data frame must carry posy and posx (the coordinator checks).
-        guard let t = s.translations else { return nil }
-        guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
-        if let bad = t.firstIndex(where: { $0.count != 2 || !$0.allSatisfy(\.isFinite) }) {
-            return "start: translation \(bad) is not a finite [y, x] pair"
+        guard let bytes = FrameHeader.bytesPerElement[s.dtype] else { return "start: 'dtype' '\(s.dtype)' is not known" }
+        guard s.shapeY * s.shapeX * bytes <= maxMessageBytes else {
+            return "start: frames of \(s.shapeY)x\(s.shapeX) \(s.dtype) are \(s.shapeY * s.shapeX * bytes) bytes, over the \(maxMessageBytes) bytes a message may have (--max-message-mb)"
         }
+        for (name, problem) in [("energy", ScanLimits.energyProblem(s.energy)), ("distance", ScanLimits.distanceProblem(s.distance)),
+                                ("x_pixel_size", ScanLimits.pixelSizeProblem(s.xPixelSize)), ("y_pixel_size", ScanLimits.pixelSizeProblem(s.yPixelSize))] {
+            if let problem { return "start: '\(name)': \(problem)" }
+        }
+        if let g = s.gain, !(g.isFinite && g > 0) { return "start: 'gain' is \(g); ADU per photon must be positive" }
+        let frameSize: Int, crop: Int
         if let r = s.readout {
+            if let p = r.problems().first { return "start: 'readout': \(p)" }
             guard r.rows == s.shapeY, r.rawColumns == s.shapeX else {
                 return "start: the readout (\(r.rows) rows x \(r.rawColumns) raw columns) does not match the frame shape \(s.shapeY)x\(s.shapeX)"
             }
-        } else if s.shapeY != s.shapeX {
-            return "start: clean frames are \(s.shapeY)x\(s.shapeX); the solver needs square frames"
+            crop = options.preprocess.cropSize ?? min(r.rows, r.columns)
+            guard crop <= min(r.rows, r.columns) else {
+                return "start: the crop \(crop) is larger than the \(r.rows)x\(r.columns) detector"
+            }
+            frameSize = options.preprocess.outputSize ?? crop
+        } else {
+            guard s.shapeY == s.shapeX else { return "start: clean frames are \(s.shapeY)x\(s.shapeX); the solver needs square frames" }
+            frameSize = s.shapeY
+            crop = frameSize
         }
-        return nil
+        // The object's pixel: lambda z / (crop x pitch), whatever the downsampling.
+        let samplePixel = Geometry(energy: s.energy, distance: s.distance, detectorPixelSize: s.xPixelSize, frameSize: crop).samplePixelSize
+        // Without translations every data frame must carry posy and posx (the coordinator checks them, and the cost once all are in).
+        guard let t = s.translations else {
+            return costProblem(s, positions: [], frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks, budgetBytes: budgetBytes)
+        }
+        guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
+        if let bad = t.firstIndex(where: { $0.count != 2 }) { return "start: translation \(bad) is not a [y, x] pair" }
+        let positions = t.map { (y: $0[0], x: $0[1]) }
+        if let problem = ScanLimits.positionsProblem(positions) { return "start: 'translations': \(problem)" }
+        return costProblem(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks, budgetBytes: budgetBytes)
+    }
+
+    /// The solve's memory on the busiest rank against the budget (positions: the scan's, or none yet).
+    static func costProblem(_ s: ScanStart, positions: [(y: Double, x: Double)], frameSize: Int, samplePixelSize: Double,
+                            ranks: Int, budgetBytes: Double) -> String? {
+        let cost = ScanCost(frames: s.frames, frameSize: frameSize, positions: positions, samplePixelSize: samplePixelSize,
+                            ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0)
+        return cost.problem(budgetBytes: budgetBytes).map { "start: \($0)" }
     }
 
     func accept(_ frames: [DealtFrame]) { queue += frames }
 
-    func reject(_ reason: String) {
+    /// A frame refused here; rank 0 frees its index (`frame`) so a valid resend is placed.
+    func reject(_ reason: String, frame: DealtFrame? = nil) {
         rejected += 1
-        rejectionReasons.append(reason)
+        if rejectionReasons.count < 20 { rejectionReasons.append(reason) }
+        if let frame {
+            newRejections.append(RankRejection(scanID: start.scanID, index: frame.header.index, dark: frame.dark, reason: reason))
+        }
+    }
+
+    /// The rejections made since the last call.
+    func takeNewRejections() -> [RankRejection] {
+        defer { newRejections.removeAll() }
+        return newRejections
     }
 
     private func pixels(_ f: DealtFrame) -> [Float]? {
         do {
             return try f.payload.withUnsafeBytes { try f.header.pixels(from: $0) }
         } catch {
-            reject("\(f.dark ? "dark" : "frame") \(f.header.index): \(error)")
+            reject("\(f.dark ? "dark" : "frame") \(f.header.index): \(error)", frame: f)
             return nil
         }
     }
@@ -237,11 +307,17 @@ final class ScanWork {
     /// or from the positions rank 0 gathered from the frames; clean frames
     /// held until now go to their owners at the next routing.
     func tile(positions given: [[Double]]?, comm: Communicator) throws -> String? {
+        let m = frameSize
         if let given {
-            positions = given.map { ($0[0], $0[1]) }
+            // The frames' own positions: checked as `start`'s are, before a grid is sized from them.
+            let p = given.map { (y: $0[0], x: $0[1]) }
+            if let problem = ScanLimits.positionsProblem(p) { return "the frames' positions: \(problem)" }
+            let cost = ScanCost(frames: start.frames, frameSize: m, positions: p, samplePixelSize: geometry!.samplePixelSize,
+                                ranks: comm.size, rawPixels: start.readout?.rawPixels ?? 0)
+            if let problem = cost.problem(budgetBytes: budgetBytes) { return problem }
+            positions = p
             try rawFile?.rewriteTranslations(positions)
         }
-        let m = frameSize
         let g = ObjectGrid(positions: positions, pixelSize: geometry!.samplePixelSize, frameSize: m)
         grid = g
         let l: TileLayout
@@ -309,7 +385,7 @@ final class ScanWork {
             let com: (y: Double, x: Double)
             if let cleaner {
                 guard let frame = try? cleaner.clean(raw: raw) else {
-                    reject("frame \(f.header.index): cannot be cleaned")
+                    reject("frame \(f.header.index): cannot be cleaned", frame: f)
                     continue
                 }
                 photons = frame.photons

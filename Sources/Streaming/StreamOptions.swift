@@ -50,6 +50,8 @@ public struct StreamOptions: Sendable {
     public var heartbeatTimeout = 60.0
     /// Stop after this many scans (nil: until `shutdown`).
     public var scans: Int? = nil
+    /// The memory a scan's solve may take on each rank, in GB (nil: 80% of the host's memory shared by its ranks).
+    public var maxMemoryGB: Double? = nil
     public var command = ""
     public var version = ""
     public init() {}
@@ -76,10 +78,35 @@ public struct StreamOptions: Sendable {
         return out
     }
 
-    /// A scan identifier as a file name: letters, digits, '.', '-' and '_' only.
-    public static func fileName(for scanID: String, suffix: String = "") -> String {
-        let kept = scanID.map { c -> Character in c.isLetter || c.isNumber || "._-".contains(c) ? c : "_" }
-        let name = String(kept).trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        return (name.isEmpty ? "scan" : name) + suffix + ".cxi"
+    /// The longest file-name base made from a scan id.
+    public static let maxFileBase = 96
+
+    /// A scan id as a file-name base: ASCII letters, digits, '.', '-' and
+    /// '_' (anything else becomes '_'), no leading or trailing dots, at most
+    /// `maxFileBase` characters.
+    public static func fileBase(for scanID: String) -> String {
+        let kept = scanID.map { c -> Character in c.isASCII && (c.isLetter || c.isNumber || "._-".contains(c)) ? c : "_" }
+        let name = String(String(kept).trimmingCharacters(in: CharacterSet(charactersIn: ".")).prefix(maxFileBase))
+        return name.isEmpty ? "scan" : name
+    }
+
+    /// The scan's file-name base in `directory`: `fileBase`, or that with
+    /// "-2", "-3", ... when a scan file or raw copy of the base already
+    /// exists or the base went to an earlier scan of this session, so two
+    /// ids that map to one name (`a/b`, `a_b`) or an id sent twice never
+    /// overwrite an earlier scan.
+    public static func freeBase(for scanID: String, in directory: String, taken: Set<String>) -> String {
+        let plain = fileBase(for: scanID)
+        var base = plain, k = 1
+        func used(_ b: String) -> Bool {
+            taken.contains(b) || [b + ".cxi", b + "-raw.cxi"].contains {
+                FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0))
+            }
+        }
+        while used(base) {
+            k += 1
+            base = plain + "-\(k)"
+        }
+        return base
     }
 }

@@ -11,6 +11,8 @@ import SwiftZMQ
 /// What rank 0 tells every rank at the start of a round.
 struct RoundPlan: Codable {
     var start: ScanStart?
+    /// With `start`: the scan's file-name base, free in the output folder.
+    var fileBase: String?
     var abort = false
     var prepare = false
     var solve = false
@@ -37,6 +39,8 @@ struct IngestCounts: Codable {
     var received = 0
     var rejected = 0
     var reasons: [String: Int] = [:]
+    /// Frames the ranks refused after they were dealt, by reason (rank 0 frees their indices).
+    var rankReasons: [String: Int] = [:]
     var stopReceived = false
     var senderRestarts = 0
     var firstArrival: Double?
@@ -87,6 +91,10 @@ public final class StreamSession {
     private var coordinator: Coordinator?
     private var work: ScanWork?
     private var counters: [[Int]] = []
+    /// Rejections on all ranks as last counted: a change makes them gather the new ones to rank 0.
+    private var rejectionsCounted = 0
+    /// The memory a scan's solve may take on each rank.
+    let budgetBytes: Double
     public private(set) var reports: [ScanReport] = []
     /// The control port's actual endpoint (a "*" port resolved), on rank 0.
     public private(set) var controlEndpoint: String?
@@ -102,6 +110,7 @@ public final class StreamSession {
         self.options = options
         self.log = log
         counters = Array(repeating: Array(repeating: 0, count: Self.counterFields), count: comm.size)
+        budgetBytes = try comm.memoryBudgetBytes(gigabytes: options.maxMemoryGB)
         var failure = ""
         if comm.rank == 0 {
             do {
@@ -118,7 +127,7 @@ public final class StreamSession {
                     publishContext = context
                     publisher = socket
                 }
-                coordinator = Coordinator(options: options, ranks: comm.size)
+                coordinator = Coordinator(options: options, ranks: comm.size, budgetBytes: budgetBytes, log: log)
             } catch {
                 failure = "\(error)"
             }
@@ -156,8 +165,7 @@ public final class StreamSession {
     private func play(_ plan: RoundPlan) throws {
         if let s = plan.settings { try apply(s) }
         if plan.abort, let w = work {
-            try w.closeRawFile()
-            if comm.rank == 0, let raw = w.rawPath { try? FileManager.default.removeItem(atPath: raw) }
+            w.discardRawFile()
             if comm.rank == 0 { log("stream: scan \(w.start.scanID) aborted; ready for the next scan") }
             reports.append(ScanReport(scanID: w.start.scanID, path: nil, frames: w.start.frames, placed: 0, received: 0,
                                       rejected: 0, iterations: w.engine?.iteration ?? 0, fourierError: .nan,
@@ -165,13 +173,13 @@ public final class StreamSession {
             work = nil
         }
         if let s = plan.start {
-            let w = ScanWork(start: s, options: options, rank: comm.rank)
+            let w = ScanWork(start: s, options: options, rank: comm.rank, fileBase: plan.fileBase ?? StreamOptions.fileBase(for: s.scanID),
+                             budgetBytes: budgetBytes)
             work = w
             w.warmUp()
             if options.saveRaw && s.readout != nil {
                 try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
-                try w.openRawFile((options.outputDirectory as NSString)
-                    .appendingPathComponent(StreamOptions.fileName(for: s.scanID, suffix: "-raw")), comm: comm)
+                try w.openRawFile((options.outputDirectory as NSString).appendingPathComponent(w.fileBase + "-raw.cxi"), comm: comm)
             }
             if comm.rank == 0 {
                 log("stream: scan \(s.scanID): \(s.frames) frames of \(s.shapeY)x\(s.shapeX) \(s.dtype), \(s.darks) darks\(s.readout == nil ? "" : ", raw")")
@@ -305,6 +313,26 @@ public final class StreamSession {
         }
         try all.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum) }
         counters = (0..<comm.size).map { Array(all[($0 * k)..<(($0 + 1) * k)]) }
+        // Every rank sees the same counts, so all of them gather together, only when a rank rejected something new.
+        let rejections = counters.reduce(0) { $0 + $1[3] }
+        if rejections != rejectionsCounted {
+            rejectionsCounted = rejections
+            try gatherRejections()
+        }
+    }
+
+    /// Collective: the frames each rank refused since the last gathering, to rank 0's coordinator.
+    private func gatherRejections() throws {
+        let mine = (try? JSONEncoder().encode(work?.takeNewRejections() ?? [])).map { Array($0) } ?? Array("[]".utf8)
+        let (bytes, counts) = try comm.gatherv(mine, root: 0)
+        guard let coordinator else { return }
+        var offset = 0
+        for n in counts {
+            if let list = try? JSONDecoder().decode([RankRejection].self, from: Data(bytes[offset..<(offset + n)])) {
+                coordinator.ranksRejected(list)
+            }
+            offset += n
+        }
     }
 
     private var lastStatus = Date.distantPast
@@ -378,30 +406,51 @@ public final class StreamSession {
         if let engine = w.engine {
             // Every rank stops after the same iteration: the deadline is checked collectively.
             let deadline = began.timeIntervalSince1970 + options.finalSeconds
+            var finalRun = 0
             for _ in 0..<options.finalIterations {
                 try engine.iterate()
+                finalRun += 1
                 if options.finalSeconds > 0,
                    try comm.allreduce(Date().timeIntervalSince1970 > deadline ? 1 : 0, op: .max) > 0 { break }
+            }
+            let cut = finalRun < options.finalIterations
+            if cut && comm.rank == 0 {
+                log(String(format: "stream: scan %@: the final iterations were cut to %d of %d by --final-seconds %g", w.start.scanID,
+                           finalRun, options.finalIterations, options.finalSeconds))
             }
             fourier = engine.history.last?.fourierError ?? .nan
             let (latencies, _) = try comm.gatherv(w.latencies, root: 0)
             let sorted = latencies.sorted()
             func quantile(_ q: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
-            let p = (options.outputDirectory as NSString).appendingPathComponent(StreamOptions.fileName(for: w.start.scanID))
-            let report: [String: Any] = [
+            // Rank 0 makes sure the name is still free (another writer may have taken it during the scan).
+            var base = w.fileBase
+            if comm.rank == 0, FileManager.default.fileExists(atPath: (options.outputDirectory as NSString).appendingPathComponent(base + ".cxi")) {
+                base = StreamOptions.freeBase(for: base, in: options.outputDirectory, taken: [])
+            }
+            base = try comm.broadcast(base, root: 0)
+            let plain = StreamOptions.fileBase(for: w.start.scanID)
+            let p = (options.outputDirectory as NSString).appendingPathComponent(base + ".cxi")
+            var rejections = ingest.reasons
+            for (reason, n) in ingest.rankReasons { rejections[reason, default: 0] += n }
+            var report: [String: Any] = [
                 "scan_id": w.start.scanID, "frames": w.start.frames, "darks": w.start.darks,
                 "received": ingest.received, "darks_used": totals[0], "cleaned": totals[1],
                 "rejected": ingest.rejected + totals[2], "placed": totals[3], "missing": w.start.frames - totals[3],
                 "interference_searches": searched,
                 "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
-                "rejections": ingest.reasons, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
+                "rejections": rejections, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
+                "final_iterations_run": finalRun, "final_cut_by_seconds": cut, "file": base + ".cxi",
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),
                 "first_arrival_unix_s": ingest.firstArrival ?? 0, "last_arrival_unix_s": ingest.lastArrival ?? 0,
                 "last_placed_unix_s": lastPlaced, "prepared_unix_s": w.preparedAt, "raw_file": w.rawPath ?? "",
             ]
+            if base != plain {
+                report["file_note"] = "scan id '\(w.start.scanID)' is written as \(base).cxi: \(plain).cxi exists or belongs to an earlier scan"
+                if comm.rank == 0 { log("stream: \(report["file_note"]!)") }
+            }
             latency = (quantile(0.5), quantile(0.99))
             try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
-            try w.write(to: p, comm: comm, report: report)
+            try CollectiveOutput.write(p, comm: comm) { try w.write(to: $0, comm: comm, report: report) }
             path = p
             try publish(w, final: true)
         }

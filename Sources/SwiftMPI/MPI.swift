@@ -82,6 +82,28 @@ public enum MPI {
 
     /// Seconds since an arbitrary time in the past (MPI_Wtime).
     public static func wallTime() -> Double { MPI_Wtime() }
+
+    /// The variables in which launchers give a task the job's task count:
+    /// srun's step, MPICH's Hydra (and PMI-1 launchers), OpenMPI's mpirun.
+    public static let launcherTaskCounts = ["SLURM_STEP_NUM_TASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"]
+
+    /// Why this process is one of several copies that each run alone: the
+    /// launcher started more tasks than the world MPI initialized has (an
+    /// MPI library that does not speak the launcher's process-management
+    /// interface gives every task a world of one, and they race on the same
+    /// files). Nil when the two agree.
+    public static func launcherMismatch(worldSize: Int, environment: [String: String]) -> String? {
+        guard worldSize == 1 else { return nil }
+        for name in launcherTaskCounts {
+            guard let text = environment[name], let n = Int(text), n > 1 else { continue }
+            return "the launcher started \(n) tasks (\(name)=\(n)) but MPI sees a world of 1: each task would run alone as rank 0 "
+                + "and they would overwrite each other's files. The launcher and the MPI library this binary is linked with "
+                + "(\(libraryVersion.split(separator: "\n").first ?? "")) do not speak to each other: under SLURM give srun the "
+                + "process-management interface the library uses (srun --mpi=pmi2 or --mpi=pmix; `srun --mpi=list` names them), "
+                + "and on a workstation start an OpenMPI build with OpenMPI's mpirun and an MPICH build with MPICH's mpiexec"
+        }
+        return nil
+    }
 }
 
 extension String {

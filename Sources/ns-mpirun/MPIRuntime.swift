@@ -12,6 +12,11 @@ func withMPI(_ body: (Communicator) throws -> Void) throws {
         FileHandle.standardError.write(Data("ns-mpirun: cannot start MPI: \(error)\n".utf8))
         throw ExitCodeError()
     }
+    if let problem = MPI.launcherMismatch(worldSize: world.size, environment: ProcessInfo.processInfo.environment) {
+        FileHandle.standardError.write(Data("ns-mpirun: \(problem)\n".utf8))
+        try? MPI.finalize()
+        throw ExitCodeError()
+    }
     do {
         try body(world)
     } catch {

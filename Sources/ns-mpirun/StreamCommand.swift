@@ -60,6 +60,8 @@ struct StreamCommand: ParsableCommand {
     var heartbeatTimeout: Double?
     @Option(help: "Stop after this many scans (0: run until 'shutdown' or SIGTERM). [scans]")
     var scans: Int?
+    @Option(help: "Memory a scan's solve may take on each rank, in GB (0: 80% of the host's memory shared by its ranks); a larger scan's 'start' is refused before anything is allocated. [max_memory_gb]")
+    var maxMemoryGb: Double?
     @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`). [log_dir]")
     var logDir: String?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
@@ -85,6 +87,7 @@ struct StreamCommand: ParsableCommand {
         if let v = statusInterval { o.append(.init("status_interval", .number(v), option: "--status-interval")) }
         if let v = heartbeatTimeout { o.append(.init("heartbeat_timeout", .number(v), option: "--heartbeat-timeout")) }
         if let v = scans { o.append(.init("scans", .integer(v), option: "--scans")) }
+        if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
         if let v = logDir { o.append(.init("log_dir", .string(v), option: "--log-dir")) }
         return o
     }

@@ -148,7 +148,7 @@ import Testing
         let bad = LiveSettings(finalIterations: -1, algorithm: "er", beta: 1.5, publishEvery: -2).problems()
         #expect(bad.count == 4)
         #expect(bad.contains { $0.hasPrefix("beta:") } && bad.contains { $0.hasPrefix("algorithm:") })
-        #expect(StreamOptions.fileName(for: "../etc/passwd") == "_etc_passwd.cxi")
-        #expect(StreamOptions.fileName(for: "scan 42") == "scan_42.cxi")
+        #expect(StreamOptions.fileBase(for: "../etc/passwd") == "_etc_passwd")
+        #expect(StreamOptions.fileBase(for: "scan 42") == "scan_42")
     }
 }
