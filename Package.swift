@@ -100,7 +100,7 @@ let package = Package(
         .target(name: "RunLogs", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
         .target(name: "Streaming", dependencies: [
-            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SwiftMPI", "SwiftZMQ", "SwiftHDF5",
+            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.

@@ -77,7 +77,9 @@ public final class CXIWriter {
         self.scan = scan
         self.comm = comm
         let (n, h, w) = (scan.frames, scan.frameHeight, scan.frameWidth)
-        pending = try CollectiveOutput.begin(path, comm: comm, inputs: inputs)
+        let bytesPerValue = frameType == .uint16 ? 2.0 : 4.0
+        let size = Double(n + scan.darkFrames) * Double(h * w) * bytesPerValue + Double(n * 24 + h * w * 4)
+        pending = try CollectiveOutput.begin(path, comm: comm, inputs: inputs, size: size)
         file = try HDF5File(path: pending.temporary, mode: .truncate, comm: comm)
         try file.write(scalar: Int32(160), to: CXIPaths.version)
         let entry = try file.createGroup(CXIPaths.entry)

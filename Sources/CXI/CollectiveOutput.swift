@@ -8,12 +8,15 @@ import SwiftMPI
 /// the completed file into place; every rank learns the outcome, so all
 /// of them fail alike.
 public enum CollectiveOutput {
-    /// Collective: the temporary to write, once the target is known not to be an input.
-    public static func begin(_ target: String, comm: Communicator?, inputs: [(role: String, path: String)] = []) throws -> PendingFile {
+    /// Collective: the temporary to write, once the target is known not to
+    /// be an input and a file of about `size` bytes fits beside it.
+    public static func begin(_ target: String, comm: Communicator?, inputs: [(role: String, path: String)] = [],
+                             size: Double = 0) throws -> PendingFile {
         var problem = ""
         var token = PendingFile.processToken
         if (comm?.rank ?? 0) == 0 {
             do { try FileIdentity.refuse(output: target, role: "the output", sameAs: inputs) } catch let e as OutputError { problem = e.problem }
+            if problem.isEmpty, let p = FreeSpace.problem(target: target, size: size) { problem = p }
         }
         if let comm {
             problem = try comm.broadcast(problem, root: 0)
@@ -44,17 +47,19 @@ public enum CollectiveOutput {
 
     /// Collective: `body` writes (and closes) the file at the path it is
     /// given; the file replaces the target only when every rank succeeded.
-    /// A failure on any rank leaves the target as it was.
+    /// A failure on any rank leaves the target as it was, and every rank
+    /// throws an `OutputError` (the same kind everywhere, so the ranks can
+    /// go on together after it).
     public static func write<R>(_ target: String, comm: Communicator?, inputs: [(role: String, path: String)] = [],
-                                _ body: (String) throws -> R) throws -> R {
-        let pending = try begin(target, comm: comm, inputs: inputs)
+                                size: Double = 0, _ body: (String) throws -> R) throws -> R {
+        let pending = try begin(target, comm: comm, inputs: inputs, size: size)
         var result: R?
         var failure: Error?
         do { result = try body(pending.temporary) } catch { failure = error }
         let failed = try comm?.allreduce(failure == nil ? 0 : 1, op: .max) ?? (failure == nil ? 0 : 1)
         guard failed == 0, let result else {
             discard(pending, comm: comm)
-            throw failure ?? OutputError(path: target, problem: "not written: another rank failed while writing it")
+            throw OutputError(path: target, problem: "not written: " + (failure.map { "\($0)" } ?? "another rank failed while writing it"))
         }
         try commit(pending, comm: comm)
         return result

@@ -34,6 +34,12 @@ public enum ReconstructionWriter {
         }
     }
 
+    /// About the bytes `write` puts in a file (object, probe, positions, history).
+    public static func size(of result: Result) -> Double {
+        Double(result.layout.objectHeight * result.layout.objectWidth + result.probe.count) * 8
+            + Double(result.scan.positions.count) * 32 + Double(result.history.count) * 24
+    }
+
     /// Collective over `comm`: `tile` is this rank's owned tile of the object.
     public static func write(_ path: String, result: Result, tile: [Complex<Float>], comm: Communicator?) throws {
         let rank = comm?.rank ?? 0

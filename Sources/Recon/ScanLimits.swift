@@ -20,27 +20,27 @@ public enum ScanLimits {
 
     /// A problem with a photon energy in J, or nil.
     public static func energyProblem(_ e: Double) -> String? {
-        guard e.isFinite, e > 0 else { return "\(e) is not a positive number of joules" }
+        guard e.isFinite, e > 0 else { return String(format: "%g is not a positive number of joules", e) }
         if e > energy.upperBound {
             let unit = e >= 10 ? "eV" : "keV", joules = e * (e >= 10 ? 1 : 1000) * PhysicalConstants.electronVolt
             return String(format: "%g J is far above any X-ray photon (at most 1 MeV, 1.6e-13 J): is it in %@? (%g %@ is %.4g J; photon energies are in joules)",
                           e, unit, e, unit, joules)
         }
-        if e < energy.lowerBound { return "\(e) J is below 10 eV (1.6e-18 J): photon energies are in joules" }
+        if e < energy.lowerBound { return String(format: "%g J is below 10 eV (1.6e-18 J): photon energies are in joules", e) }
         return nil
     }
 
     public static func distanceProblem(_ d: Double) -> String? {
-        guard d.isFinite, d > 0 else { return "\(d) is not a positive number of metres" }
-        if d > distance.upperBound { return "\(d) m is over 100 m: is it in mm? Distances are in metres" }
-        if d < distance.lowerBound { return "\(d) m is under 1 mm: distances are in metres" }
+        guard d.isFinite, d > 0 else { return String(format: "%g is not a positive number of metres", d) }
+        if d > distance.upperBound { return String(format: "%g m is over 100 m: is it in mm? Distances are in metres", d) }
+        if d < distance.lowerBound { return String(format: "%g m is under 1 mm: distances are in metres", d) }
         return nil
     }
 
     public static func pixelSizeProblem(_ p: Double) -> String? {
-        guard p.isFinite, p > 0 else { return "\(p) is not a positive number of metres" }
-        if p > pixelSize.upperBound { return "\(p) m is over 1 cm: is it in µm? Pixel sizes are in metres" }
-        if p < pixelSize.lowerBound { return "\(p) m is under 0.1 µm: pixel sizes are in metres" }
+        guard p.isFinite, p > 0 else { return String(format: "%g is not a positive number of metres", p) }
+        if p > pixelSize.upperBound { return String(format: "%g m is over 1 cm: is it in µm? Pixel sizes are in metres", p) }
+        if p < pixelSize.lowerBound { return String(format: "%g m is under 0.1 µm: pixel sizes are in metres", p) }
         return nil
     }
 
@@ -93,12 +93,22 @@ public struct ScanCost: Sendable {
         return ownFrames * m2 * 16 + region * 40 + Double(frames) * 64 + Double(rawPixels) * 64
     }
 
-    /// Why the scan cannot be solved within `budget` bytes per rank, or nil.
+    /// Why the positions cannot belong to these frames, or nil: they span
+    /// an object the frames could not cover even without overlapping (under
+    /// 5% of it; a ptychographic scan overlaps, covering it more than once),
+    /// which is what positions, an energy or a distance in the wrong unit give.
+    public var sparseProblem: String? {
+        let frameArea = Double(frames) * Double(frameSize * frameSize)
+        let objectArea = objectHeight * objectWidth
+        guard max(objectHeight, objectWidth) > Double(ScanLimits.objectSide) || frameArea < 0.05 * objectArea else { return nil }
+        return String(format: "the positions span an object of %.3g x %.3g pixels, which the %d frames of %dx%d cover only %.2g%% of: are the positions in mm or µm (they are in metres), or the energy or distance in another unit?",
+                      objectHeight, objectWidth, frames, frameSize, frameSize, 100 * frameArea / objectArea)
+    }
+
+    /// Why the scan cannot be solved (positions that cannot belong to the
+    /// frames, or more than `budget` bytes per rank), or nil.
     public func problem(budgetBytes: Double) -> String? {
-        if max(objectHeight, objectWidth) > Double(ScanLimits.objectSide) {
-            return String(format: "the object would be %.3g x %.3g pixels (at most %d a side): the positions span far more than the probe's pixel size allows; check their units and the energy's",
-                          objectHeight, objectWidth, ScanLimits.objectSide)
-        }
+        if let sparse = sparseProblem { return sparse }
         let need = bytesPerRank
         guard need <= budgetBytes else {
             return String(format: "the solve needs about %.3g GB on the busiest of %d ranks (%d frames of %dx%d, object %.0fx%.0f pixels), over the budget of %.3g GB per rank (--max-memory-gb): use more ranks or a smaller scan",

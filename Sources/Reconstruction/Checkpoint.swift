@@ -15,7 +15,10 @@ public enum Checkpoint {
     /// Written aside and renamed once complete, so a job killed while writing
     /// (a time limit reached) still has its previous checkpoint.
     public static func write(_ job: ReconstructionJob, to path: String) throws {
-        try CollectiveOutput.write(path, comm: job.comm, inputs: [(role: "the scan", path: job.input)]) { aside in
+        let m = job.layout.frameSize
+        let size = Double(job.layout.objectHeight * job.layout.objectWidth + (job.scan.frames + 1) * m * m) * 8
+            + Double(job.engine.history.count) * 24
+        try CollectiveOutput.write(path, comm: job.comm, inputs: [(role: "the scan", path: job.input)], size: size) { aside in
             try write(job, into: aside)
         }
     }

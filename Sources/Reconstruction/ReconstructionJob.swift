@@ -65,6 +65,7 @@ public final class ReconstructionJob {
             throw ReconstructionError("\(input): \(reader.translationPath): \(problem)")
         }
         let cost = ScanCost(frames: s.frames, frameSize: m, positions: s.positions, samplePixelSize: geometry.samplePixelSize, ranks: comm.size)
+        if let problem = cost.sparseProblem { throw ReconstructionError("\(input): \(reader.translationPath): \(problem)") }
         if let problem = cost.problem(budgetBytes: try comm.memoryBudgetBytes(gigabytes: options.maxMemoryGB)) {
             throw ReconstructionError("\(input): \(problem)")
         }
@@ -219,7 +220,7 @@ public final class ReconstructionJob {
         let result = ReconstructionWriter.Result(
             layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe, history: engine.history,
             truthError: truthError, scan: scan, parameters: parameters, command: command, version: version)
-        try CollectiveOutput.write(output, comm: comm, inputs: [(role: "the scan", path: input)]) {
+        try CollectiveOutput.write(output, comm: comm, inputs: [(role: "the scan", path: input)], size: ReconstructionWriter.size(of: result)) {
             try ReconstructionWriter.write($0, result: result, tile: engine.object(in: layout.tiles[comm.rank]), comm: comm)
         }
     }

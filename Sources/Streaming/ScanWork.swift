@@ -211,6 +211,7 @@ final class ScanWork {
                             ranks: Int, budgetBytes: Double) -> String? {
         let cost = ScanCost(frames: s.frames, frameSize: frameSize, positions: positions, samplePixelSize: samplePixelSize,
                             ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0)
+        if let sparse = cost.sparseProblem { return "start: 'translations': \(sparse)" }
         return cost.problem(budgetBytes: budgetBytes).map { "start: \($0)" }
     }
 
@@ -543,6 +544,14 @@ final class ScanWork {
         try t.withUnsafeMutableBufferPointer { try comm.sum($0) }
         guard rank == 0 else { return nil }
         return ScanImages(positions: positions, transmission: t, centreOfMass: t.map { _ in (0, 0) }, centre: centre)
+    }
+
+    /// About the bytes `write` puts in the scan's file.
+    var fileSize: Double {
+        guard let layout else { return 0 }
+        let m2 = Double(frameSize * frameSize)
+        return Double(layout.objectHeight * layout.objectWidth) * 8 + m2 * 12 + Double(start.frames) * 96
+            + (options.saveClean ? Double(start.frames) * m2 * 4 : 0)
     }
 
     /// Collective: the scan images over all ranks, and the file.

@@ -5,6 +5,7 @@ import Numerics
 import Recon
 import ReconMPI
 import Reconstruction
+import SafeOutput
 import SwiftMPI
 import SwiftZMQ
 
@@ -450,8 +451,13 @@ public final class StreamSession {
             }
             latency = (quantile(0.5), quantile(0.99))
             try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
-            try CollectiveOutput.write(p, comm: comm) { try w.write(to: $0, comm: comm, report: report) }
-            path = p
+            do {
+                try CollectiveOutput.write(p, comm: comm, size: w.fileSize) { try w.write(to: $0, comm: comm, report: report) }
+                path = p
+            } catch let e as OutputError {
+                // Every rank failed alike (no space, a name taken): the session goes on to the next scan.
+                if comm.rank == 0 { log("stream: scan \(w.start.scanID) NOT written: \(e)") }
+            }
             try publish(w, final: true)
         }
         let seconds = Date().timeIntervalSince1970 - (ingest.lastArrival ?? began.timeIntervalSince1970)
@@ -466,7 +472,7 @@ public final class StreamSession {
             var line = "stream: scan \(w.start.scanID) done: \(ingest.received) frame messages received, \(totals[0]) darks used, \(totals[1]) cleaned, \(ingest.rejected + totals[2]) rejected, \(totals[3]) of \(w.start.frames) placed"
             if missing > 0 { line += " (\(missing) missing\(ingest.stopReceived ? "" : ": the sender went silent without 'stop'"))" }
             line += String(format: ", %d iterations, fourier %.4e", r.iterations, fourier)
-            if let path { line += String(format: "; wrote %@ %.1f s after the last frame", path, seconds) } else { line += "; nothing to write" }
+            if let path { line += String(format: "; wrote %@ %.1f s after the last frame", path, seconds) } else { line += w.engine == nil ? "; nothing to write" : "; not written (see above)" }
             log(line)
             for (reason, n) in ingest.reasons.sorted(by: { $0.key < $1.key }) { log("stream:   rejected \(n) x \(reason)") }
         }

@@ -14,7 +14,7 @@ import Testing
 
     static func frame(_ index: Int, identifier: Int? = nil, position: Bool = false) -> Inbound {
         .frame(FrameHeader(shapeY: 4, shapeX: 4, dtype: "float32", identifier: identifier ?? index, index: index,
-                           posy: position ? Double(index) : nil, posx: position ? 0 : nil),
+                           posy: position ? Double(index) * 1e-7 : nil, posx: position ? 0 : nil),
                payload: [UInt8](repeating: 0, count: 64), arrival: 0)
     }
 
@@ -30,8 +30,42 @@ import Testing
         _ = c.takeDealt()
         _ = q.put(Self.frame(2, position: true))
         plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 2), waited: false)
-        #expect(plan.positions == [[0, 0], [1, 0], [2, 0]])
+        #expect(plan.positions == [[0, 0], [1e-7, 0], [2e-7, 0]])
         #expect(!plan.solve, "no solve before the tiles exist")
+    }
+
+    /// A frame a rank refused (a NaN pixel) frees its index: the resend is
+    /// dealt, not rejected as a duplicate, and the reason reaches the report.
+    @Test func aFrameRefusedOnARankCanBeSentAgain() {
+        let (c, q) = make(ranks: 1, credit: 100)
+        _ = q.put(.start(Self.start(frames: 3)))
+        _ = q.put(Self.frame(1))
+        _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(c.takeDealt()[0].map(\.header.index) == [1])
+        _ = q.put(Self.frame(1))
+        _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(c.counts.reasons.keys.contains { $0.contains("frame 1: duplicate") }, "before the release, a copy is a duplicate")
+        c.ranksRejected([RankRejection(scanID: "s", index: 1, dark: false, reason: "frame 1: pixel (0, 0) is not finite"),
+                         RankRejection(scanID: "other", index: 2, dark: false, reason: "another scan's")])
+        _ = q.put(Self.frame(1))
+        _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(c.takeDealt()[0].map(\.header.index) == [1])
+        #expect(c.counts.rankReasons == ["frame 1: pixel (0, 0) is not finite": 1])
+        #expect(c.counts.rejected == 1)
+    }
+
+    /// A refused start names its reason in the status; its frames are outside any scan.
+    @Test func aRefusedStartIsReportedInTheStatus() {
+        let (c, q) = make(ranks: 1, credit: 100)
+        var bad = Self.start(frames: 3)
+        bad.energy = 800
+        _ = q.put(.start(bad))
+        _ = q.put(Self.frame(0))
+        let plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        #expect(plan.start == nil)
+        let status = c.status(counters: Self.counters(ranks: 1))
+        #expect(status["outside_scan_rejected"] as? Int == 2)
+        #expect(((status["last_rejected_start"] as? [String: Any])?["reason"] as? String)?.contains("is it in eV?") == true)
     }
 
     /// Counters as the ranks report them: queued, darks, cleaned, rejected, placed, iteration, heartbeat.

@@ -197,6 +197,22 @@ import Testing
         #expect(bad.stderr.components(separatedBy: "--no-such-option").count - 1 == 1, "\(bad.stderr)")
     }
 
+    /// The binary started by the other MPI family's launcher: each copy sees
+    /// a world of one, and must stop (saying what to pass) rather than run
+    /// alone as rank 0 beside the others.
+    @Test func aLauncherThatTheLibraryDoesNotSpeakToStopsTheJob() throws {
+        let ours = URL(fileURLWithPath: try #require(MPIRunner.mpirun)).resolvingSymlinksInPath().lastPathComponent
+        let other = ours.contains("mpich") || ours.contains("hydra") ? "/usr/bin/mpirun.openmpi" : "/usr/bin/mpirun.mpich"
+        guard FileManager.default.isExecutableFile(atPath: other) else {
+            print("MultiRankTests: skipped the launcher mismatch: \(other) is not installed (scripts/test-mpich.sh installs MPICH)")
+            return
+        }
+        let result = try MPIRunner.execute(other, ["-n", "2", MPIRunner.executable, "info"], timeout: 60)
+        #expect(result.status != 0)
+        #expect(result.stderr.components(separatedBy: "but MPI sees a world of 1").count - 1 == 2, "\(result.stdout)\n\(result.stderr)")
+        #expect(!result.stdout.contains("\"rank\""), "a copy ran as rank 0: \(result.stdout)")
+    }
+
     @Test func unwritableOutputFailsEveryRankCleanly() throws {
         let result = try MPIRunner.run(ranks: 2, ["check", "hdf5", "--output", "/nonexistent-dir/x.h5"])
         #expect(result.status != 0)

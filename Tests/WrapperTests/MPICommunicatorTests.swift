@@ -13,6 +13,16 @@ struct MPICommunicatorTests {
         world = try MPI.initialize(threadLevel: .serialized)
     }
 
+    /// A launcher that started several tasks, each of which MPI sees as a world of one.
+    @Test func aLauncherWorldMismatchIsNamed() {
+        #expect(MPI.launcherMismatch(worldSize: 1, environment: ["SLURM_STEP_NUM_TASKS": "4"])?.contains("SLURM_STEP_NUM_TASKS=4") == true)
+        #expect(MPI.launcherMismatch(worldSize: 1, environment: ["OMPI_COMM_WORLD_SIZE": "2"])?.contains("--mpi=pmi2") == true)
+        #expect(MPI.launcherMismatch(worldSize: 1, environment: ["PMI_SIZE": "2"]) != nil)
+        #expect(MPI.launcherMismatch(worldSize: 4, environment: ["SLURM_STEP_NUM_TASKS": "4", "PMI_SIZE": "4"]) == nil)
+        #expect(MPI.launcherMismatch(worldSize: 1, environment: ["SLURM_STEP_NUM_TASKS": "1", "PMI_SIZE": "1"]) == nil)
+        #expect(MPI.launcherMismatch(worldSize: 1, environment: [:]) == nil)
+    }
+
     @Test func singletonWorld() throws {
         #expect(world.rank == 0)
         #expect(world.size == 1)
