@@ -182,6 +182,12 @@ final class StreamReceiver: @unchecked Sendable {
     let queue: IngestQueue
     private let context: ZMQContext
     private let data: ZMQSocket
+    /// The data socket's connection events (see `watchConnection`).
+    private let dataEvents: ZMQSocket
+    private let endpoint: String
+    private let maxMessageBytes: Int64
+    private var droppedAt: Date?
+    private var reconnecting = false
     private let control: ZMQSocket?
     private let statusLock = NSLock()
     private var status: [String: Any] = [:]
@@ -206,6 +212,9 @@ final class StreamReceiver: @unchecked Sendable {
         try data.setReceiveHighWaterMark(1000)
         // A message too large to be a frame must not exhaust rank 0's memory before its header is read.
         try data.setMaxMessageSize(maxMessageBytes)
+        dataEvents = try data.monitor([.disconnected, .connected, .connectDelayed, .connectRetried])
+        self.endpoint = endpoint
+        self.maxMessageBytes = maxMessageBytes
         try data.connect(endpoint)
         if let controlAddress {
             let c = try ZMQSocket(context, .rep)
@@ -234,6 +243,7 @@ final class StreamReceiver: @unchecked Sendable {
         queue.close()
         if thread != nil { finished.wait() }
         data.close()
+        dataEvents.close()
         control?.close()
     }
 
@@ -272,6 +282,29 @@ final class StreamReceiver: @unchecked Sendable {
         }
     }
 
+    /// libzmq ends a connection on a protocol error (a message part over the
+    /// size limit, a malformed frame) and, where this side connected, never
+    /// makes it again: the session would be deaf for good. A connection that
+    /// dropped and is not being retried by libzmq within half a second is
+    /// made again here; the refused message is counted.
+    private func watchConnection() {
+        while let parts = try? dataEvents.receive(timeoutMilliseconds: 0), let event = ZMQ.MonitorEvent(parts) {
+            if event.kind.contains(.disconnected) {
+                droppedAt = Date()
+                reconnecting = false
+            } else if !event.kind.intersection([.connected, .connectDelayed, .connectRetried]).isEmpty {
+                reconnecting = true
+                if event.kind.contains(.connected) { droppedAt = nil }
+            }
+        }
+        guard let dropped = droppedAt, !reconnecting, Date().timeIntervalSince(dropped) > 0.5 else { return }
+        droppedAt = nil
+        let reason = "message: the detector's connection was dropped on a protocol error, most likely a message part over --max-message-mb (\(maxMessageBytes >> 20) MiB); connected again"
+        log("ingest: \(reason)")
+        do { try data.connect(endpoint) } catch { log("ingest: cannot connect again to \(endpoint): \(error)") }
+        _ = queue.put(.rejected(reason: reason, isFrame: false))
+    }
+
     private func loop() {
         var sockets: [(socket: ZMQSocket, events: ZMQ.Events)] = [(data, .readable)]
         if let control { sockets.append((control, .readable)) }
@@ -284,6 +317,7 @@ final class StreamReceiver: @unchecked Sendable {
                 continue
             }
             checkStall()
+            watchConnection()
             if ready.count > 1, ready[1].contains(.readable), let control { serve(control) }
             if ready[0].contains(.readable) {
                 guard let parts = try? data.receive(timeoutMilliseconds: 0) else { continue }

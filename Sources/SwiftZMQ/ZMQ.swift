@@ -40,6 +40,31 @@ public enum ZMQ {
     }
 }
 
+extension ZMQ {
+    /// One event from a socket monitor: what happened, and on which endpoint.
+    public struct MonitorEvent: Sendable, Equatable {
+        public struct Kind: OptionSet, Sendable {
+            public let rawValue: UInt16
+            public init(rawValue: UInt16) { self.rawValue = rawValue }
+            public static let connected = Kind(rawValue: UInt16(ZMQ_EVENT_CONNECTED))
+            public static let connectDelayed = Kind(rawValue: UInt16(ZMQ_EVENT_CONNECT_DELAYED))
+            public static let connectRetried = Kind(rawValue: UInt16(ZMQ_EVENT_CONNECT_RETRIED))
+            public static let disconnected = Kind(rawValue: UInt16(ZMQ_EVENT_DISCONNECTED))
+            public static let handshakeSucceeded = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
+        }
+        public let kind: Kind
+        public let endpoint: String
+
+        /// A monitor message: [event (2 bytes) + value (4 bytes), endpoint]; nil if malformed.
+        public init?(_ parts: [ZMQMessage]) {
+            guard parts.count == 2, parts[0].bytes.count >= 2 else { return nil }
+            let b = parts[0].bytes
+            kind = Kind(rawValue: UInt16(b[0]) | UInt16(b[1]) << 8)
+            endpoint = String(decoding: parts[1].bytes, as: UTF8.self)
+        }
+    }
+}
+
 /// A ZeroMQ context; sockets keep theirs alive, and it terminates after the last one closes.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer

@@ -3,7 +3,7 @@ import CZMQ
 /// A ZeroMQ socket. Like ZeroMQ's own sockets it belongs to one thread at a time.
 public final class ZMQSocket: @unchecked Sendable {
     public enum Kind: Sendable {
-        case push, pull, pub, sub, req, rep, router, dealer
+        case push, pull, pub, sub, req, rep, router, dealer, pair
 
         var raw: Int32 {
             switch self {
@@ -15,6 +15,7 @@ public final class ZMQSocket: @unchecked Sendable {
             case .rep: ZMQ_REP
             case .router: ZMQ_ROUTER
             case .dealer: ZMQ_DEALER
+            case .pair: ZMQ_PAIR
             }
         }
     }
@@ -68,6 +69,17 @@ public final class ZMQSocket: @unchecked Sendable {
             }
             return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
+    }
+
+    /// Reports this socket's connection events on a PAIR socket the caller
+    /// polls (read them with `ZMQ.MonitorEvent(_:)`).
+    public func monitor(_ events: ZMQ.MonitorEvent.Kind) throws -> ZMQSocket {
+        let h = try live("zmq_socket_monitor")
+        let address = "inproc://ns-monitor-\(UInt(bitPattern: h))"
+        guard zmq_socket_monitor(h, address, Int32(events.rawValue)) == 0 else { throw ZMQError.last("zmq_socket_monitor(\(address))") }
+        let pair = try ZMQSocket(context, .pair)
+        try pair.connect(address)
+        return pair
     }
 
     // MARK: Options

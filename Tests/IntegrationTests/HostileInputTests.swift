@@ -152,7 +152,13 @@ import Testing
     }
 
     @Test func hostileStartsAreRefusedAndTheSessionGoesOn() throws {
-        let s = try session(["--max-memory-gb", "4"])
+        let s = try session(["--max-memory-gb", "4", "--max-message-mb", "1"])
+        // A part over the message limit, the detector's PUSH bound and the session's PULL connected (as deployed):
+        // libzmq drops that connection and would never make it again; the session must make it and hear what follows.
+        try feed.push.send(bytes: [Array("frame".utf8), Array("{}".utf8), [UInt8](repeating: 7, count: 3 << 20)])
+        let dropped = try status(s) { ($0["outside_scan_rejected"] as? Int) == 1 }
+        #expect(dropped["outside_scan_rejected"] as? Int == 1, "the oversize message was not counted: \(dropped)")
+        #expect(s.process.output.string.contains("connection was dropped on a protocol error"), "\(s.process.output.string)")
         let cases: [(String, (inout ScanStart) -> Void, String)] = [
             ("ev", { $0.energy = 800 }, "'energy': 800 J is far above any X-ray photon"),
             ("um", { $0.translations = $0.translations!.map { $0.map { $0 * 1e6 } } }, "are the positions in µm or mm?"),
@@ -165,14 +171,15 @@ import Testing
         ]
         for (k, (id, edit, reason)) in cases.enumerated() {
             try start(id, edit)
-            let status = try self.status(s) { ($0["outside_scan_rejected"] as? Int) == k + 1 }
+            let status = try self.status(s) { ($0["outside_scan_rejected"] as? Int) == k + 2 }
             let refused = status["last_rejected_start"] as? [String: Any]
             #expect((refused?["reason"] as? String)?.contains(reason) == true, "\(id.prefix(20)): \(status)")
             #expect(status["scan_id"] == nil, "a refused start opened a scan: \(status)")
         }
         // The refused scan's frames are outside any scan.
         try feed.frame(0)
-        _ = try status(s) { ($0["outside_scan_rejected"] as? Int) == cases.count + 1 }
+        let outside = try status(s) { ($0["outside_scan_rejected"] as? Int) == cases.count + 2 }
+        #expect(outside["outside_scan_rejected"] as? Int == cases.count + 2, "\(outside)")
 
         // A valid scan whose frame 7 has a NaN pixel, sent again valid once the rank refused it.
         try start("ok")
