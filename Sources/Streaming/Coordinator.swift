@@ -8,7 +8,8 @@ import Recon
 /// prepared, solved and finished. It makes no MPI calls, so it can be
 /// tested without any.
 final class Coordinator {
-    enum Phase: String { case idle, darks, centring, frames }
+    /// `final`: every frame is in; the iterations after the last frame run, one a round.
+    enum Phase: String { case idle, darks, centring, frames, final }
 
     var options: StreamOptions
     let ranks: Int
@@ -25,6 +26,11 @@ final class Coordinator {
     private var outgoing: [[DealtFrame]]
     private var dealtThisScan = 0
     private var solving = false
+    /// Rounds since the last one that iterated (cleaning's priority is bounded by it).
+    private var roundsWithoutIteration = 0
+    /// The final phase: when it began and the iterations it ran.
+    private var finalStarted = Date()
+    private var finalRun = 0
     private var endRequested = false
     private var shutdownRequested = false
     private var lastMessage = Date()
@@ -80,6 +86,8 @@ final class Coordinator {
         framePositions = nil
         dealtThisScan = 0
         solving = false
+        roundsWithoutIteration = 0
+        finalRun = 0
         endRequested = false
         dataWaitingSince = nil
         lastPublished = 0
@@ -109,7 +117,8 @@ final class Coordinator {
 
     func plan(queue: IngestQueue, counters: [[Int]], waited: Bool) -> RoundPlan {
         var plan = RoundPlan()
-        let (items, requests) = queue.take(max: 512, wait: waited && deferred.isEmpty ? 0.05 : 0)
+        // Messages wait in the queue (bounded) rather than here while a scan's final phase holds them back.
+        let (items, requests) = queue.take(max: deferred.count >= 512 ? 0 : 512, wait: waited && deferred.isEmpty ? 0.05 : 0)
         deferred += items
         for r in requests {
             switch r {
@@ -132,9 +141,13 @@ final class Coordinator {
         let queued = counters.reduce(0) { $0 + $1[0] }
         let processed = counters.reduce(0) { $0 + $1[1] + $1[2] + $1[3] }
         let placed = counters.reduce(0) { $0 + $1[4] }
+        if scan != nil, !plan.abort, shutdownRequested {
+            // Shutdown acts within this round: the scan is written with what is placed, and nothing more is taken.
+            finish(&plan, cutBy: "shutdown")
+        }
         if let s = scan, !plan.abort {
             let silent = Date().timeIntervalSince(lastMessage) > options.frameTimeout
-            let ending = counts.stopReceived || endRequested || silent || shutdownRequested
+            let ending = counts.stopReceived || endRequested || silent
             if phase == .darks {
                 for f in pendingDarks { deal(f, to: nextRankRoundRobin()) }
                 pendingDarks.removeAll()
@@ -167,27 +180,46 @@ final class Coordinator {
                     plan.solve = true
                     solving = true
                 }
-                // Iterate when the cleaning keeps up; a backlog is cleared first.
-                plan.iterate = solving && pendingData.count <= ranks * options.credit
+                // Iterate when the cleaning keeps up; with a backlog cleaning comes first, but the
+                // solver still gets every fourth round, so a scan arriving behind another is solved too.
+                plan.iterate = solving && (pendingData.count <= ranks * options.credit || roundsWithoutIteration >= 3)
                 if pendingData.isEmpty && queued == 0 && processed >= dealtThisScan && ending
                     && outgoing.allSatisfy(\.isEmpty) && plan.positions == nil
                     && (tiled || framePositions?.isEmpty == true) {
-                    plan.finish = true
-                    plan.ingest = counts
-                    resetScan()
-                } else if solving && options.publishEvery > 0 {
-                    let iteration = counters.first?[5] ?? 0
-                    if iteration - lastPublished >= options.publishEvery {
-                        plan.publish = true
-                        lastPublished = iteration
+                    // Every frame is in: the final iterations run from the next round, one a round, so
+                    // control requests and status keep their pace.
+                    phase = .final
+                    finalStarted = Date()
+                    finalRun = 0
+                    plan.iterate = false
+                    if !solving {
+                        plan.solve = true
+                        solving = true
                     }
+                } else {
+                    publishIfDue(&plan, counters: counters)
+                }
+            } else if phase == .final {
+                let overTime = options.finalSeconds > 0 && Date().timeIntervalSince(finalStarted) >= options.finalSeconds
+                if finalRun >= options.finalIterations || overTime {
+                    finish(&plan, cutBy: finalRun < options.finalIterations ? "final_seconds" : nil)
+                } else {
+                    plan.iterate = true
+                    finalRun += 1
+                    publishIfDue(&plan, counters: counters)
                 }
             }
         }
+        roundsWithoutIteration = plan.iterate ? 0 : roundsWithoutIteration + 1
         let dealt = outgoing.map(\.count)
         if dealt.contains(where: { $0 > 0 }) { plan.deals = dealt }
-        if scan == nil && deferred.isEmpty && !plan.finish {
-            if shutdownRequested || (options.scans.map { scansFinished >= $0 } ?? false) {
+        if scan == nil && !plan.finish {
+            if shutdownRequested {
+                // What is still waiting would start a scan the session will not finish.
+                for item in deferred { if case .frame = item { rejectOutside("a frame after 'shutdown'", isFrame: true) } }
+                deferred.removeAll()
+                plan.shutdown = true
+            } else if deferred.isEmpty, options.scans.map({ scansFinished >= $0 }) ?? false {
                 plan.shutdown = true
             }
         }
@@ -195,6 +227,29 @@ final class Coordinator {
             || solving || queued > 0 || !deferred.isEmpty || (scan != nil && phase == .frames && !pendingData.isEmpty)
         plan.idle = !busy
         return plan
+    }
+
+    /// Ends the open scan this round: its counts go to the ranks, which write it.
+    /// `cutBy` names what ended the final iterations early, if anything did.
+    private func finish(_ plan: inout RoundPlan, cutBy: String?) {
+        plan.finish = true
+        plan.iterate = false
+        var ingest = counts
+        // Frames received but never dealt: part of `received`, in no other count.
+        ingest.undealt = pendingData.count + pendingDarks.count
+        ingest.finalRun = finalRun
+        ingest.finalCutBy = cutBy
+        plan.ingest = ingest
+        resetScan()
+    }
+
+    private func publishIfDue(_ plan: inout RoundPlan, counters: [[Int]]) {
+        guard solving && options.publishEvery > 0 else { return }
+        let iteration = counters.first?[5] ?? 0
+        if iteration - lastPublished >= options.publishEvery {
+            plan.publish = true
+            lastPublished = iteration
+        }
     }
 
     /// Moves messages from the queue into the scan, in arrival order, until

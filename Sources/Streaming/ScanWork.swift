@@ -341,6 +341,9 @@ final class ScanWork {
         return nil
     }
 
+    /// Frames dealt here and not yet cleaned.
+    var unprocessed: Int { queue.count }
+
     /// The cleaner is ready (darks merged, centre found).
     var cleanerReady: Bool { frameSize > 0 }
     /// The tiles are known: clean frames can go to their owners.

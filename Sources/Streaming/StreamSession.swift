@@ -42,6 +42,10 @@ struct IngestCounts: Codable {
     var reasons: [String: Int] = [:]
     /// Frames the ranks refused after they were dealt, by reason (rank 0 frees their indices).
     var rankReasons: [String: Int] = [:]
+    /// At the end: frames received but never dealt, the final iterations run, and what cut them short.
+    var undealt = 0
+    var finalRun = 0
+    var finalCutBy: String?
     var stopReceived = false
     var senderRestarts = 0
     var firstArrival: Double?
@@ -87,8 +91,10 @@ public final class StreamSession {
     var options: StreamOptions
     let log: (String) -> Void
     private var receiver: StreamReceiver?
-    private var publisher: ZMQSocket?
-    private var publishContext: ZMQContext?
+    /// What this rank's main loop is doing, told to rank 0 by `heartbeat`'s thread.
+    private let activity = RankActivity()
+    private var heartbeat: HeartbeatSender?
+    private var heartbeatContext: ZMQContext?
     private var coordinator: Coordinator?
     private var work: ScanWork?
     private var counters: [[Int]] = []
@@ -112,35 +118,37 @@ public final class StreamSession {
         self.log = log
         counters = Array(repeating: Array(repeating: 0, count: Self.counterFields), count: comm.size)
         budgetBytes = try comm.memoryBudgetBytes(gigabytes: options.maxMemoryGB)
-        var failure = ""
+        let allRanksHere = try comm.allreduce(try comm.ranksOnThisHost(), op: .max) == comm.size
+        var failure = "", beats = ""
         if comm.rank == 0 {
             do {
                 let queue = IngestQueue(capacityFrames: options.backlogFrames, capacityBytes: options.backlogBytes)
-                let r = try StreamReceiver(connect: options.connect, control: options.control, queue: queue,
+                let r = try StreamReceiver(connect: options.connect, control: options.control, publish: options.publish, queue: queue,
+                                           ranks: comm.size, allRanksHere: allRanksHere, statusInterval: options.statusInterval,
                                            heartbeatTimeout: options.heartbeatTimeout,
                                            maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, log: log)
                 receiver = r
                 controlEndpoint = r.controlEndpoint
-                if let p = options.publish {
-                    let context = try ZMQContext()
-                    let socket = try ZMQSocket(context, .pub)
-                    publishEndpoint = try socket.bind(p)
-                    publishContext = context
-                    publisher = socket
-                }
+                publishEndpoint = r.publishEndpoint
+                beats = r.heartbeatEndpoint + " " + r.heartbeatKey
                 coordinator = Coordinator(options: options, ranks: comm.size, budgetBytes: budgetBytes, log: log)
             } catch {
                 failure = "\(error)"
             }
         }
-        // Every rank learns whether rank 0 could open its sockets.
+        // Every rank learns whether rank 0 could open its sockets, and where to send its heartbeats.
         failure = try comm.broadcast(failure, root: 0)
         guard failure.isEmpty else { throw StreamError("rank 0 cannot open its ports: \(failure)") }
+        let parts = try comm.broadcast(beats, root: 0).split(separator: " ").map(String.init)
+        let context = try ZMQContext()
+        heartbeatContext = context
+        heartbeat = try HeartbeatSender(context: context, endpoint: parts[0], serverKey: parts[1], rank: comm.rank, activity: activity,
+                                        period: min(1, options.heartbeatTimeout / 4))
     }
 
     deinit {
+        heartbeat?.stop()
         receiver?.stop()
-        publisher?.close()
     }
 
     /// Runs rounds until `shutdown` (control port or signal) or the configured number of scans.
@@ -152,7 +160,10 @@ public final class StreamSession {
             var plan = RoundPlan()
             // Rank 0 waits for messages before the barrier, so the others sleep
             // in it rather than spin in the broadcast while nothing happens.
+            activity.nextRound()
+            activity.set(comm.rank == 0 ? "planning" : "waiting for the round's plan")
             if let coordinator { plan = coordinator.plan(receiver: receiver!, counters: counters, waited: idle) }
+            if comm.rank == 0 { activity.set("waiting for the round's plan") }
             if idle { try comm.sleepingBarrier(poll: .milliseconds(1)) }
             let encoded = comm.rank == 0 ? String(decoding: try JSONEncoder().encode(plan), as: UTF8.self) : ""
             plan = try JSONDecoder().decode(RoundPlan.self, from: Data(try comm.broadcast(encoded, root: 0).utf8))
@@ -186,7 +197,9 @@ public final class StreamSession {
                 log("stream: scan \(s.scanID): \(s.frames) frames of \(s.shapeY)x\(s.shapeX) \(s.dtype), \(s.darks) darks\(s.readout == nil ? "" : ", raw")")
             }
         }
+        activity.set("receiving dealt frames")
         try deal(plan)
+        activity.set("preparing the scan")
         if plan.prepare, let w = work {
             if let problem = try w.prepare(comm: comm) {
                 if comm.rank == 0 { log("stream: scan \(w.start.scanID) cannot be solved: \(problem); skipped") }
@@ -211,10 +224,13 @@ public final class StreamSession {
             }
         }
         if let w = work {
+            activity.set("cleaning")
             w.cleanQueued(budget: options.cleanPerRound)
+            activity.set("routing clean frames")
             if w.prepared { try w.route(comm: comm) }
         }
         if plan.solve || (plan.finish && work?.engine == nil && work?.prepared == true), let w = work {
+            activity.set("starting the solver")
             if let problem = try w.startSolver(comm: comm) {
                 if comm.rank == 0 { log("stream: scan \(w.start.scanID): the solver cannot start: \(problem)") }
             } else if comm.rank == 0, plan.solve {
@@ -222,6 +238,7 @@ public final class StreamSession {
             }
         }
         if let w = work, let engine = w.engine, plan.iterate, !plan.finish {
+            activity.set("iterating")
             let stats = try engine.iterate()
             if comm.rank == 0, Date().timeIntervalSince(lastProgress) >= 2 {
                 lastProgress = Date()
@@ -229,8 +246,11 @@ public final class StreamSession {
                            stats.iteration + 1, stats.fourierError, counters.reduce(0) { $0 + $1[4] }, w.start.frames))
             }
         }
+        activity.set("publishing")
         if plan.publish, let w = work, w.engine != nil { try publish(w, final: false) }
+        activity.set("writing the scan")
         if plan.finish, let w = work { try finish(w, ingest: plan.ingest ?? IngestCounts()) }
+        activity.set("exchanging counts")
         try exchangeCounters()
         postStatus()
     }
@@ -336,27 +356,19 @@ public final class StreamSession {
         }
     }
 
-    private var lastStatus = Date.distantPast
     private var lastProgress = Date()
 
     private func postStatus() {
         guard comm.rank == 0, let coordinator, let receiver else { return }
-        let now = Date().timeIntervalSince1970
         var s = coordinator.status(counters: counters)
+        // Per-rank counts as of this round; their heartbeats are added by the receiving thread.
         s["ranks"] = counters.enumerated().map { r, c -> [String: Any] in
-            ["rank": r, "queued": c[0], "darks": c[1], "cleaned": c[2], "rejected": c[3], "placed": c[4],
-             "heartbeat_age_s": max(0, now - Double(c[6]) / 1000)]
+            ["rank": r, "queued": c[0], "darks": c[1], "cleaned": c[2], "rejected": c[3], "placed": c[4]]
         }
         s["iteration"] = counters.first?[5] ?? 0
         s["fourier_error"] = work?.engine?.history.last?.fourierError ?? 0
         s["scans_done"] = reports.count
         receiver.post(status: s)
-        if let publisher, Date().timeIntervalSince(lastStatus) >= options.statusInterval {
-            lastStatus = Date()
-            if let json = try? JSONSerialization.data(withJSONObject: s, options: [.sortedKeys]) {
-                try? publisher.send(bytes: [Array("status".utf8), Array(json), []])
-            }
-        }
     }
 
     /// Collective: the object (subsampled to at most `publishSide` a side),
@@ -374,7 +386,7 @@ public final class StreamSession {
             if comm.rank == owner, let f = w.latestFrame { frame = f.photons }
             frame = try comm.broadcast(frame, root: owner)
         }
-        guard comm.rank == 0, let object, let stxm, let publisher else { return }
+        guard comm.rank == 0, let object, let stxm, let receiver else { return }
         let probe = engine.currentProbe
         let header: [String: Any] = [
             "scan_id": w.start.scanID, "iteration": engine.iteration, "final": final,
@@ -389,7 +401,7 @@ public final class StreamSession {
             a.flatMap { [$0.real.bitPattern.littleEndian, $0.imaginary.bitPattern.littleEndian] }.withUnsafeBytes { Array($0) }
         }
         func real(_ a: [Float]) -> [UInt8] { a.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) } }
-        try? publisher.send(bytes: [Array("rec".utf8), json, complex(object.values), complex(probe.values), real(frame),
+        receiver.publish([Array("rec".utf8), json, complex(object.values), complex(probe.values), real(frame),
                                     real(stxm.transmissionImage.map(Float.init))])
     }
 
@@ -399,25 +411,19 @@ public final class StreamSession {
         let began = Date()
         try w.closeRawFile()
         let totals = try [w.darksUsed, w.cleaned, w.rejected, w.placed].map { try comm.allreduce($0, op: .sum) }
+        // Received but never cleaned (a shutdown cut the scan short): so received = darks + cleaned + rejected + unprocessed.
+        let unprocessed = ingest.undealt + (try comm.allreduce(w.unprocessed, op: .sum))
         let lastPlaced = try comm.allreduce(w.lastPlaced, op: .max)
         let searched = try comm.allreduce(w.cleaner?.searchedFrames ?? 0, op: .sum)
         var path: String? = nil
         var fourier = Double.nan
         var latency = (median: Double.nan, p99: Double.nan)
         if let engine = w.engine {
-            // Every rank stops after the same iteration: the deadline is checked collectively.
-            let deadline = began.timeIntervalSince1970 + options.finalSeconds
-            var finalRun = 0
-            for _ in 0..<options.finalIterations {
-                try engine.iterate()
-                finalRun += 1
-                if options.finalSeconds > 0,
-                   try comm.allreduce(Date().timeIntervalSince1970 > deadline ? 1 : 0, op: .max) > 0 { break }
-            }
-            let cut = finalRun < options.finalIterations
-            if cut && comm.rank == 0 {
-                log(String(format: "stream: scan %@: the final iterations were cut to %d of %d by --final-seconds %g", w.start.scanID,
-                           finalRun, options.finalIterations, options.finalSeconds))
+            // The final iterations ran one a round before this one (rank 0 counted them).
+            let finalRun = ingest.finalRun
+            if let by = ingest.finalCutBy, comm.rank == 0 {
+                log(String(format: "stream: scan %@: the final iterations were cut to %d of %d by %@", w.start.scanID, finalRun,
+                           options.finalIterations, by == "shutdown" ? "shutdown" : String(format: "--final-seconds %g", options.finalSeconds)))
             }
             fourier = engine.history.last?.fourierError ?? .nan
             let (latencies, _) = try comm.gatherv(w.latencies, root: 0)
@@ -440,7 +446,8 @@ public final class StreamSession {
                 "interference_searches": searched,
                 "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
                 "rejections": rejections, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
-                "final_iterations_run": finalRun, "final_cut_by_seconds": cut, "file": base + ".cxi",
+                "final_iterations_run": finalRun, "final_cut_by": ingest.finalCutBy ?? "", "file": base + ".cxi",
+                "unprocessed": unprocessed,
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),
                 "first_arrival_unix_s": ingest.firstArrival ?? 0, "last_arrival_unix_s": ingest.lastArrival ?? 0,
                 "last_placed_unix_s": lastPlaced, "prepared_unix_s": w.preparedAt, "raw_file": w.rawPath ?? "",

@@ -41,6 +41,14 @@ public enum ZMQ {
 }
 
 extension ZMQ {
+    /// A new CURVE key pair, each key in Z85 (40 characters).
+    public static func curveKeyPair() throws -> (publicKey: String, secretKey: String) {
+        var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
+        guard zmq_curve_keypair(&pub, &sec) == 0 else { throw ZMQError.last("zmq_curve_keypair (is libzmq built with CURVE?)") }
+        func text(_ c: [CChar]) -> String { String(decoding: c.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        return (text(pub), text(sec))
+    }
+
     /// One event from a socket monitor: what happened, and on which endpoint.
     public struct MonitorEvent: Sendable, Equatable {
         public struct Kind: OptionSet, Sendable {

@@ -110,6 +110,27 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    private func setOption(_ option: Int32, text: String, _ name: String) throws {
+        let h = try live("zmq_setsockopt(\(name))")
+        let bytes = Array(text.utf8)
+        guard zmq_setsockopt(h, option, bytes, bytes.count) == 0 else { throw ZMQError.last("zmq_setsockopt(\(name))") }
+    }
+
+    /// CURVE (libzmq's built-in encryption and authentication): this
+    /// socket is a server with `secretKey` (Z85, 40 characters); set before bind.
+    public func setCurveServer(secretKey: String) throws {
+        try setOption(ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER")
+        try setOption(ZMQ_CURVE_SECRETKEY, text: secretKey, "ZMQ_CURVE_SECRETKEY")
+    }
+
+    /// CURVE: this socket is a client of the server whose public key is
+    /// `serverKey`, with its own key pair; set before connect.
+    public func setCurveClient(serverKey: String, publicKey: String, secretKey: String) throws {
+        try setOption(ZMQ_CURVE_SERVERKEY, text: serverKey, "ZMQ_CURVE_SERVERKEY")
+        try setOption(ZMQ_CURVE_PUBLICKEY, text: publicKey, "ZMQ_CURVE_PUBLICKEY")
+        try setOption(ZMQ_CURVE_SECRETKEY, text: secretKey, "ZMQ_CURVE_SECRETKEY")
+    }
+
     /// SUB sockets: receive messages whose first part starts with `prefix` ("" for all).
     public func subscribe(_ prefix: String) throws {
         let h = try live("zmq_setsockopt(ZMQ_SUBSCRIBE)")

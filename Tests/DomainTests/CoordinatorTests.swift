@@ -77,6 +77,8 @@ import Testing
         var options = StreamOptions()
         options.credit = credit
         options.solveAfter = 0.5
+        options.finalIterations = 2
+        options.finalSeconds = 0
         return (Coordinator(options: options, ranks: ranks), IngestQueue(capacityFrames: 100, capacityBytes: 1 << 20))
     }
 
@@ -134,10 +136,59 @@ import Testing
         // Placed half: the solver starts (solve-after 0.5); not finished while a frame is queued.
         plan = c.plan(queue: q, counters: Self.counters(ranks: 1, queued: [1], processed: 1, placed: 1), waited: false)
         #expect(plan.solve && plan.iterate && !plan.finish)
+        // Every frame in: the final iterations run one a round, then the scan is written.
         plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 2, placed: 2), waited: false)
-        #expect(plan.finish)
+        #expect(!plan.finish && !plan.iterate && c.phase == .final)
+        for _ in 0..<2 {
+            plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 2, placed: 2), waited: false)
+            #expect(plan.iterate && !plan.finish)
+        }
+        plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 2, placed: 2), waited: false)
+        #expect(plan.finish && !plan.iterate)
         #expect(plan.ingest?.received == 2 && plan.ingest?.stopReceived == true)
+        #expect(plan.ingest?.finalRun == 2 && plan.ingest?.finalCutBy == nil)
         #expect(c.scan == nil)
+    }
+
+    /// Frames waiting beyond the ranks' credit come first, but the solver
+    /// still iterates every fourth round (a scan behind another is solved too).
+    @Test func aBacklogStillLeavesTheSolverAShareOfTheRounds() {
+        let (c, q) = make(ranks: 1, credit: 2)
+        _ = q.put(.start(Self.start(frames: 40)))
+        for i in 0..<40 { _ = q.put(Self.frame(i)) }
+        _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+        _ = c.takeDealt()
+        var iterated: [Bool] = []
+        for round in 0..<8 {
+            let plan = c.plan(queue: q, counters: Self.counters(ranks: 1, queued: [2], processed: 20 + round, placed: 20 + round), waited: false)
+            _ = c.takeDealt()
+            iterated.append(plan.iterate)
+        }
+        #expect(iterated.filter { $0 }.count == 2, "\(iterated)")
+    }
+
+    /// Abort and shutdown act in the round after they arrive, in the final phase too.
+    @Test func abortAndShutdownActWithinOneRoundOfTheFinalPhase() {
+        for request in [ControlRequest.abort, .shutdown] {
+            let (c, q) = make(ranks: 1, credit: 100)
+            _ = q.put(.start(Self.start(frames: 1)))
+            _ = q.put(Self.frame(0))
+            _ = q.put(.stop(ScanStop(scanID: "s", sent: 1)))
+            _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
+            _ = c.takeDealt()
+            _ = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 1, placed: 1), waited: false)
+            var plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 1, placed: 1), waited: false)
+            #expect(c.phase == .final && plan.iterate)
+            q.request(request)
+            plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 1, placed: 1), waited: false)
+            #expect(c.scan == nil)
+            if request == .abort {
+                #expect(plan.abort && !plan.finish)
+            } else {
+                #expect(plan.finish && plan.ingest?.finalCutBy == "shutdown" && plan.ingest?.finalRun == 1)
+                #expect(c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false).shutdown)
+            }
+        }
     }
 
     @Test func anAbortAfterAStartInTheSameRoundWaitsForTheNextRound() {
@@ -159,6 +210,10 @@ import Testing
         var plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
         #expect(plan.start?.scanID == "a")
         _ = c.takeDealt()
+        for _ in 0..<3 {
+            plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 1, placed: 1), waited: false)
+            #expect(plan.start == nil, "b waits while a's final iterations run")
+        }
         plan = c.plan(queue: q, counters: Self.counters(ranks: 1, processed: 1, placed: 1), waited: false)
         #expect(plan.finish && plan.ingest?.scanID == "a")
         plan = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)

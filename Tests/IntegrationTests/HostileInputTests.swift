@@ -249,4 +249,55 @@ import Testing
         #expect(!names.contains { $0.contains(".partial-") }, "\(names)")
         try end(s)
     }
+
+    /// The final phase runs in rounds: status keeps its pace, `abort` and
+    /// `shutdown` act within a round; a stopped rank is named late by its
+    /// silent heartbeat while the others wait for it.
+    @Test func theControlPlaneAnswersWithinARoundAndNamesALateRank() throws {
+        let s = try session(["--heartbeat-timeout", "2", "--log-dir", NSTemporaryDirectory() + "ns-late-\(UUID().uuidString.prefix(8))"])
+        func final(_ id: String) throws -> [String: Any] {
+            try scan(id)
+            return try status(s) { $0["state"] as? String == "final" }
+        }
+        // A final phase of "forever": a long --iterations after the last frame.
+        #expect(try feed.ask(s.control, #"{"command": "set", "final_iterations": 1000000}"#)["ok"] as? Bool == true)
+        var st = try final("long")
+        #expect(st["state"] as? String == "final", "\(st)")
+        let first = st["iteration"] as? Int ?? 0
+        usleep(1_000_000)
+        st = try feed.ask(s.control, #"{"command": "status"}"#)
+        #expect((st["iteration"] as? Int ?? 0) > first && (st["status_age_s"] as? Double ?? 99) < 1, "status froze in the final phase: \(st)")
+        let asked = Date()
+        #expect(try feed.ask(s.control, #"{"command": "abort"}"#)["ok"] as? Bool == true)
+        st = try status(s) { $0["scan_id"] == nil }
+        #expect(st["scan_id"] == nil && Date().timeIntervalSince(asked) < 5, "abort took \(Date().timeIntervalSince(asked)) s: \(st)")
+
+        // Rank 1 stopped (as a hung node would be): the others wait in the round, rank 1 is named.
+        let logs = (s.process.process.arguments ?? []).drop { $0 != "--log-dir" }.dropFirst().first ?? ""
+        let log = (try? String(contentsOfFile: logs + "/rank-0001.log", encoding: .utf8)) ?? ""
+        let pid = try #require(log.firstMatch(of: /rank 1 of 2 ready, pid ([0-9]+)/).flatMap { Int32($0.1) }, "\(log)")
+        kill(pid, SIGSTOP)
+        st = try status(s) { $0["stalled"] as? Bool == true && ($0["late"] as? [Int]) == [1] }
+        kill(pid, SIGCONT)
+        #expect(st["stalled"] as? Bool == true && st["late"] as? [Int] == [1], "\(st)")
+        let rows = (st["ranks"] as? [[String: Any]]) ?? []
+        #expect((rows.first?["heartbeat_age_s"] as? Double ?? 99) < 2 && (rows.last?["heartbeat_age_s"] as? Double ?? 0) > 2, "\(rows)")
+        #expect(s.process.await("late: rank 1", timeout: 10) != nil, "\(s.process.output.string)")
+        st = try status(s) { $0["stalled"] as? Bool == false }
+        #expect(st["stalled"] as? Bool == false && (st["late"] as? [Int])?.isEmpty == true, "\(st)")
+
+        // Shutdown in the final phase: the scan is written with the iterations done, and the session ends.
+        _ = try final("b")
+        let stopping = Date()
+        #expect(try feed.ask(s.control, #"{"command": "shutdown"}"#)["ok"] as? Bool == true)
+        #expect(s.process.finish(timeout: 60) == 0, "\(s.process.output.string)")
+        #expect(Date().timeIntervalSince(stopping) < 15)
+        let report = try StreamTests().report(s.dir + "/b.cxi")
+        #expect(report["final_cut_by"] as? String == "shutdown" && report["placed"] as? Int == feed.scan.scan.frames, "\(report)")
+        #expect(!FileManager.default.fileExists(atPath: s.dir + "/long.cxi"))
+        s.control.close()
+        s.viewer.close()
+        try? FileManager.default.removeItem(atPath: s.dir)
+        try? FileManager.default.removeItem(atPath: logs)
+    }
 }
