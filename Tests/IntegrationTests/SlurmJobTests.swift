@@ -167,6 +167,41 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: work + "/bad"))
     }
 
+    /// The time-limit signal while the ranks are still starting (a slow
+    /// start stood in for by a wrapper that sleeps before ns-mpirun): the
+    /// ranks die of it before they can catch it, and the script still
+    /// requeues the job, which then runs to the end.
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    func aSignalWhileTheRanksStartStillRequeues() throws {
+        let cluster = try Cluster()
+        defer { cluster.stop() }
+        let work = cluster.directory + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let slow = work + "/slow-ns-mpirun"
+        try "#!/bin/bash\nsleep 6\nexec \(MPIRunner.executable) \"$@\"\n".write(toFile: slow, atomically: true, encoding: .utf8)
+        chmod(slow, 0o755)
+        let run = work + "/run"
+        let job = try cluster.submit(["--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1", "--time=10",
+                                      "--output=\(work)/recon-%j.out", "\(Self.root)/jobs/recon.sbatch",
+                                      DistributedReconTests.scan, "--iterations", "5", "--quiet"],
+                                     extra: ["NS_RUN_DIR": run, "NS_BIN": slow])
+        // The step is launched right after this line; its ranks sleep 6 s before ns-mpirun starts.
+        try cluster.wait("the first run's start in \(run)/job.log") { Self.read(run + "/job.log").contains("restart 0:") }
+        usleep(1_500_000)
+        let signal = try cluster.command("scancel", ["--batch", "--signal=USR1", job])
+        try #require(signal.status == 0, "\(signal.stderr)")
+        try cluster.wait("job \(job) to be requeued") {
+            let f = try cluster.jobs(job).first ?? [:]
+            return f["Restarts"] == "1" && f["JobState"] == "PENDING" && f["Reason"] == "BeginTime"
+        }
+        _ = try cluster.command("scontrol", ["update", "JobId=\(job)", "StartTime=now+3"])
+        let end = try cluster.waitForEnd(job, timeout: 180)
+        let log = Self.read(run + "/job.log")
+        #expect(end == "COMPLETED", "job \(job) ended \(end):\n\(Self.read("\(work)/recon-\(job).out"))")
+        #expect(log.contains("before it could checkpoint; continuing after the restart") && log.contains("requeueing job \(job) (restart 1)"), "\(log)")
+        #expect(try HDF5File(path: run + "/recon.cxi", mode: .readOnly).read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self).count == 5)
+    }
+
     /// The scaling study: an array task per rank count, then the collector,
     /// held by --dependency=afterok until every task succeeded, merges the
     /// points into a CSV (counted halo bytes as the layout predicts), a table
