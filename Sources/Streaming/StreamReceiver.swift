@@ -54,7 +54,8 @@ final class StreamReceiver: @unchecked Sendable {
         self.ranks = ranks
         self.statusInterval = statusInterval
         self.heartbeatTimeout = heartbeatTimeout
-        context = try ZMQContext()
+        let context = try ZMQContext()
+        self.context = context
         data = try ZMQSocket(context, .pull)
         // A deep receive queue absorbs bursts; beyond it the sender blocks.
         try data.setReceiveHighWaterMark(1000)
@@ -64,22 +65,13 @@ final class StreamReceiver: @unchecked Sendable {
         self.endpoint = endpoint
         self.maxMessageBytes = maxMessageBytes
         try data.connect(endpoint)
-        if let controlAddress {
-            let c = try ZMQSocket(context, .rep)
-            controlEndpoint = try c.bind(controlAddress)
-            control = c
-        } else {
-            control = nil
-            controlEndpoint = nil
+        func bound(_ address: String?, _ kind: ZMQSocket.Kind) throws -> (ZMQSocket?, String?) {
+            guard let address else { return (nil, nil) }
+            let socket = try ZMQSocket(context, kind)
+            return (socket, try socket.bind(address))
         }
-        if let publishAddress {
-            let p = try ZMQSocket(context, .pub)
-            publishEndpoint = try p.bind(publishAddress)
-            publisher = p
-        } else {
-            publisher = nil
-            publishEndpoint = nil
-        }
+        (control, controlEndpoint) = try bound(controlAddress, .rep)
+        (publisher, publishEndpoint) = try bound(publishAddress, .pub)
         // Heartbeats: encrypted and authenticated (CURVE, a key pair made for this session and handed
         // out over MPI), on loopback when every rank runs here; a heartbeat is small, so is the limit.
         heartbeats = try ZMQSocket(context, .pull)
