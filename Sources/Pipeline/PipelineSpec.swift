@@ -90,6 +90,10 @@ extension PipelineSpec {
     /// not JSON is taken as a string.
     public static func parse(_ data: Data, file: String, registry: StageRegistry, overrides: [String] = []) throws -> PipelineSpec {
         var root: JSONValue
+        // Strict JSON first: a trailing comma or a key given twice would otherwise pass unseen.
+        if let problem = JSONSyntax.problem(in: data) {
+            throw PipelineValidationError(file: file, issues: [.init(keyPath: "(file)", problem: "not valid JSON: \(problem)")])
+        }
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
