@@ -45,6 +45,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CCache"),
+        .systemLibrary(name: "CFuzzer"),
 
         // Thin Swift wrappers: resource ownership and error mapping only.
         .target(name: "SwiftMPI", dependencies: [
@@ -116,6 +117,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        // libFuzzer targets for what crosses the boundary; scripts/fuzz.sh builds and runs them.
+        .executableTarget(name: "ns-fuzz", dependencies: ["CFuzzer", "Ingest", "Pipeline", "PipelineRuntime", "Streaming"]),
 
         .testTarget(name: "WrapperTests", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "SwiftPNG",

@@ -21,6 +21,37 @@ public enum ControlRequest: Sendable, Equatable {
     case set(LiveSettings)
 }
 
+/// What a control request asks for, read without touching the session so the
+/// parser can be fuzzed alone.
+public enum ControlCommand: Equatable, Sendable {
+    case status
+    case request(ControlRequest)
+    /// The reply's error text.
+    case refused(String)
+
+    public static func parse(_ request: [UInt8]) -> ControlCommand {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(request)) as? [String: Any],
+              let command = object["command"] as? String else {
+            return .refused("a request is a JSON object with a 'command': status, abort, set or shutdown")
+        }
+        switch command {
+        case "status": return .status
+        case "abort": return .request(.abort)
+        case "shutdown": return .request(.shutdown)
+        case "set":
+            var fields = object
+            fields.removeValue(forKey: "command")
+            let (settings, problems) = LiveSettings.parse(fields)
+            guard let settings, !fields.isEmpty else {
+                return .refused("set: " + (problems.isEmpty ? "no parameter given" : problems.joined(separator: "; ")))
+            }
+            return .request(.set(settings))
+        default:
+            return .refused("unknown command '\(command.prefix(64))': use status, abort, set or shutdown")
+        }
+    }
+}
+
 /// Parameters a running session accepts through the control port's `set`.
 public struct LiveSettings: Codable, Sendable, Equatable {
     /// Iterations after the last frame of a scan.

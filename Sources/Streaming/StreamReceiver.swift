@@ -299,32 +299,17 @@ final class StreamReceiver: @unchecked Sendable {
 
     /// One control request (JSON) and its reply.
     func answer(_ request: [UInt8]) -> [String: Any] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(request)) as? [String: Any],
-              let command = object["command"] as? String else {
-            return ["ok": false, "error": "a request is a JSON object with a 'command': status, abort, set or shutdown"]
-        }
-        switch command {
-        case "status":
+        switch ControlCommand.parse(request) {
+        case .status:
             var s = currentStatus()
             s["ok"] = true
             return s
-        case "abort":
-            queue.request(.abort)
-            return ["ok": true, "command": "abort"]
-        case "shutdown":
-            queue.request(.shutdown)
-            return ["ok": true, "command": "shutdown"]
-        case "set":
-            var fields = object
-            fields.removeValue(forKey: "command")
-            let (settings, problems) = LiveSettings.parse(fields)
-            guard let settings, !fields.isEmpty else {
-                return ["ok": false, "error": "set: " + (problems.isEmpty ? "no parameter given" : problems.joined(separator: "; "))]
-            }
-            queue.request(.set(settings))
-            return ["ok": true, "command": "set"]
-        default:
-            return ["ok": false, "error": "unknown command '\(command)': use status, abort, set or shutdown"]
+        case .request(let r):
+            queue.request(r)
+            let name = switch r { case .abort: "abort"; case .shutdown: "shutdown"; case .set: "set" }
+            return ["ok": true, "command": name]
+        case .refused(let error):
+            return ["ok": false, "error": error]
         }
     }
 }
