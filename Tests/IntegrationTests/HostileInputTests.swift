@@ -300,4 +300,115 @@ import Testing
         try? FileManager.default.removeItem(atPath: s.dir)
         try? FileManager.default.removeItem(atPath: logs)
     }
+
+    /// Two raw scans sent back to back at once, so frames wait in a backlog
+    /// for the whole of the second: cleaning must not take every round, or
+    /// the second scan gets no iteration until all its frames are in (it
+    /// once waited 15 s and ended twice as far from the truth).
+    @Test func theSecondOfTwoBackToBackScansIteratesWhileItArrives() throws {
+        let capture = try FCCDSimTests().receive([])
+        try #require(capture.status == 0 && capture.messages.first?.topic == "start" && capture.messages.last?.topic == "stop",
+                     "\(capture.output)")
+        // Small rounds (a rank holds 2 frames and cleans 1 a round): some 30 rounds with a backlog, every
+        // fourth of them an iteration, against the 4 a backlog-first rule gave (measured).
+        let s = try session(["--iterations", "5", "--credit", "2", "--clean-per-round", "1"])
+        for id in ["a", "b"] {
+            for m in capture.messages {
+                var header = m.header
+                if m.topic == "start" {
+                    var start = try JSONDecoder().decode(ScanStart.self, from: Data(m.header))
+                    start.scanID = id
+                    header = try feed.json(start)
+                } else if m.topic == "stop" {
+                    header = try feed.json(ScanStop(scanID: id, sent: 0))
+                }
+                try feed.push.send(bytes: [Array(m.topic.utf8), header, m.payload])
+            }
+        }
+        try #require(s.process.await("scan b done", timeout: 300) != nil, "\(s.process.output.string)")
+        let tests = StreamTests()
+        let a = try tests.report(s.dir + "/a.cxi"), b = try tests.report(s.dir + "/b.cxi")
+        func whileArriving(_ r: [String: Any]) -> Int { (r["iterations"] as? Int ?? 0) - (r["final_iterations_run"] as? Int ?? 0) }
+        #expect(b["placed"] as? Int == a["placed"] as? Int && b["rejected"] as? Int == 0, "\(b)")
+        #expect(whileArriving(b) >= 7, "scan b iterated \(whileArriving(b)) times while its frames arrived: \(b)")
+        // The same frames, the same work: the second ends as close to its data as the first.
+        func error(_ path: String) throws -> Double {
+            let file = try HDF5File(path: path, mode: .readOnly)
+            defer { try? file.close() }
+            return try file.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self).last ?? .nan
+        }
+        let (ea, eb) = (try error(s.dir + "/a.cxi"), try error(s.dir + "/b.cxi"))
+        #expect(eb <= 1.25 * ea, "fourier error: a \(ea), b \(eb)")
+        try end(s)
+    }
+
+    /// The solver's start (tiles, FFT plans measured for a large batch,
+    /// the first probe) takes every rank for a while: status must keep its
+    /// period through it, from the receiving thread, and not call the busy
+    /// ranks late.
+    @Test func statusFlowsWhileTheSolverStarts() throws {
+        // Frames of 256x256: measuring their batched transforms takes FFTW seconds.
+        let path = NSTemporaryDirectory() + "ns-slow-start-\(UUID().uuidString.prefix(8)).cxi"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let made = try MPIRunner.run(ranks: nil, ["simulate", "-o", path, "--frame-size", "256", "--scan", "6x6", "--photons", "1e6"])
+        try #require(made.status == 0, "\(made.stderr)")
+        let big = try CXIReader(path: path)
+        let s = try session(["--fft-planning", "measure", "--heartbeat-timeout", "5"])
+        let g = big.scan
+        try feed.push.send(bytes: [Array("start".utf8), try feed.json(ScanStart(
+            scanID: "slow-start", frames: g.frames, darks: 0, shapeY: g.frameHeight, shapeX: g.frameWidth, dtype: "float32", energy: g.energy,
+            distance: g.distance, xPixelSize: g.xPixelSize, yPixelSize: g.yPixelSize, translations: g.positions.map { [$0.y, $0.x] })), []])
+        for i in 0..<g.frames {
+            let pixels = try big.readFrames(first: i, count: 1)
+            let header = FrameHeader(shapeY: g.frameHeight, shapeX: g.frameWidth, dtype: "float32", identifier: i, index: i)
+            try feed.push.send(bytes: [Array("frame".utf8), try feed.json(header), pixels.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }])
+        }
+        try feed.stop("slow-start")
+        var stamps: [Double] = [], starting: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, s.process.output.string.range(of: "scan slow-start done") == nil {
+            guard let parts = try s.viewer.receive(timeoutMilliseconds: 500), parts.count > 1,
+                  let st = try JSONSerialization.jsonObject(with: Data(parts[1].bytes)) as? [String: Any] else { continue }
+            stamps.append(Date().timeIntervalSince1970)
+            if ((st["ranks"] as? [[String: Any]]) ?? []).contains(where: { $0["activity"] as? String == "starting the solver" }) {
+                starting.append(st)
+            }
+        }
+        let longest = zip(stamps.dropFirst(), stamps).map { $0 - $1 }.max() ?? .infinity
+        #expect(longest < 1.5, "the longest gap between published statuses was \(longest) s")
+        #expect(starting.count >= 2, "\(starting.count) statuses while the solver started")
+        // The round's counts age while the ranks work; their heartbeats do not, and nobody is called late.
+        #expect(starting.allSatisfy { st in
+            st["stalled"] as? Bool == false && (st["late"] as? [Int])?.isEmpty == true
+                && ((st["ranks"] as? [[String: Any]]) ?? []).allSatisfy { ($0["heartbeat_age_s"] as? Double ?? 99) < 2 }
+        }, "\(starting)")
+        try end(s)
+    }
+
+    /// A scan that does not fit on the output disk is not written (said in
+    /// the log, no partial file left) and the session takes the next scan,
+    /// written once there is room again.
+    @Test func aScanThatDoesNotFitOnTheDiskIsLoggedAndTheSessionGoesOn() throws {
+        let small = NSTemporaryDirectory() + "ns-full-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: small) }
+        let mount = try MPIRunner.execute("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small])
+        guard mount.status == 0 else {
+            print("HostileStreamTests: skipped the full-disk case: cannot mount a tmpfs (\(mount.stderr))")
+            return
+        }
+        defer { _ = try? MPIRunner.execute("/bin/umount", [small]) }
+        let filler = small + "/filler"
+        try Data(repeating: 1, count: 4 << 20 - 64 << 10).write(to: URL(fileURLWithPath: filler))
+        let s = try session(["-o", small])
+        try scan("full")
+        #expect(s.process.await("scan full NOT written", timeout: 120) != nil, "\(s.process.output.string)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small) == ["filler"])
+        try FileManager.default.removeItem(atPath: filler)
+        try scan("room")
+        #expect(s.process.await("scan room done", timeout: 120) != nil, "\(s.process.output.string)")
+        let report = try StreamTests().report(small + "/room.cxi")
+        #expect(report["placed"] as? Int == feed.scan.scan.frames, "\(report)")
+        try end(s)
+    }
 }
