@@ -2,7 +2,7 @@ import Foundation
 import Ingest
 import Pipeline
 import PipelineRuntime
-@testable import Streaming
+import Streaming
 
 /// What each fuzz target feeds one input to. A target must survive every
 /// input: a trap, a sanitizer report or a hang is a finding.
@@ -24,22 +24,15 @@ enum FuzzTargets {
         options.credit = 4
         options.finalIterations = 1
         options.finalSeconds = 0
-        let coordinator = Coordinator(options: options, ranks: 2, budgetBytes: Double(1 << 30))
-        let queue = IngestQueue(capacityFrames: 64, capacityBytes: 1 << 24)
-        var dealt = [0, 0]
-        for message in split(input, on: [10, 10]) {
+        let messages = split(input, on: [10, 10]).map { message in
             var parts = split(message, on: [10])
             if parts.count == 3, parts[2] == Array("auto".utf8),
                let header = try? FrameHeader.decode(parts[1]), header.payloadBytes <= 1 << 20 {
                 parts[2] = [UInt8](repeating: 0, count: header.payloadBytes)
             }
-            _ = queue.tryPut(StreamReceiver.check(parts, arrival: 0))
-            // Ranks that keep up: everything dealt so far is processed and placed.
-            let counters = dealt.map { [0, 0, $0, 0, $0, 0, 0] }
-            _ = coordinator.plan(queue: queue, counters: counters, waited: false)
-            for (rank, frames) in coordinator.takeDealt().enumerated() where rank < dealt.count { dealt[rank] += frames.count }
+            return parts
         }
-        _ = coordinator.status(counters: dealt.map { [0, 0, $0, 0, $0, 0, 0] })
+        MessageReplay.play(messages, options: options, ranks: 2, budgetBytes: Double(1 << 30))
     }
 
     /// One control-port request.

@@ -241,3 +241,58 @@ import Testing
         #expect(StreamOptions.fileBase(for: "scan 42") == "scan_42")
     }
 }
+
+/// The fuzzer's seeds, replayed as rank 0 takes them: each does what it was
+/// written to do, so the fuzzer starts from inputs that reach deep.
+@Suite struct MessageReplayTests {
+    func replay(_ seed: String) throws -> [String: Any] {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FuzzCorpus/messages/" + seed).path
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let messages = bytes.split(separator: 10, omittingEmptySubsequences: false)
+        var grouped: [[[UInt8]]] = [[]]
+        for line in messages {
+            if line.isEmpty { grouped.append([]) } else { grouped[grouped.count - 1].append(Array(line)) }
+        }
+        let built = grouped.filter { !$0.isEmpty }.map { parts -> [[UInt8]] in
+            guard parts.count == 3, parts[2] == Array("auto".utf8), let h = try? FrameHeader.decode(parts[1]) else { return parts }
+            return [parts[0], parts[1], [UInt8](repeating: 0, count: h.payloadBytes)]
+        }
+        var options = StreamOptions()
+        options.outputDirectory = NSTemporaryDirectory()
+        options.finalSeconds = 0
+        return MessageReplay.play(built, options: options, ranks: 2, budgetBytes: Double(1 << 30))
+    }
+
+    @Test func aCleanScanIsDealtWhole() throws {
+        let s = try replay("clean-scan")
+        #expect(s["placed"] as? Int == 4 && s["rejected"] as? Int == 0, "\(s)")
+    }
+
+    @Test func framesCarryingTheirPositionsAreDealtWhole() throws {
+        let s = try replay("positions-in-frames")
+        #expect(s["placed"] as? Int == 2 && s["rejected"] as? Int == 0, "\(s)")
+    }
+
+    @Test func aRawScanWithADarkIsDealtWhole() throws {
+        let s = try replay("raw-with-darks")
+        // The dark and the frame dealt, nothing refused, the scan in its final phase.
+        #expect(s["received"] as? Int == 2 && s["rejected"] as? Int == 0 && s["state"] as? String == "final", "\(s)")
+    }
+
+    @Test func anAbortClosesTheScan() throws {
+        let s = try replay("abort")
+        #expect(s["scan_id"] == nil && s["state"] as? String == "idle", "\(s)")
+    }
+
+    @Test func aStartInElectronvoltsIsRefusedNamingTheUnit() throws {
+        let s = try replay("energy-in-ev")
+        let refused = s["last_rejected_start"] as? [String: String]
+        #expect(refused?["scan_id"] == "s1" && refused?["reason"]?.contains("is it in eV?") == true, "\(s)")
+    }
+
+    @Test func aShortPayloadIsRejected() throws {
+        let s = try replay("bad-payload")
+        #expect(s["rejected"] as? Int == 1 && s["placed"] as? Int == 0, "\(s)")
+    }
+}
