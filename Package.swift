@@ -10,7 +10,11 @@ let env = ProcessInfo.processInfo.environment
 let mpiPkg = env["NS_MPI_PKG"] ?? "ompi-c"
 let hdf5Pkg = env["NS_HDF5_PKG"] ?? "hdf5-openmpi"
 let fftwPkg = env["NS_FFTW_PKG"] ?? "fftw3f"
-let zmqPkg = env["NS_ZMQ_PKG"] ?? "libzmq"
+// Debian's libzmq.pc adds `-isystem` for Kerberos headers zmq.h does not
+// need, which SwiftPM refuses with a warning on every build; zmq.h sits in
+// /usr/include and the module map links libzmq, so pkg-config is asked only
+// for a build named in NS_ZMQ_PKG.
+let zmqPkg = env["NS_ZMQ_PKG"]
 let mpiSettings: [SwiftSetting] = mpiPkg.lowercased().contains("mpich") ? [.define("NS_MPICH")] : []
 // The hot loops (solver, preprocessing) are written in explicit vector lanes;
 // a release build compiles them for the building machine's vector units

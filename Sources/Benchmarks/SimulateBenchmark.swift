@@ -34,7 +34,7 @@ public enum SimulateBenchmark {
         if world.rank == 0 {
             let path = directory + "/ns-bench-disk-\(getpid()).bin"
             let block = [UInt8](repeating: 0x5A, count: bytesPerFrame * 8)
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             let start = Date()
             var written = 0

@@ -105,7 +105,7 @@ public struct StageContext {
 
 /// A pipeline stage. One instance runs on each rank of its group; a new
 /// stage is a type conforming to this plus one line in `StageRegistry`.
-public protocol Stage: AnyObject {
+public protocol Stage: AnyObject, SendableMetatype {
     static var description: StageDescription { get }
     /// Made from parameters already checked against `description`.
     init(parameters: ParameterSet, context: StageContext) throws

@@ -23,7 +23,7 @@ public final class RankLogFile: @unchecked Sendable {
         if let directory {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let p = (directory as NSString).appendingPathComponent(RunLogs.fileName(rank: rank))
-            if !FileManager.default.fileExists(atPath: p) { FileManager.default.createFile(atPath: p, contents: nil) }
+            if !FileManager.default.fileExists(atPath: p) { _ = FileManager.default.createFile(atPath: p, contents: nil) }
             guard let h = FileHandle(forWritingAtPath: p) else {
                 throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: p])
             }

@@ -66,6 +66,14 @@ struct PipelineArguments: ParsableArguments {
     var settings: [String] = []
     @Flag(help: "Print every setting and where it came from (command line, file, declared default), then stop.")
     var showParameters = false
+
+    /// With --show-parameters, prints the table (from the launcher's rank 0
+    /// only, like usage and errors) and says the command is done.
+    func showIfAsked(_ parameters: CommandParameters) -> Bool {
+        guard showParameters else { return false }
+        if (NSMPIRun.launcherRank() ?? 0) == 0 { print(parameters.text, terminator: "") }
+        return true
+    }
 }
 
 /// A pipeline problem as the command's error: every issue, each naming the

@@ -56,7 +56,7 @@ struct RawToCXI: ParsableCommand {
 
     func run() throws {
         let (options, output, parameters) = try resolved()
-        if pipeline.showParameters { print(parameters.text, terminator: ""); return }
+        if pipeline.showIfAsked(parameters) { return }
         try withMPI { world in
             if world.rank == 0 {
                 let folder = (output as NSString).deletingLastPathComponent

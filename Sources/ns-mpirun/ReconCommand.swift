@@ -132,7 +132,7 @@ struct ReconCommand: ParsableCommand {
 
     func run() throws {
         let (options, output, parameters) = try resolved()
-        if pipeline.showParameters { print(parameters.text, terminator: ""); return }
+        if pipeline.showIfAsked(parameters) { return }
         var stopped = false
         // Before any work: an output that is an input would be destroyed.
         var inputs = [(role: "the scan", path: input)]
@@ -223,7 +223,7 @@ final class ProgressLog {
     init(path: String?, quiet: Bool) throws {
         self.quiet = quiet
         if let path {
-            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
             guard let h = FileHandle(forWritingAtPath: path) else { throw ValidationError("--log-file \(path) cannot be written") }
             h.seekToEndOfFile()
             handle = h

@@ -119,7 +119,7 @@ struct StreamCommand: ParsableCommand {
 
     func run() throws {
         let (options, logDir, parameters) = try resolved()
-        if pipeline.showParameters { print(parameters.text, terminator: ""); return }
+        if pipeline.showIfAsked(parameters) { return }
         try withMPI { world in
             try StreamStage.runSession(world, options: options, logDirectory: logDir, echo: !quiet)
         }

@@ -76,8 +76,8 @@ struct ScanLimitsTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(StreamOptions.freeBase(for: "a/b", in: dir, taken: []) == "a_b")
         #expect(StreamOptions.freeBase(for: "a_b", in: dir, taken: ["a_b"]) == "a_b-2")
-        FileManager.default.createFile(atPath: dir + "/a_b-raw.cxi", contents: Data())
-        FileManager.default.createFile(atPath: dir + "/a_b-2.cxi", contents: Data())
+        try #require(FileManager.default.createFile(atPath: dir + "/a_b-raw.cxi", contents: Data()))
+        try #require(FileManager.default.createFile(atPath: dir + "/a_b-2.cxi", contents: Data()))
         #expect(StreamOptions.freeBase(for: "a/b", in: dir, taken: []) == "a_b-3")
     }
 

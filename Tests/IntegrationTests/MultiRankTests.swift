@@ -219,4 +219,14 @@ import Testing
         #expect(result.stderr.contains("/nonexistent-dir/x.h5"))
         #expect(result.stderr.contains("H5Fcreate"))
     }
+
+    /// What a command prints instead of working comes from rank 0 only, as usage and errors do.
+    @Test(arguments: ["recon", "raw2cxi", "stream"])
+    func theParameterTableIsPrintedOnce(command: String) throws {
+        let args = command == "stream" ? [command, "--show-parameters"] : [command, "scan.cxi", "--show-parameters"]
+        let r = try MPIRunner.run(ranks: 3, args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let headers = r.stdout.split(separator: "\n").filter { $0.contains(": stage '") }
+        #expect(headers.count == 1, "\(r.stdout)")
+    }
 }

@@ -317,7 +317,7 @@ import Testing
         #expect(badEvery.status == 2 && badEvery.stderr.contains("NS_CHECKPOINT_EVERY must be a whole number"), "\(badEvery.stderr)")
         env["NS_CHECKPOINT_EVERY"] = nil
         let notCXI = run + "/not.cxi"
-        FileManager.default.createFile(atPath: notCXI, contents: Data("text".utf8))
+        try #require(FileManager.default.createFile(atPath: notCXI, contents: Data("text".utf8)))
         let bad = try MPIRunner.execute("/bin/bash", [script, notCXI], environment: env)
         #expect(bad.status == 2 && bad.stderr.contains("is not a readable CXI scan"), "\(bad.stderr)")
     }
