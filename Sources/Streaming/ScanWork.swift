@@ -560,6 +560,8 @@ final class ScanWork {
     /// Collective: the scan images over all ranks, and the file.
     func write(to path: String, comm: Communicator, report: [String: Any]) throws {
         guard let engine, let layout, let grid else { return }
+        // Reduced into copies: the per-rank sums stay as they are for the final `rec` (scanImage reduces again).
+        var (transmission, comY, comX) = (self.transmission, self.comY, self.comX)
         try transmission.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try comY.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try comX.withUnsafeMutableBufferPointer { try comm.sum($0) }

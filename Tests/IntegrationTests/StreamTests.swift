@@ -425,6 +425,7 @@ final class BackgroundProcess {
         // What a viewer saw: status messages, and reconstructions of b and c, each ending with a final one.
         var topics: [String: Int] = [:]
         var finals: [String] = []
+        var finalSTXM: [String: [Float]] = [:]
         while let parts = try viewer.receive(timeoutMilliseconds: 500) {
             let topic = parts[0].string
             topics[topic, default: 0] += 1
@@ -434,9 +435,22 @@ final class BackgroundProcess {
             let frame = try #require(header["frame_shape"] as? [Int]), stxm = try #require(header["stxm_shape"] as? [Int])
             #expect(parts.count == 6 && parts[2].bytes.count == shape[0] * shape[1] * 8 && parts[3].bytes.count == probe[0] * probe[1] * 8
                     && parts[4].bytes.count == frame[0] * frame[1] * 4 && parts[5].bytes.count == stxm[0] * stxm[1] * 4)
-            if header["final"] as? Bool == true { finals.append(header["scan_id"] as? String ?? "") }
+            if header["final"] as? Bool == true {
+                finals.append(header["scan_id"] as? String ?? "")
+                finalSTXM[header["scan_id"] as? String ?? ""] = parts[5].bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            }
         }
         viewer.close()
+        // The last published STXM image is the file's (it was once twice it: reduced over the ranks twice).
+        for id in ["b", "c"] {
+            let file = try HDF5File(path: dir + "/\(id).cxi", mode: .readOnly)
+            let stored = try file.read(CXIPaths.scanImages + "/transmission_image", as: Double.self)
+            try file.close()
+            let published = try #require(finalSTXM[id])
+            #expect(published.count == stored.count && zip(published, stored).allSatisfy { a, b in
+                (a.isNaN && b.isNaN) || abs(Double(a) - b) <= 1e-5 * max(1, abs(b))
+            }, "scan \(id): published \(published.prefix(8)) vs file \(stored.prefix(8))")
+        }
         #expect((topics["status"] ?? 0) >= 2, "\(topics)")
         // Periodic ones come only when iterations run between frames (timing); the finals always.
         #expect((topics["rec"] ?? 0) >= 2, "\(topics)")
