@@ -73,6 +73,8 @@ start() {
         command -v "$tool" >/dev/null || { echo "slurm-local: $tool not found (install slurmctld slurmd slurm-client munge)" >&2; exit 3; }
     done
     [ "$(id -u)" -eq 0 ] || { echo "slurm-local: must run as root (slurmd starts jobs as their users)" >&2; exit 3; }
+    awk '$3 == "cgroup" || $3 == "cgroup2" { found = 1 } END { exit !found }' /proc/mounts \
+        || { echo "slurm-local: no cgroup file system is mounted (slurmd will not start without one; containers often have none)" >&2; exit 3; }
     [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || { echo "slurm-local: CPUS must be a positive integer, got '$cpus'" >&2; exit 2; }
     mkdir -p "$dir/state" "$dir/spool" "$dir/log"
 

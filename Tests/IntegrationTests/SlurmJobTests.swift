@@ -11,10 +11,20 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    /// Installed and allowed: slurmd starts jobs as their users, so it needs root.
+    /// Installed and allowed: slurmd starts jobs as their users, so it needs
+    /// root, and it will not start without a cgroup file system (many
+    /// containers have none).
     static var slurmAvailable: Bool {
-        getuid() == 0 && ["slurmctld", "slurmd", "sbatch", "munged"].allSatisfy { tool in
+        getuid() == 0 && cgroupsMounted && ["slurmctld", "slurmd", "sbatch", "munged"].allSatisfy { tool in
             ["/usr/sbin", "/usr/bin"].contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
+        }
+    }
+
+    static var cgroupsMounted: Bool {
+        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        return mounts.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 2 && (fields[2] == "cgroup" || fields[2] == "cgroup2")
         }
     }
 
@@ -101,7 +111,7 @@ import Testing
     /// and stop, the script requeues the job, the second run resumes, and the
     /// result equals an uninterrupted run's. A missing scan fails the job at
     /// its first check, before any rank starts.
-    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed, this is not root, or no cgroup file system is mounted (slurmd needs one): scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root, on a machine or container with /sys/fs/cgroup"))
     func reconstructionCheckpointsOnTheWarningSignalAndRequeues() throws {
         let cluster = try Cluster()
         defer { cluster.stop() }
@@ -171,7 +181,7 @@ import Testing
     /// start stood in for by a wrapper that sleeps before ns-mpirun): the
     /// ranks die of it before they can catch it, and the script still
     /// requeues the job, which then runs to the end.
-    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed, this is not root, or no cgroup file system is mounted (slurmd needs one): scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root, on a machine or container with /sys/fs/cgroup"))
     func aSignalWhileTheRanksStartStillRequeues() throws {
         let cluster = try Cluster()
         defer { cluster.stop() }
@@ -206,7 +216,7 @@ import Testing
     /// held by --dependency=afterok until every task succeeded, merges the
     /// points into a CSV (counted halo bytes as the layout predicts), a table
     /// and a plot.
-    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed, this is not root, or no cgroup file system is mounted (slurmd needs one): scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root, on a machine or container with /sys/fs/cgroup"))
     func scalingArrayAndItsCollector() throws {
         let cluster = try Cluster()
         defer { cluster.stop() }
@@ -250,7 +260,7 @@ import Testing
     /// The streaming session as a batch job: it connects to the detector
     /// given, writes the scan and per-rank logs, publishes its control
     /// endpoint, and ends cleanly on the time-limit warning with nothing lost.
-    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed or this is not root: scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root"))
+    @Test(.enabled(if: SlurmJobTests.slurmAvailable, "SLURM is not installed, this is not root, or no cgroup file system is mounted (slurmd needs one): scripts/install-deps.sh slurmctld slurmd slurm-client munge, as root, on a machine or container with /sys/fs/cgroup"))
     func streamingSessionAsABatchJob() throws {
         let cluster = try Cluster()
         defer { cluster.stop() }
