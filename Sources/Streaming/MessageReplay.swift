@@ -21,4 +21,34 @@ public enum MessageReplay {
         }
         return coordinator.status(counters: counters())
     }
+
+    /// Messages written as text, as the fuzzer's inputs and seeds are:
+    /// messages separated by a blank line, parts by a newline; a third part
+    /// reading `auto` is a zero payload of the size the header names (up to 1 MiB).
+    public static func messages(in bytes: [UInt8]) -> [[[UInt8]]] {
+        split(bytes, on: [10, 10]).map { message in
+            var parts = split(message, on: [10])
+            if parts.count == 3, parts[2] == Array("auto".utf8),
+               let header = try? FrameHeader.decode(parts[1]), header.payloadBytes <= 1 << 20 {
+                parts[2] = [UInt8](repeating: 0, count: header.payloadBytes)
+            }
+            return parts
+        }
+    }
+
+    static func split(_ bytes: [UInt8], on separator: [UInt8]) -> [[UInt8]] {
+        var pieces: [[UInt8]] = []
+        var start = 0, i = 0
+        while i + separator.count <= bytes.count {
+            if bytes[i..<(i + separator.count)].elementsEqual(separator) {
+                pieces.append(Array(bytes[start..<i]))
+                i += separator.count
+                start = i
+            } else {
+                i += 1
+            }
+        }
+        pieces.append(Array(bytes[start...]))
+        return pieces
+    }
 }

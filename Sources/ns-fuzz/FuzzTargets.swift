@@ -15,23 +15,15 @@ enum FuzzTargets {
 
     /// Detector messages into rank 0's coordinator, as the receiving thread
     /// hands them over: the message checker, the `start` checks against a
-    /// 1 GiB budget on two ranks, frame placement and dealing. An input is
-    /// messages separated by a blank line, parts by a newline; a third part
-    /// reading `auto` is a zero payload of the size the header names.
+    /// 1 GiB budget on two ranks, frame placement and dealing; an input is
+    /// read as `MessageReplay.messages(in:)` reads text.
     static func messages(_ input: [UInt8]) {
         var options = StreamOptions()
         options.outputDirectory = emptyDirectory
         options.credit = 4
         options.finalIterations = 1
         options.finalSeconds = 0
-        let messages = split(input, on: [10, 10]).map { message in
-            var parts = split(message, on: [10])
-            if parts.count == 3, parts[2] == Array("auto".utf8),
-               let header = try? FrameHeader.decode(parts[1]), header.payloadBytes <= 1 << 20 {
-                parts[2] = [UInt8](repeating: 0, count: header.payloadBytes)
-            }
-            return parts
-        }
+        let messages = MessageReplay.messages(in: input)
         MessageReplay.play(messages, options: options, ranks: 2, budgetBytes: Double(1 << 30))
     }
 
@@ -50,20 +42,4 @@ enum FuzzTargets {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()
-
-    static func split(_ bytes: [UInt8], on separator: [UInt8]) -> [[UInt8]] {
-        var pieces: [[UInt8]] = []
-        var start = 0, i = 0
-        while i + separator.count <= bytes.count {
-            if bytes[i..<(i + separator.count)].elementsEqual(separator) {
-                pieces.append(Array(bytes[start..<i]))
-                i += separator.count
-                start = i
-            } else {
-                i += 1
-            }
-        }
-        pieces.append(Array(bytes[start...]))
-        return pieces
-    }
 }

@@ -248,16 +248,7 @@ import Testing
     func replay(_ seed: String) throws -> [String: Any] {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("FuzzCorpus/messages/" + seed).path
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        let messages = bytes.split(separator: 10, omittingEmptySubsequences: false)
-        var grouped: [[[UInt8]]] = [[]]
-        for line in messages {
-            if line.isEmpty { grouped.append([]) } else { grouped[grouped.count - 1].append(Array(line)) }
-        }
-        let built = grouped.filter { !$0.isEmpty }.map { parts -> [[UInt8]] in
-            guard parts.count == 3, parts[2] == Array("auto".utf8), let h = try? FrameHeader.decode(parts[1]) else { return parts }
-            return [parts[0], parts[1], [UInt8](repeating: 0, count: h.payloadBytes)]
-        }
+        let built = MessageReplay.messages(in: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         var options = StreamOptions()
         options.outputDirectory = NSTemporaryDirectory()
         options.finalSeconds = 0

@@ -81,10 +81,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let small = dir + "/small"
         try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        let mount = try MPIRunner.execute("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small])
-        guard mount.status == 0 else {
-            // Containers without CAP_SYS_ADMIN cannot mount; nothing here can fill a disk safely then.
-            print("FileSafetyTests: skipped the full-disk case: cannot mount a tmpfs (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+        if let reason = try MPIRunner.mountSmallDisk(at: small, size: "256k") {
+            // Nothing here can fill a disk safely then.
+            print("FileSafetyTests: skipped the full-disk case: \(reason)")
             return
         }
         defer { _ = try? MPIRunner.execute("/bin/umount", [small]) }

@@ -392,9 +392,8 @@ import Testing
         let small = NSTemporaryDirectory() + "ns-full-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: small) }
-        let mount = try MPIRunner.execute("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small])
-        guard mount.status == 0 else {
-            print("HostileStreamTests: skipped the full-disk case: cannot mount a tmpfs (\(mount.stderr))")
+        if let reason = try MPIRunner.mountSmallDisk(at: small, size: "4m") {
+            print("HostileStreamTests: skipped the full-disk case: \(reason)")
             return
         }
         defer { _ = try? MPIRunner.execute("/bin/umount", [small]) }

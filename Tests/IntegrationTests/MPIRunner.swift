@@ -60,6 +60,14 @@ enum MPIRunner {
         return env
     }
 
+    /// Mounts a tmpfs of `size` (mount's notation, "256k") on the existing
+    /// folder `path`: a small disk to fill. Nil when mounted (umount it
+    /// afterwards), else why not: containers without CAP_SYS_ADMIN cannot mount.
+    static func mountSmallDisk(at path: String, size: String) throws -> String? {
+        let mount = try execute("/bin/mount", ["-t", "tmpfs", "-o", "size=" + size, "tmpfs", path])
+        return mount.status == 0 ? nil : "cannot mount a tmpfs (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))"
+    }
+
     /// Runs `ns-mpirun` on `ranks` ranks under mpirun, or directly (one rank, no launcher) when `ranks` is nil.
     static func run(ranks: Int?, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
         let binary = executable
