@@ -22,7 +22,7 @@ done
 run() {  # label, file, extra options
     local label="$1" file="$2"; shift 2
     printf '| %s | %s |\n' "$label" "$(mpirun -n "$ranks" "$bin" recon "$file" -o "$work/recon.cxi" \
-        --probe-defocus 20e-6 --print-every 1000 "$@" | nrmse)"
+        --first-probe mean --probe-defocus 20e-6 --print-every 1000 "$@" | nrmse)"
 }
 echo "| case | object NRMSE |"
 echo "| --- | ---: |"

@@ -16,7 +16,7 @@ bash jobs/workstation.sh info
 # Raw fast-CCD frames with dark frames, as the detector would record them.
 bash jobs/workstation.sh simulate -o "$run/raw.cxi" --scan 20x20 --raw --dark-frames 16
 "$NS_BIN" inspect "$run/raw.cxi"
-bash jobs/workstation.sh raw2cxi "$run/raw.cxi" -o "$run/scan.cxi" --probe-defocus 20e-6
+bash jobs/workstation.sh raw2cxi "$run/raw.cxi" -o "$run/scan.cxi"
 bash jobs/workstation.sh recon "$run/scan.cxi" -o "$run/recon.cxi" --iterations 50 --print-every 10 \
     --preview "$run/preview"
 # The live session: the virtual detector sends the raw scan over ZeroMQ at
@@ -30,6 +30,6 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [ -n "$endpoint" ] || { cat "$run/fccd-sim.log"; echo "quickstart: fccd-sim did not start" >&2; exit 1; }
-bash jobs/workstation.sh stream --connect "$endpoint" -o "$run/live" --scans 1 --iterations 50 --probe-defocus 20e-6
+bash jobs/workstation.sh stream --connect "$endpoint" -o "$run/live" --scans 1 --iterations 50
 wait "$sim"
 cat "$run/fccd-sim.log"

@@ -19,6 +19,8 @@ public enum CXIPaths {
     public static let translationLink = "/entry_1/data_1/translation"
     /// Raw fast-CCD layout (readout channels, overscan, gain) for preprocessing.
     public static let readout = "/entry_1/instrument_1/detector_1/ns_readout"
+    /// The zone plate and defocus that made the illumination (see CXIOptics).
+    public static let optics = "/entry_1/instrument_1/ns_optics"
     /// Simulation ground truth: object, probe, clean intensities, detector artefacts.
     public static let truth = "/entry_1/ns_truth"
     /// Preprocessing's STXM and differential phase contrast images.

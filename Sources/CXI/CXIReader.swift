@@ -151,6 +151,7 @@ public final class CXIReader {
                 gain = g
             }
         }
+        let optics = try CXIOptics.read(from: file, path: path)
         let darks = file.exists(CXIPaths.dark) ? try file.openDataset(CXIPaths.dark).shape : []
         if !darks.isEmpty && (darks.count != 3 || darks[1] != shape[1] || darks[2] != shape[2]) {
             throw fail(CXIPaths.dark, "shape \(darks) does not match the frames' \(shape[1])x\(shape[2])")
@@ -158,7 +159,7 @@ public final class CXIReader {
         scan = CXIScan(energy: energy, distance: distance, xPixelSize: xPixel, yPixelSize: yPixel,
                        frameHeight: shape[1], frameWidth: shape[2], positions: positions, mask: mask,
                        illumination: illumination, readout: readout, gain: gain,
-                       darkFrames: darks.first ?? 0)
+                       darkFrames: darks.first ?? 0, optics: optics)
         self.file = file
         self.data = data
     }

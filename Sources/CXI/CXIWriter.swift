@@ -28,11 +28,13 @@ public struct CXIScan: Sendable {
     public var readout: ReadoutLayout?
     public var gain: Double?
     public var darkFrames: Int
+    /// The zone plate and defocus that made the illumination, when known.
+    public var optics: ZonePlate?
 
     public init(energy: Double, distance: Double, xPixelSize: Double, yPixelSize: Double,
                 frameHeight: Int, frameWidth: Int, positions: [(y: Double, x: Double)],
                 mask: [UInt32]? = nil, illumination: Array2D<Complex<Float>>? = nil,
-                readout: ReadoutLayout? = nil, gain: Double? = nil, darkFrames: Int = 0) {
+                readout: ReadoutLayout? = nil, gain: Double? = nil, darkFrames: Int = 0, optics: ZonePlate? = nil) {
         self.energy = energy
         self.distance = distance
         self.xPixelSize = xPixelSize
@@ -45,6 +47,7 @@ public struct CXIScan: Sendable {
         self.readout = readout
         self.gain = gain
         self.darkFrames = darkFrames
+        self.optics = optics
     }
 
     public var frames: Int { positions.count }
@@ -126,6 +129,7 @@ public final class CXIWriter {
                 try g.setAttribute("units", string: "ADU per photon")
             }
         }
+        if let optics = scan.optics { try CXIOptics.write(optics, to: file) }
         let process = try file.createGroup("/entry_1/process_1")
         try process.write(string: program, to: "program")
         try process.write(string: version, to: "version")

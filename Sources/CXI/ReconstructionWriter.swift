@@ -78,6 +78,7 @@ public enum ReconstructionWriter {
         try file.write(result.probe.values, to: CXIPaths.illumination, shape: result.probe.shape)
         let translation: [Double] = s.positions.flatMap { [-$0.x, -$0.y, 0] }
         try file.write(translation, to: CXIPaths.translation, shape: [s.positions.count, 3])
+        if let optics = s.optics { try CXIOptics.write(optics, to: file) }
         try file.close()
     }
 }

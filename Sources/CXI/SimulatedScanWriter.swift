@@ -13,6 +13,8 @@ public struct SimulatedScanWriter {
         public var truthIntensities: Bool = true
         /// Offer the true probe at source_1/illumination (readers then start from it).
         public var storeIllumination: Bool = false
+        /// Record the zone plate and defocus (CXIPaths.optics), as an instrument's file does.
+        public var recordOptics: Bool = true
         public var command: String = ""
         public var version: String = ""
         public init() {}
@@ -44,7 +46,8 @@ public struct SimulatedScanWriter {
                                b.map(frameSize: n).values.map { $0 < 1 ? PixelMask.shadowed : 0 }
                            } : nil,
                            illumination: options.storeIllumination ? sim.probe : nil,
-                           readout: layout, gain: sim.detector?.model.gain, darkFrames: sim.config.darkFrames)
+                           readout: layout, gain: sim.detector?.model.gain, darkFrames: sim.config.darkFrames,
+                           optics: options.recordOptics ? sim.config.zonePlate : nil)
         let writer = try CXIWriter(path: path, scan: scan, frameType: layout == nil ? .float32 : .uint16, comm: comm,
                                    version: options.version, command: options.command)
         try writer.writeTruth(sim, intensities: options.truthIntensities)

@@ -21,15 +21,17 @@ public struct ScanStart: Codable, Equatable, Sendable {
     /// Raw fast-CCD frames: the readout layout and ADU per photon.
     public var readout: ReadoutLayout?
     public var gain: Double?
+    /// The zone plate and defocus that make the illumination, when the sender knows them.
+    public var optics: ZonePlate?
 
     enum CodingKeys: String, CodingKey {
         case scanID = "scan_id", frames, darks, shapeY = "shape_y", shapeX = "shape_x", dtype, energy, distance
-        case xPixelSize = "x_pixel_size", yPixelSize = "y_pixel_size", translations, readout, gain
+        case xPixelSize = "x_pixel_size", yPixelSize = "y_pixel_size", translations, readout, gain, optics
     }
 
     public init(scanID: String, frames: Int, darks: Int, shapeY: Int, shapeX: Int, dtype: String, energy: Double,
                 distance: Double, xPixelSize: Double, yPixelSize: Double, translations: [[Double]]? = nil,
-                readout: ReadoutLayout? = nil, gain: Double? = nil) {
+                readout: ReadoutLayout? = nil, gain: Double? = nil, optics: ZonePlate? = nil) {
         self.scanID = scanID
         self.frames = frames
         self.darks = darks
@@ -43,6 +45,7 @@ public struct ScanStart: Codable, Equatable, Sendable {
         self.translations = translations
         self.readout = readout
         self.gain = gain
+        self.optics = optics
     }
 }
 

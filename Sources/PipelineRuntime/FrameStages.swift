@@ -211,7 +211,7 @@ public final class CleanFramesStage: Stage {
             throw StageError(stage: context.name, problem: "the scan ended before its centring frames did")
         }
         let (_, warnings) = try totals!.finish(writer: writer, reader: reader, cleaner: cleaner, centre: centre,
-                                               probeDefocus: options.probeDefocus, over: context.group)
+                                               firstProbe: options.firstProbe, probeDefocus: options.probeDefocus, over: context.group)
         for w in warnings { warn(w) }
         if context.groupRank == 0 { try emit(StageItem(port: "scan", index: -1, payload: output)) }
         reset()

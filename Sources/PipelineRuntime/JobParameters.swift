@@ -160,7 +160,9 @@ extension RawToCXIJob.Options {
         [
             ParameterSpec("beamstop_map", .string, default: .string(""),
                           doc: "measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size (\"\": none)"),
-            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the probe estimate's phase (0: flat)"),
+            ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string("optics"),
+                          doc: "the probe estimate: 'optics' from the scan's recorded zone plate and defocus (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
+            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics) (0: flat)"),
         ]
     }
 
@@ -168,6 +170,7 @@ extension RawToCXIJob.Options {
         self.init()
         preprocess = try PreprocessParameters.options(p)
         probeDefocus = p.number("probe_defocus")
+        firstProbe = FirstProbeSource(rawValue: p.string("first_probe")) ?? .optics
         beamstopMap = p.givenString("beamstop_map")
     }
 }
@@ -177,7 +180,9 @@ extension ReconstructionJob.Options {
     public static var jobSpecs: [ParameterSpec] {
         [
             ParameterSpec("use_file_probe", .boolean, default: .boolean(true), doc: "start from the scan's probe estimate when it has one"),
-            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for a data-derived first probe's phase (0: flat)"),
+            ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string("optics"),
+                          doc: "the first probe when the file offers none (use_file_probe): 'optics' from the scan's recorded zone plate and defocus (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
+            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics) (0: flat)"),
             ParameterSpec("tiles", .string, default: .string(""), doc: "tile grid \"RxC\" over the ranks (\"\": as square as the object allows)"),
             ParameterSpec("truth_every", .integer(0...1_000_000), default: .integer(10),
                           doc: "compare with the simulation truth every k iterations (0: only at the end)"),
@@ -190,6 +195,7 @@ extension ReconstructionJob.Options {
         engine = try EngineParameters.options(p)
         useFileProbe = p.boolean("use_file_probe")
         probeDefocus = p.number("probe_defocus")
+        firstProbe = FirstProbeSource(rawValue: p.string("first_probe")) ?? .optics
         tiles = try p.tileGrid("tiles")
         truthEvery = p.integer("truth_every")
         maxMemoryGB = p.givenNumber("max_memory_gb")

@@ -120,6 +120,9 @@ public final class ReconStage: Stage {
             throw StageError(stage: context.name, problem: "\(error)")
         }
         let job = try ReconstructionJob(input: scan, comm: try context.communicator(), options: options)
+        if let w = job.probeWarning, context.groupRank == 0 {
+            FileHandle.standardError.write(Data("stage '\(context.name)': warning: \(w)\n".utf8))
+        }
         try job.run { _, _ in }
         try job.write(output, command: "pipeline stage \(context.name) (recon)", version: "")
     }

@@ -14,7 +14,8 @@ import SwiftMPI
 public enum RawToCXIJob {
     public struct Options: Sendable {
         public var preprocess = PreprocessOptions()
-        /// Defocus in m for the probe estimate's phase (0: flat).
+        /// The probe estimate's source, and the defocus in m for the mean pattern's phase (0: flat).
+        public var firstProbe = FirstProbeSource.optics
         public var probeDefocus = 0.0
         /// A measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size.
         public var beamstopMap: String? = nil
@@ -144,7 +145,7 @@ public enum RawToCXIJob {
             progress?(min(scan.frames, (round + 1) * options.batch * comm.size), scan.frames)
         }
         let (totalNonFinite, more) = try totals.finish(writer: writer, reader: reader, cleaner: cleaner, centre: centre,
-                                                      probeDefocus: options.probeDefocus, over: comm)
+                                                      firstProbe: options.firstProbe, probeDefocus: options.probeDefocus, over: comm)
         warnings += more
         let searched = try comm.allreduce(cleaner.searchedFrames, op: .sum)
         return Summary(frames: scan.frames, darkFrames: scan.darkFrames, outputSize: m, centre: [centre.y, centre.x],
@@ -169,7 +170,7 @@ public enum RawToCXIJob {
         let m = cleaner.outputSize
         let out = CXIScan(energy: scan.energy, distance: scan.distance, xPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
                           yPixelSize: cleaner.outputPixelSize(scan.yPixelSize), frameHeight: m, frameWidth: m,
-                          positions: scan.positions, mask: cleaner.outputMask)
+                          positions: scan.positions, mask: cleaner.outputMask, optics: scan.optics)
         return try CXIWriter(path: path, scan: out, frameType: .float32, comm: comm, version: options.version, command: options.command,
                              inputs: inputs)
     }
@@ -199,11 +200,11 @@ public struct CleanScanTotals {
     }
 
     /// Sums over the ranks (collective), then writes the STXM and DPC
-    /// images, the raw file's truth and the probe estimate from the mean
-    /// pattern, and closes the file. The non-finite input values counted,
+    /// images, the raw file's truth and the probe estimate (from the
+    /// recorded optics or the mean pattern), and closes the file. The non-finite input values counted,
     /// and warnings.
     public mutating func finish(writer: CXIWriter, reader: CXIReader, cleaner: FrameCleaner, centre: (y: Double, x: Double),
-                                probeDefocus: Double, over comm: Collective) throws -> (nonFinite: Int, warnings: [String]) {
+                                firstProbe: FirstProbeSource, probeDefocus: Double, over comm: Collective) throws -> (nonFinite: Int, warnings: [String]) {
         var warnings: [String] = []
         // Each frame's values live on one rank: a sum assembles them everywhere.
         try transmission.withUnsafeMutableBufferPointer { try comm.sum($0) }
@@ -222,8 +223,10 @@ public struct CleanScanTotals {
         let geometry = Geometry(energy: scan.energy, distance: scan.distance, detectorPixelSize: cleaner.outputPixelSize(scan.xPixelSize),
                                 frameSize: m)
         let mean = Array2D(height: m, width: m, values: meanFrame.map { Float($0 / Double(scan.frames)) })
-        if let probe = try? InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: probeDefocus) {
-            try writer.writeIllumination(probe)
+        if let first = try? FirstProbe.make(source: firstProbe, optics: scan.optics, meanIntensity: mean, geometry: geometry,
+                                            defocus: probeDefocus) {
+            if let w = first.warning { warnings.append("probe estimate: " + w) }
+            try writer.writeIllumination(first.probe)
         } else {
             warnings.append("the clean frames hold no photons: no probe estimate written")
         }

@@ -22,6 +22,23 @@ public struct ZonePlate: Codable, Equatable, Sendable {
     /// Sample position relative to the focus in m (positive: downstream).
     public var defocus: Double
 
+    /// The names files (`ns_optics`) and `start` messages use.
+    enum CodingKeys: String, CodingKey {
+        case diameter, outerZoneWidth = "outer_zone_width", centralStop = "central_stop", osaDiameter = "osa_diameter"
+        case osaDistance = "osa_distance", defocus
+    }
+
+    /// A record names the lens and the defocus; no stop or OSA when it names none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        diameter = try c.decode(Double.self, forKey: .diameter)
+        outerZoneWidth = try c.decode(Double.self, forKey: .outerZoneWidth)
+        centralStop = try c.decodeIfPresent(Double.self, forKey: .centralStop) ?? 0
+        osaDiameter = try c.decodeIfPresent(Double.self, forKey: .osaDiameter)
+        osaDistance = try c.decodeIfPresent(Double.self, forKey: .osaDistance) ?? 1e-3
+        defocus = try c.decode(Double.self, forKey: .defocus)
+    }
+
     public init(diameter: Double = 240e-6, outerZoneWidth: Double = 40e-9, centralStop: Double = 100e-6,
                 osaDiameter: Double? = nil, osaDistance: Double = 1e-3, defocus: Double = 20e-6) {
         self.diameter = diameter
@@ -41,6 +58,24 @@ public struct ZonePlate: Codable, Equatable, Sendable {
         var r = diameter / 2
         if let osa = osaDiameter { r = min(r, osa / 2 * focalLength(wavelength: lambda) / osaDistance) }
         return r
+    }
+
+    /// A problem with recorded values (a file's or a `start` message's),
+    /// naming the likely unit mistake, or nil. Lenses are 10 µm to 10 mm
+    /// wide, with outermost zones of 5 nm to 10 µm; defocus is within 1 cm.
+    public var recordProblem: String? {
+        func metres(_ name: String, _ v: Double, _ range: ClosedRange<Double>) -> String? {
+            guard v.isFinite else { return "\(name) is not finite" }
+            guard range.contains(v) else {
+                let hint = abs(v) > range.upperBound ? " (is it in µm or nm? lengths are in metres)" : ""
+                return String(format: "%@ %g m is outside %g to %g m", name, v, range.lowerBound, range.upperBound) + hint
+            }
+            return nil
+        }
+        return metres("diameter", diameter, 1e-5...1e-2) ?? metres("outer_zone_width", outerZoneWidth, 5e-9...1e-5)
+            ?? metres("central_stop", centralStop, 0...1e-2) ?? metres("defocus", defocus, -1e-2...1e-2)
+            ?? metres("osa_distance", osaDistance, 0...1) ?? osaDiameter.flatMap { metres("osa_diameter", $0, 1e-7...1e-2) }
+            ?? (centralStop < diameter ? nil : "central_stop \(centralStop) m is not smaller than the lens (\(diameter) m)")
     }
 
     public func problems(geometry: Geometry) -> [String] {

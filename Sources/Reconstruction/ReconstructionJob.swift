@@ -25,6 +25,8 @@ public final class ReconstructionJob {
         public var useFileProbe = true
         /// Defocus in m for the first probe's phase when it comes from the data (0: flat).
         public var probeDefocus = 0.0
+        /// Where the first probe comes from when the file offers none (or it is not used).
+        public var firstProbe = FirstProbeSource.optics
         /// Compare with the truth every k iterations (0: only at the end).
         public var truthEvery = 10
         /// The memory the solve may take on each rank, in GB (nil: 80% of the host's memory shared by its ranks).
@@ -40,6 +42,9 @@ public final class ReconstructionJob {
     public let layout: TileLayout
     public let engine: PtychoEngine
     public let geometry: Geometry
+    /// What the first probe was made from, and why the recorded optics were not used when asked for.
+    public private(set) var probeOrigin = "the file's illumination"
+    public private(set) var probeWarning: String? = nil
     /// NRMSE (global factor removed) per iteration where measured, else NaN.
     public private(set) var truthError: [Double] = []
     private let truthTile: [Complex<Float>]?
@@ -106,7 +111,11 @@ public final class ReconstructionJob {
         } else {
             try meanFrame.withUnsafeMutableBufferPointer { try comm.sum($0) }
             let mean = Array2D(height: m, width: m, values: meanFrame.map { Float($0 / Double(s.frames)) })
-            probe = try InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: options.probeDefocus)
+            let first = try FirstProbe.make(source: options.firstProbe, optics: s.optics, meanIntensity: mean, geometry: geometry,
+                                            defocus: options.probeDefocus)
+            probe = first.probe
+            probeOrigin = first.origin
+            probeWarning = first.warning
         }
         engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
 

@@ -81,6 +81,9 @@ final class ScanWork {
     /// Rejections not yet reported to rank 0.
     private(set) var newRejections: [RankRejection] = []
     private(set) var warnings: [String] = []
+    /// What the first probe was made from, once the solver starts.
+    private(set) var probeOrigin = ""
+    private(set) var probeWarning: String?
 
     var isRaw: Bool { start.readout != nil }
 
@@ -95,7 +98,7 @@ final class ScanWork {
                            frameHeight: start.shapeY, frameWidth: start.shapeX,
                            // Positions that come with the frames are written when known (`tile`).
                            positions: positions.isEmpty ? Array(repeating: (0, 0), count: start.frames) : positions,
-                           readout: readout, gain: start.gain, darkFrames: start.darks)
+                           readout: readout, gain: start.gain, darkFrames: start.darks, optics: start.optics)
         rawFile = try CXIWriter(path: path, scan: scan, frameType: .uint16, comm: comm, version: options.version, command: options.command)
         rawPath = path
     }
@@ -177,6 +180,7 @@ final class ScanWork {
             if let problem { return "start: '\(name)': \(problem)" }
         }
         if let g = s.gain, !(g.isFinite && g > 0) { return "start: 'gain' is \(g); ADU per photon must be positive" }
+        if let problem = s.optics?.recordProblem { return "start: 'optics': \(problem)" }
         let frameSize: Int, crop: Int
         if let r = s.readout {
             if let p = r.problems().first { return "start: 'readout': \(p)" }
@@ -498,8 +502,9 @@ final class ScanWork {
 
     // MARK: The solve
 
-    /// Collective: the first probe from the mean of the frames placed so
-    /// far over all ranks, and the engine with unmeasured frames at weight 0.
+    /// Collective: the first probe (from the start's optics, or the mean of
+    /// the frames placed so far over all ranks), and the engine with
+    /// unmeasured frames at weight 0.
     func startSolver(comm: Communicator) throws -> String? {
         guard let layout, let geometry, let grid, engine == nil else { return nil }
         var sums = meanSum + [Double(placed)]
@@ -510,7 +515,11 @@ final class ScanWork {
         let mean = Array2D(height: m, width: m, values: sums.map { Float($0 / count) })
         let probe: Array2D<Complex<Float>>
         do {
-            probe = try InitialProbe.fromMeanDiffraction(mean, geometry: geometry, defocus: options.probeDefocus)
+            let first = try FirstProbe.make(source: options.firstProbe, optics: start.optics, meanIntensity: mean, geometry: geometry,
+                                            defocus: options.probeDefocus)
+            probe = first.probe
+            probeOrigin = first.origin
+            probeWarning = first.warning
         } catch {
             return "no first probe from the measured frames: \(error)"
         }
@@ -570,7 +579,7 @@ final class ScanWork {
         let parameters = String(decoding: try encoder.encode(options.engine), as: UTF8.self)
         let scan = CXIScan(energy: start.energy, distance: start.distance, xPixelSize: geometry!.detectorPixelSize,
                            yPixelSize: geometry!.detectorPixelSize, frameHeight: frameSize, frameWidth: frameSize,
-                           positions: positions, mask: outputMask)
+                           positions: positions, mask: outputMask, optics: start.optics)
         let result = ReconstructionWriter.Result(layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe,
                                                  history: engine.history, truthError: engine.history.map { _ in .nan }, scan: scan, parameters: parameters,
                                                  command: options.command, version: options.version)

@@ -20,6 +20,7 @@ public struct StreamOptions: Sendable {
     /// The solver starts once this fraction of the scan's frames is placed.
     public var solveAfter = 0.1
     public var preprocess = PreprocessOptions()
+    public var firstProbe = FirstProbeSource.optics
     public var probeDefocus = 0.0
     public var tiles: (rows: Int, columns: Int)? = nil
     /// Raw frames a rank may hold waiting to be cleaned (its credit).

@@ -234,7 +234,8 @@ public final class StreamSession {
             if let problem = try w.startSolver(comm: comm) {
                 if comm.rank == 0 { log("stream: scan \(w.start.scanID): the solver cannot start: \(problem)") }
             } else if comm.rank == 0, plan.solve {
-                log("stream: scan \(w.start.scanID): solver started with \(w.engine!.activeFrames) local frames on rank 0")
+                log("stream: scan \(w.start.scanID): solver started with \(w.engine!.activeFrames) local frames on rank 0, first probe from \(w.probeOrigin)")
+                if let warning = w.probeWarning { log("stream: scan \(w.start.scanID): warning: \(warning)") }
             }
         }
         if let w = work, let engine = w.engine, plan.iterate, !plan.finish {

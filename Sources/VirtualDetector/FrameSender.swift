@@ -76,7 +76,7 @@ public final class FrameSender {
                               shapeX: s.readout?.rawColumns ?? s.frameWidth, dtype: raw ? "uint16" : "float32",
                               energy: s.energy, distance: s.distance, xPixelSize: s.xPixelSize, yPixelSize: s.yPixelSize,
                               translations: positionsInFrames ? nil : s.positions.map { [$0.y, $0.x] }, readout: s.readout,
-                              gain: s.gain)
+                              gain: s.gain, optics: s.optics)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         try socket.send(bytes: [Array("start".utf8), Array(try encoder.encode(start)), []])

@@ -25,7 +25,9 @@ struct RawToCXI: ParsableCommand {
     @OptionGroup(title: "Preprocessing") var cleaning: PreprocessArguments
     @Option(help: "Measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size; 0 masks. [beamstop_map]")
     var beamstopMap: String?
-    @Option(help: "Defocus in m for the probe estimate's phase (0: flat). [probe_defocus]")
+    @Option(help: "The probe estimate: 'optics' from the zone plate and defocus the file records (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with --probe-defocus's phase. [first_probe]")
+    var firstProbe: String?
+    @Option(help: "Defocus in m for the mean pattern's phase (0: flat). [probe_defocus]")
     var probeDefocus: Double?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Flag(help: "Print only errors and warnings.")
@@ -36,6 +38,7 @@ struct RawToCXI: ParsableCommand {
         o.append(.init("input", .string(input), option: "INPUT"))
         if let output { o.append(.init("output", .string(output), option: "--output")) }
         if let v = beamstopMap { o.append(.init("beamstop_map", .string(v), option: "--beamstop-map")) }
+        if let v = firstProbe { o.append(.init("first_probe", .string(v), option: "--first-probe")) }
         if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
         return o
     }

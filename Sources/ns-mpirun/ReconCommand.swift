@@ -73,7 +73,9 @@ struct ReconCommand: ParsableCommand {
     var tiles: String?
     @Flag(help: "Ignore the file's illumination; start from the mean diffraction pattern. [use_file_probe]")
     var ignoreFileProbe = false
-    @Option(help: "Defocus in m for the data-derived first probe's phase (0: flat). [probe_defocus]")
+    @Option(help: "The first probe when the file offers none: 'optics' from the recorded zone plate and defocus (the mean pattern, with a warning, when the file records none), 'mean' the mean pattern with --probe-defocus's phase. [first_probe]")
+    var firstProbe: String?
+    @Option(help: "Defocus in m for the mean pattern's phase (0: flat). [probe_defocus]")
     var probeDefocus: Double?
     @Option(help: "Compare with the simulation truth every k iterations (0: only at the end). [truth_every]")
     var truthEvery: Int?
@@ -104,6 +106,7 @@ struct ReconCommand: ParsableCommand {
         o.append(.init("input", .string(input), option: "INPUT"))
         if let v = tiles { o.append(.init("tiles", .string(v), option: "--tiles")) }
         if ignoreFileProbe { o.append(.init("use_file_probe", .boolean(false), option: "--ignore-file-probe")) }
+        if let v = firstProbe { o.append(.init("first_probe", .string(v), option: "--first-probe")) }
         if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
         if let v = truthEvery { o.append(.init("truth_every", .integer(v), option: "--truth-every")) }
         if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
@@ -152,6 +155,8 @@ struct ReconCommand: ParsableCommand {
             let previews = try preview.map { try PreviewWriter(directory: $0) }
             let l = job.layout
             log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm.rawValue) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
+            log.line("recon: first probe from \(job.probeOrigin)")
+            if let w = job.probeWarning, world.rank == 0 { log.warning("recon: warning: \(w)") }
             if let resume {
                 try Checkpoint.resume(job, from: resume)
                 log.line("recon: resumed from \(resume) after iteration \(job.engine.iteration)")

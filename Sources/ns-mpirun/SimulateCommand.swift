@@ -98,6 +98,8 @@ struct Simulate: ParsableCommand {
     var truthIntensities = true
     @Flag(help: "Also write the true probe to source_1/illumination.")
     var storeIllumination = false
+    @Flag(inversion: .prefixedNo, help: "Record the zone plate and defocus in /entry_1/instrument_1/ns_optics, as an instrument's file does (recon, raw2cxi and stream build the first probe from them).")
+    var recordOptics = true
     @Option(help: "Frames each rank computes and writes per collective round.")
     var batch = 8
     @Flag(help: "No progress lines.")
@@ -138,6 +140,7 @@ struct Simulate: ParsableCommand {
             options.batch = batch
             options.truthIntensities = truthIntensities
             options.storeIllumination = storeIllumination
+            options.recordOptics = recordOptics
             options.command = CommandLine.arguments.joined(separator: " ")
             options.version = NanosurveyorVersion.string
             var reported = 0

@@ -36,7 +36,9 @@ struct StreamCommand: ParsableCommand {
     var solveAfter: Double?
     @Option(help: "Tile grid RxC over the ranks (\"\": as square as the object allows). [tiles]")
     var tiles: String?
-    @Option(help: "Defocus in m for the first probe's phase (0: flat). [probe_defocus]")
+    @Option(help: "The first probe: 'optics' from the zone plate and defocus the scan's start records (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with --probe-defocus's phase. [first_probe]")
+    var firstProbe: String?
+    @Option(help: "Defocus in m for the mean pattern's phase (0: flat). [probe_defocus]")
     var probeDefocus: Double?
     @Option(help: "Raw frames a rank may hold waiting to be cleaned. [credit]")
     var credit: Int?
@@ -77,6 +79,7 @@ struct StreamCommand: ParsableCommand {
         if let v = finalSeconds { o.append(.init("final_seconds", .number(v), option: "--final-seconds")) }
         if let v = solveAfter { o.append(.init("solve_after", .number(v), option: "--solve-after")) }
         if let v = tiles { o.append(.init("tiles", .string(v), option: "--tiles")) }
+        if let v = firstProbe { o.append(.init("first_probe", .string(v), option: "--first-probe")) }
         if let v = probeDefocus { o.append(.init("probe_defocus", .number(v), option: "--probe-defocus")) }
         if let v = credit { o.append(.init("credit", .integer(v), option: "--credit")) }
         if let v = cleanPerRound { o.append(.init("clean_per_round", .integer(v), option: "--clean-per-round")) }

@@ -40,6 +40,7 @@ func scratch(_ name: String) -> String { NSTemporaryDirectory() + "ns-cxi-\(UUID
         #expect(try r.truthObject() == sim.object)
         #expect(try r.truthProbe() == sim.probe)
         #expect(r.scan.illumination == sim.probe)
+        #expect(r.scan.optics == config.zonePlate)
         let mask = try #require(r.scan.mask)
         #expect(mask.filter { $0 == PixelMask.shadowed }.count == Beamstop(radius: 3).map(frameSize: 64).values.filter { $0 < 1 }.count)
         #expect(r.exists("/entry_1/data_1/data") && r.exists("/entry_1/data_1/translation"))
@@ -128,7 +129,7 @@ func scratch(_ name: String) -> String { NSTemporaryDirectory() + "ns-cxi-\(UUID
 
     enum Damage: String, CaseIterable, Sendable {
         case notHDF5, noData, noTranslation, frameCountMismatch, nonFiniteTranslation, energyInEV,
-             noDistance, maskShape, flatData
+             noDistance, maskShape, flatData, opticsInMicrons, opticsWithoutDefocus
     }
 
     @Test(arguments: Damage.allCases)
@@ -164,11 +165,34 @@ func scratch(_ name: String) -> String { NSTemporaryDirectory() + "ns-cxi-\(UUID
         case .flatData:
             try writeForeignFile(path, translation: [0, 0, 0, 1e-7, 0, 0], flat: true)
             expected = ("/entry_1/instrument_1/detector_1/data", "is not a non-empty stack of frames")
+        case .opticsInMicrons, .opticsWithoutDefocus:
+            try writeForeignFile(path, translation: [0, 0, 0, 1e-7, 0, 0])
+            let f = try HDF5File(path: path, mode: .readWrite)
+            var values = [("diameter", damage == .opticsInMicrons ? 240 : 240e-6), ("outer_zone_width", 40e-9), ("central_stop", 100e-6)]
+            if damage == .opticsInMicrons { values.append(("defocus", 20e-6)) }
+            for (name, value) in values {
+                try f.write(scalar: value, to: "/entry_1/instrument_1/ns_optics/" + name)
+            }
+            try f.close()
+            expected = damage == .opticsInMicrons ? ("/entry_1/instrument_1/ns_optics", "diameter 240 m is outside 1e-05 to 0.01 m (is it in µm or nm?")
+                : ("/entry_1/instrument_1/ns_optics/defocus", "missing")
         }
         let error = try #require(throws: CXIError.self) { try CXIReader(path: path) }
         #expect(error.file == path)
         #expect(error.dataset.contains(expected.dataset), "\(error)")
         #expect(error.problem.contains(expected.problem), "\(error)")
+    }
+
+    /// An instrument's file records its optics; a simulation can leave them out.
+    @Test func opticsAreRecordedUnlessAskedNotTo() throws {
+        let sim = try Simulation(smallConfig(scan: .raster(rows: 1, columns: 2)))
+        let path = scratch("no-optics.cxi")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var options = SimulatedScanWriter.Options()
+        options.recordOptics = false
+        _ = try SimulatedScanWriter.write(sim, to: path, options: options)
+        let r = try CXIReader(path: path)
+        #expect(r.scan.optics == nil && !r.exists("/entry_1/instrument_1/ns_optics"))
     }
 
     @Test func nonFiniteFrameIsReportedWhenRead() throws {

@@ -282,6 +282,18 @@ import Testing
         #expect(refused?["scan_id"] == "s1" && refused?["reason"]?.contains("is it in eV?") == true, "\(s)")
     }
 
+    @Test func aStartRecordingItsOpticsIsDealtWhole() throws {
+        let s = try replay("clean-scan-with-optics")
+        #expect(s["placed"] as? Int == 4 && s["rejected"] as? Int == 0, "\(s)")
+    }
+
+    @Test func aStartWithOpticsInMicronsIsRefusedNamingTheValue() throws {
+        let s = try replay("optics-in-microns")
+        let refused = s["last_rejected_start"] as? [String: String]
+        #expect(refused?["reason"]?.contains("'optics': diameter 240 m") == true, "\(s)")
+        #expect(refused?["reason"]?.contains("is it in µm or nm?") == true, "\(s)")
+    }
+
     @Test func aShortPayloadIsRejected() throws {
         let s = try replay("bad-payload")
         #expect(s["rejected"] as? Int == 1 && s["placed"] as? Int == 0, "\(s)")

@@ -85,6 +85,7 @@ import Testing
         #expect(run.stdout.contains("as 2x1 tiles"))
         #expect(run.stdout.contains("iter    3/3"))
         #expect(run.stdout.contains("object NRMSE against the truth"))
+        #expect(run.stdout.contains("first probe from the recorded zone plate (240 µm, outer zone 40 nm, stop 100 µm) at 15.0 µm defocus"))
         #expect(run.stdout.contains("all 2 tiles and the probe read back equal to memory"))
         let f = try HDF5File(path: out, mode: .readOnly)
         let truthShape = try CXIReader(path: Self.scan).shape(of: "/entry_1/ns_truth/object")
@@ -96,6 +97,7 @@ import Testing
         #expect(try f.readString("/entry_1/image_1/process_1/ns_parameters").contains("\"algorithm\":\"dm\""))
         #expect(try f.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self).count == 3)
         #expect(try f.read("/cxi_version", as: Int32.self) == [160])
+        #expect(try f.read("/entry_1/instrument_1/ns_optics/defocus", as: Double.self) == [15e-6])
         let tiles = try f.read("/entry_1/image_1/process_1/ns_tiles", as: Int64.self)
         #expect(tiles[0] == 0 && tiles[2] == tiles[4] && tiles[7] == Int64(truthShape[1]))  // two bands stacked in y
         // Every pixel of the object came from some rank's tile: none left at zero.
@@ -136,5 +138,31 @@ import Testing
         #expect(missing.stderr.contains("/nonexistent.cxi") && missing.stderr.contains("no such file"))
         let badTiles = try MPIRunner.run(ranks: 1, ["recon", few, "--tiles", "2by2"], timeout: 60)
         #expect(badTiles.stderr.contains("stages.solve.tiles: must look like \"2x3\", got \"2by2\" (given as --tiles)"))
+    }
+
+    /// A file without optics still reconstructs, from the mean pattern, and
+    /// the run says why its first probe may be poor.
+    @Test func aScanWithoutOpticsStartsFromTheMeanPatternAndSaysSo() throws {
+        let bare = NSTemporaryDirectory() + "ns-recon-bare-\(UUID().uuidString).cxi"
+        let out = bare + "-recon.cxi"
+        defer { for p in [bare, out] { try? FileManager.default.removeItem(atPath: p) } }
+        var config = SimulationConfig.standard
+        config.geometry.frameSize = 64
+        config.geometry.detectorPixelSize = 120e-6
+        config.scan = Scan(pattern: .raster(rows: 2, columns: 2), step: 200e-9)
+        var options = SimulatedScanWriter.Options()
+        options.recordOptics = false
+        _ = try SimulatedScanWriter.write(try Simulation(config), to: bare, options: options)
+        let run = try MPIRunner.run(ranks: 2, ["recon", bare, "-o", out, "--iterations", "1"], timeout: 60)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("first probe from the mean pattern, flat phase"))
+        let warnings = run.stderr.split(separator: "\n").filter { $0.contains("records no optics") }
+        #expect(warnings.count == 1, "\(run.stderr)")  // from rank 0 alone
+        let chosen = try MPIRunner.run(ranks: 1, ["recon", bare, "-o", out, "--iterations", "1", "--first-probe", "mean",
+                                                  "--probe-defocus", "20e-6"], timeout: 60)
+        #expect(chosen.status == 0 && !chosen.stderr.contains("optics"), "\(chosen.stderr)")
+        #expect(chosen.stdout.contains("first probe from the mean pattern at 20.0 µm defocus"))
+        let wrong = try MPIRunner.run(ranks: 1, ["recon", bare, "-o", out, "--first-probe", "lens"], timeout: 60)
+        #expect(wrong.status != 0 && wrong.stderr.contains("first_probe"), "\(wrong.stderr)")
     }
 }

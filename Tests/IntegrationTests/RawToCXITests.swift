@@ -46,6 +46,10 @@ import Testing
         let run = try MPIRunner.run(ranks: ranks, ["raw2cxi", Self.rawScan, "-o", out, "--probe-defocus", "15e-6"] + extra)
         try #require(run.status == 0, "\(ranks) ranks: \(run.stderr)")
         #expect(run.stdout.contains("60 frames (20 darks) -> "))
+        // The clean scan keeps the optics the raw one records, and its probe estimate comes from them.
+        #expect(!run.stderr.contains("optics"), "\(run.stderr)")
+        let optics = try CXIReader(path: out).scan.optics, recorded = try CXIReader(path: Self.rawScan).scan.optics
+        #expect(optics != nil && optics == recorded)
         let f = try HDF5File(path: out, mode: .readOnly)
         return (try f.read(CXIPaths.data, as: Float.self), try f.read(CXIPaths.mask, as: UInt32.self),
                 try f.read(CXIPaths.scanImages + "/diffraction_centre", as: Double.self), out)

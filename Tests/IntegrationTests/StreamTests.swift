@@ -130,6 +130,11 @@ final class BackgroundProcess {
         sim.finish()
         try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let streamed = dir + "/scan-1.cxi"
+        // The start carried the raw file's optics: the first probe is the zone plate's, and the files record them.
+        #expect(run.stdout.contains("first probe from the recorded zone plate"), "\(run.stdout)")
+        let optics = try CXIReader(path: RawToCXITests.rawScan).scan.optics
+        let streamedOptics = try CXIReader(path: streamed).scan.optics, rawOptics = try CXIReader(path: dir + "/scan-1-raw.cxi").scan.optics
+        #expect(optics != nil && streamedOptics == optics && rawOptics == optics)
         let r = try report(streamed)
         #expect(r["received"] as? Int == 80)
         #expect(r["darks_used"] as? Int == 20)
