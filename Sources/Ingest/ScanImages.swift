@@ -17,7 +17,7 @@ public struct ScanImages: Sendable {
     public var gridOriginX: Double
     public var gridHeight: Int
     public var gridWidth: Int
-    /// Row-major grid images; NaN where no position falls.
+    /// Row-major grid images (see ScatterGrid): NaN only outside the scanned area.
     public var transmissionImage: [Double]
     public var dpcYImage: [Double]
     public var dpcXImage: [Double]
@@ -41,21 +41,10 @@ public struct ScanImages: Sendable {
         gridOriginX = minX
         gridHeight = Int((extentY / step).rounded()) + 1
         gridWidth = Int((extentX / step).rounded()) + 1
-        var sums = [[Double]](repeating: [Double](repeating: 0, count: gridHeight * gridWidth), count: 3)
-        var counts = [Int](repeating: 0, count: gridHeight * gridWidth)
-        for (i, p) in positions.enumerated() {
-            let gy = min(gridHeight - 1, Int(((p.y - minY) / step).rounded()))
-            let gx = min(gridWidth - 1, Int(((p.x - minX) / step).rounded()))
-            let cell = gy * gridWidth + gx
-            sums[0][cell] += transmission[i]
-            sums[1][cell] += centreOfMass[i].y - centre.y
-            sums[2][cell] += centreOfMass[i].x - centre.x
-            counts[cell] += 1
-        }
-        func image(_ k: Int) -> [Double] { counts.indices.map { counts[$0] > 0 ? sums[k][$0] / Double(counts[$0]) : .nan } }
-        transmissionImage = image(0)
-        dpcYImage = image(1)
-        dpcXImage = image(2)
+        let grid = ScatterGrid(positions: positions, step: step, originY: minY, originX: minX, height: gridHeight, width: gridWidth)
+        transmissionImage = grid.image(transmission)
+        dpcYImage = grid.image(centreOfMass.map { $0.y - centre.y })
+        dpcXImage = grid.image(centreOfMass.map { $0.x - centre.x })
     }
 }
 
