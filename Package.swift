@@ -48,6 +48,7 @@ let package = Package(
                        providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTIFF", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CCache"),
         .systemLibrary(name: "CFuzzer"),
 
@@ -63,6 +64,7 @@ let package = Package(
         ]),
         .target(name: "SwiftZMQ", dependencies: ["CZMQ"]),
         .target(name: "SwiftPNG", dependencies: ["CPNG"]),
+        .target(name: "SwiftTIFF", dependencies: ["CTIFF"]),
         // Product files written beside their target and renamed into place when complete; outputs that are inputs refused.
         .target(name: "SafeOutput"),
 
@@ -79,7 +81,7 @@ let package = Package(
         ]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
-            "Recon", "Ingest", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", "SwiftTIFF", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
         // Raw scans to clean CXI scans on a group of ranks (the offline path).
@@ -135,6 +137,7 @@ let package = Package(
         ]),
         .testTarget(name: "DomainTests", dependencies: [
             "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
+            "RunLogs", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],

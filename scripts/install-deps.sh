@@ -3,7 +3,7 @@
 # skipping those already present. Run as root on Debian 12 (bookworm).
 set -euo pipefail
 
-packages=(pkg-config libopenmpi-dev openmpi-bin libfftw3-dev libhdf5-openmpi-dev libzmq3-dev libpng-dev)
+packages=(pkg-config libopenmpi-dev openmpi-bin libfftw3-dev libhdf5-openmpi-dev libzmq3-dev libpng-dev libtiff-dev)
 packages+=("$@")
 
 missing=()

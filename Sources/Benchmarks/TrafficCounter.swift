@@ -44,6 +44,11 @@ public final class TrafficCounter: Collective {
         return try base.gather(values)
     }
 
+    public func broadcast(_ text: String, root: Int) throws -> String {
+        reductionBytes += text.utf8.count
+        return try base.broadcast(text, root: root)
+    }
+
     public func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange {
         let bytes = transfers.reduce(0) {
             $0 + $1.sendComplex.count * MemoryLayout<Complex<Float>>.stride + $1.sendReal.count * MemoryLayout<Float>.stride

@@ -1,12 +1,26 @@
 import Recon
 import SwiftHDF5
 import SwiftPNG
+import SwiftTIFF
 
-/// A user's 2-D image: a PNG file (grayscale, or colour as luminance), or a
+/// A user's 2-D image: a PNG file (grayscale, or colour as luminance), a
+/// TIFF file (8-, 16- or 32-bit, as SEMs write them; the first image), or a
 /// 2-D array in an HDF5 file named "FILE:/dataset" (or just FILE when it
 /// holds one dataset at the top level).
 public enum ImageInput {
+    /// What `read` accepts, for help texts.
+    public static let accepted = "PNG, TIFF (8/16/32-bit grey or RGB), or HDF5 as FILE:/dataset"
+
     public static func read(_ spec: String) throws -> Array2D<Float> {
+        let lower = spec.lowercased()
+        if lower.hasSuffix(".tif") || lower.hasSuffix(".tiff") {
+            do {
+                let image = try TIFFImage.readGray(spec)
+                return Array2D(height: image.height, width: image.width, values: image.values)
+            } catch let e as TIFFError {
+                throw CXIError(file: spec, dataset: "TIFF", problem: e.reason)
+            }
+        }
         if spec.lowercased().hasSuffix(".png") {
             do {
                 let image = try PNGImage.readGray(spec)

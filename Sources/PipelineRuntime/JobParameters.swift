@@ -99,6 +99,8 @@ public enum EngineParameters {
                           doc: "model sub-pixel positions to 1/k pixel by shifted probes (0: whole pixels)"),
             ParameterSpec("fft_planning", .choice(["measure", "estimate"]), default: .string(d.fftPlanning.rawValue),
                           doc: "FFTW planning: measure (fastest) or estimate (bit-identical runs)"),
+            ParameterSpec("fft_wisdom", .string, default: .string(""),
+                          doc: "FFTW wisdom file: rank 0 loads it, measures what is missing and saves it, every rank plans from it, so runs that share it are bit-identical at measure's speed (\"\": none)"),
         ]
     }
 
@@ -118,6 +120,7 @@ public enum EngineParameters {
         }
         o.subpixelSteps = p.integer("subpixel")
         o.fftPlanning = FFTPlanning(rawValue: p.string("fft_planning")) ?? .measure
+        o.fftWisdom = p.givenString("fft_wisdom")
         problems += o.problems()
         guard problems.isEmpty else { throw ParameterProblems(problems) }
         return o
@@ -159,7 +162,7 @@ extension RawToCXIJob.Options {
     public static var jobSpecs: [ParameterSpec] {
         [
             ParameterSpec("beamstop_map", .string, default: .string(""),
-                          doc: "measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size (\"\": none)"),
+                          doc: "measured beamstop transmission map (PNG, TIFF, or HDF5 as FILE:/dataset) of the detector image's size (\"\": none)"),
             ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string("optics"),
                           doc: "the probe estimate: 'optics' from the scan's recorded zone plate and defocus (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
             ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics) (0: flat)"),

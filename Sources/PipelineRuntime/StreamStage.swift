@@ -47,7 +47,8 @@ public final class StreamStage: SourceStage {
             ParameterSpec("heartbeat_timeout", .number(0.1...86_400), unit: "s", default: .number(d.heartbeatTimeout),
                           doc: "report a stall when no round completes for this long"),
             ParameterSpec("scans", .integer(0...1_000_000), default: .integer(0), doc: "stop after this many scans (0: until 'shutdown' or SIGTERM)"),
-            ParameterSpec("log_dir", .string, default: .string(""), doc: "folder for one log file per rank (\"\": none)"),
+            ParameterSpec("log_dir", .string, default: .string(""),
+                          doc: "folder for one log file per rank (\"\": logs/ beside the scans; \"none\": no files)"),
             SolveParameters.maxMemory,
         ]
     }
@@ -115,12 +116,22 @@ public final class StreamStage: SourceStage {
         } catch {
             throw StageError(stage: context.name, problem: error.description)
         }
-        logDirectory = p.givenString("log_dir").map(context.resolve)
+        logDirectory = Self.logDirectory(p.string("log_dir"), outputDirectory: options.outputDirectory, resolve: context.resolve)
     }
 
     public func produce(emit: (StageItem) throws -> Void) throws {
         try Self.runSession(try context.communicator(), options: options, logDirectory: logDirectory, echo: true,
                             label: "stream: stage '\(context.name)' on")
+    }
+
+    /// The folder for the ranks' log files from `log_dir`: every live
+    /// session logs unless told not to, by default beside its scans.
+    public static func logDirectory(_ value: String, outputDirectory: String, resolve: (String) -> String = { $0 }) -> String? {
+        switch value {
+        case "none": nil
+        case "": (outputDirectory as NSString).appendingPathComponent("logs")
+        default: resolve(value)
+        }
     }
 
     /// A live session on every rank of `comm`, as the `stream` command and
@@ -137,6 +148,11 @@ public final class StreamStage: SourceStage {
             if let c = session.controlEndpoint { line += "; control \(c)" }
             if let p = session.publishEndpoint { line += "; publishing on \(p)" }
             logger.info("\(line)")
+            if let directory = logDirectory {
+                logger.info("stream: every rank logs to \(directory) (merged: ns-mpirun logs \(directory))")
+            } else {
+                logger.info("stream: no log files (log_dir \"none\")")
+            }
         } else {
             logger.info("stream: rank \(comm.rank) of \(comm.size) ready, pid \(getpid()) on \(ProcessInfo.processInfo.hostName)")
         }

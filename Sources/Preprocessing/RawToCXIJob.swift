@@ -17,7 +17,7 @@ public enum RawToCXIJob {
         /// The probe estimate's source, and the defocus in m for the mean pattern's phase (0: flat).
         public var firstProbe = FirstProbeSource.optics
         public var probeDefocus = 0.0
-        /// A measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size.
+        /// A measured beamstop transmission map (PNG, TIFF, or HDF5 as FILE:/dataset) of the detector image's size.
         public var beamstopMap: String? = nil
         /// Frames cleaned and written per collective round.
         public var batch = 8

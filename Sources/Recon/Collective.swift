@@ -11,6 +11,8 @@ public protocol Collective: AnyObject {
     func maximum(_ value: Double) throws -> Double
     /// Every rank's `values` (the same count everywhere), in rank order.
     func gather(_ values: [Int]) throws -> [[Int]]
+    /// `root`'s text on every rank.
+    func broadcast(_ text: String, root: Int) throws -> String
     /// Sets up sending and receiving whole buffers (complex and real,
     /// matched by peer), run again at each `start`; the buffers stay the
     /// same for the exchange's life.
@@ -56,6 +58,7 @@ public final class SingleRank: Collective {
     public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
     public func maximum(_ value: Double) throws -> Double { value }
     public func gather(_ values: [Int]) throws -> [[Int]] { [values] }
+    public func broadcast(_ text: String, root: Int) throws -> String { text }
     public func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange {
         precondition(transfers.isEmpty, "a single rank has no peers")
         return NoPeers()

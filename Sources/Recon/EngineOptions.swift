@@ -31,6 +31,8 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     public var subpixelSteps: Int = 4
     /// How FFTW picks its algorithms (see `FFTPlanning`).
     public var fftPlanning: FFTPlanning = .measure
+    /// FFTW wisdom kept in this file and shared by the ranks (see `FFTWisdom`); nil: none.
+    public var fftWisdom: String? = nil
 
     public init() {}
 
@@ -54,9 +56,11 @@ public struct EngineOptions: Codable, Equatable, Sendable {
 
 /// FFTW's planning. `measure` times candidate algorithms in each process and
 /// is the fastest, but may choose differently from run to run and rank to
-/// rank, and a different algorithm rounds differently: identical runs then
-/// differ by about 1e-4 after hundreds of iterations. `estimate` chooses by
-/// a fixed heuristic, so identical inputs give bit-identical results.
+/// rank, and a different algorithm rounds differently, which the iterations
+/// amplify: identical runs differ by up to 1e-2 relative in the object after
+/// 100 iterations. `estimate` chooses by a fixed heuristic, so identical
+/// inputs give bit-identical results; wisdom (`fftWisdom`) keeps measure's
+/// choices, so runs that share it are bit-identical too.
 public enum FFTPlanning: String, Codable, Equatable, Sendable, CaseIterable {
     case measure, estimate
 }

@@ -117,6 +117,7 @@ public final class ReconstructionJob {
             probeOrigin = first.origin
             probeWarning = first.warning
         }
+        if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
         engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
 
         let (height, width) = (grid.height, grid.width)

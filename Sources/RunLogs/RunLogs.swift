@@ -10,6 +10,9 @@ public final class RankLogFile: @unchecked Sendable {
     private let handle: FileHandle?
     private let echo: Bool
     private let lock = NSLock()
+    private var lost = 0
+    /// Lines the file could not take since it last could (a full disk).
+    public var linesLost: Int { lock.withLock { lost } }
     private let formatter: DateFormatter
 
     /// `directory` nil: no file; `echo`: also print the message (without the stamp) on standard output.
@@ -36,11 +39,27 @@ public final class RankLogFile: @unchecked Sendable {
         }
     }
 
+    private static func complain(_ text: String) {
+        try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
+    }
+
     public func write(level: Logger.Level, _ message: String) {
         let line = "\(formatter.string(from: Date())) rank \(rank) \(level): \(message)\n"
         lock.lock()
         defer { lock.unlock() }
-        handle?.write(Data(line.utf8))
+        if let handle {
+            do {
+                try handle.write(contentsOf: Data(line.utf8))
+                if lost > 0 {
+                    Self.complain("rank \(rank): log \(path ?? ""): writing again after \(lost) lines were lost")
+                    lost = 0
+                }
+            } catch {
+                // A full disk must not end the session: the line is lost, said once per outage.
+                if lost == 0 { Self.complain("rank \(rank): log \(path ?? ""): cannot write (\(error)); lines are lost until it can") }
+                lost += 1
+            }
+        }
         if echo {
             print(message)
             fflush(nil)

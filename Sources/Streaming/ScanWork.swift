@@ -526,6 +526,7 @@ final class ScanWork {
         let (corners, offsets) = grid.windows(subpixelSteps: options.engine.subpixelSteps)
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] },
                                  amplitudes: amplitudes, weights: weights)
+        if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
         engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
         amplitudes = []
         return nil

@@ -75,6 +75,23 @@ public enum FFTW {
         }
     }
 
+    /// The planner's wisdom as FFTW's text, to hand to other processes.
+    public static func exportWisdom() throws -> String {
+        ensureSetUp()
+        guard let text = fftwf_export_wisdom_to_string() else {
+            throw FFTWError(call: "fftwf_export_wisdom_to_string", reason: "out of memory")
+        }
+        defer { free(text) }
+        return String(cString: text)
+    }
+
+    public static func importWisdom(text: String) throws {
+        ensureSetUp()
+        guard fftwf_import_wisdom_from_string(text) != 0 else {
+            throw FFTWError(call: "fftwf_import_wisdom_from_string", reason: "the text is not FFTW single-precision wisdom")
+        }
+    }
+
     /// Forgets all wisdom (plans made afterwards are measured anew).
     public static func forgetWisdom() {
         ensureSetUp()

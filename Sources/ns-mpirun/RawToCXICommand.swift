@@ -23,7 +23,7 @@ struct RawToCXI: ParsableCommand {
     var output: String?
 
     @OptionGroup(title: "Preprocessing") var cleaning: PreprocessArguments
-    @Option(help: "Measured beamstop transmission map (PNG, or HDF5 as FILE:/dataset) of the detector image's size; 0 masks. [beamstop_map]")
+    @Option(help: "Measured beamstop transmission map (PNG, TIFF, or HDF5 as FILE:/dataset) of the detector image's size; 0 masks. [beamstop_map]")
     var beamstopMap: String?
     @Option(help: "The probe estimate: 'optics' from the zone plate and defocus the file records (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with --probe-defocus's phase. [first_probe]")
     var firstProbe: String?

@@ -30,8 +30,10 @@ struct EngineArguments: ParsableArguments {
     var powerBound: PowerBound?
     @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels). [subpixel]")
     var subpixel: Int?
-    @Option(help: "FFT planning: measure (fastest; FFTW may pick other algorithms from run to run, so results differ by rounding) or estimate (bit-identical results for identical runs). [fft_planning]")
+    @Option(help: "FFT planning: measure (fastest; FFTW may pick other algorithms from run to run, so results differ by rounding, amplified to about 1e-2 relative after 100 iterations) or estimate (bit-identical results for identical runs). [fft_planning]")
     var fftPlanning: FFTPlanning?
+    @Option(help: "FFTW wisdom file: rank 0 loads it, measures the plans it lacks and saves it; every rank plans from it, so runs sharing it are bit-identical at measure's speed. [fft_wisdom]")
+    var fftWisdom: String?
 
     var overrides: [CommandParameters.Override] {
         var o: [CommandParameters.Override] = []
@@ -46,6 +48,7 @@ struct EngineArguments: ParsableArguments {
         if let v = powerBound { o.append(.init("power_bound", .string(v.description), option: "--power-bound")) }
         if let v = subpixel { o.append(.init("subpixel", .integer(v), option: "--subpixel")) }
         if let v = fftPlanning { o.append(.init("fft_planning", .string(v.rawValue), option: "--fft-planning")) }
+        if let v = fftWisdom { o.append(.init("fft_wisdom", .string(v), option: "--fft-wisdom")) }
         return o
     }
 }

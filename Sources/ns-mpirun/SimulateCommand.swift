@@ -67,7 +67,7 @@ struct Simulate: ParsableCommand {
     var beta = 2.5e-4
     @Option(help: "Random particles on the test sample.")
     var particles = 40
-    @Option(help: "Use a 2-D array from an HDF5 file as the thickness map (FILE or FILE:/dataset), scaled to --thickness.")
+    @Option(help: "Use an image as the thickness map, scaled to --thickness (black 0, white the full thickness; an SEM image works): PNG, TIFF (8-, 16- or 32-bit grey or RGB; the first image), or HDF5 (FILE:/dataset, or FILE holding one dataset).")
     var sampleImage: String?
 
     @Option(help: "Photons per frame through an empty sample.")

@@ -64,7 +64,7 @@ struct StreamCommand: ParsableCommand {
     var scans: Int?
     @Option(help: "Memory a scan's solve may take on each rank, in GB (0: 80% of the host's memory shared by its ranks); a larger scan's 'start' is refused before anything is allocated. [max_memory_gb]")
     var maxMemoryGb: Double?
-    @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`). [log_dir]")
+    @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`); default: logs/ in the output directory, 'none': no files. [log_dir]")
     var logDir: String?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Flag(help: "No progress lines.")
@@ -114,8 +114,7 @@ struct StreamCommand: ParsableCommand {
         }
         options.command = CommandLine.arguments.joined(separator: " ")
         options.version = NanosurveyorVersion.string
-        let logs = p.parameters.string("log_dir")
-        return (options, logs.isEmpty ? nil : logs, p)
+        return (options, StreamStage.logDirectory(p.parameters.string("log_dir"), outputDirectory: options.outputDirectory), p)
     }
 
     func validate() throws { _ = try resolved() }

@@ -231,7 +231,7 @@ func writeForeignFile(_ path: String, translation: [Double], energy: Double = 1.
 @Suite struct UserSampleImageTests {
     /// A user's image becomes the thickness map, scaled to the requested
     /// thickness: black = 0, white = the full thickness.
-    @Test(arguments: ["png", "h5"])
+    @Test(arguments: ["png", "h5", "tif", "tiff"])
     func imageBecomesTheThicknessMap(kind: String) throws {
         let path = scratch("sample.\(kind)")
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -239,6 +239,14 @@ func writeForeignFile(_ path: String, translation: [Double], energy: Double = 1.
         let values = (0..<(h * w)).map { Float(($0 % w) * 5 % 256) }
         if kind == "png" {
             try SwiftPNG.PNGImage.write(path, width: w, height: h, pixels: values.map { UInt8($0) }, rgb: false)
+        } else if kind == "tif" {
+            // 16-bit, as SEMs write: the full range must survive, not just 8 bits of it.
+            try Self.tiff(width: w, height: h, bits: 16, samples: 1, bigEndian: false,
+                          values: values.map { UInt32($0) * 257 }).write(to: URL(fileURLWithPath: path))
+        } else if kind == "tiff" {
+            // 8-bit RGB, big-endian: grey pixels (R = G = B) read back as their grey value.
+            try Self.tiff(width: w, height: h, bits: 8, samples: 3, bigEndian: true,
+                          values: values.flatMap { [UInt32($0), UInt32($0), UInt32($0)] }).write(to: URL(fileURLWithPath: path))
         } else {
             let f = try HDF5File(path: path, mode: .truncate)
             try f.write(values, to: "/image", shape: [h, w])
@@ -246,11 +254,56 @@ func writeForeignFile(_ path: String, translation: [Double], energy: Double = 1.
         }
         let image = try ImageInput.read(path)
         #expect(image.shape == [h, w])
+        let scale: Float = kind == "tif" ? 257 : kind == "png" ? 1 / 255 : 1  // PNG reads as 0...1
+        #expect(zip(image.values, values).allSatisfy { abs($0 - $1 * scale) <= 1e-3 * max(1, $1 * scale) }, "\(image.values.prefix(8))")
         let sim = try Simulation(smallConfig(), thickness: image)
         #expect(abs(Double(sim.thickness.values.max()!) - 100e-9) < 1e-12)
         #expect(sim.thickness.values.min()! == 0)
         #expect(sim.thickness[0, 0] == 0)
         let missing = try #require(throws: CXIError.self) { try ImageInput.read(path + ".absent.\(kind)") }
         #expect(missing.file.hasSuffix(".absent.\(kind)"))
+    }
+
+    @Test func aDamagedTIFFIsRefusedNamingTheFile() throws {
+        let path = scratch("damaged.tif")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var bytes = Self.tiff(width: 8, height: 8, bits: 16, samples: 1, bigEndian: false, values: Array(repeating: 7, count: 64))
+        bytes = bytes.prefix(30)  // the IFD cut short
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: CXIError.self) { try ImageInput.read(path) }
+        #expect(error.file == path && error.dataset == "TIFF" && !error.problem.isEmpty, "\(error)")
+        try Data("not a tiff at all".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: CXIError.self) { try ImageInput.read(path) }
+    }
+
+    /// A minimal baseline TIFF (one uncompressed strip), written byte by
+    /// byte so the reader is checked against the format, not against itself.
+    static func tiff(width: Int, height: Int, bits: Int, samples: Int, bigEndian: Bool, values: [UInt32]) -> Data {
+        var out = Data()
+        func u16(_ v: Int) { let x = UInt16(v); out.append(contentsOf: bigEndian ? [UInt8(x >> 8), UInt8(x & 0xff)] : [UInt8(x & 0xff), UInt8(x >> 8)]) }
+        func u32(_ v: Int) { let x = UInt32(v); let le = [UInt8(x & 0xff), UInt8(x >> 8 & 0xff), UInt8(x >> 16 & 0xff), UInt8(x >> 24)]; out.append(contentsOf: bigEndian ? le.reversed() : le) }
+        let entries: [(tag: Int, type: Int, value: Int)] = [
+            (256, 4, width), (257, 4, height), (258, 3, bits), (259, 3, 1), (262, 3, samples == 3 ? 2 : 1), (273, 4, 0),
+            (277, 3, samples), (278, 4, height), (279, 4, width * height * samples * bits / 8), (284, 3, 1),
+        ]
+        let dataOffset = 8 + 2 + entries.count * 12 + 4
+        out.append(contentsOf: bigEndian ? Array("MM".utf8) : Array("II".utf8))
+        u16(42)
+        u32(8)
+        u16(entries.count)
+        for e in entries {
+            u16(e.tag); u16(e.type); u32(1)
+            let value = e.tag == 273 ? dataOffset : e.value
+            if e.type == 3 { u16(value); u16(0) } else { u32(value) }
+        }
+        u32(0)
+        for v in values {
+            switch bits {
+            case 8: out.append(UInt8(v))
+            case 16: u16(Int(v))
+            default: u32(Int(v))
+            }
+        }
+        return out
     }
 }

@@ -467,5 +467,6 @@ final class TwoRankSum: Collective {
     func sum(_ values: UnsafeMutableBufferPointer<Complex<Float>>) throws {}
     func maximum(_ value: Double) throws -> Double { value }
     func gather(_ values: [Int]) throws -> [[Int]] { [values] }
+    func broadcast(_ text: String, root: Int) throws -> String { text }
     func makeExchange(_ transfers: [PeerTransfer]) throws -> Exchange { fatalError("no peers in this test") }
 }

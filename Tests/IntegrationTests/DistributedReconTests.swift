@@ -74,6 +74,27 @@ import Testing
         #expect(a.object == b.object && a.probe == b.probe && a.errors == b.errors)
     }
 
+    /// Measured plans kept as wisdom: rank 0 measures once and saves, every
+    /// rank and every later run plans from it, so runs are bit-identical
+    /// at measure's speed; a damaged file stops every rank with its name.
+    @Test func sharedWisdomGivesBitIdenticalMeasuredRuns() throws {
+        let wisdom = NSTemporaryDirectory() + "ns-wisdom-\(UUID().uuidString).txt"
+        defer { try? FileManager.default.removeItem(atPath: wisdom) }
+        let options = ["--iterations", "30", "--probe-start", "1", "--fft-planning", "measure", "--fft-wisdom", wisdom]
+        let a = try reconstruct(ranks: 2, options)
+        let saved = try String(contentsOfFile: wisdom, encoding: .utf8)
+        #expect(saved.contains("fftw-") && saved.contains("wisdom"), "\(saved.prefix(80))")
+        let b = try reconstruct(ranks: 2, options)
+        #expect(a.object == b.object && a.probe == b.probe && a.errors == b.errors)
+        // Nothing new was measured the second time: the file is as it was.
+        #expect(try String(contentsOfFile: wisdom, encoding: .utf8) == saved)
+        try "not wisdom".write(toFile: wisdom, atomically: true, encoding: .utf8)
+        let out = NSTemporaryDirectory() + "ns-wisdom-out-\(UUID().uuidString).cxi"
+        let bad = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", out, "--iterations", "1", "--fft-wisdom", wisdom], timeout: 60)
+        #expect(bad.status != 0 && bad.stderr.contains(wisdom) && bad.stderr.contains("not FFTW single-precision wisdom"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func outputIsStandardCXI() throws {
         let out = NSTemporaryDirectory() + "ns-recon-out-\(UUID().uuidString).cxi"
         let previews = NSTemporaryDirectory() + "ns-recon-preview-\(UUID().uuidString)"
