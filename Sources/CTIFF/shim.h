@@ -30,6 +30,5 @@ NSTIFF_INLINE void nstiff_keep_errors(void) {
 
 NSTIFF_INLINE int nstiff_u32(TIFF *t, uint32_t tag, uint32_t *value) { return TIFFGetField(t, tag, value); }
 NSTIFF_INLINE int nstiff_u16_defaulted(TIFF *t, uint32_t tag, uint16_t *value) { return TIFFGetFieldDefaulted(t, tag, value); }
-NSTIFF_INLINE const char *nstiff_version(void) { return TIFFGetVersion(); }
 
 #endif

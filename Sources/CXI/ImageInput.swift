@@ -8,9 +8,6 @@ import SwiftTIFF
 /// 2-D array in an HDF5 file named "FILE:/dataset" (or just FILE when it
 /// holds one dataset at the top level).
 public enum ImageInput {
-    /// What `read` accepts, for help texts.
-    public static let accepted = "PNG, TIFF (8/16/32-bit grey or RGB), or HDF5 as FILE:/dataset"
-
     public static func read(_ spec: String) throws -> Array2D<Float> {
         let lower = spec.lowercased()
         if lower.hasSuffix(".tif") || lower.hasSuffix(".tiff") {

@@ -6,14 +6,13 @@ import Foundation
 /// position's value, so jittered rasters and spirals show no holes; cells
 /// outside the scanned area are NaN.
 struct ScatterGrid {
-    let step: Double, originY: Double, originX: Double
     let height: Int, width: Int
     /// Per cell: the positions binned there, or the nearest one's index (-1 outside the hull).
     private let members: [[Int]]
     private let nearest: [Int]
 
     init(positions: [(y: Double, x: Double)], step: Double, originY: Double, originX: Double, height: Int, width: Int) {
-        (self.step, self.originY, self.originX, self.height, self.width) = (step, originY, originX, height, width)
+        (self.height, self.width) = (height, width)
         var members = [[Int]](repeating: [], count: height * width)
         for (i, p) in positions.enumerated() {
             let gy = max(0, min(height - 1, Int(((p.y - originY) / step).rounded())))

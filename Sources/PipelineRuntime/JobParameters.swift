@@ -128,6 +128,20 @@ public enum EngineParameters {
 }
 
 /// What bounds a solve, shared by `recon` and `stream`.
+/// Where the first probe comes from, declared alike by every stage that makes one.
+public enum FirstProbeParameters {
+    public static func specs(_ subject: String, of scan: String) -> [ParameterSpec] {
+        [
+            ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string(FirstProbeSource.optics.rawValue),
+                          doc: "\(subject): 'optics' from the zone plate and defocus \(scan) records (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
+            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0),
+                          doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics; 0: flat)"),
+        ]
+    }
+
+    public static func source(_ p: ParameterSet) -> FirstProbeSource { FirstProbeSource(rawValue: p.string("first_probe")) ?? .optics }
+}
+
 public enum SolveParameters {
     public static let maxMemory = ParameterSpec(
         "max_memory_gb", .number(0...1_000_000), unit: "GB", default: .number(0),
@@ -163,17 +177,14 @@ extension RawToCXIJob.Options {
         [
             ParameterSpec("beamstop_map", .string, default: .string(""),
                           doc: "measured beamstop transmission map (PNG, TIFF, or HDF5 as FILE:/dataset) of the detector image's size (\"\": none)"),
-            ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string("optics"),
-                          doc: "the probe estimate: 'optics' from the scan's recorded zone plate and defocus (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
-            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics) (0: flat)"),
-        ]
+        ] + FirstProbeParameters.specs("the probe estimate", of: "the raw scan")
     }
 
     public init(parameters p: ParameterSet) throws(ParameterProblems) {
         self.init()
         preprocess = try PreprocessParameters.options(p)
         probeDefocus = p.number("probe_defocus")
-        firstProbe = FirstProbeSource(rawValue: p.string("first_probe")) ?? .optics
+        firstProbe = FirstProbeParameters.source(p)
         beamstopMap = p.givenString("beamstop_map")
     }
 }
@@ -183,9 +194,7 @@ extension ReconstructionJob.Options {
     public static var jobSpecs: [ParameterSpec] {
         [
             ParameterSpec("use_file_probe", .boolean, default: .boolean(true), doc: "start from the scan's probe estimate when it has one"),
-            ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string("optics"),
-                          doc: "the first probe when the file offers none (use_file_probe): 'optics' from the scan's recorded zone plate and defocus (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
-            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(0), doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics) (0: flat)"),
+        ] + FirstProbeParameters.specs("the first probe when the file offers none (use_file_probe)", of: "the scan") + [
             ParameterSpec("tiles", .string, default: .string(""), doc: "tile grid \"RxC\" over the ranks (\"\": as square as the object allows)"),
             ParameterSpec("truth_every", .integer(0...1_000_000), default: .integer(10),
                           doc: "compare with the simulation truth every k iterations (0: only at the end)"),
@@ -198,7 +207,7 @@ extension ReconstructionJob.Options {
         engine = try EngineParameters.options(p)
         useFileProbe = p.boolean("use_file_probe")
         probeDefocus = p.number("probe_defocus")
-        firstProbe = FirstProbeSource(rawValue: p.string("first_probe")) ?? .optics
+        firstProbe = FirstProbeParameters.source(p)
         tiles = try p.tileGrid("tiles")
         truthEvery = p.integer("truth_every")
         maxMemoryGB = p.givenNumber("max_memory_gb")

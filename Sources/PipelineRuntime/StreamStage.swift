@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Pipeline
-import Recon
 import RunLogs
 import Streaming
 import SwiftMPI
@@ -28,9 +27,7 @@ public final class StreamStage: SourceStage {
             ParameterSpec("solve_after", .number(0...1), default: .number(d.solveAfter),
                           doc: "start the solver once this fraction of the scan's frames is placed"),
             ParameterSpec("tiles", .string, default: .string(""), doc: "tile grid \"RxC\" over the ranks (\"\": as square as the object allows)"),
-            ParameterSpec("first_probe", .choice(FirstProbeSource.allCases.map(\.rawValue)), default: .string(d.firstProbe.rawValue),
-                          doc: "the first probe: 'optics' from the zone plate and defocus the scan's start records (the mean pattern, with a warning, when it records none), 'mean' the mean pattern with probe_defocus's phase"),
-            ParameterSpec("probe_defocus", .number(-1...1), unit: "m", default: .number(d.probeDefocus), doc: "defocus for the mean pattern's phase (first_probe 'mean', or no optics; 0: flat)"),
+        ] + FirstProbeParameters.specs("the first probe", of: "the scan's start") + [
             ParameterSpec("credit", .integer(1...65_536), unit: "frames", default: .integer(d.credit), doc: "raw frames a rank may hold waiting to be cleaned"),
             ParameterSpec("clean_per_round", .integer(1...65_536), unit: "frames", default: .integer(d.cleanPerRound),
                           doc: "frames a rank cleans between two iterations"),
@@ -68,7 +65,7 @@ public final class StreamStage: SourceStage {
         o.finalSeconds = p.number("final_seconds")
         o.solveAfter = p.number("solve_after")
         o.probeDefocus = p.number("probe_defocus")
-        o.firstProbe = FirstProbeSource(rawValue: p.string("first_probe")) ?? .optics
+        o.firstProbe = FirstProbeParameters.source(p)
         o.credit = p.integer("credit")
         o.cleanPerRound = p.integer("clean_per_round")
         o.frameTimeout = p.number("frame_timeout")

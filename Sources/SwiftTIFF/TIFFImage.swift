@@ -102,8 +102,6 @@ public enum TIFFImage {
         return (h, w, values)
     }
 
-    public static var libraryVersion: String { String(cString: nstiff_version()).split(separator: "\n").first.map(String.init) ?? "" }
-
     enum Sample {
         case uint8, uint16, uint32, int8, int16, int32, float32
 
