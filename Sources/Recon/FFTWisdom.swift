@@ -14,6 +14,10 @@ public enum FFTWisdom {
         var failure = ""
         if comm.rank == 0 {
             do {
+                // Wisdom for a few transforms is kilobytes; anything far larger is not wisdom.
+                if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size > 64 << 20 {
+                    throw SimulationError.invalid("\(size) bytes is not FFTW wisdom (a few kilobytes)")
+                }
                 try FFTW.importWisdom(from: file)
                 let before = try FFTW.exportWisdom()
                 // The engine's transforms: whole batches, and the short batch a rank's last frames make.

@@ -50,7 +50,9 @@ public enum TIFFImage {
         case (SAMPLEFORMAT_IEEEFP, 32): sample = .float32
         default: throw fail("\(bits)-bit samples of format \(format) are not read (8, 16 or 32-bit integers, 32-bit floats)")
         }
-        guard samples >= 1, samples == 1 || Int32(planar) == PLANARCONFIG_CONTIG else {
+        // The row buffers are sized from this: grey, grey + alpha, RGB or RGBA only.
+        guard (1...4).contains(samples) else { throw fail("\(samples) samples per pixel (grey or RGB(A) has 1 to 4)") }
+        guard samples == 1 || Int32(planar) == PLANARCONFIG_CONTIG else {
             throw fail("\(samples) samples per pixel in separate planes are not read (interleaved only)")
         }
         let spp = Int(samples), size = sample.bytes, (w, h) = (Int(width), Int(height))

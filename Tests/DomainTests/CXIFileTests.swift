@@ -274,6 +274,11 @@ func writeForeignFile(_ path: String, translation: [Double], energy: Double = 1.
         #expect(error.file == path && error.dataset == "TIFF" && !error.problem.isEmpty, "\(error)")
         try Data("not a tiff at all".utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: CXIError.self) { try ImageInput.read(path) }
+        // A sample count the row buffers would be sized from is checked first.
+        try Self.tiff(width: 2, height: 2, bits: 8, samples: 300, bigEndian: false, values: Array(repeating: 1, count: 1200))
+            .write(to: URL(fileURLWithPath: path))
+        let many = try #require(throws: CXIError.self) { try ImageInput.read(path) }
+        #expect(many.problem.contains("300 samples per pixel"), "\(many)")
     }
 
     /// A minimal baseline TIFF (one uncompressed strip), written byte by
