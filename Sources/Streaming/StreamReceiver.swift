@@ -132,15 +132,23 @@ final class StreamReceiver: @unchecked Sendable {
 
     /// The ranks move together, round by round: no round for this long means
     /// a rank is stuck (or lost) and the rest wait for it. Reported once per
-    /// stall, in the log and in `status`, naming the late ranks.
+    /// stall, in the log and in `status`, naming the late ranks. A rank that
+    /// stopped just after its last heartbeat is not yet silent for the
+    /// timeout when the stall is seen, so the report waits up to one more
+    /// timeout for a late rank to show.
     private func checkStall() {
         statusLock.lock()
         let age = Date().timeIntervalSince(statusTime)
-        let report = age > heartbeatTimeout && !stallReported && !status.isEmpty
-        if report { stallReported = true }
+        let due = age > heartbeatTimeout && !stallReported && !status.isEmpty
         statusLock.unlock()
-        guard report else { return }
+        guard due else { return }
         let late = board.ranks(ranks, timeout: heartbeatTimeout, stalled: true).filter { $0["late"] as? Bool == true }
+        guard !late.isEmpty || age > 2 * heartbeatTimeout else { return }
+        statusLock.lock()
+        let fresh = Date().timeIntervalSince(statusTime) >= age
+        if fresh { stallReported = true }
+        statusLock.unlock()
+        guard fresh else { return }
         let named: [String] = late.map { (row: [String: Any]) -> String in
             let rank = row["rank"] as? Int ?? -1
             let activity = row["activity"] as? String ?? "?"
