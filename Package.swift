@@ -27,7 +27,7 @@ let vectorSettings: [SwiftSetting] = targetCPU == "none" ? []
 
 let package = Package(
     name: "nanosurveyor",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ns-mpirun", targets: ["ns-mpirun"]),
     ],
@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.0.0"),
     ],
     targets: [
         // C modules: a module map and a shim header each, nothing else.
@@ -110,6 +112,13 @@ let package = Package(
             "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
+        // The web front-end: a separate process that subscribes to a session and serves the page and its WebSocket.
+        .target(name: "Viewer", dependencies: [
+            "SwiftZMQ",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Assets")]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
         .target(name: "Benchmarks", dependencies: ["SafeOutput", "Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
         // Whole-stack checks a user runs on a new machine or cluster.
@@ -119,7 +128,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -134,8 +134,9 @@ public final class StreamStage: SourceStage {
     /// A live session on every rank of `comm`, as the `stream` command and
     /// this stage run it: signals caught, one log file per rank (rank 0's
     /// lines echoed when `echo`), until the session ends.
+    /// `ready` runs on rank 0 once its ports are open, with the control and publish endpoints bound.
     public static func runSession(_ comm: Communicator, options: StreamOptions, logDirectory: String?, echo: Bool,
-                                  label: String = "stream:") throws {
+                                  label: String = "stream:", ready: ((_ control: String?, _ publish: String?) -> Void)? = nil) throws {
         StreamSignal.install()
         let file = try RankLogFile(rank: comm.rank, directory: logDirectory, echo: comm.rank == 0 && echo)
         let logger = Logger(label: "ns.stream") { _ in RankLogHandler(file: file) }
@@ -150,6 +151,7 @@ public final class StreamStage: SourceStage {
             } else {
                 logger.info("stream: no log files (log_dir \"none\")")
             }
+            ready?(session.controlEndpoint, session.publishEndpoint)
         } else {
             logger.info("stream: rank \(comm.rank) of \(comm.size) ready, pid \(getpid()) on \(ProcessInfo.processInfo.hostName)")
         }

@@ -296,6 +296,7 @@ final class Coordinator {
                     continue
                 }
                 counts.received += 1
+                counts.receivedBytes += payload.count
                 counts.firstArrival = counts.firstArrival ?? arrival
                 counts.lastArrival = arrival
                 lastMessage = Date()
@@ -395,8 +396,11 @@ final class Coordinator {
             s["cleaned"] = counters.reduce(0) { $0 + $1[2] }
             s["placed"] = counters.reduce(0) { $0 + $1[4] }
             s["stop_received"] = counts.stopReceived
+            s["received_bytes"] = counts.receivedBytes
+            s["rejections"] = counts.reasons.merging(counts.rankReasons, uniquingKeysWith: +)
             if let first = counts.firstArrival, let last = counts.lastArrival, last > first {
                 s["received_hz"] = Double(counts.received - 1) / (last - first)
+                s["received_mb_s"] = Double(counts.receivedBytes) / (last - first) / 1e6
             }
         }
         return s

@@ -11,6 +11,16 @@ final class RankActivity: @unchecked Sendable {
     private var round = 0
     private var activity = "starting"
     private var since = Date()
+    /// Warnings and errors not yet sent with a heartbeat (rank 0 publishes them).
+    private var notes: [String] = []
+    private var notesCut = 0
+
+    /// Keeps a warning or error for the next heartbeat; beyond 32 waiting, lines are counted, not kept.
+    func note(_ line: String) {
+        lock.lock()
+        if notes.count < 32 { notes.append(String(line.prefix(1024))) } else { notesCut += 1 }
+        lock.unlock()
+    }
 
     func set(_ activity: String) {
         lock.lock()
@@ -30,7 +40,12 @@ final class RankActivity: @unchecked Sendable {
     func beat(rank: Int) -> Heartbeat {
         lock.lock()
         defer { lock.unlock() }
-        return Heartbeat(rank: rank, round: round, activity: activity, activitySeconds: Date().timeIntervalSince(since))
+        var lines = notes
+        if notesCut > 0 { lines.append("\(notesCut) more warning(s) not sent; see this rank's log file") }
+        notes.removeAll()
+        notesCut = 0
+        return Heartbeat(rank: rank, round: round, activity: activity, activitySeconds: Date().timeIntervalSince(since),
+                         lines: lines.isEmpty ? nil : lines)
     }
 }
 
@@ -42,6 +57,8 @@ struct Heartbeat: Codable {
     var round: Int
     var activity: String
     var activitySeconds: Double
+    /// Warnings and errors logged since the last beat.
+    var lines: [String]?
 }
 
 /// Sends this rank's heartbeat to rank 0 every `period` seconds, over
@@ -100,9 +117,12 @@ final class HeartbeatSender: @unchecked Sendable {
 struct HeartbeatBoard {
     private(set) var latest: [Int: (beat: Heartbeat, at: Date)] = [:]
 
-    mutating func record(_ bytes: [UInt8]) {
-        guard let beat = try? JSONDecoder().decode(Heartbeat.self, from: Data(bytes)) else { return }
+    /// The beat's rank and the log lines it carried.
+    @discardableResult
+    mutating func record(_ bytes: [UInt8]) -> (rank: Int, lines: [String])? {
+        guard let beat = try? JSONDecoder().decode(Heartbeat.self, from: Data(bytes)) else { return nil }
         latest[beat.rank] = (beat, Date())
+        return (beat.rank, beat.lines ?? [])
     }
 
     /// Per rank: its heartbeat's age, what it does and for how long, and

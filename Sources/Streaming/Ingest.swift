@@ -25,6 +25,8 @@ public enum ControlRequest: Sendable, Equatable {
 /// parser can be fuzzed alone.
 public enum ControlCommand: Equatable, Sendable {
     case status
+    /// The declarations of what `set` takes.
+    case parameters
     case request(ControlRequest)
     /// The reply's error text.
     case refused(String)
@@ -32,10 +34,11 @@ public enum ControlCommand: Equatable, Sendable {
     public static func parse(_ request: [UInt8]) -> ControlCommand {
         guard let object = try? JSONSerialization.jsonObject(with: Data(request)) as? [String: Any],
               let command = object["command"] as? String else {
-            return .refused("a request is a JSON object with a 'command': status, abort, set or shutdown")
+            return .refused("a request is a JSON object with a 'command': status, parameters, abort, set or shutdown")
         }
         switch command {
         case "status": return .status
+        case "parameters": return .parameters
         case "abort": return .request(.abort)
         case "shutdown": return .request(.shutdown)
         case "set":
@@ -47,7 +50,7 @@ public enum ControlCommand: Equatable, Sendable {
             }
             return .request(.set(settings))
         default:
-            return .refused("unknown command '\(command.prefix(64))': use status, abort, set or shutdown")
+            return .refused("unknown command '\(command.prefix(64))': use status, parameters, abort, set or shutdown")
         }
     }
 }
@@ -81,6 +84,28 @@ public struct LiveSettings: Codable, Sendable, Equatable {
         ParameterSpec("beta", .number(1e-6...1), default: nil, doc: "RAAR relaxation."),
         ParameterSpec("publish_every", .integer(0...1_000_000), default: nil, doc: "Iterations between published reconstructions (0: at the end only)."),
     ]
+
+    /// The declarations as the control port's `parameters` reply gives them:
+    /// name, type (integer, number, boolean, string, choice), min and max or
+    /// choices, unit and doc.
+    public static var declarations: [[String: Any]] {
+        parameters.map { spec in
+            var d: [String: Any] = ["name": spec.name, "doc": spec.doc]
+            if let unit = spec.unit { d["unit"] = unit }
+            switch spec.kind {
+            case .integer(let r):
+                d["type"] = "integer"
+                if let r { d["min"] = r.lowerBound; d["max"] = r.upperBound }
+            case .number(let r):
+                d["type"] = "number"
+                if let r { d["min"] = r.lowerBound; d["max"] = r.upperBound }
+            case .boolean: d["type"] = "boolean"
+            case .string: d["type"] = "string"
+            case .choice(let c): d["type"] = "choice"; d["choices"] = c
+            }
+            return d
+        }
+    }
 
     /// Checks a `set` request's fields with the declared parameters; the
     /// settings, or every problem, each naming its field.

@@ -553,11 +553,22 @@ final class ScanWork {
 
     /// Collective: the transmission (STXM) image from every rank's cleaned frames, on rank 0.
     func scanImage(comm: Communicator) throws -> ScanImages? {
-        var t = transmission
+        var (t, y, x) = (transmission, comY, comX)
         try t.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try y.withUnsafeMutableBufferPointer { try comm.sum($0) }
+        try x.withUnsafeMutableBufferPointer { try comm.sum($0) }
         guard rank == 0 else { return nil }
-        return ScanImages(positions: positions, transmission: t, centreOfMass: t.map { _ in (0, 0) }, centre: centre)
+        // Shifts from the mean centre of mass of the frames so far (the live view shows relative
+        // deflection); a frame not cleaned yet has no centre of mass and shows no shift.
+        let seen = t.indices.filter { t[$0] > 0 }
+        let mean = seen.isEmpty ? centre
+            : (y: seen.reduce(0) { $0 + y[$1] } / Double(seen.count), x: seen.reduce(0) { $0 + x[$1] } / Double(seen.count))
+        let com = t.indices.map { t[$0] > 0 ? (y: y[$0], x: x[$0]) : mean }
+        return ScanImages(positions: positions, transmission: t, centreOfMass: com, centre: mean)
     }
+
+    /// The detector pixels the solver uses (1) and those masked (0), row-major.
+    var validPixels: [UInt8] { outputMask.map { $0 == 0 ? 1 : 0 } }
 
     /// About the bytes `write` puts in the scan's file.
     var fileSize: Double {

@@ -32,6 +32,9 @@ final class StreamReceiver: @unchecked Sendable {
     private var statusTime = Date()
     /// Messages for the publish port from the main loop, sent by this thread.
     private var outbox: [[[UInt8]]] = []
+    /// Log lines for the publish port, apart from `statusLock`: lines are logged while it is held.
+    private let logLock = NSLock()
+    private var logOutbox: [[[UInt8]]] = []
     private let stopFlag = NSLock()
     private var stopping = false
     private var thread: Thread?
@@ -183,13 +186,29 @@ final class StreamReceiver: @unchecked Sendable {
         return s
     }
 
+    /// A log line on the publish port's `log` topic (any thread).
+    func publishLog(_ line: String, rank: Int) {
+        guard publisher != nil else { return }
+        let entry: [String: Any] = ["time": Date().timeIntervalSince1970, "rank": rank, "level": LogLevel.of(line).rawValue,
+                                    "message": String(line.prefix(4096))]
+        guard let json = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) else { return }
+        logLock.lock()
+        // A burst beyond what a viewer could read is cut, and the cut said once.
+        if logOutbox.count < 1000 { logOutbox.append([Array("log".utf8), Array(json), []]) }
+        logLock.unlock()
+    }
+
     private func publishPending() {
         guard let publisher else { return }
         statusLock.lock()
         let parts = outbox
         outbox.removeAll()
         statusLock.unlock()
-        for p in parts { try? publisher.send(bytes: p) }
+        logLock.lock()
+        let lines = logOutbox
+        logOutbox.removeAll()
+        logLock.unlock()
+        for p in lines + parts { try? publisher.send(bytes: p) }
         guard Date().timeIntervalSince(lastPublished) >= statusInterval else { return }
         lastPublished = Date()
         if let json = try? JSONSerialization.data(withJSONObject: currentStatus(), options: [.sortedKeys]) {
@@ -236,7 +255,11 @@ final class StreamReceiver: @unchecked Sendable {
                 log("ingest: polling failed: \(error)")
                 continue
             }
-            while let beat = try? heartbeats.receive(timeoutMilliseconds: 0) { board.record(beat.first?.bytes ?? []) }
+            while let beat = try? heartbeats.receive(timeoutMilliseconds: 0) {
+                if let (rank, lines) = board.record(beat.first?.bytes ?? []) {
+                    for line in lines { publishLog(line, rank: rank) }
+                }
+            }
             checkStall()
             watchConnection()
             if let control, ready[1].contains(.readable) { serve(control) }
@@ -312,6 +335,8 @@ final class StreamReceiver: @unchecked Sendable {
             var s = currentStatus()
             s["ok"] = true
             return s
+        case .parameters:
+            return ["ok": true, "parameters": LiveSettings.declarations]
         case .request(let r):
             queue.request(r)
             let name = switch r { case .abort: "abort"; case .shutdown: "shutdown"; case .set: "set" }
@@ -319,5 +344,17 @@ final class StreamReceiver: @unchecked Sendable {
         case .refused(let error):
             return ["ok": false, "error": error]
         }
+    }
+}
+
+/// How a log line reads, for the `log` topic: warnings and errors stand out in a viewer.
+enum LogLevel: String {
+    case info, warning, error
+
+    static func of(_ line: String) -> LogLevel {
+        let l = line.lowercased()
+        if l.contains("error") || l.contains("failed") || l.contains("cannot") || l.contains("refused") { return .error }
+        if l.contains("warning") || l.contains("late:") || l.contains("stalled") || l.contains("rejected") { return .warning }
+        return .info
     }
 }

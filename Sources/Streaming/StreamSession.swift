@@ -38,6 +38,8 @@ struct IngestCounts: Codable {
     var scanID = ""
     /// Frame messages received while the scan was open, valid or not.
     var received = 0
+    /// Payload bytes of the valid frame messages received.
+    var receivedBytes = 0
     var rejected = 0
     var reasons: [String: Int] = [:]
     /// Frames the ranks refused after they were dealt, by reason (rank 0 frees their indices).
@@ -115,6 +117,10 @@ public final class StreamSession {
         guard problems.isEmpty else { throw StreamError(problems.joined(separator: "; ")) }
         self.comm = comm
         self.options = options
+        // Rank 0's lines go to the publish port, the other ranks' warnings and errors with their heartbeats.
+        let tap = LogTap()
+        let write = log
+        let log: (String) -> Void = { line in write(line); tap.forward(line) }
         self.log = log
         counters = Array(repeating: Array(repeating: 0, count: Self.counterFields), count: comm.size)
         budgetBytes = try comm.memoryBudgetBytes(gigabytes: options.maxMemoryGB)
@@ -128,6 +134,7 @@ public final class StreamSession {
                                            heartbeatTimeout: options.heartbeatTimeout,
                                            maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, log: log)
                 receiver = r
+                tap.receiver = r
                 controlEndpoint = r.controlEndpoint
                 publishEndpoint = r.publishEndpoint
                 beats = r.heartbeatEndpoint + " " + r.heartbeatKey
@@ -142,6 +149,7 @@ public final class StreamSession {
         let parts = try comm.broadcast(beats, root: 0).split(separator: " ").map(String.init)
         let context = try ZMQContext()
         heartbeatContext = context
+        if comm.rank != 0 { tap.activity = activity }
         heartbeat = try HeartbeatSender(context: context, endpoint: parts[0], serverKey: parts[1], rank: comm.rank, activity: activity,
                                         period: min(1, options.heartbeatTimeout / 4))
     }
@@ -389,8 +397,10 @@ public final class StreamSession {
         }
         guard comm.rank == 0, let object, let stxm, let receiver else { return }
         let probe = engine.currentProbe
+        let now = Date().timeIntervalSince1970
         let header: [String: Any] = [
-            "scan_id": w.start.scanID, "iteration": engine.iteration, "final": final,
+            "scan_id": w.start.scanID, "iteration": engine.iteration, "final": final, "published_at": now,
+            "object_full_shape": [layout.objectHeight, layout.objectWidth], "pixel_size_m": w.geometry?.samplePixelSize ?? 0,
             "fourier_error": engine.history.last?.fourierError ?? 0, "byteorder": "little",
             "object_shape": [object.height, object.width], "object_step": step, "probe_shape": [probe.height, probe.width],
             "frame_index": latest, "frame_shape": [w.frameSize, w.frameSize],
@@ -404,6 +414,17 @@ public final class StreamSession {
         func real(_ a: [Float]) -> [UInt8] { a.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) } }
         receiver.publish([Array("rec".utf8), json, complex(object.values), complex(probe.values), real(frame),
                                     real(stxm.transmissionImage.map(Float.init))])
+        // What `rec` does not carry, on its own topic so `rec`'s parts stay as documented.
+        let grid = [stxm.gridHeight, stxm.gridWidth]
+        let aux: [String: Any] = [
+            "scan_id": w.start.scanID, "iteration": engine.iteration, "published_at": now, "byteorder": "little",
+            "parts": [["name": "mask", "dtype": "uint8", "shape": [w.frameSize, w.frameSize]],
+                      ["name": "dpc_y", "dtype": "float32", "shape": grid], ["name": "dpc_x", "dtype": "float32", "shape": grid],
+                      ["name": "positions_m", "dtype": "float32", "shape": [stxm.transmission.count, 2]]],
+        ]
+        let auxJSON = (try? JSONSerialization.data(withJSONObject: aux, options: [.sortedKeys])).map { Array($0) } ?? []
+        receiver.publish([Array("aux".utf8), auxJSON, w.validPixels, real(stxm.dpcYImage.map(Float.init)),
+                          real(stxm.dpcXImage.map(Float.init)), real(w.positions.flatMap { [Float($0.y), Float($0.x)] })])
     }
 
     // MARK: End of a scan
@@ -495,4 +516,27 @@ public struct StreamError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// Where a session's log lines go beside the rank's log file.
+private final class LogTap: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _receiver: StreamReceiver?
+    private var _activity: RankActivity?
+    var receiver: StreamReceiver? {
+        get { lock.lock(); defer { lock.unlock() }; return _receiver }
+        set { lock.lock(); _receiver = newValue; lock.unlock() }
+    }
+    var activity: RankActivity? {
+        get { lock.lock(); defer { lock.unlock() }; return _activity }
+        set { lock.lock(); _activity = newValue; lock.unlock() }
+    }
+
+    func forward(_ line: String) {
+        if let receiver {
+            receiver.publishLog(line, rank: 0)
+        } else if let activity, LogLevel.of(line) != .info {
+            activity.note(line)
+        }
+    }
 }

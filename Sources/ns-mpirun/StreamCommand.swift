@@ -66,6 +66,8 @@ struct StreamCommand: ParsableCommand {
     var maxMemoryGb: Double?
     @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`); default: logs/ in the output directory, 'none': no files. [log_dir]")
     var logDir: String?
+    @Option(help: "Start the web front-end (`ns-mpirun view`) beside rank 0, serving the page on HOST:PORT (loopback; port 0: any free port); the control and publish ports bind to free loopback ports unless given.")
+    var view: String?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
     @Flag(help: "No progress lines.")
     var quiet = false
@@ -97,7 +99,15 @@ struct StreamCommand: ParsableCommand {
 
     /// The session's options and log folder, from the pipeline and the options given.
     func resolved() throws -> (options: StreamOptions, logDir: String?, parameters: CommandParameters) {
+        var overrides = self.overrides
         var p = try resolveParameters("stream", pipeline, overrides)
+        if view != nil {
+            // The viewer needs both ports: any free loopback port where the pipeline names none.
+            for key in ["control", "publish"] where p.spec.endpoints[key] == nil {
+                overrides.append(.init("endpoints.\(key)", .string("tcp://127.0.0.1:*"), option: "--view"))
+            }
+            p = try resolveParameters("stream", pipeline, overrides)
+        }
         if saveClean || saveRaw {
             // The flags add to the products the pipeline keeps.
             var save = Set(p.spec.save.map(\.rawValue))
@@ -117,13 +127,25 @@ struct StreamCommand: ParsableCommand {
         return (options, StreamStage.logDirectory(p.parameters.string("log_dir"), outputDirectory: options.outputDirectory), p)
     }
 
-    func validate() throws { _ = try resolved() }
+    func validate() throws {
+        if let view { _ = try ViewCommand.parse(["--session", "tcp://127.0.0.1:1,tcp://127.0.0.1:2", "--http", view]) }
+        _ = try resolved()
+    }
 
     func run() throws {
         let (options, logDir, parameters) = try resolved()
         if pipeline.showIfAsked(parameters) { return }
+        var viewer: ViewerChild?
+        defer { viewer?.stop() }
         try withMPI { world in
-            try StreamStage.runSession(world, options: options, logDirectory: logDir, echo: !quiet)
+            try StreamStage.runSession(world, options: options, logDirectory: logDir, echo: !quiet) { control, publish in
+                guard let view, let control, let publish else { return }
+                do {
+                    viewer = try ViewerChild(publish: publish, control: control, http: view)
+                } catch {
+                    print("stream: the viewer did not start (\(error)); the session goes on without it")
+                }
+            }
         }
     }
 }

@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+
+/// The viewer's HTTP side: the page and its assets, the control requests
+/// the page makes (passed on to the session's control port), and the
+/// WebSocket that carries the live messages.
+public struct ViewerServer: Sendable {
+    public let host: String
+    public let port: Int
+    public let link: SessionLink
+    public let hub: LiveHub
+    let assets: ViewerAssets
+
+    public init(host: String, port: Int, link: SessionLink, hub: LiveHub) throws {
+        self.host = host
+        self.port = port
+        self.link = link
+        self.hub = hub
+        assets = try ViewerAssets.load()
+    }
+
+    /// Serves until SIGTERM or SIGINT; `ready` gets the address actually bound (a port 0 resolved).
+    public func run(ready: @escaping @Sendable (String) -> Void) async throws {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        let assets = self.assets, link = self.link, hub = self.hub
+        router.get("/") { _, _ in assets.response("index.html") }
+        router.get("/assets/:name") { _, context in
+            assets.response(context.parameters.get("name") ?? "")
+        }
+        router.get("/favicon.ico") { _, _ in Response(status: .noContent) }
+        router.get("/api/stats") { _, _ in Self.json(hub.stats()) }
+        router.get("/api/session") { _, _ in
+            Self.json(["publish": link.publishEndpoint, "control": link.controlEndpoint])
+        }
+        router.post("/api/control") { request, context in
+            // JSON only: a cross-site form cannot send it without the browser asking first, which is never answered.
+            guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
+                return Self.json(["ok": false, "error": "send the request as application/json"], status: .unsupportedMediaType)
+            }
+            let body = Data(buffer: try await request.body.collect(upTo: 64 << 10))
+            let reply = await Self.detached { link.answer(body) }
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: reply)))
+        }
+        router.ws("/ws") { _, _ in .upgrade() } onUpgrade: { inbound, outbound, _ in
+            let (id, wake) = hub.connect()
+            defer { hub.disconnect(id) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in wake {
+                        for message in hub.take(id) {
+                            switch message {
+                            case .text(let s): try await outbound.write(.text(s))
+                            case .binary(let b): try await outbound.write(.binary(ByteBuffer(bytes: b)))
+                            }
+                        }
+                    }
+                }
+                // The page reports when it drew a `rec`; the socket closing ends the writer too.
+                for try await message in inbound.messages(maxSize: 1 << 16) {
+                    if case .text(let text) = message,
+                       let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+                       let latency = o["draw_latency_s"] as? Double {
+                        hub.recordDraw(latency: latency)
+                    }
+                }
+                group.cancelAll()
+            }
+        }
+        var logger = Logger(label: "ns.view")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: .init(address: .hostname(host, port: port), serverName: "ns-mpirun view"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                ready("http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/")
+            },
+            logger: logger)
+        try await app.runService()
+    }
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Blocking work (a ZeroMQ request) off the server's threads.
+    static func detached<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async { c.resume(returning: work()) }
+        }
+    }
+}
+
+extension SessionLink {
+    /// A page's request body to the control port, and the reply as JSON.
+    func answer(_ body: Data) -> Data {
+        let reply: [String: Any]
+        if let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] {
+            reply = ask(object)
+        } else {
+            reply = ["ok": false, "error": "the body is not a JSON object"]
+        }
+        return (try? JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+}

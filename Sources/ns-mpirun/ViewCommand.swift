@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Viewer
+
+struct ViewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "view",
+        abstract: "The web front-end: watch and steer a live session in a browser.",
+        discussion: """
+            A separate process (not an MPI rank): it subscribes to a running session's publish port, passes the \
+            page's requests to its control port, and serves the page on --http with a WebSocket for live updates. \
+            Every file the page needs is served by this program (no internet access is needed). The session cannot \
+            tell whether a viewer is connected. `stream --view HOST:PORT` starts one beside rank 0. The page \
+            serves loopback only: from another machine, tunnel it (ssh -L 8080:127.0.0.1:8080 HOST).
+            """)
+
+    @Option(help: "The session's publish and control endpoints, comma-separated (as `stream --publish ... --control ...` bound them).")
+    var session: String
+    @Option(help: "Address to serve the page on, HOST:PORT (port 0: any free port; the URL is printed).")
+    var http = "127.0.0.1:8080"
+    @Option(help: "Seconds without a status message before the page says the session is unreachable.")
+    var silence = 5.0
+    @Option(help: .hidden)
+    var parent: Int32?
+
+    var endpoints: (publish: String, control: String) {
+        get throws {
+            let parts = session.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts.allSatisfy({ $0.hasPrefix("tcp://") || $0.hasPrefix("ipc://") }) else {
+                throw ValidationError("--session takes the publish and control endpoints, comma-separated (tcp://127.0.0.1:5557,tcp://127.0.0.1:5556), got '\(session)'")
+            }
+            return (parts[0], parts[1])
+        }
+    }
+
+    var address: (host: String, port: Int) {
+        get throws {
+            guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]), (0...65535).contains(port) else {
+                throw ValidationError("--http takes HOST:PORT (127.0.0.1:8080), got '\(http)'")
+            }
+            var host = String(http[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") else {
+                throw ValidationError("--http \(http): the viewer serves loopback only (127.0.0.1, ::1, localhost); from another machine, tunnel it: ssh -L 8080:127.0.0.1:8080 HOST")
+            }
+            return (host, port)
+        }
+    }
+
+    func validate() throws {
+        _ = try endpoints
+        _ = try address
+        guard silence > 0, silence.isFinite else { throw ValidationError("--silence must be a positive number of seconds, got \(silence)") }
+    }
+
+    func run() throws {
+        let (publish, control) = try endpoints
+        let (host, port) = try address
+        let hub = LiveHub()
+        let link = try SessionLink(publish: publish, control: control, hub: hub, silence: silence)
+        try link.start()
+        let server = try ViewerServer(host: host, port: port, link: link, hub: hub)
+        let done = DispatchSemaphore(value: 0)
+        if let parent { Self.endWith(parent) }
+        let failure = LockedError()
+        Task {
+            do {
+                try await server.run { url in
+                    FileHandle.standardOutput.write(Data("view: \(url) (session: publish \(publish), control \(control))\n".utf8))
+                }
+            } catch {
+                failure.set(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        link.stop()
+        if let error = failure.get() { throw ValidationError("view: cannot serve on \(http): \(error)") }
+    }
+}
+
+extension ViewCommand {
+    /// Started by `stream --view`: the viewer ends when the session's rank 0 does, however it ends.
+    static func endWith(_ parent: Int32) {
+        let t = Thread {
+            while kill(parent, 0) == 0 && getppid() == parent { Thread.sleep(forTimeInterval: 1) }
+            kill(getpid(), SIGTERM)
+        }
+        t.start()
+    }
+}
+
+/// The server task's error, read on the main thread once it ends.
+final class LockedError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+    func set(_ e: Error) { lock.lock(); error = e; lock.unlock() }
+    func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
+}

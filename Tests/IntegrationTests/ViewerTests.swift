@@ -1,0 +1,93 @@
+import Foundation
+import SwiftZMQ
+import Testing
+
+/// The web front-end in a real browser: headless Chromium driven through
+/// WebDriver (Tests/Browser/viewer_check.py) against a live 2-rank session
+/// started with `--view`, and against a viewer whose session is not there.
+@Suite(.serialized, .enabled(if: Browser.ready, "needs chromium, chromium-driver and Python selenium: bash scripts/install-deps.sh"))
+struct ViewerTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Browser/viewer_check.py").path
+    static let screenshots = NSTemporaryDirectory() + "ns-viewer-screenshots"
+
+    /// The check script's JSON line, after it exits 0.
+    func check(_ arguments: [String]) throws -> [String: Any] {
+        let run = try MPIRunner.execute("/usr/bin/env", ["python3", Self.script] + arguments, timeout: 300)
+        let line = run.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        try #require(run.status == 0, "the browser check failed:\n\(run.stdout)\n\(String(run.stderr.suffix(3000)))")
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(run.stdout)")
+    }
+
+    @Test func thePageShowsALiveScanAndSteersIt() throws {
+        let hostile = try HostileStreamTests(), feed = hostile.feed
+        let s = try hostile.session(["--view", "127.0.0.1:0", "--publish-every", "2"])
+        let url = try #require(s.process.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
+                               "\(s.process.output.string)")
+        // A final phase that lasts until the page aborts it.
+        #expect(try feed.ask(s.control, #"{"command": "set", "final_iterations": 1000000}"#)["ok"] as? Bool == true)
+        try hostile.scan("one")
+        let frames = feed.scan.scan.frames
+        let seen = try check(["live", url, Self.screenshots, "\(frames)"])
+        print("viewer check: \(seen)")
+        // The session says what the page did: the set applied, the scan aborted and not written.
+        #expect(s.process.await("publish every 1", timeout: 10) != nil, "\(s.process.output.string)")
+        #expect(s.process.await("scan one aborted", timeout: 10) != nil, "\(s.process.output.string)")
+        #expect(!FileManager.default.fileExists(atPath: s.dir + "/one.cxi"))
+        #expect((seen["refusal"] as? String)?.contains("out of range") == true, "\(seen)")
+        let stats = try #require(seen["stats"] as? [String: Any])
+        #expect((stats["draws"] as? Int ?? 0) > 0 && stats["malformed"] as? Int == 0, "\(stats)")
+        // The viewer ends with the session that started it.
+        let viewerPID = try #require(Self.viewerPID(url: url))
+        try hostile.end(s)
+        var gone = false
+        for _ in 0..<100 where !gone { gone = kill(viewerPID, 0) != 0; usleep(100_000) }
+        #expect(gone, "the viewer \(viewerPID) outlived its session")
+    }
+
+    @Test func aSessionThatIsNotThereIsSaidOnThePage() throws {
+        // Two ports nothing listens on.
+        let context = try ZMQContext()
+        let a = try ZMQSocket(context, .rep), b = try ZMQSocket(context, .rep)
+        let pub = try a.bind("tcp://127.0.0.1:*"), control = try b.bind("tcp://127.0.0.1:*")
+        a.close()
+        b.close()
+        let viewer = try BackgroundProcess(MPIRunner.executable, ["view", "--session", "\(pub),\(control)", "--http", "127.0.0.1:0", "--silence", "1"])
+        let url = try #require(viewer.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
+                               "\(viewer.output.string)")
+        let seen = try check(["unreachable", url, Self.screenshots])
+        #expect((seen["banner"] as? String)?.contains("ns-mpirun view --session \(pub),\(control)") == true, "\(seen)")
+        viewer.process.terminate()
+        #expect(viewer.finish(timeout: 20) == 0, "\(viewer.output.string)")
+    }
+
+    @Test func badViewerOptionsAreRefusedByName() throws {
+        let remote = try MPIRunner.run(ranks: nil, ["view", "--session", "tcp://127.0.0.1:1,tcp://127.0.0.1:2", "--http", "0.0.0.0:8080"])
+        #expect(remote.status != 0 && remote.stderr.contains("loopback only") && remote.stderr.contains("ssh -L"), "\(remote.stderr)")
+        let one = try MPIRunner.run(ranks: nil, ["view", "--session", "tcp://127.0.0.1:1"])
+        #expect(one.status != 0 && one.stderr.contains("--session takes the publish and control endpoints"), "\(one.stderr)")
+        let stream = try MPIRunner.run(ranks: nil, ["stream", "--view", "example.org:80"])
+        #expect(stream.status != 0 && stream.stderr.contains("loopback only"), "\(stream.stderr)")
+    }
+
+    /// The viewer process serving `url`, found by its listening port.
+    static func viewerPID(url: String) -> Int32? {
+        guard let port = url.split(separator: ":").last?.filter(\.isNumber) else { return nil }
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for p in procs {
+            guard let pid = Int32(p), let cmd = try? String(contentsOfFile: "/proc/\(p)/cmdline", encoding: .utf8) else { continue }
+            let args = cmd.split(separator: "\0").map(String.init)
+            if args.contains("view") && args.contains("--parent") && args.contains(where: { $0.hasSuffix(":0") || $0.hasSuffix(":" + port) }) {
+                return pid
+            }
+        }
+        return nil
+    }
+}
+
+enum Browser {
+    static var ready: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver")
+            && (try? MPIRunner.execute("/usr/bin/env", ["python3", "-c", "import selenium"]).status) == 0
+    }
+}
