@@ -146,7 +146,7 @@ let package = Package(
         ]),
         .testTarget(name: "DomainTests", dependencies: [
             "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
-            "RunLogs", .product(name: "Logging", package: "swift-log"),
+            "RunLogs", "Viewer", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],

@@ -13,7 +13,7 @@ struct ViewerTests {
 
     /// The check script's JSON line, after it exits 0.
     func check(_ arguments: [String]) throws -> [String: Any] {
-        let run = try MPIRunner.execute("/usr/bin/env", ["python3", Self.script] + arguments, timeout: 300)
+        let run = try MPIRunner.execute("/usr/bin/python3", [Self.script] + arguments, timeout: 300)
         let line = run.stdout.split(separator: "\n").last.map(String.init) ?? ""
         try #require(run.status == 0, "the browser check failed:\n\(run.stdout)\n\(String(run.stderr.suffix(3000)))")
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(run.stdout)")
@@ -88,6 +88,6 @@ struct ViewerTests {
 enum Browser {
     static var ready: Bool {
         FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver")
-            && (try? MPIRunner.execute("/usr/bin/env", ["python3", "-c", "import selenium"]).status) == 0
+            && (try? MPIRunner.execute("/usr/bin/python3", ["-c", "import selenium"]).status) == 0
     }
 }
