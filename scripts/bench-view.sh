@@ -14,22 +14,12 @@ dir=$(mktemp -d /tmp/ns-bench-view.XXXXXX)
 "$bin" fccd-sim --scan "$scan" --rate "$rate" --bind 'tcp://127.0.0.1:*' > "$dir/sim.log" 2>&1 &
 sim=$!
 trap 'kill $sim 2>/dev/null || true; [ -n "${session:-}" ] && kill $session 2>/dev/null || true' EXIT
-endpoint=""
-for _ in $(seq 600); do
-    endpoint=$(grep -o 'tcp://127\.0\.0\.1:[0-9]*' "$dir/sim.log" | head -1 || true)
-    [ -n "$endpoint" ] && break
-    sleep 0.1
-done
-[ -n "$endpoint" ] || { cat "$dir/sim.log"; exit 1; }
+. scripts/await-match.sh
+endpoint=$(await_match "$dir/sim.log" 'tcp://127\.0\.0\.1:[0-9]*') || { cat "$dir/sim.log"; exit 1; }
 mpirun -n 2 "$bin" stream --connect "$endpoint" -o "$dir/out" --scans 1 --iterations 50 --view 127.0.0.1:0 > "$dir/stream.log" 2>&1 &
 session=$!
-url=""
-for _ in $(seq 600); do
-    url=$(grep -o 'view: http://[^ ]*' "$dir/stream.log" | head -1 | cut -c7- || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
-[ -n "$url" ] || { cat "$dir/stream.log"; exit 1; }
+url=$(await_match "$dir/stream.log" 'view: http://[^ ]*') || { cat "$dir/stream.log"; exit 1; }
+url=${url#view: }
 /usr/bin/python3 Tests/Browser/viewer_bench.py "$url" "$pages"
 wait $session
 grep 'stream: scan .* done' "$dir/stream.log" || { tail -20 "$dir/stream.log"; exit 1; }

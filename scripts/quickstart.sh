@@ -24,13 +24,9 @@ bash jobs/workstation.sh recon "$run/scan.cxi" -o "$run/recon.cxi" --iterations 
 # 20 frames/s; the session reconstructs while it arrives and writes live/scan-1.cxi.
 "$NS_BIN" fccd-sim --input "$run/raw.cxi" --rate 20 --bind 'tcp://127.0.0.1:*' > "$run/fccd-sim.log" 2>&1 &
 sim=$!
-endpoint=""
-for _ in $(seq 300); do
-    endpoint=$(grep -o 'tcp://127\.0\.0\.1:[0-9]*' "$run/fccd-sim.log" | head -1 || true)
-    [ -n "$endpoint" ] && break
-    sleep 0.1
-done
-[ -n "$endpoint" ] || { cat "$run/fccd-sim.log"; echo "quickstart: fccd-sim did not start" >&2; exit 1; }
+. scripts/await-match.sh
+endpoint=$(await_match "$run/fccd-sim.log" 'tcp://127\.0\.0\.1:[0-9]*' 30) \
+    || { cat "$run/fccd-sim.log"; echo "quickstart: fccd-sim did not start" >&2; exit 1; }
 # --view: the web front-end beside rank 0; open the address it prints to watch the scan arrive.
 bash jobs/workstation.sh stream --connect "$endpoint" -o "$run/live" --scans 1 --iterations 50 \
     --view "127.0.0.1:${NS_VIEW_PORT:-8080}" | tee "$run/stream.log"
