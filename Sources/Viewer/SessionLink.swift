@@ -34,6 +34,8 @@ public final class SessionLink: @unchecked Sendable {
         // A few seconds of messages; beyond that ZeroMQ drops for this viewer alone.
         try socket.setReceiveHighWaterMark(64)
         try socket.setLinger(milliseconds: 0)
+        // A message part larger than any picture a session publishes is refused by ZeroMQ before it is read.
+        try socket.setMaxMessageSize(64 << 20)
         for topic in ["status", "rec", "aux", "log"] { try socket.subscribe(topic) }
         try socket.connect(publishEndpoint)
         started = true
