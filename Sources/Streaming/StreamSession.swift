@@ -377,6 +377,7 @@ public final class StreamSession {
         s["iteration"] = counters.first?[5] ?? 0
         s["fourier_error"] = work?.engine?.history.last?.fourierError ?? 0
         s["scans_done"] = reports.count
+        s["detector"] = options.connect
         receiver.post(status: s)
     }
 

@@ -120,6 +120,15 @@ public final class LiveHub: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// The endpoint the session reads frames from, from its latest status.
+    func detectorEndpoint() -> String? {
+        lock.lock()
+        let json = status
+        lock.unlock()
+        guard let json, let o = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else { return nil }
+        return o["detector"] as? String
+    }
+
     func countMalformed(_ why: String) {
         lock.lock()
         malformed += 1

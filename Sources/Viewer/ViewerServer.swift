@@ -11,6 +11,7 @@ public struct ViewerServer: Sendable {
     public let port: Int
     public let link: SessionLink
     public let hub: LiveHub
+    public let simulator = ScanSimulator()
     let assets: ViewerAssets
 
     public init(host: String, port: Int, link: SessionLink, hub: LiveHub) throws {
@@ -24,7 +25,7 @@ public struct ViewerServer: Sendable {
     /// Serves until SIGTERM or SIGINT; `ready` gets the address actually bound (a port 0 resolved).
     public func run(ready: @escaping @Sendable (String) -> Void) async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        let assets = self.assets, link = self.link, hub = self.hub
+        let assets = self.assets, link = self.link, hub = self.hub, simulator = self.simulator
         router.get("/") { _, _ in assets.response("index.html") }
         router.get("/assets/:name") { _, context in
             assets.response(context.parameters.get("name") ?? "")
@@ -44,6 +45,17 @@ public struct ViewerServer: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: reply)))
         }
+        router.post("/api/simulate") { request, context in
+            guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
+                return Self.json(["ok": false, "error": "send the request as application/json"], status: .unsupportedMediaType)
+            }
+            let body = try await request.body.collect(upTo: 16 << 10)
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] else {
+                return Self.json(["ok": false, "error": "simulate: the body is not a JSON object"])
+            }
+            return Self.json(simulator.start(o, detector: hub.detectorEndpoint()))
+        }
+        router.get("/api/simulate") { _, _ in Self.json(simulator.state()) }
         router.ws("/ws") { _, _ in .upgrade() } onUpgrade: { inbound, outbound, _ in
             let (id, wake) = hub.connect()
             defer { hub.disconnect(id) }

@@ -74,6 +74,7 @@ struct ViewCommand: ParsableCommand {
             done.signal()
         }
         done.wait()
+        server.simulator.stop()
         link.stop()
         if let error = failure.get() { throw ValidationError("view: cannot serve on \(http): \(error)") }
     }

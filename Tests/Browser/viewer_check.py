@@ -4,6 +4,9 @@
         A session in its final phase with FRAMES placed: every panel drawn,
         the counters, ranks and log filled; a parameter set from the form;
         the scan aborted with the button. Screenshot OUTDIR/live.png.
+    python3 viewer_check.py simulate URL OUTDIR
+        A 6x6 simulated scan started from the page's form (a malformed size
+        refused first) and written by the session. Screenshot OUTDIR/simulate.png.
     python3 viewer_check.py unreachable URL OUTDIR
         A viewer pointed at endpoints where no session runs: the page says so
         and what to do. Screenshot OUTDIR/unreachable.png.
@@ -108,6 +111,31 @@ def live(url, frames):
     d.quit()
 
 
+def simulate(url):
+    d = browser()
+    d.get(url)
+    wait(d, "the session's detector endpoint", "return window.nsViewer.status && window.nsViewer.status.detector")
+    scan = d.find_element(By.ID, "sim-scan")
+    scan.clear()
+    scan.send_keys("6x6; rm -rf /")
+    d.find_element(By.ID, "btn-simulate").click()
+    wait(d, "the refusal", "return document.getElementById('simulate-reply').textContent.includes('is not RxC')", 15)
+    refusal = d.find_element(By.ID, "simulate-reply").text
+    scan.clear()
+    scan.send_keys("6x6")
+    rate = d.find_element(By.ID, "sim-rate")
+    rate.clear()
+    rate.send_keys("50")
+    d.find_element(By.ID, "btn-simulate").click()
+    wait(d, "the simulator started", "return document.getElementById('simulate-reply').textContent.startsWith('started:')", 15)
+    started = d.find_element(By.ID, "simulate-reply").text
+    wait(d, "the scan written", "return document.getElementById('log').textContent.includes(' done: ')", 240)
+    wait(d, "the simulator finished", "return document.getElementById('simulate-reply').textContent.endsWith(': sent')", 30)
+    d.save_screenshot(os.path.join(OUT, "simulate.png"))
+    print(json.dumps({"refusal": refusal, "started": started}))
+    d.quit()
+
+
 def unreachable(url):
     d = browser()
     d.get(url)
@@ -127,5 +155,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     if mode == "live":
         live(url, int(sys.argv[4]))
+    elif mode == "simulate":
+        simulate(url)
     else:
         unreachable(url)

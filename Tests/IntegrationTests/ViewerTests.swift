@@ -45,6 +45,27 @@ struct ViewerTests {
         #expect(gone, "the viewer \(viewerPID) outlived its session")
     }
 
+    @Test func aSimulatedScanStartedFromThePageIsWritten() throws {
+        // A free port for the detector, where the page's simulator binds.
+        let context = try ZMQContext()
+        let probe = try ZMQSocket(context, .pull)
+        let detector = try probe.bind("tcp://127.0.0.1:*")
+        probe.close()
+        let dir = NSTemporaryDirectory() + "ns-viewer-sim-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let launcher = try #require(MPIRunner.mpirun)
+        let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", detector, "-o", dir,
+                                                      "--iterations", "3", "--final-seconds", "0", "--scans", "1",
+                                                      "--status-interval", "0.2", "--view", "127.0.0.1:0"])
+        let url = try #require(stream.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
+                               "\(stream.output.string)")
+        let seen = try check(["simulate", url, Self.screenshots])
+        #expect((seen["refusal"] as? String)?.contains("scan: '6x6; rm -rf /' is not RxC") == true, "\(seen)")
+        #expect(stream.finish(timeout: 120) == 0, "\(stream.output.string)")
+        let done = try #require(stream.output.string.firstMatch(of: /scan (sim-[0-9]+) done: .*36 of 36 placed/), "\(stream.output.string)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/\(done.1).cxi"))
+    }
+
     @Test func aSessionThatIsNotThereIsSaidOnThePage() throws {
         // Two ports nothing listens on.
         let context = try ZMQContext()

@@ -352,6 +352,36 @@ async function buildParameters() {
   };
 }
 
+// ---------- simulated scan ----------
+async function simulationState() {
+  const s = await (await fetch("/api/simulate")).json();
+  const reply = $("simulate-reply");
+  if (s.running) {
+    reply.className = "";
+    reply.textContent = `sending ${s.scan_id} (${s.scan} at ${s.rate} frames/s)`;
+    setTimeout(simulationState, 2000);
+  } else if (s.exit_status !== undefined) {
+    reply.className = s.exit_status === 0 ? "" : "bad";
+    reply.textContent = s.exit_status === 0 ? `${s.scan_id}: sent` : `${s.scan_id}: the simulator failed (${s.exit_status}): ${s.output}`;
+  }
+}
+$("simulate").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target.elements, request = { scan: f.scan.value };
+  for (const k of ["rate", "drop", "duplicate", "reorder", "corrupt"]) request[k] = Number(f[k].value);
+  const reply = $("simulate-reply");
+  try {
+    const r = await fetch("/api/simulate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request) });
+    const o = await r.json();
+    reply.className = o.ok ? "" : "bad";
+    reply.textContent = o.ok ? `started: ${o.command}` : o.error;
+    if (o.ok) setTimeout(simulationState, 1000);
+  } catch (err) {
+    reply.className = "bad";
+    reply.textContent = `simulate: the viewer did not answer (${err})`;
+  }
+});
+
 fetch("/api/session").then((r) => r.json()).then((s) => { $("session").textContent = `session ${s.publish}`; });
 drawErrors();
 connect();
