@@ -138,3 +138,24 @@ func editDistance(_ a: [Character], _ b: [Character]) -> Int {
     }
     return previous[b.count]
 }
+
+extension ParameterSpec {
+    /// The declaration as JSON gives it: name, type (integer, number,
+    /// boolean, string, choice), min and max or choices, unit and doc.
+    public var declaration: [String: Any] {
+        var d: [String: Any] = ["name": name, "doc": doc]
+        if let unit { d["unit"] = unit }
+        switch kind {
+        case .integer(let r):
+            d["type"] = "integer"
+            if let r { d["min"] = r.lowerBound; d["max"] = r.upperBound }
+        case .number(let r):
+            d["type"] = "number"
+            if let r { d["min"] = r.lowerBound; d["max"] = r.upperBound }
+        case .boolean: d["type"] = "boolean"
+        case .string: d["type"] = "string"
+        case .choice(let c): d["type"] = "choice"; d["choices"] = c
+        }
+        return d
+    }
+}

@@ -85,27 +85,8 @@ public struct LiveSettings: Codable, Sendable, Equatable {
         ParameterSpec("publish_every", .integer(0...1_000_000), default: nil, doc: "Iterations between published reconstructions (0: at the end only)."),
     ]
 
-    /// The declarations as the control port's `parameters` reply gives them:
-    /// name, type (integer, number, boolean, string, choice), min and max or
-    /// choices, unit and doc.
-    public static var declarations: [[String: Any]] {
-        parameters.map { spec in
-            var d: [String: Any] = ["name": spec.name, "doc": spec.doc]
-            if let unit = spec.unit { d["unit"] = unit }
-            switch spec.kind {
-            case .integer(let r):
-                d["type"] = "integer"
-                if let r { d["min"] = r.lowerBound; d["max"] = r.upperBound }
-            case .number(let r):
-                d["type"] = "number"
-                if let r { d["min"] = r.lowerBound; d["max"] = r.upperBound }
-            case .boolean: d["type"] = "boolean"
-            case .string: d["type"] = "string"
-            case .choice(let c): d["type"] = "choice"; d["choices"] = c
-            }
-            return d
-        }
-    }
+    /// The declarations as the control port's `parameters` reply gives them.
+    public static var declarations: [[String: Any]] { parameters.map(\.declaration) }
 
     /// Checks a `set` request's fields with the declared parameters; the
     /// settings, or every problem, each naming its field.

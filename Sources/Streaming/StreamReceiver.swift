@@ -193,7 +193,7 @@ final class StreamReceiver: @unchecked Sendable {
                                     "message": String(line.prefix(4096))]
         guard let json = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) else { return }
         logLock.lock()
-        // A burst beyond what a viewer could read is cut, and the cut said once.
+        // A burst beyond what a viewer could read is cut (every line stays in the log file).
         if logOutbox.count < 1000 { logOutbox.append([Array("log".utf8), Array(json), []]) }
         logLock.unlock()
     }

@@ -421,7 +421,7 @@ public final class StreamSession {
             "scan_id": w.start.scanID, "iteration": engine.iteration, "published_at": now, "byteorder": "little",
             "parts": [["name": "mask", "dtype": "uint8", "shape": [w.frameSize, w.frameSize]],
                       ["name": "dpc_y", "dtype": "float32", "shape": grid], ["name": "dpc_x", "dtype": "float32", "shape": grid],
-                      ["name": "positions_m", "dtype": "float32", "shape": [stxm.transmission.count, 2]]],
+                      ["name": "positions_m", "dtype": "float32", "shape": [w.positions.count, 2]]],
         ]
         let auxJSON = (try? JSONSerialization.data(withJSONObject: aux, options: [.sortedKeys])).map { Array($0) } ?? []
         receiver.publish([Array("aux".utf8), auxJSON, w.validPixels, real(stxm.dpcYImage.map(Float.init)),

@@ -35,22 +35,15 @@ public struct ViewerServer: Sendable {
         router.get("/api/session") { _, _ in
             Self.json(["publish": link.publishEndpoint, "control": link.controlEndpoint])
         }
-        router.post("/api/control") { request, context in
-            // JSON only: a cross-site form cannot send it without the browser asking first, which is never answered.
-            guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
-                return Self.json(["ok": false, "error": "send the request as application/json"], status: .unsupportedMediaType)
-            }
-            let body = Data(buffer: try await request.body.collect(upTo: 64 << 10))
+        router.post("/api/control") { request, _ in
+            guard let body = try await Self.jsonBody(request, limit: 64 << 10) else { return Self.notJSON }
             let reply = await Self.detached { link.answer(body) }
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: reply)))
         }
-        router.post("/api/simulate") { request, context in
-            guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
-                return Self.json(["ok": false, "error": "send the request as application/json"], status: .unsupportedMediaType)
-            }
-            let body = try await request.body.collect(upTo: 16 << 10)
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] else {
+        router.post("/api/simulate") { request, _ in
+            guard let body = try await Self.jsonBody(request, limit: 16 << 10) else { return Self.notJSON }
+            guard let o = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
                 return Self.json(["ok": false, "error": "simulate: the body is not a JSON object"])
             }
             return Self.json(simulator.start(o, detector: hub.detectorEndpoint()))
@@ -94,6 +87,15 @@ public struct ViewerServer: Sendable {
             logger: logger)
         try await app.runService()
     }
+
+    /// A state-changing request's body, or nil when it is not sent as JSON: a cross-site
+    /// form cannot send JSON without the browser asking first, which is never answered.
+    static func jsonBody(_ request: Request, limit: Int) async throws -> Data? {
+        guard request.headers[.contentType]?.hasPrefix("application/json") == true else { return nil }
+        return Data(buffer: try await request.body.collect(upTo: limit))
+    }
+
+    static var notJSON: Response { json(["ok": false, "error": "send the request as application/json"], status: .unsupportedMediaType) }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)

@@ -44,6 +44,13 @@ def wait(d, what, script, timeout=90):
     fail(d, f"timed out waiting for {what}")
 
 
+def fill(d, element_id, text):
+    field = d.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+    return field
+
+
 def fail(d, reason):
     seen = d.execute_script("return JSON.stringify({viewer: window.nsViewer, banner: document.getElementById('banner').textContent, "
                             "reply: document.getElementById('control-reply').textContent})")
@@ -88,14 +95,11 @@ def live(url, frames):
 
     # A live parameter from the form built from the session's declarations.
     wait(d, "the parameter form", "return document.getElementById('param-publish_every') !== null")
-    field = d.find_element(By.ID, "param-publish_every")
-    field.clear()
-    field.send_keys("1")
+    fill(d, "param-publish_every", "1")
     d.find_element(By.ID, "btn-set").click()
     wait(d, "the set reply", "return document.getElementById('control-reply').textContent === 'set: done'", 15)
     # A value out of the declared range is refused by the session, and the page says why.
-    field.clear()
-    field.send_keys("-3")
+    fill(d, "param-publish_every", "-3")
     d.execute_script("document.getElementById('param-publish_every').removeAttribute('min')")
     d.find_element(By.ID, "btn-set").click()
     wait(d, "the refusal", "return document.getElementById('control-reply').textContent.includes('publish_every')", 15)
@@ -115,17 +119,12 @@ def simulate(url):
     d = browser()
     d.get(url)
     wait(d, "the session's detector endpoint", "return window.nsViewer.status && window.nsViewer.status.detector")
-    scan = d.find_element(By.ID, "sim-scan")
-    scan.clear()
-    scan.send_keys("6x6; rm -rf /")
+    fill(d, "sim-scan", "6x6; rm -rf /")
     d.find_element(By.ID, "btn-simulate").click()
     wait(d, "the refusal", "return document.getElementById('simulate-reply').textContent.includes('is not RxC')", 15)
     refusal = d.find_element(By.ID, "simulate-reply").text
-    scan.clear()
-    scan.send_keys("6x6")
-    rate = d.find_element(By.ID, "sim-rate")
-    rate.clear()
-    rate.send_keys("50")
+    fill(d, "sim-scan", "6x6")
+    fill(d, "sim-rate", "50")
     d.find_element(By.ID, "btn-simulate").click()
     wait(d, "the simulator started", "return document.getElementById('simulate-reply').textContent.startsWith('started:')", 15)
     started = d.find_element(By.ID, "simulate-reply").text
