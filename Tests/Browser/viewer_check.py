@@ -21,6 +21,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
 PANELS = ["object-amp", "object-phase", "probe", "frame", "stxm", "dpc-x", "dpc-y"]
@@ -32,6 +33,19 @@ def browser():
         options.add_argument(a)
     driver = os.environ.get("NS_CHROMEDRIVER", "/usr/bin/chromedriver")
     return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def open_page(d, url):
+    # The address is printed once the viewer listens, but on a loaded machine the first
+    # connection can still be refused; a few tries, then the error.
+    for attempt in range(20):
+        try:
+            d.get(url)
+            return
+        except WebDriverException as e:
+            if "ERR_CONNECTION_REFUSED" not in str(e) or attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 def wait(d, what, script, timeout=90):
@@ -73,7 +87,7 @@ return Math.sqrt(Math.max(0, s2 / n - (s / n) ** 2));
 
 def live(url, frames):
     d = browser()
-    d.get(url)
+    open_page(d, url)
     wait(d, "a reconstruction drawn", "return window.nsViewer.recsDrawn >= 2")
     wait(d, f"every one of {frames} frames placed", f"return document.getElementById('count-placed').textContent === '{frames}'"
          f" && document.getElementById('count-expected').textContent === '{frames}'")
@@ -117,7 +131,7 @@ def live(url, frames):
 
 def simulate(url):
     d = browser()
-    d.get(url)
+    open_page(d, url)
     wait(d, "the session's detector endpoint", "return window.nsViewer.status && window.nsViewer.status.detector")
     fill(d, "sim-scan", "6x6; rm -rf /")
     d.find_element(By.ID, "btn-simulate").click()
@@ -137,7 +151,7 @@ def simulate(url):
 
 def unreachable(url):
     d = browser()
-    d.get(url)
+    open_page(d, url)
     wait(d, "the unreachable banner", "const b = document.getElementById('banner');"
          "return !b.classList.contains('hidden') && b.textContent.includes('No status from the session')", 30)
     banner = d.find_element(By.ID, "banner").text

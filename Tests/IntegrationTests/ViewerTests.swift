@@ -12,10 +12,15 @@ struct ViewerTests {
     static let screenshots = NSTemporaryDirectory() + "ns-viewer-screenshots"
 
     /// The check script's JSON line, after it exits 0.
-    func check(_ arguments: [String]) throws -> [String: Any] {
+    /// `server`: the process serving the page, whose state and output a failure reports.
+    func check(_ arguments: [String], server: BackgroundProcess) throws -> [String: Any] {
         let run = try MPIRunner.execute("/usr/bin/python3", [Self.script] + arguments, timeout: 300)
         let line = run.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        try #require(run.status == 0, "the browser check failed:\n\(run.stdout)\n\(String(run.stderr.suffix(3000)))")
+        try #require(run.status == 0, """
+            the browser check failed:\n\(run.stdout)\n\(String(run.stderr.suffix(3000)))
+            the server \(server.process.isRunning ? "still runs" : "exited with \(server.process.terminationStatus)"):
+            \(String(server.output.string.suffix(3000)))
+            """)
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(run.stdout)")
     }
 
@@ -28,7 +33,7 @@ struct ViewerTests {
         #expect(try feed.ask(s.control, #"{"command": "set", "final_iterations": 1000000}"#)["ok"] as? Bool == true)
         try hostile.scan("one")
         let frames = feed.scan.scan.frames
-        let seen = try check(["live", url, Self.screenshots, "\(frames)"])
+        let seen = try check(["live", url, Self.screenshots, "\(frames)"], server: s.process)
         print("viewer check: \(seen)")
         // The session says what the page did: the set applied, the scan aborted and not written.
         #expect(s.process.await("publish every 1", timeout: 10) != nil, "\(s.process.output.string)")
@@ -59,7 +64,7 @@ struct ViewerTests {
                                                       "--status-interval", "0.2", "--view", "127.0.0.1:0"])
         let url = try #require(stream.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
                                "\(stream.output.string)")
-        let seen = try check(["simulate", url, Self.screenshots])
+        let seen = try check(["simulate", url, Self.screenshots], server: stream)
         #expect((seen["refusal"] as? String)?.contains("scan: '6x6; rm -rf /' is not RxC") == true, "\(seen)")
         #expect(stream.finish(timeout: 120) == 0, "\(stream.output.string)")
         let done = try #require(stream.output.string.firstMatch(of: /scan (sim-[0-9]+) done: .*36 of 36 placed/), "\(stream.output.string)")
@@ -76,7 +81,7 @@ struct ViewerTests {
         let viewer = try BackgroundProcess(MPIRunner.executable, ["view", "--session", "\(pub),\(control)", "--http", "127.0.0.1:0", "--silence", "1"])
         let url = try #require(viewer.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
                                "\(viewer.output.string)")
-        let seen = try check(["unreachable", url, Self.screenshots])
+        let seen = try check(["unreachable", url, Self.screenshots], server: viewer)
         #expect((seen["banner"] as? String)?.contains("ns-mpirun view --session \(pub),\(control)") == true, "\(seen)")
         viewer.process.terminate()
         #expect(viewer.finish(timeout: 20) == 0, "\(viewer.output.string)")
