@@ -114,7 +114,7 @@ let package = Package(
         ]),
         // The web front-end: a separate process that subscribes to a session and serves the page and its WebSocket.
         .target(name: "Viewer", dependencies: [
-            "SwiftZMQ",
+            "SwiftZMQ", "SwiftHDF5", "CXI", "Recon", .product(name: "Numerics", package: "swift-numerics"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Logging", package: "swift-log"),

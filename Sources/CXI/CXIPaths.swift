@@ -29,7 +29,7 @@ public enum CXIPaths {
     public static let image = "/entry_1/image_1/data"
 
     /// Places other tools put the frames, translations and mask, in the order tried.
-    static let dataCandidates = [dataLink, data]
-    static let translationCandidates = [translationLink, translation, "/entry_1/sample_1/geometry/translation",
+    public static let dataCandidates = [dataLink, data]
+    public static let translationCandidates = [translationLink, translation, "/entry_1/sample_1/geometry/translation",
                                         "/entry_1/sample_3/geometry/translation"]
 }

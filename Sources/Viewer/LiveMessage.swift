@@ -1,19 +1,14 @@
 import Foundation
 
 /// A message from a session's publish port, checked and put in the form the
-/// page reads. Images go to the browser as one binary WebSocket message:
-/// a little-endian UInt32 header length, the JSON header (padded with
-/// spaces to a multiple of 4 bytes), then the bodies, each padded to a
-/// multiple of 4 so the page views them as typed arrays without copying.
-/// The header is the session's, with `type` and `parts` (name, dtype,
-/// shape, offset and bytes of each body, offsets from the bodies' start).
+/// page reads. Images go to the browser as one binary WebSocket message
+/// (BinaryMessage): the session's header with `type` and `parts`.
 enum LiveMessage {
     case status(String)
     case image(kind: String, [UInt8])
     case log(String)
     case malformed(String)
 
-    static let itemSize = ["complex64": 8, "float32": 4, "uint8": 1]
     /// The largest image part the viewer accepts, in elements (a 4096 x 4096 object).
     static let maxElements = 1 << 24
 
@@ -49,10 +44,9 @@ enum LiveMessage {
 
     private static func image(_ kind: String, header: [String: Any], declared: [(name: String, dtype: String, shape: Any?)],
                               bodies: [[UInt8]]) -> LiveMessage {
-        var described: [[String: Any]] = []
-        var offset = 0
+        var checked: [BinaryMessage.Body] = []
         for (d, body) in zip(declared, bodies) {
-            guard let size = itemSize[d.dtype] else { return .malformed("\(kind): \(d.name) has an unknown dtype '\(d.dtype.prefix(16))'") }
+            guard let size = BinaryMessage.itemSize[d.dtype] else { return .malformed("\(kind): \(d.name) has an unknown dtype '\(d.dtype.prefix(16))'") }
             guard let shape = d.shape as? [Int], !shape.isEmpty, shape.count <= 3, shape.allSatisfy({ $0 > 0 && $0 <= maxElements }) else {
                 return .malformed("\(kind): \(d.name) has no valid shape")
             }
@@ -60,21 +54,10 @@ enum LiveMessage {
             guard elements <= maxElements, elements * size == body.count else {
                 return .malformed("\(kind): \(d.name) holds \(body.count) bytes, its shape \(shape) of \(d.dtype) needs \(elements <= maxElements ? elements * size : -1)")
             }
-            described.append(["name": d.name, "dtype": d.dtype, "shape": shape, "offset": offset, "bytes": body.count])
-            offset += (body.count + 3) & ~3
+            checked.append(BinaryMessage.Body(name: d.name, dtype: d.dtype, shape: shape, bytes: body))
         }
-        var h = header
-        h["type"] = kind
-        h["parts"] = described
-        guard var text = json(h).map({ Array($0.utf8) }) else { return .malformed("\(kind): header cannot be re-encoded") }
-        while text.count % 4 != 0 { text.append(0x20) }
-        var out = [UInt8]()
-        out.reserveCapacity(4 + text.count + offset)
-        withUnsafeBytes(of: UInt32(text.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: text)
-        for body in bodies {
-            out.append(contentsOf: body)
-            out.append(contentsOf: [UInt8](repeating: 0, count: ((body.count + 3) & ~3) - body.count))
+        guard let out = BinaryMessage.encode(header: header.merging(["type": kind]) { $1 }, bodies: checked) else {
+            return .malformed("\(kind): header cannot be re-encoded")
         }
         return .image(kind: kind, out)
     }

@@ -5,8 +5,9 @@ import Hummingbird
 /// are closed) and read once at start.
 struct ViewerAssets: Sendable {
     private let files: [String: (type: String, bytes: [UInt8])]
-    static let names = ["index.html": "text/html; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8",
-                        "viewer.css": "text/css; charset=utf-8"]
+    static let names = ["index.html": "text/html; charset=utf-8", "files.html": "text/html; charset=utf-8",
+                        "common.js": "text/javascript; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8",
+                        "files.js": "text/javascript; charset=utf-8", "viewer.css": "text/css; charset=utf-8"]
 
     static func load() throws -> ViewerAssets {
         var files: [String: (String, [UInt8])] = [:]

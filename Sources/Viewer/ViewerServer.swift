@@ -3,40 +3,47 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 
-/// The viewer's HTTP side: the page and its assets, the control requests
-/// the page makes (passed on to the session's control port), and the
-/// WebSocket that carries the live messages.
+/// The viewer's HTTP side: the pages and their assets, the control requests
+/// the live page makes (passed on to the session's control port), the
+/// WebSocket that carries the live messages, and the files page's requests.
+/// Either side may be absent: a viewer of files only, or of a session only.
 public struct ViewerServer: Sendable {
     public let host: String
     public let port: Int
-    public let link: SessionLink
+    public let link: SessionLink?
     public let hub: LiveHub
+    public let files: ResultFiles?
     public let simulator = ScanSimulator()
     let assets: ViewerAssets
 
-    public init(host: String, port: Int, link: SessionLink, hub: LiveHub) throws {
+    public init(host: String, port: Int, link: SessionLink?, hub: LiveHub, files: ResultFiles? = nil) throws {
         self.host = host
         self.port = port
         self.link = link
         self.hub = hub
+        self.files = files
         assets = try ViewerAssets.load()
     }
 
     /// Serves until SIGTERM or SIGINT; `ready` gets the address actually bound (a port 0 resolved).
     public func run(ready: @escaping @Sendable (String) -> Void) async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        let assets = self.assets, link = self.link, hub = self.hub, simulator = self.simulator
-        router.get("/") { _, _ in assets.response("index.html") }
+        let assets = self.assets, files = self.files, link = self.link, hub = self.hub, simulator = self.simulator
+        router.get("/") { _, _ in link == nil ? Response.redirect(to: "/files") : assets.response("index.html") }
+        router.get("/files") { _, _ in assets.response("files.html") }
         router.get("/assets/:name") { _, context in
             assets.response(context.parameters.get("name") ?? "")
         }
         router.get("/favicon.ico") { _, _ in Response(status: .noContent) }
         router.get("/api/stats") { _, _ in Self.json(hub.stats()) }
         router.get("/api/session") { _, _ in
-            Self.json(["publish": link.publishEndpoint, "control": link.controlEndpoint])
+            var o: [String: Any] = ["files": files != nil]
+            if let link { o["publish"] = link.publishEndpoint; o["control"] = link.controlEndpoint }
+            return Self.json(o)
         }
         router.post("/api/control") { request, _ in
             guard let body = try await Self.jsonBody(request, limit: 64 << 10) else { return Self.notJSON }
+            guard let link else { return Self.json(["ok": false, "error": "this viewer was started without --session"]) }
             let reply = await Self.detached { link.answer(body) }
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: reply)))
@@ -49,6 +56,7 @@ public struct ViewerServer: Sendable {
             return Self.json(simulator.start(o, detector: hub.detectorEndpoint()))
         }
         router.get("/api/simulate") { _, _ in Self.json(simulator.state()) }
+        addFileRoutes(router)
         router.ws("/ws") { _, _ in .upgrade() } onUpgrade: { inbound, outbound, _ in
             let (id, wake) = hub.connect()
             defer { hub.disconnect(id) }

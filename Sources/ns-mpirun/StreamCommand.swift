@@ -141,7 +141,7 @@ struct StreamCommand: ParsableCommand {
             try StreamStage.runSession(world, options: options, logDirectory: logDir, echo: !quiet) { control, publish in
                 guard let view, let control, let publish else { return }
                 do {
-                    viewer = try ViewerChild(publish: publish, control: control, http: view)
+                    viewer = try ViewerChild(publish: publish, control: control, http: view, files: options.outputDirectory)
                 } catch {
                     print("stream: the viewer did not start (\(error)); the session goes on without it")
                 }

@@ -5,17 +5,21 @@ import Viewer
 struct ViewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "view",
-        abstract: "The web front-end: watch and steer a live session in a browser.",
+        abstract: "The web front-end: watch and steer a live session in a browser, and browse result files.",
         discussion: """
             A separate process (not an MPI rank): it subscribes to a running session's publish port, passes the \
             page's requests to its control port, and serves the page on --http with a WebSocket for live updates. \
             Every file the page needs is served by this program (no internet access is needed). The session cannot \
-            tell whether a viewer is connected. `stream --view HOST:PORT` starts one beside rank 0. The page \
-            serves loopback only: from another machine, tunnel it (ssh -L 8080:127.0.0.1:8080 HOST).
+            tell whether a viewer is connected. `stream --view HOST:PORT` starts one beside rank 0. With --files DIR \
+            the page also lists the CXI files under DIR and shows each one's object, probe, errors, positions, scan \
+            images, frame histograms and metadata. The page serves loopback only: from another machine, tunnel it \
+            (ssh -L 8080:127.0.0.1:8080 HOST).
             """)
 
     @Option(help: "The session's publish and control endpoints, comma-separated (as `stream --publish ... --control ...` bound them).")
-    var session: String
+    var session: String?
+    @Option(help: "A folder whose CXI files (and its subfolders') the page lists and opens.")
+    var files: String?
     @Option(help: "Address to serve the page on, HOST:PORT (port 0: any free port; the URL is printed).")
     var http = "127.0.0.1:8080"
     @Option(help: "Seconds without a status message before the page says the session is unreachable.")
@@ -23,8 +27,9 @@ struct ViewCommand: ParsableCommand {
     @Option(help: .hidden)
     var parent: Int32?
 
-    var endpoints: (publish: String, control: String) {
+    var endpoints: (publish: String, control: String)? {
         get throws {
+            guard let session else { return nil }
             let parts = session.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, parts.allSatisfy({ $0.hasPrefix("tcp://") || $0.hasPrefix("ipc://") }) else {
                 throw ValidationError("--session takes the publish and control endpoints, comma-separated (tcp://127.0.0.1:5557,tcp://127.0.0.1:5556), got '\(session)'")
@@ -48,25 +53,34 @@ struct ViewCommand: ParsableCommand {
     }
 
     func validate() throws {
+        guard session != nil || files != nil else {
+            throw ValidationError("give --session PUB,CONTROL (a live session), --files DIR (result files), or both")
+        }
         _ = try endpoints
         _ = try address
         guard silence > 0, silence.isFinite else { throw ValidationError("--silence must be a positive number of seconds, got \(silence)") }
     }
 
     func run() throws {
-        let (publish, control) = try endpoints
+        let endpoints = try endpoints
         let (host, port) = try address
         let hub = LiveHub()
-        let link = try SessionLink(publish: publish, control: control, hub: hub, silence: silence)
-        try link.start()
-        let server = try ViewerServer(host: host, port: port, link: link, hub: hub)
+        let link = try endpoints.map { try SessionLink(publish: $0.publish, control: $0.control, hub: hub, silence: silence) }
+        try link?.start()
+        let results = try files.map { dir in
+            do { return try ResultFiles(directory: dir) } catch { throw ValidationError("\(error)") }
+        }
+        let server = try ViewerServer(host: host, port: port, link: link, hub: hub, files: results)
         let done = DispatchSemaphore(value: 0)
         if let parent { Self.endWith(parent) }
         let failure = LockedError()
         Task {
             do {
                 try await server.run { url in
-                    FileHandle.standardOutput.write(Data("view: \(url) (session: publish \(publish), control \(control))\n".utf8))
+                    var serves: [String] = []
+                    if let endpoints { serves.append("session: publish \(endpoints.publish), control \(endpoints.control)") }
+                    if let results { serves.append("files: \(results.root)") }
+                    FileHandle.standardOutput.write(Data("view: \(url) (\(serves.joined(separator: "; ")))\n".utf8))
                 }
             } catch {
                 failure.set(error)
@@ -75,7 +89,7 @@ struct ViewCommand: ParsableCommand {
         }
         done.wait()
         server.simulator.stop()
-        link.stop()
+        link?.stop()
         if let error = failure.get() { throw ValidationError("view: cannot serve on \(http): \(error)") }
     }
 }

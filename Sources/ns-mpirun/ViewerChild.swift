@@ -6,9 +6,11 @@ import Foundation
 final class ViewerChild {
     private let process = Process()
 
-    init(publish: String, control: String, http: String) throws {
+    /// `files`: the session's output folder, so its written scans can be opened from the page.
+    init(publish: String, control: String, http: String, files: String?) throws {
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["view", "--session", "\(publish),\(control)", "--http", http, "--parent", "\(getpid())"]
+            + (files.map { ["--files", $0] } ?? [])
         // MPI's launcher variables would make the child think it is a rank.
         process.environment = ProcessInfo.processInfo.environment.filter { key, _ in
             !["OMPI_", "PMI", "PMIX_", "SLURM_PROCID", "HYDRA_", "MPI_LOCALRANKID"].contains { key.hasPrefix($0) }

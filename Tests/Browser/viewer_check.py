@@ -10,6 +10,13 @@
     python3 viewer_check.py unreachable URL OUTDIR
         A viewer pointed at endpoints where no session runs: the page says so
         and what to do. Screenshot OUTDIR/unreachable.png.
+    python3 viewer_check.py files URL OUTDIR RECONSTRUCTION SCAN FRAME
+        The files page of a viewer started with --files: RECONSTRUCTION (a
+        name under that folder) opened from the list, its object, phase and
+        probe drawn with the scan positions and tiles on it, its error
+        history plotted; then SCAN opened, frame FRAME's histogram and the
+        all-photons histogram shown; a name leading outside the folder
+        refused on the page. Screenshots OUTDIR/files.png, files-scan.png.
 
 Prints one JSON line of what it saw; exits 1 with the reason when a check fails.
 """
@@ -66,8 +73,9 @@ def fill(d, element_id, text):
 
 
 def fail(d, reason):
-    seen = d.execute_script("return JSON.stringify({viewer: window.nsViewer, banner: document.getElementById('banner').textContent, "
-                            "reply: document.getElementById('control-reply').textContent})")
+    seen = d.execute_script("return JSON.stringify({viewer: window.nsViewer, files: window.nsFiles, "
+                            "banner: document.getElementById('banner').textContent, "
+                            "reply: (document.getElementById('control-reply') || {}).textContent})")
     d.save_screenshot(os.path.join(OUT, "failure.png"))
     print(json.dumps({"failed": reason, "page": seen}))
     d.quit()
@@ -163,6 +171,40 @@ def unreachable(url):
     d.quit()
 
 
+def files(url, reconstruction, scan, frame):
+    d = browser()
+    open_page(d, url + "files")
+    wait(d, "the file list", "return window.nsFiles.listed >= 2")
+    row = f"return document.querySelector('#file-list tr[data-name=\"' + arguments[0] + '\"]')"
+    d.execute_script(row, reconstruction).click()
+    wait(d, "the object drawn", "return window.nsFiles.objectDrawn && window.nsFiles.positionsDrawn > 0")
+    spreads = {p: d.execute_script(SPREAD, p) for p in ["object-amp", "object-phase", "probe"]}
+    blank = [p for p, v in spreads.items() if not v > 0]
+    if blank:
+        fail(d, f"blank panels: {blank} ({spreads})")
+    metadata = d.find_element(By.ID, "metadata").text
+    opened = d.execute_script("return JSON.parse(JSON.stringify(window.nsFiles))")
+    d.save_screenshot(os.path.join(OUT, "files.png"))
+
+    d.execute_script(row, scan).click()
+    wait(d, "the scan's frame and photons", "return window.nsFiles.opened === arguments[0] && window.nsFiles.frameIndex === 0"
+         " && window.nsFiles.photonPixels > 0".replace("arguments[0]", json.dumps(scan)))
+    fill(d, "frame-index", str(frame))
+    d.find_element(By.ID, "btn-frame").click()
+    wait(d, f"frame {frame}", f"return window.nsFiles.frameIndex === {frame}")
+    spread = d.execute_script(SPREAD, "frame")
+    if not spread > 0:
+        fail(d, "the frame panel is blank")
+    d.save_screenshot(os.path.join(OUT, "files-scan.png"))
+    scanned = d.execute_script("return JSON.parse(JSON.stringify(window.nsFiles))")
+
+    # A name that leads outside the folder: refused, and the page says why.
+    d.execute_script("openFile('../' + arguments[0])", scan)
+    wait(d, "the refusal", "return (window.nsFiles.error || '').includes(\"without '..'\")", 15)
+    print(json.dumps({"reconstruction": opened, "scan": scanned, "metadata": metadata, "refusal": d.execute_script("return window.nsFiles.error")}))
+    d.quit()
+
+
 if __name__ == "__main__":
     mode, url, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(OUT, exist_ok=True)
@@ -170,5 +212,7 @@ if __name__ == "__main__":
         live(url, int(sys.argv[4]))
     elif mode == "simulate":
         simulate(url)
+    elif mode == "files":
+        files(url, sys.argv[4], sys.argv[5], int(sys.argv[6]))
     else:
         unreachable(url)

@@ -1,4 +1,6 @@
+import CXI
 import Foundation
+import SwiftHDF5
 import SwiftZMQ
 import Testing
 
@@ -87,11 +89,57 @@ struct ViewerTests {
         #expect(viewer.finish(timeout: 20) == 0, "\(viewer.output.string)")
     }
 
+    @Test func theFilesPageShowsAReconstructionAndAScan() throws {
+        let dir = NSTemporaryDirectory() + "ns-viewer-files-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/recon", withIntermediateDirectories: true)
+        let made = try MPIRunner.run(ranks: nil, ["simulate", "-o", dir + "/scan.cxi", "--scan", "spiral:60", "--seed", "5"])
+        try #require(made.status == 0, "\(made.stderr)")
+        let solved = try MPIRunner.run(ranks: 2, ["recon", dir + "/scan.cxi", "-o", dir + "/recon/rec.cxi", "--iterations", "4"])
+        try #require(solved.status == 0, "\(solved.stderr)")
+        let viewer = try BackgroundProcess(MPIRunner.executable, ["view", "--files", dir, "--http", "127.0.0.1:0"])
+        defer { viewer.process.terminate(); _ = viewer.finish(timeout: 20) }
+        let url = try #require(viewer.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
+                               "\(viewer.output.string)")
+        let frame = 5
+        let seen = try check(["files", url, Self.screenshots, "recon/rec.cxi", "scan.cxi", "\(frame)"], server: viewer)
+        print("files check: \(seen)")
+
+        // What the page drew is what the files hold.
+        let reconstruction = try #require(seen["reconstruction"] as? [String: Any])
+        #expect(reconstruction["positionsDrawn"] as? Int == 60 && reconstruction["tilesDrawn"] as? Int == 2, "\(reconstruction)")
+        let rec = try HDF5File(path: dir + "/recon/rec.cxi", mode: .readOnly)
+        let fourier = try rec.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        let nrmse = try rec.read("/entry_1/image_1/process_1/ns_truth_nrmse", as: Double.self).filter(\.isFinite)
+        try rec.close()
+        #expect(fourier.count == 4 && !nrmse.isEmpty)
+        #expect(reconstruction["errorPoints"] as? Int == fourier.count + nrmse.count, "\(reconstruction)")
+        #expect((seen["metadata"] as? String)?.contains("recon/rec.cxi --iterations 4") == true, "\(seen)")
+
+        let scan = try #require(seen["scan"] as? [String: Any])
+        let reader = try CXIReader(path: dir + "/scan.cxi")
+        let pixels = reader.scan.frameHeight * reader.scan.frameWidth
+        let all = try reader.readFrames(first: 0, count: reader.frameCount)
+        let frameSum = all[(frame * pixels)..<((frame + 1) * pixels)].reduce(0.0) { $0 + Double($1) }
+        let total = all.reduce(0.0) { $0 + Double($1) }
+        #expect(scan["framePixels"] as? Int == pixels && scan["photonPixels"] as? Int == pixels * reader.frameCount, "\(scan)")
+        #expect(abs((scan["frameTotal"] as? Double ?? 0) - frameSum) <= 1e-6 * frameSum, "\(scan) vs \(frameSum)")
+        #expect(abs((scan["photonTotal"] as? Double ?? 0) - total) <= 1e-6 * total, "\(scan) vs \(total)")
+        // Every positive count on the frame lies in a drawn bin (none under 10^-3 or over 10^7 photons here).
+        let positive = all[(frame * pixels)..<((frame + 1) * pixels)].filter { $0 > 0 }.count
+        #expect(scan["frameCounted"] as? Int == positive, "\(scan)")
+        #expect((seen["refusal"] as? String)?.contains("without '..'") == true, "\(seen)")
+    }
+
     @Test func badViewerOptionsAreRefusedByName() throws {
         let remote = try MPIRunner.run(ranks: nil, ["view", "--session", "tcp://127.0.0.1:1,tcp://127.0.0.1:2", "--http", "0.0.0.0:8080"])
         #expect(remote.status != 0 && remote.stderr.contains("loopback only") && remote.stderr.contains("ssh -L"), "\(remote.stderr)")
         let one = try MPIRunner.run(ranks: nil, ["view", "--session", "tcp://127.0.0.1:1"])
         #expect(one.status != 0 && one.stderr.contains("--session takes the publish and control endpoints"), "\(one.stderr)")
+        let neither = try MPIRunner.run(ranks: nil, ["view"])
+        #expect(neither.status != 0 && neither.stderr.contains("--session PUB,CONTROL") && neither.stderr.contains("--files DIR"), "\(neither.stderr)")
+        let folder = try MPIRunner.run(ranks: nil, ["view", "--files", "/no/such/folder"])
+        #expect(folder.status != 0 && folder.stderr.contains("--files /no/such/folder: no such directory"), "\(folder.stderr)")
         let stream = try MPIRunner.run(ranks: nil, ["stream", "--view", "example.org:80"])
         #expect(stream.status != 0 && stream.stderr.contains("loopback only"), "\(stream.stderr)")
     }

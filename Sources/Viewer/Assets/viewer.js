@@ -1,151 +1,28 @@
 // Nanosurveyor live view: draws what the viewer process passes on from a
 // session's publish port (docs/viewer.md), and sends control requests.
+// common.js comes first.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 // What the page has done, for people and for the browser tests.
 window.nsViewer = { recsDrawn: 0, lastIteration: -1, lastLatency: NaN, scanID: null, logLines: 0, status: null };
 
-// ---------- colour maps ----------
-function lerpMap(stops) {
-  const lut = new Uint8ClampedArray(256 * 3);
-  for (let i = 0; i < 256; i++) {
-    const t = i / 255 * (stops.length - 1), k = Math.min(stops.length - 2, Math.floor(t)), f = t - k;
-    for (let c = 0; c < 3; c++) lut[i * 3 + c] = stops[k][c] + (stops[k + 1][c] - stops[k][c]) * f;
-  }
-  return lut;
-}
-function hsv(h, s, v) {
-  const i = Math.floor(h * 6), f = h * 6 - i, p = v * (1 - s), q = v * (1 - f * s), t = v * (1 - (1 - f) * s);
-  const m = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][((i % 6) + 6) % 6];
-  return [m[0] * 255, m[1] * 255, m[2] * 255];
-}
-const MAPS = {
-  grey: lerpMap([[0, 0, 0], [255, 255, 255]]),
-  hot: lerpMap([[0, 0, 0], [120, 20, 10], [230, 100, 20], [255, 220, 80], [255, 255, 255]]),
-  diverging: lerpMap([[40, 80, 200], [240, 240, 240], [200, 50, 40]]),
-  phase: (() => { const l = new Uint8ClampedArray(768); for (let i = 0; i < 256; i++) l.set(hsv(i / 256, 0.85, 1), i * 3); return l; })(),
-};
-
-// ---------- image panels ----------
-class Panel {
-  constructor(el) {
-    this.el = el;
-    this.map = el.dataset.map;
-    this.unit = el.dataset.unit || "";
-    el.innerHTML = `<h2>${el.dataset.title}</h2><div class="view"><canvas class="image" width="1" height="1"></canvas></div>
-      <div class="bar"><span class="lo">-</span><canvas class="scale" width="128" height="10"></canvas><span class="hi">-</span><span>${this.unit}</span></div>
-      <div class="tools">zoom <select class="zoom"><option value="fit">fit</option><option>1</option><option>2</option><option>4</option><option>8</option></select>
-        low <input class="low" type="range" min="0" max="50" value="1"> high <input class="high" type="range" min="50" max="100" value="99"></div>
-      <div class="meta"></div>`;
-    this.canvas = el.querySelector("canvas.image");
-    this.data = null;
-    for (const c of el.querySelectorAll("select, input")) c.addEventListener("input", () => this.render());
-    el.querySelector(".view").addEventListener("wheel", (e) => {
-      e.preventDefault();
-      const z = el.querySelector(".zoom"), options = [...z.options].map((o) => o.value);
-      const i = Math.max(0, Math.min(options.length - 1, options.indexOf(z.value) + (e.deltaY < 0 ? 1 : -1)));
-      z.value = options[i];
-      this.render();
-    }, { passive: false });
-    this.drawScale();
-  }
-  // values: Float32Array (real) or, for "complex", interleaved re/im; mask: Uint8Array (1 valid) or null
-  set(width, height, values, meta, mask) {
-    this.data = { width, height, values, mask };
-    this.el.querySelector(".meta").textContent = meta || "";
-    this.render();
-  }
-  range(v) {
-    const n = v.length, step = Math.max(1, Math.floor(n / 20000)), sample = [];
-    for (let i = 0; i < n; i += step) if (Number.isFinite(v[i])) sample.push(v[i]);
-    if (!sample.length) return [0, 1];
-    sample.sort((a, b) => a - b);
-    const q = (p) => sample[Math.min(sample.length - 1, Math.floor(p / 100 * sample.length))];
-    let lo = q(+this.el.querySelector(".low").value), hi = q(+this.el.querySelector(".high").value);
-    if (this.map === "diverging") { const m = Math.max(Math.abs(lo), Math.abs(hi)); lo = -m; hi = m; }
-    if (this.map === "phase") { lo = -Math.PI; hi = Math.PI; }
-    return hi > lo ? [lo, hi] : [lo, lo + 1];
-  }
-  render() {
-    if (!this.data) return;
-    const { width, height, values, mask } = this.data;
-    const c = this.canvas, ctx = c.getContext("2d");
-    c.width = width; c.height = height;
-    const img = ctx.createImageData(width, height), px = img.data;
-    if (this.map === "complex") {
-      const amp = new Float32Array(width * height);
-      for (let i = 0; i < amp.length; i++) amp[i] = Math.hypot(values[2 * i], values[2 * i + 1]);
-      const [lo, hi] = this.range(amp);
-      for (let i = 0; i < amp.length; i++) {
-        const v = Math.max(0, Math.min(1, (amp[i] - lo) / (hi - lo)));
-        const h = (Math.atan2(values[2 * i + 1], values[2 * i]) / (2 * Math.PI) + 1) % 1;
-        const [r, g, b] = hsv(h, 0.9, v);
-        px[4 * i] = r; px[4 * i + 1] = g; px[4 * i + 2] = b; px[4 * i + 3] = 255;
-      }
-      this.label(lo, hi);
-    } else {
-      const lut = MAPS[this.map] || MAPS.grey, [lo, hi] = this.range(values), s = 255 / (hi - lo);
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (!Number.isFinite(v)) { px[4 * i + 3] = 0; continue; }
-        const k = Math.max(0, Math.min(255, Math.round((v - lo) * s))) * 3;
-        px[4 * i] = lut[k]; px[4 * i + 1] = lut[k + 1]; px[4 * i + 2] = lut[k + 2]; px[4 * i + 3] = 255;
-        if (mask && !mask[i]) { px[4 * i] = 200; px[4 * i + 1] = 30; px[4 * i + 2] = 30; }
-      }
-      this.label(lo, hi);
-    }
-    ctx.putImageData(img, 0, 0);
-    const zoom = this.el.querySelector(".zoom").value;
-    const f = zoom === "fit" ? Math.min(280 / width, 280 / height) : +zoom;
-    c.style.width = `${width * f}px`; c.style.height = `${height * f}px`;
-  }
-  label(lo, hi) {
-    const fmt = (x) => (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-2 && x !== 0)) ? x.toExponential(2) : x.toFixed(2);
-    this.el.querySelector(".lo").textContent = fmt(lo);
-    this.el.querySelector(".hi").textContent = fmt(hi);
-  }
-  drawScale() {
-    const c = this.el.querySelector("canvas.scale"), ctx = c.getContext("2d"), img = ctx.createImageData(128, 10);
-    for (let x = 0; x < 128; x++) {
-      const k = Math.floor(x * 2) * 3;
-      const rgb = this.map === "complex" ? hsv(0, 0, x / 127) : [...(MAPS[this.map] || MAPS.grey).slice(k, k + 3)];
-      for (let y = 0; y < 10; y++) img.data.set([rgb[0], rgb[1], rgb[2], 255], (y * 128 + x) * 4);
-    }
-    ctx.putImageData(img, 0, 0);
-  }
-}
 const panels = {};
 for (const el of document.querySelectorAll(".panel")) panels[el.id] = new Panel(el);
 
 // ---------- error curve ----------
-const errors = { scan: null, points: [] };
-function addError(scan, iteration, value) {
-  if (scan !== errors.scan) { errors.scan = scan; errors.points = []; }
-  if (!(value > 0) || errors.points.some((p) => p[0] === iteration)) return;
-  errors.points.push([iteration, value]);
-  errors.points.sort((a, b) => a[0] - b[0]);
+const errors = { scan: null, fourier: [], nrmse: [] };
+function addError(scan, iteration, value, nrmse) {
+  if (scan !== errors.scan) { errors.scan = scan; errors.fourier = []; errors.nrmse = []; }
+  if (!(value > 0) || errors.fourier.some((p) => p[0] === iteration)) return;
+  errors.fourier.push([iteration, value]);
+  errors.fourier.sort((a, b) => a[0] - b[0]);
+  if (nrmse > 0) { errors.nrmse.push([iteration, nrmse]); errors.nrmse.sort((a, b) => a[0] - b[0]); }
   drawErrors();
 }
 function drawErrors() {
-  const c = $("errors"), ctx = c.getContext("2d"), W = c.width, H = c.height, L = 56, B = 30, T = 10, R = 10;
-  ctx.fillStyle = "#0d1013"; ctx.fillRect(0, 0, W, H);
-  ctx.strokeStyle = "#3a424c"; ctx.strokeRect(L, T, W - L - R, H - T - B);
-  ctx.fillStyle = "#9aa3ab"; ctx.font = "11px sans-serif";
-  ctx.fillText("iteration", W / 2 - 20, H - 4);
-  ctx.save(); ctx.translate(12, H / 2 + 40); ctx.rotate(-Math.PI / 2); ctx.fillText("Fourier error (log)", 0, 0); ctx.restore();
-  const p = errors.points;
-  if (!p.length) return;
-  const x0 = p[0][0], x1 = Math.max(p[p.length - 1][0], x0 + 1);
-  let y0 = Math.log10(Math.min(...p.map((q) => q[1]))), y1 = Math.log10(Math.max(...p.map((q) => q[1])));
-  if (y1 - y0 < 0.1) { y0 -= 0.05; y1 += 0.05; }
-  const X = (x) => L + (x - x0) / (x1 - x0) * (W - L - R), Y = (y) => T + (y1 - Math.log10(y)) / (y1 - y0) * (H - T - B);
-  ctx.fillText(x0, L, H - B + 12); ctx.fillText(x1, W - R - 24, H - B + 12);
-  ctx.fillText((10 ** y1).toExponential(1), 2, T + 8); ctx.fillText((10 ** y0).toExponential(1), 2, H - B);
-  ctx.strokeStyle = "#4fa3e0"; ctx.beginPath();
-  p.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
-  ctx.stroke();
-  ctx.fillStyle = "#4fa3e0"; ctx.fillText(`${errors.scan}`, L + 6, T + 14);
+  const series = [{ name: "Fourier error", colour: "#4fa3e0", points: errors.fourier }];
+  if (errors.nrmse.length) series.push({ name: "NRMSE against truth", colour: "#e0b04f", points: errors.nrmse });
+  plotLines($("errors"), series, { title: errors.scan ? `scan ${errors.scan}` : "no scan yet", x: "iteration", y: "error (log scale)", logY: true });
 }
 
 // ---------- status ----------
@@ -211,16 +88,6 @@ $("log-warnings").addEventListener("change", () => {
 
 // ---------- images ----------
 let aux = null;
-function parts(buffer) {
-  const n = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, n)));
-  const base = 4 + n, out = {};
-  for (const p of header.parts) {
-    const Type = p.dtype === "uint8" ? Uint8Array : Float32Array, size = p.dtype === "uint8" ? 1 : 4;
-    out[p.name] = { shape: p.shape, values: new Type(buffer, base + p.offset, p.bytes / size) };
-  }
-  return [header, out];
-}
 function drawAux(header, p) {
   aux = { header, p };
   const [gh, gw] = p.dpc_x.shape;
@@ -228,23 +95,19 @@ function drawAux(header, p) {
   panels["dpc-y"].set(gw, gh, p.dpc_y.values, `${gh} x ${gw} positions grid`);
 }
 function drawRec(h, p) {
-  const [oh, ow] = h.object_shape, obj = p.object.values, n = oh * ow;
-  const amp = new Float32Array(n), phase = new Float32Array(n);
-  for (let i = 0; i < n; i++) { amp[i] = Math.hypot(obj[2 * i], obj[2 * i + 1]); phase[i] = Math.atan2(obj[2 * i + 1], obj[2 * i]); }
+  const [oh, ow] = h.object_shape, [amp, phase] = ampPhase(p.object.values);
   const full = h.object_full_shape ? ` of ${h.object_full_shape[0]} x ${h.object_full_shape[1]}` : "";
   const px = h.pixel_size_m ? `, ${(h.pixel_size_m * 1e9 * (h.object_step || 1)).toFixed(1)} nm pixels` : "";
   const meta = `${oh} x ${ow}${full} (every ${h.object_step || 1}${px})`;
   panels["object-amp"].set(ow, oh, amp, meta);
   panels["object-phase"].set(ow, oh, phase, meta);
-  const [ph, pw] = h.probe_shape;
-  panels.probe.set(pw, ph, p.probe.values, `${ph} x ${pw}`);
-  const [fh, fw] = h.frame_shape, f = p.frame.values, logf = new Float32Array(f.length);
-  for (let i = 0; i < f.length; i++) logf[i] = Math.log10(1 + Math.max(0, f[i]));
+  setProbe(panels.probe, h.probe_shape, p.probe.values);
+  const [fh, fw] = h.frame_shape, f = p.frame.values, logf = log10Frame(f);
   const mask = aux && aux.header.scan_id === h.scan_id && aux.p.mask.values.length === f.length ? aux.p.mask.values : null;
   panels.frame.set(fw, fh, logf, h.frame_index >= 0 ? `frame ${h.frame_index}, ${fh} x ${fw}` : "no frame placed yet", mask);
   const [sh, sw] = h.stxm_shape;
   panels.stxm.set(sw, sh, p.stxm.values, `${sh} x ${sw} grid, step ${(h.stxm_step_m * 1e9).toFixed(0)} nm`);
-  addError(h.scan_id, h.iteration, h.fourier_error);
+  addError(h.scan_id, h.iteration, h.fourier_error, h.truth_nrmse);
   $("iteration").textContent = `iteration ${h.iteration}${h.final ? " (final)" : ""}`;
   // Latency to the screen: measured once the browser has painted the frame.
   requestAnimationFrame(() => setTimeout(() => {
@@ -382,7 +245,10 @@ $("simulate").addEventListener("submit", async (e) => {
   }
 });
 
-fetch("/api/session").then((r) => r.json()).then((s) => { $("session").textContent = `session ${s.publish}`; });
+fetch("/api/session").then((r) => r.json()).then((s) => {
+  $("session").textContent = `session ${s.publish}`;
+  $("files-link").classList.toggle("hidden", !s.files);
+});
 drawErrors();
 connect();
 buildParameters();
