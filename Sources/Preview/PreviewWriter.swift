@@ -37,9 +37,8 @@ public struct PreviewWriter: Sendable {
         let p = probe
         try save(Rendering.grey(p.values.map(\.length), height: p.height, width: p.width), "probe_amplitude.png")
         try save(Rendering.complexColour(p.values, height: p.height, width: p.width), "probe_phase.png")
-        // Red: the Fourier error; blue: the NRMSE against a simulation's truth.
-        try save(ErrorPlot.render([.init(values: fourierErrors, colour: (200, 40, 40)),
-                                   .init(values: truthErrors, colour: (40, 80, 200))]), "errors.png")
+        try save(ErrorPlot.render([.init(name: "Fourier error", values: fourierErrors, colour: (200, 40, 40)),
+                                   .init(name: "NRMSE against truth", values: truthErrors, colour: (40, 80, 200))]), "errors.png")
     }
 
     private func save(_ image: Raster, _ name: String) throws {

@@ -27,7 +27,8 @@ import Testing
     @Test func errorPlotDrawsEachSeriesAndBridgesGaps() {
         let fourier = (0..<50).map { 0.5 * pow(0.9, Double($0)) }
         let truth = (0..<50).map { $0 % 10 == 9 ? 0.2 : Double.nan }
-        let image = ErrorPlot.render([.init(values: fourier, colour: (200, 40, 40)), .init(values: truth, colour: (40, 80, 200))])
+        let image = ErrorPlot.render([.init(name: "Fourier error", values: fourier, colour: (200, 40, 40)),
+                                      .init(name: "NRMSE against truth", values: truth, colour: (40, 80, 200))])
         func count(_ c: (UInt8, UInt8, UInt8)) -> Int {
             stride(from: 0, to: image.pixels.count, by: 3).filter {
                 image.pixels[$0] == c.0 && image.pixels[$0 + 1] == c.1 && image.pixels[$0 + 2] == c.2
@@ -36,6 +37,47 @@ import Testing
         #expect(count((200, 40, 40)) > 300)
         // Five measured points joined across the width: a line, not five dots.
         #expect(count((40, 80, 200)) > 300)
+    }
+
+    /// Whether `text` is drawn in black somewhere in `image` (read bottom to top when `vertical`).
+    func shows(_ image: Raster, _ text: String, vertical: Bool = false) -> Bool {
+        var stamp = Raster(width: Raster.textWidth(text), height: FixedFont.height, rgb: true, fill: 255)
+        stamp.text(text, y: 0, x: 0)
+        var ink: [(Int, Int)] = []
+        for y in 0..<stamp.height { for x in 0..<stamp.width where stamp.pixels[3 * (y * stamp.width + x)] == 0 {
+            ink.append(vertical ? (stamp.width - 1 - x, y) : (y, x))
+        } }
+        let (h, w) = vertical ? (stamp.width, stamp.height) : (stamp.height, stamp.width)
+        func black(_ y: Int, _ x: Int) -> Bool { image.pixels[3 * (y * image.width + x)] == 0 && image.pixels[3 * (y * image.width + x) + 1] == 0 }
+        for y in 0...(image.height - h) {
+            for x in 0...(image.width - w) where black(y + ink[0].0, x + ink[0].1) {
+                if ink.allSatisfy({ black(y + $0.0, x + $0.1) }) { return true }
+            }
+        }
+        return false
+    }
+
+    @Test func plotsCarryATitleAxisLabelsWithUnitsAndALegend() throws {
+        let errors = ErrorPlot.render([.init(name: "Fourier error", values: (0..<40).map { 0.3 * pow(0.9, Double($0)) }, colour: (200, 40, 40)),
+                                       .init(name: "NRMSE against truth", values: (0..<40).map { $0 == 39 ? 0.05 : .nan }, colour: (40, 80, 200))])
+        for label in ["Reconstruction error per iteration", "iteration", "Fourier error", "NRMSE against truth", "1e-2", "40"] {
+            #expect(shows(errors, label), "\(label)")
+        }
+        #expect(shows(errors, "error (log scale)", vertical: true))
+        #expect(!shows(errors, "no such label"))
+        let point = { (r: Int, e: Double, over: Bool) in
+            ScalingPlot.Point(ranks: r, efficiency: e, haloBytes: 1e5 * Double(r), modelHaloBytes: 1.1e5 * Double(r), allreduceBytes: 8e6, oversubscribed: over)
+        }
+        let scaling = ScalingPlot.render(strong: [point(1, 1, false), point(2, 0.9, false), point(4, 0.7, true)], weak: [point(1, 1, false), point(4, 0.8, true)])
+        for label in ["Parallel efficiency", "Bytes sent per rank and iteration", "MPI ranks (log 2 scale)", "strong scaling", "weak scaling",
+                      "oversubscribed", "halo exchange, counted", "halo exchange, model", "whole-object allreduce", "0.75", "1e6"] {
+            #expect(shows(scaling, label), "\(label)")
+        }
+        #expect(shows(scaling, "efficiency (1 = ideal)", vertical: true) && shows(scaling, "bytes (log scale)", vertical: true))
+        if let dir = ProcessInfo.processInfo.environment["NS_PLOT_SAMPLES"] {
+            try errors.writePNG(dir + "/errors.png")
+            try scaling.writePNG(dir + "/scaling.png")
+        }
     }
 
     @Test func writerReplacesFiveImages() throws {
