@@ -47,6 +47,8 @@ public final class StreamStage: SourceStage {
             ParameterSpec("log_dir", .string, default: .string(""),
                           doc: "folder for one log file per rank (\"\": logs/ beside the scans; \"none\": no files)"),
             SolveParameters.maxMemory,
+            ParameterSpec("truth", .string, default: .string(""),
+                          doc: "a simulated scan (as `simulate` writes it, raw or clean) whose true object each scan's solve is compared with by NRMSE, where the object grids match (\"\": none)"),
         ]
     }
 
@@ -76,6 +78,7 @@ public final class StreamStage: SourceStage {
         o.heartbeatTimeout = p.number("heartbeat_timeout")
         o.scans = p.givenInteger("scans")
         o.maxMemoryGB = p.givenNumber("max_memory_gb")
+        o.truth = p.string("truth").isEmpty ? nil : p.string("truth")
         o.connect = endpoints["detector"] ?? o.connect
         o.control = endpoints["control"]
         o.publish = endpoints["publish"]

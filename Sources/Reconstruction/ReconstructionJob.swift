@@ -47,8 +47,7 @@ public final class ReconstructionJob {
     public private(set) var probeWarning: String? = nil
     /// NRMSE (global factor removed) per iteration where measured, else NaN.
     public private(set) var truthError: [Double] = []
-    private let truthTile: [Complex<Float>]?
-    private let truthRegion: [Bool]?
+    private let truth: TruthTile?
 
     public init(input: String, comm: Communicator, options: Options) throws {
         self.comm = comm
@@ -120,20 +119,10 @@ public final class ReconstructionJob {
         if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
         engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
 
-        let (height, width) = (grid.height, grid.width)
-        // A truth on another grid (other margins or rounding) is not comparable pixel by pixel.
-        if reader.hasTruth, try reader.shape(of: CXIPaths.truth + "/object") == [height, width] {
-            let tile = layout.tiles[comm.rank]
-            truthTile = try reader.truthObject(in: tile)
-            let region = ObjectMetrics.illuminated(probe: try reader.truthProbe(), corners: corners, height: height, width: width)
-            truthRegion = (tile.y0..<tile.y1).flatMap { y in (tile.x0..<tile.x1).map { region[y * width + $0] } }
-        } else {
-            truthTile = nil
-            truthRegion = nil
-        }
+        truth = try TruthTile(reader: reader, height: grid.height, width: grid.width, corners: corners, tile: layout.tiles[comm.rank])
     }
 
-    public var hasTruth: Bool { truthTile != nil }
+    public var hasTruth: Bool { truth != nil }
 
     /// The truth comparisons of the iterations a checkpoint holds.
     func restoreTruthError(_ values: [Double]) { truthError = values }
@@ -154,22 +143,10 @@ public final class ReconstructionJob {
         }
     }
 
-    /// NRMSE with only the global complex factor removed, summed over the
-    /// ranks' tiles: sum |g O - T|^2 = sum |T|^2 - |sum T O*|^2 / sum |O|^2.
+    /// Collective: the NRMSE against the truth over the ranks' tiles (NaN without a truth).
     public func tileNRMSE() throws -> Double {
-        guard let truthTile, let truthRegion else { return .nan }
-        let o = engine.object(in: layout.tiles[comm.rank])
-        var sums = [0.0, 0.0, 0.0, 0.0]  // Re and Im of sum T O*, sum |O|^2, sum |T|^2
-        for i in o.indices where truthRegion[i] {
-            let t = truthTile[i], v = o[i]
-            sums[0] += Double(t.real * v.real + t.imaginary * v.imaginary)
-            sums[1] += Double(t.imaginary * v.real - t.real * v.imaginary)
-            sums[2] += Double(v.lengthSquared)
-            sums[3] += Double(t.lengthSquared)
-        }
-        try sums.withUnsafeMutableBufferPointer { try comm.sum($0) }
-        guard sums[2] > 0, sums[3] > 0 else { return .nan }
-        return max(0, (sums[3] - (sums[0] * sums[0] + sums[1] * sums[1]) / sums[2]) / sums[3]).squareRoot()
+        guard let truth else { return .nan }
+        return try truth.nrmse(engine.object(in: layout.tiles[comm.rank]), comm: comm)
     }
 
     /// The whole object on rank 0 (nil elsewhere), assembled from the

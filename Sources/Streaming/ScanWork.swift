@@ -57,6 +57,12 @@ final class ScanWork {
     private var weights: [Float] = []
     private var meanSum: [Double] = []
     private(set) var engine: PtychoEngine?
+    /// The simulation's truth over this rank's tile (with `--truth`, where the grids match).
+    private var truth: TruthTile?
+    /// Why the solve is not compared with the truth, said once when the solver starts.
+    private(set) var truthNote: String?
+    /// The NRMSE against the truth after each iteration it was measured at (1-based).
+    private(set) var truthErrors: [Int: Double] = [:]
 
     // What this rank cleaned, for the scan images (summed over ranks at the end).
     private var transmission: [Double]
@@ -529,7 +535,35 @@ final class ScanWork {
         if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
         engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
         amplitudes = []
+        if let path = options.truth { try loadTruth(path, corners: corners, comm: comm) }
         return nil
+    }
+
+    /// Collective: the truth tile on every rank, or on none (a rank that cannot read it
+    /// stops the comparison everywhere, so the ranks' collectives stay in step).
+    private func loadTruth(_ path: String, corners: [(y: Int, x: Int)], comm: Communicator) throws {
+        guard let layout, let grid else { return }
+        var problem: String? = nil
+        do {
+            truth = try TruthTile(reader: try CXIReader(path: path), height: grid.height, width: grid.width, corners: corners,
+                                  tile: layout.tiles[rank])
+            if truth == nil { problem = "\(path) holds no truth object on this scan's \(grid.height) x \(grid.width) grid" }
+        } catch {
+            problem = "\(error)"
+        }
+        if try comm.allreduce(truth == nil ? 0 : 1, op: .min) == 0 {
+            truth = nil
+            truthNote = "not compared with the truth: " + (problem ?? "another rank could not read \(path)")
+        }
+    }
+
+    /// Collective: the NRMSE against the truth at the current iteration (measured once), or nil without a truth.
+    func measureTruth(comm: Communicator) throws -> Double? {
+        guard let truth, let engine, let layout else { return nil }
+        if let known = truthErrors[engine.iteration] { return known }
+        let value = try truth.nrmse(engine.object(in: layout.tiles[rank]), comm: comm)
+        truthErrors[engine.iteration] = value
+        return value
     }
 
     /// Collective: each rank writes the frames it owns into the scan's file
@@ -593,7 +627,8 @@ final class ScanWork {
                            yPixelSize: geometry!.detectorPixelSize, frameHeight: frameSize, frameWidth: frameSize,
                            positions: positions, mask: outputMask, optics: start.optics)
         let result = ReconstructionWriter.Result(layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe,
-                                                 history: engine.history, truthError: engine.history.map { _ in .nan }, scan: scan, parameters: parameters,
+                                                 history: engine.history, truthError: engine.history.indices.map { truthErrors[$0 + 1] ?? .nan },
+                                                 scan: scan, parameters: parameters,
                                                  command: options.command, version: options.version)
         try ReconstructionWriter.write(path, result: result, tile: engine.object(in: layout.tiles[rank]), comm: comm)
         if options.saveClean { try writeCleanFrames(path, comm: comm) }

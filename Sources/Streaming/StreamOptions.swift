@@ -53,6 +53,8 @@ public struct StreamOptions: Sendable {
     public var scans: Int? = nil
     /// The memory a scan's solve may take on each rank, in GB (nil: 80% of the host's memory shared by its ranks).
     public var maxMemoryGB: Double? = nil
+    /// A simulated scan whose truth each scan's solve is compared with (NRMSE), where the grids match.
+    public var truth: String? = nil
     public var command = ""
     public var version = ""
     public init() {}
@@ -72,6 +74,7 @@ public struct StreamOptions: Sendable {
         if !(statusInterval > 0) { out.append("status interval must be positive, got \(statusInterval)") }
         if publishEvery < 0 { out.append("publish-every must be at least 0, got \(publishEvery)") }
         if let scans, scans < 1 { out.append("scans must be at least 1, got \(scans)") }
+        if let truth, !FileManager.default.isReadableFile(atPath: truth) { out.append("truth: \(truth) is not a readable file") }
         for (name, endpoint) in [("connect", connect), ("control", control ?? "tcp://"), ("publish", publish ?? "tcp://")]
         where !(endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://")) {
             out.append("\(name) must be a ZeroMQ endpoint like tcp://127.0.0.1:5555, got '\(endpoint)'")

@@ -110,7 +110,7 @@ public final class StreamSession {
     public private(set) var publishEndpoint: String?
 
     /// Per rank: raw frames queued, darks used, frames cleaned, rejected, placed, iteration, heartbeat (ms).
-    static let counterFields = 7
+    static let counterFields = 8
 
     public init(comm: Communicator, options: StreamOptions, log: @escaping (String) -> Void) throws {
         let problems = options.problems()
@@ -244,6 +244,7 @@ public final class StreamSession {
             } else if comm.rank == 0, plan.solve {
                 log("stream: scan \(w.start.scanID): solver started with \(w.engine!.activeFrames) local frames on rank 0, first probe from \(w.probeOrigin)")
                 if let warning = w.probeWarning { log("stream: scan \(w.start.scanID): warning: \(warning)") }
+                if let note = w.truthNote { log("stream: scan \(w.start.scanID): warning: \(note)") }
             }
         }
         if let w = work, let engine = w.engine, plan.iterate, !plan.finish {
@@ -336,7 +337,7 @@ public final class StreamSession {
         var all = [Int](repeating: 0, count: comm.size * k)
         if let w = work {
             let mine = [w.queue.count, w.darksUsed, w.cleaned, w.rejected, w.placed, w.engine?.iteration ?? 0,
-                        Int(Date().timeIntervalSince1970 * 1000)]
+                        Int(Date().timeIntervalSince1970 * 1000), Int(((w.latencies.last ?? 0) * 1e6).rounded())]
             for i in 0..<k { all[comm.rank * k + i] = mine[i] }
         } else {
             all[comm.rank * k + 6] = Int(Date().timeIntervalSince1970 * 1000)
@@ -372,8 +373,11 @@ public final class StreamSession {
         var s = coordinator.status(counters: counters)
         // Per-rank counts as of this round; their heartbeats are added by the receiving thread.
         s["ranks"] = counters.enumerated().map { r, c -> [String: Any] in
-            ["rank": r, "queued": c[0], "darks": c[1], "cleaned": c[2], "rejected": c[3], "placed": c[4]]
+            ["rank": r, "queued": c[0], "darks": c[1], "cleaned": c[2], "rejected": c[3], "placed": c[4],
+             "latency_s": Double(c[7]) / 1e6]
         }
+        // The latest frame's time from arrival at rank 0 to its place in the solve, the slowest rank's.
+        if work != nil, let slowest = counters.map({ $0[7] }).max(), slowest > 0 { s["placement_latency_s"] = Double(slowest) / 1e6 }
         s["iteration"] = counters.first?[5] ?? 0
         s["fourier_error"] = work?.engine?.history.last?.fourierError ?? 0
         s["scans_done"] = reports.count
@@ -388,6 +392,7 @@ public final class StreamSession {
         let step = max(1, (max(layout.objectHeight, layout.objectWidth) + options.publishSide - 1) / options.publishSide)
         let object = try TileGather.object(engine: engine, layout: layout, comm: comm, step: step)
         let stxm = try w.scanImage(comm: comm)
+        let nrmse = try w.measureTruth(comm: comm)
         // The latest frame placed on any rank: the one with the highest index wins.
         let latest = try comm.allreduce(w.latestFrame?.index ?? -1, op: .max)
         let owner = try comm.allreduce(w.latestFrame?.index == latest ? comm.rank : 0, op: .max)
@@ -399,7 +404,7 @@ public final class StreamSession {
         guard comm.rank == 0, let object, let stxm, let receiver else { return }
         let probe = engine.currentProbe
         let now = Date().timeIntervalSince1970
-        let header: [String: Any] = [
+        var header: [String: Any] = [
             "scan_id": w.start.scanID, "iteration": engine.iteration, "final": final, "published_at": now,
             "object_full_shape": [layout.objectHeight, layout.objectWidth], "pixel_size_m": w.geometry?.samplePixelSize ?? 0,
             "fourier_error": engine.history.last?.fourierError ?? 0, "byteorder": "little",
@@ -408,6 +413,7 @@ public final class StreamSession {
             "stxm_shape": [stxm.gridHeight, stxm.gridWidth], "stxm_step_m": stxm.gridStep,
             "stxm_origin_m": [stxm.gridOriginY, stxm.gridOriginX],
         ]
+        if let nrmse, nrmse.isFinite { header["truth_nrmse"] = nrmse }
         let json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])).map { Array($0) } ?? []
         func complex(_ a: [Complex<Float>]) -> [UInt8] {
             a.flatMap { [$0.real.bitPattern.littleEndian, $0.imaginary.bitPattern.littleEndian] }.withUnsafeBytes { Array($0) }
@@ -480,6 +486,11 @@ public final class StreamSession {
                 if comm.rank == 0 { log("stream: \(report["file_note"]!)") }
             }
             latency = (quantile(0.5), quantile(0.99))
+            // The final object against the truth, for the file (and the final `rec`).
+            if let nrmse = try w.measureTruth(comm: comm) {
+                report["truth_nrmse"] = nrmse.isFinite ? nrmse : nil
+                if comm.rank == 0 { log(String(format: "stream: scan %@: NRMSE against the truth %.4f", w.start.scanID, nrmse)) }
+            }
             try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
             do {
                 try CollectiveOutput.write(p, comm: comm, size: w.fileSize) { try w.write(to: $0, comm: comm, report: report) }

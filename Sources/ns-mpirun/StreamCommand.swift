@@ -66,6 +66,8 @@ struct StreamCommand: ParsableCommand {
     var maxMemoryGb: Double?
     @Option(help: "Folder for one log file per rank (rank-NNNN.log; read them merged with `ns-mpirun logs`); default: logs/ in the output directory, 'none': no files. [log_dir]")
     var logDir: String?
+    @Option(help: "A simulated scan (raw or clean, as `simulate` writes it; the file fccd-sim --input sends) whose true object each scan's solve is compared with: the NRMSE is published with each `rec` and written to the scan's file, where the object grids match. [truth]")
+    var truth: String?
     @Option(help: "Start the web front-end (`ns-mpirun view`) beside rank 0, serving the page on HOST:PORT (loopback; port 0: any free port); the control and publish ports bind to free loopback ports unless given.")
     var view: String?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
@@ -94,6 +96,7 @@ struct StreamCommand: ParsableCommand {
         if let v = scans { o.append(.init("scans", .integer(v), option: "--scans")) }
         if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
         if let v = logDir { o.append(.init("log_dir", .string(v), option: "--log-dir")) }
+        if let v = truth { o.append(.init("truth", .string(v), option: "--truth")) }
         return o
     }
 

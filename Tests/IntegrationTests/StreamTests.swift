@@ -104,13 +104,22 @@ final class BackgroundProcess {
     @Test func theShippedStreamPipelineRunsAsAStage() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A truth from another scan (another grid): said, and not compared.
+        let other = dir + "/other.cxi"
+        let made = try MPIRunner.run(ranks: nil, ["simulate", "-o", other, "--scan", "3x3", "--frame-size", "64", "--distance", "0.06"])
+        try #require(made.status == 0, "\(made.stderr)")
         let (sim, endpoint) = try detector()
         let run = try MPIRunner.run(ranks: 2, ["run", "stream", "--set", "endpoints.detector=\(endpoint)", "--set", "output.directory=\(dir)",
                                                "--set", "output.save=[\"reconstructed\",\"raw\"]", "--set", "stages.session.scans=1",
-                                               "--set", "stages.session.iterations=5", "--set", "stages.session.final_seconds=0"])
+                                               "--set", "stages.session.iterations=5", "--set", "stages.session.final_seconds=0",
+                                               "--set", "stages.session.truth=\(other)"])
         sim.finish()
         try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("session  stream  0-1"), "\(run.stdout)")
+        #expect(run.stdout.contains("not compared with the truth: \(other) holds no truth object on this scan's"), "\(run.stdout)")
+        let written = try HDF5File(path: dir + "/scan-1.cxi", mode: .readOnly)
+        #expect(try written.read("/entry_1/image_1/process_1/ns_truth_nrmse", as: Double.self).allSatisfy(\.isNaN))
+        try written.close()
         let r = try report(dir + "/scan-1.cxi")
         #expect(r["placed"] as? Int == 60 && r["darks_used"] as? Int == 20 && r["rejected"] as? Int == 0, "\(r)")
         #expect((r["interference_searches"] as? Int).map { (0...60).contains($0) } == true, "\(r)")
@@ -126,7 +135,7 @@ final class BackgroundProcess {
         // The solver starts once every frame is placed, so the iterations see what an offline run sees.
         let run = try MPIRunner.run(ranks: 2, ["stream", "--connect", endpoint, "-o", dir, "--scans", "1", "--solve-after", "1",
                                                "--iterations", "15", "--final-seconds", "0", "--fft-planning", "estimate", "--probe-defocus", "15e-6",
-                                               "--save-clean", "--save-raw"])
+                                               "--save-clean", "--save-raw", "--truth", RawToCXITests.rawScan])
         sim.finish()
         try #require(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let streamed = dir + "/scan-1.cxi"
@@ -145,6 +154,7 @@ final class BackgroundProcess {
         let object = try file.read(CXIPaths.image, as: Complex<Float>.self)
         let probe = try file.read(CXIPaths.illumination, as: Complex<Float>.self)
         let errors = try file.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        let liveNRMSE = try file.read("/entry_1/image_1/process_1/ns_truth_nrmse", as: Double.self)
         let iterations = errors.count
         try file.close()
         #expect(iterations >= 15)
@@ -184,7 +194,12 @@ final class BackgroundProcess {
         let expected = try reference.read(CXIPaths.image, as: Complex<Float>.self)
         let expectedProbe = try reference.read(CXIPaths.illumination, as: Complex<Float>.self)
         let expectedErrors = try reference.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        let offlineNRMSE = try reference.read("/entry_1/image_1/process_1/ns_truth_nrmse", as: Double.self)
         try reference.close()
+        // Compared with the simulation's truth live (--truth) as offline: the same final NRMSE, in the file and the log.
+        let final = try #require(liveNRMSE.last), expectedFinal = try #require(offlineNRMSE.last)
+        #expect(final.isFinite && abs(final - expectedFinal) < 1e-3, "live \(final), offline \(expectedFinal)")
+        #expect(run.stdout.contains(String(format: "NRMSE against the truth %.4f", final)), "\(run.stdout)")
         func relative(_ a: [Complex<Float>], _ b: [Complex<Float>]) -> Double {
             let difference = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1).lengthSquared) }
             return (difference / b.reduce(0.0) { $0 + Double($1.lengthSquared) }).squareRoot()

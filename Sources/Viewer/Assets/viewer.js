@@ -43,6 +43,7 @@ function showStatus(s) {
   text("rate-hz", s.received_hz, 1); text("rate-mb", s.received_mb_s, 2);
   text("fourier", s.fourier_error ? s.fourier_error.toExponential(3) : null); text("status-age", s.status_age_s, 1);
   text("scans-finished", s.scans_finished); text("scans-done", s.scans_done);
+  text("placement-latency", s.placement_latency_s, 3);
   const now = performance.now() / 1000;
   if (iterations.length && (s.iteration || 0) < iterations[iterations.length - 1][1]) iterations = [];
   iterations.push([now, s.iteration || 0]);
@@ -61,7 +62,8 @@ function showStatus(s) {
     const tr = document.createElement("tr");
     if (r.late) tr.className = "late";
     const age = typeof r.heartbeat_age_s === "number" && r.heartbeat_age_s >= 0 ? r.heartbeat_age_s.toFixed(1) : "-";
-    for (const v of [r.rank, r.activity || "-", age, r.queued, r.cleaned, r.placed, r.rejected]) {
+    const latency = typeof r.latency_s === "number" && r.latency_s > 0 ? r.latency_s.toFixed(3) : "-";
+    for (const v of [r.rank, r.activity || "-", age, r.queued, r.cleaned, r.placed, r.rejected, latency]) {
       const td = document.createElement("td"); td.textContent = v === undefined ? "-" : v; tr.append(td);
     }
     body.append(tr);
@@ -108,6 +110,7 @@ function drawRec(h, p) {
   const [sh, sw] = h.stxm_shape;
   panels.stxm.set(sw, sh, p.stxm.values, `${sh} x ${sw} grid, step ${(h.stxm_step_m * 1e9).toFixed(0)} nm`);
   addError(h.scan_id, h.iteration, h.fourier_error, h.truth_nrmse);
+  if (h.truth_nrmse > 0) text("truth-nrmse", h.truth_nrmse, 4);
   $("iteration").textContent = `iteration ${h.iteration}${h.final ? " (final)" : ""}`;
   // Latency to the screen: measured once the browser has painted the frame.
   requestAnimationFrame(() => setTimeout(() => {
