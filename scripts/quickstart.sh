@@ -28,8 +28,9 @@ sim=$!
 endpoint=$(await_match "$run/fccd-sim.log" 'tcp://127\.0\.0\.1:[0-9]*' 30) \
     || { cat "$run/fccd-sim.log"; echo "quickstart: fccd-sim did not start" >&2; exit 1; }
 # --view: the web front-end beside rank 0; open the address it prints to watch the scan arrive.
+# --truth: the live solve is judged against the simulation it streams.
 bash jobs/workstation.sh stream --connect "$endpoint" -o "$run/live" --scans 1 --iterations 50 \
-    --view "127.0.0.1:${NS_VIEW_PORT:-8080}" | tee "$run/stream.log"
+    --truth "$run/raw.cxi" --view "127.0.0.1:${NS_VIEW_PORT:-8080}" | tee "$run/stream.log"
 wait "$sim"
 
 # What ran, its figures, and where each result is.
@@ -39,13 +40,15 @@ placed=$(grep -o '[0-9]* of [0-9]* placed' <<<"$done_line" | sed 's/ placed//' |
 live=$(sed -n 's/.*; wrote \(.*\) \([0-9.]*\) s after the last frame.*/\1/p' <<<"$done_line")
 after=$(sed -n 's/.*; wrote .* \([0-9.]*\) s after the last frame.*/\1/p' <<<"$done_line")
 view=$(grep -o 'view: http://[^ ]*' "$run/stream.log" | head -1 | cut -c7- || true)
+live_nrmse=$(grep -o 'NRMSE against the truth [0-9.]*' "$run/stream.log" | awk '{print $5}' || true)
 echo
 echo "Quick start finished in $((SECONDS - began)) s on 2 ranks:"
 echo "  simulated raw scan (400 frames, 16 darks)   $run/raw.cxi"
 echo "  cleaned scan (raw2cxi)                      $run/scan.cxi"
 echo "  reconstruction, 50 DM iterations            $run/recon.cxi   object NRMSE against the truth ${nrmse:-?}"
 echo "  previews (object, probe, error curves)      $run/preview/"
-echo "  live scan, sent at 20 frames/s              ${live:-not written (see $run/stream.log)}   ${placed:-?} frames placed, written ${after:-?} s after the last frame"
-echo "  live view (while the session ran)           ${view:-did not start (see $run/stream.log)}; watch the next one with stream --view 127.0.0.1:8080"
+echo "  live scan, sent at 20 frames/s              ${live:-not written (see $run/stream.log)}   ${placed:-?} frames placed, written ${after:-?} s after the last frame, NRMSE ${live_nrmse:-?}"
+echo "  live view (while the session ran)           ${view:-did not start (see $run/stream.log)}; watch the next one with stream --view 127.0.0.1:8080;
+                                              browse the files with: ns-mpirun view --files $run"
 echo "  logs                                        $run/recon.log, $run/stream.log, $run/fccd-sim.log,"
 echo "                                              every rank's in $run/live/logs/ (merged: ns-mpirun logs $run/live/logs)"
