@@ -129,15 +129,20 @@ function parts(buffer) {
 
 // ---------- plots ----------
 const fmtTick = (x) => (x === 0 ? "0" : (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-2) ? x.toExponential(1) : +x.toPrecision(3) + "");
-// series: [{name, colour, points: [[x, y], ...]}]; opts: {title, x, y, logY}. A legend names each series.
-function plotLines(canvas, series, opts) {
+// An empty plot with its title and axis labels; the plotting area's edges.
+function plotFrame(canvas, title, xLabel, yLabel) {
   const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, L = 62, B = 34, T = 22, R = 12;
   ctx.fillStyle = "#0d1013"; ctx.fillRect(0, 0, W, H);
   ctx.strokeStyle = "#3a424c"; ctx.strokeRect(L, T, W - L - R, H - T - B);
-  ctx.fillStyle = "#e6e8ea"; ctx.font = "12px sans-serif"; ctx.fillText(opts.title || "", L, 14);
+  ctx.fillStyle = "#e6e8ea"; ctx.font = "12px sans-serif"; ctx.fillText(title || "", L, 14);
   ctx.fillStyle = "#9aa3ab"; ctx.font = "11px sans-serif";
-  ctx.fillText(opts.x, L + (W - L - R) / 2 - ctx.measureText(opts.x).width / 2, H - 4);
-  ctx.save(); ctx.translate(12, T + (H - T - B) / 2 + ctx.measureText(opts.y).width / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(opts.y, 0, 0); ctx.restore();
+  ctx.fillText(xLabel, L + (W - L - R) / 2 - ctx.measureText(xLabel).width / 2, H - 4);
+  ctx.save(); ctx.translate(12, T + (H - T - B) / 2 + ctx.measureText(yLabel).width / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(yLabel, 0, 0); ctx.restore();
+  return { ctx, W, H, L, B, T, R };
+}
+// series: [{name, colour, points: [[x, y], ...]}]; opts: {title, x, y, logY}. A legend names each series.
+function plotLines(canvas, series, opts) {
+  const { ctx, W, H, L, B, T, R } = plotFrame(canvas, opts.title, opts.x, opts.y);
   const tr = (y) => (opts.logY ? Math.log10(y) : y);
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!opts.logY || y > 0));
   if (!all.length) return 0;
@@ -157,8 +162,9 @@ function plotLines(canvas, series, opts) {
     if (p.length === 1) ctx.arc(X(p[0][0]), Y(p[0][1]), 2, 0, 2 * Math.PI);
     ctx.stroke();
     drawn += p.length;
-    // Legend, top right inside the axes.
+    // Legend, top right inside the axes, on its own background so a curve under it does not hide it.
     const w = ctx.measureText(s.name).width;
+    ctx.fillStyle = "rgba(13, 16, 19, 0.85)"; ctx.fillRect(W - R - w - 30, ly - 11, w + 28, 14);
     ctx.fillStyle = s.colour; ctx.fillRect(W - R - w - 26, ly - 6, 14, 3); ctx.fillText(s.name, W - R - w - 8, ly);
     ly += 14;
   }
@@ -166,14 +172,7 @@ function plotLines(canvas, series, opts) {
 }
 // A LogHistogram from the viewer (docs/viewer.md): bars on log-spaced bins, counts on a log scale.
 function plotHistogram(canvas, h, opts) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, L = 62, B = 34, T = 22, R = 12;
-  ctx.fillStyle = "#0d1013"; ctx.fillRect(0, 0, W, H);
-  ctx.strokeStyle = "#3a424c"; ctx.strokeRect(L, T, W - L - R, H - T - B);
-  ctx.fillStyle = "#e6e8ea"; ctx.font = "12px sans-serif"; ctx.fillText(opts.title || "", L, 14);
-  ctx.fillStyle = "#9aa3ab"; ctx.font = "11px sans-serif";
-  const xl = `${opts.unit} per pixel (log scale)`, yl = "pixels (log scale)";
-  ctx.fillText(xl, L + (W - L - R) / 2 - ctx.measureText(xl).width / 2, H - 4);
-  ctx.save(); ctx.translate(12, T + (H - T - B) / 2 + ctx.measureText(yl).width / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(yl, 0, 0); ctx.restore();
+  const { ctx, W, H, L, B, T, R } = plotFrame(canvas, opts.title, `${opts.unit} per pixel (log scale)`, "pixels (log scale)");
   let first = h.counts.findIndex((c) => c > 0), last = h.counts.length - 1 - [...h.counts].reverse().findIndex((c) => c > 0);
   if (first < 0) { ctx.fillText("no positive values", L + 8, T + 20); return 0; }
   first = Math.max(0, first - 1); last = Math.min(h.counts.length - 1, last + 1);

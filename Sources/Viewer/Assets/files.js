@@ -85,6 +85,7 @@ async function openFile(name) {
   drawImages(h, p);
   window.nsFiles.errorPoints = drawFileErrors(h);
   showMetadata(h);
+  for (const id of ["frame-card", "photon-card"]) $(id).classList.toggle("hidden", !h.frames);
   if (h.frames) {
     $("frame-index").max = h.frames - 1;
     $("frame-index").value = Math.min(+$("frame-index").value || 0, h.frames - 1);
@@ -92,8 +93,6 @@ async function openFile(name) {
     showPhotons();
   } else {
     clearPanel(panels.frame, "frames");
-    for (const id of ["frame-histogram", "photon-histogram"]) plotHistogram($(id), { counts: [] , edges: [] }, { title: "no frames in this file", unit: "" });
-    $("frame-note").textContent = ""; $("photon-note").textContent = "";
   }
   const missing = [...new Set(absent)];
   $("absent").textContent = missing.length ? `not in this file: ${missing.join(", ")}` : "";
