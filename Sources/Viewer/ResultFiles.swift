@@ -28,7 +28,7 @@ public struct ResultFiles: Sendable {
     }
 
     /// The newest first, at most `maxListed` (`truncated` says when more were there or the
-    /// walk stopped); links and hidden files are left out, and folders deeper than `maxDepth`.
+    /// walk stopped); links and hidden files are left out, and files more than `maxDepth` levels below the root.
     public func list() -> (files: [Entry], truncated: Bool) {
         let keys: [URLResourceKey] = [.isRegularFileKey, .isSymbolicLinkKey, .fileSizeKey, .contentModificationDateKey]
         guard let walk = FileManager.default.enumerator(at: URL(fileURLWithPath: root), includingPropertiesForKeys: keys,
