@@ -28,6 +28,8 @@ function drawErrors() {
 // ---------- status ----------
 // (time, iteration) over the last few seconds, for the iteration rate.
 let iterations = [];
+// (time, placed) for the placement rate, and (time, bytes) of what the socket brought, for the page's own rate in.
+let placedSeen = [], placedScan = null, received = [];
 function text(id, v, digits) {
   $(id).textContent = v === undefined || v === null ? "-" : (typeof v === "number" && digits !== undefined ? v.toFixed(digits) : v);
 }
@@ -50,6 +52,16 @@ function showStatus(s) {
   while (iterations.length > 2 && now - iterations[1][0] > 5) iterations.shift();
   const [t0, i0] = iterations[0];
   text("rate-it", now - t0 > 0.5 ? ((s.iteration || 0) - i0) / (now - t0) : null, 1);
+  // Frames placed per second over the last few seconds (a new scan starts the count again).
+  if (placedSeen.length && ((s.placed || 0) < placedSeen[placedSeen.length - 1][1] || s.scan_id !== placedScan)) placedSeen = [];
+  placedScan = s.scan_id;
+  placedSeen.push([now, s.placed || 0]);
+  while (placedSeen.length > 2 && now - placedSeen[1][0] > 5) placedSeen.shift();
+  const [p0, n0] = placedSeen[0];
+  text("rate-out-hz", now - p0 > 0.5 ? ((s.placed || 0) - n0) / (now - p0) : null, 1);
+  while (received.length && now - received[0][0] > 5) received.shift();
+  const bytes = received.reduce((a, r) => a + r[1], 0);
+  text("rate-out-mb", received.length ? bytes / Math.max(1, now - received[0][0]) / 1e6 : null, 3);
   if (s.scan_id && s.fourier_error) addError(s.scan_id, s.iteration, s.fourier_error);
   const reasons = Object.entries(s.rejections || {});
   $("rejections").innerHTML = "";
@@ -134,6 +146,7 @@ function connect() {
   socket.binaryType = "arraybuffer";
   firstRec = true;
   socket.onmessage = (e) => {
+    received.push([performance.now() / 1000, typeof e.data === "string" ? e.data.length : e.data.byteLength]);
     if (typeof e.data === "string") {
       const m = JSON.parse(e.data);
       if (m.type === "status") showStatus(m);
