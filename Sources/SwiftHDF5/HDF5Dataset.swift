@@ -137,7 +137,13 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
         try HDF5Library.locked {
             let stored = try HDF5Library.check(H5Dget_type(id), "H5Dget_type", path: objectPath)
             defer { H5Tclose(stored) }
-            return try HDF5String.read(stored: stored, path: objectPath) { mem, buffer in
+            let space = try HDF5Library.check(H5Dget_space(id), "H5Dget_space", path: objectPath)
+            defer { H5Sclose(space) }
+            let variableBytes = { (mem: hid_t) -> Int? in
+                var bytes: hsize_t = 0
+                return H5Dvlen_get_buf_size(self.id, mem, space, &bytes) >= 0 ? Int(bytes) : nil
+            }
+            return try HDF5String.read(stored: stored, space: space, path: objectPath, variableBytes: variableBytes) { mem, buffer in
                 try HDF5Library.check(H5Dread(id, mem, nsh5_s_all(), nsh5_s_all(), nsh5_p_default(), buffer),
                                       "H5Dread as string", path: objectPath)
             }

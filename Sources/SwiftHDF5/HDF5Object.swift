@@ -94,7 +94,9 @@ public class HDF5Object: @unchecked Sendable {
             defer { H5Aclose(a) }
             let stored = try HDF5Library.check(H5Aget_type(a), "H5Aget_type", path: where_)
             defer { H5Tclose(stored) }
-            return try HDF5String.read(stored: stored, path: where_) { memType, buffer in
+            let space = try HDF5Library.check(H5Aget_space(a), "H5Aget_space", path: where_)
+            defer { H5Sclose(space) }
+            return try HDF5String.read(stored: stored, space: space, path: where_) { memType, buffer in
                 try HDF5Library.check(H5Aread(a, memType, buffer), "H5Aread as string", path: where_)
             }
         }
@@ -118,22 +120,38 @@ enum HDF5String {
         return t
     }
 
-    /// Reads a string stored as fixed or variable length.
-    static func read(stored: hid_t, path: String, read: (hid_t, UnsafeMutableRawPointer) throws -> Void) throws -> String {
+    /// The longest string read (a file's metadata, never its data).
+    static let maxBytes = 16 << 20
+
+    /// Reads one string stored as fixed or variable length. `space` must hold exactly one
+    /// value (the read fills one string's buffer); `variableBytes` tells a variable-length
+    /// string's size before it is read, where the library can.
+    static func read(stored: hid_t, space: hid_t, path: String, variableBytes: ((hid_t) -> Int?)? = nil,
+                     read: (hid_t, UnsafeMutableRawPointer) throws -> Void) throws -> String {
         guard H5Tget_class(stored) == H5T_STRING else {
             throw HDF5Error(call: "read string", path: path, reason: "the stored type is not a string")
+        }
+        let values = H5Sget_simple_extent_npoints(space)
+        guard values == 1 else {
+            throw HDF5Error(call: "read string", path: path, reason: "holds \(values) values where one string is expected")
         }
         let mem = try HDF5Library.check(H5Tcopy(nsh5_t_c_s1()), "H5Tcopy", path: path)
         defer { H5Tclose(mem) }
         H5Tset_cset(mem, H5Tget_cset(stored))  // HDF5 does not convert between ASCII and UTF-8
         if H5Tis_variable_str(stored) > 0 {
             H5Tset_size(mem, Int(bitPattern: UInt(bitPattern: -1)))  // H5T_VARIABLE
+            if let bytes = variableBytes?(mem), bytes > maxBytes {
+                throw HDF5Error(call: "read string", path: path, reason: "a string of \(bytes) bytes, over the \(maxBytes) read")
+            }
             var pointer: UnsafeMutablePointer<CChar>? = nil
             try read(mem, &pointer)
             defer { if let pointer { H5free_memory(pointer) } }
             return pointer.map { String(cString: $0) } ?? ""
         }
         let size = H5Tget_size(stored)
+        guard size <= maxBytes else {
+            throw HDF5Error(call: "read string", path: path, reason: "a string of \(size) bytes, over the \(maxBytes) read")
+        }
         H5Tset_size(mem, size + 1)
         H5Tset_strpad(mem, H5T_STR_NULLTERM)
         var buffer = [CChar](repeating: 0, count: size + 1)

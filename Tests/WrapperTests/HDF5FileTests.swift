@@ -1,6 +1,6 @@
 import Foundation
 import Numerics
-import SwiftHDF5
+@testable import SwiftHDF5
 import Testing
 
 func temporaryPath(_ name: String) -> String {
@@ -79,6 +79,25 @@ func temporaryPath(_ name: String) -> String {
         #expect(try group.openDataset("data_1/data").name == "/entry_1/data_1/data")
         try f.close()
         #expect(throws: HDF5Error.self) { try frames.read(Float.self) }
+    }
+
+    /// A file's strings are read into one string's buffer: anything else (many values,
+    /// a huge length) is refused before the read, never written past the buffer.
+    @Test func aStringIsReadOnlyWhenItIsOneOfSaneLength() throws {
+        let path = temporaryPath("strings.h5")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try HDF5File(path: path, mode: .truncate)
+        try file.createDataset("three", typeID: try HDF5String.fixedType(for: "abcdefgh", path: path), shape: [3], maxShape: nil, chunks: nil)
+        try file.write(string: String(repeating: "a", count: HDF5String.maxBytes + 1), to: "long")
+        try file.write(string: "fine", to: "short")
+        #expect(try file.readString("short") == "fine")
+        do { _ = try file.readString("three"); Issue.record("three strings read as one") } catch {
+            #expect("\(error)".contains("holds 3 values where one string is expected"), "\(error)")
+        }
+        do { _ = try file.readString("long"); Issue.record("a 16 MiB string read") } catch {
+            #expect("\(error)".contains("over the 16777216 read"), "\(error)")
+        }
+        try file.close()
     }
 
     @Test func missingFileNamesThePath() throws {
