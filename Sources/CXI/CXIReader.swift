@@ -27,12 +27,21 @@ public struct TranslationConvention: Equatable, Sendable, Codable {
 
     public static let cxi = TranslationConvention()
 
-    func position(_ first: Double, _ second: Double) -> (y: Double, x: Double) {
+    /// The probe position for a translation row's first two values.
+    public func position(_ first: Double, _ second: Double) -> (y: Double, x: Double) {
         var (x, y) = swapXY ? (second, first) : (first, second)
         if !probePositions { (x, y) = (-x, -y) }
         if flipX { x = -x }
         if flipY { y = -y }
         return (y, x)
+    }
+}
+
+extension HDF5Dataset {
+    /// A block as complex64: other tools store some complex images (a probe, an object) as real.
+    public func readComplex(offset: [Int], count: [Int]) throws -> [Complex<Float>] {
+        if case .complex = try storedType { return try read(Complex<Float>.self, offset: offset, count: count) }
+        return try read(Float.self, offset: offset, count: count).map { Complex($0, 0) }
     }
 }
 
@@ -123,12 +132,7 @@ public final class CXIReader {
             let d = try file.openDataset(CXIPaths.illumination)
             let s = try d.shape
             guard s.count == 2 else { throw fail(CXIPaths.illumination, "shape \(s) is not a 2-D probe") }
-            let values: [Complex<Float>]
-            if case .complex = try d.storedType {
-                values = try d.read(Complex<Float>.self)
-            } else {
-                values = try d.read(Float.self).map { Complex($0, 0) }
-            }
+            let values = try d.readComplex(offset: [0, 0], count: s)
             guard values.allSatisfy({ $0.real.isFinite && $0.imaginary.isFinite }) else {
                 throw fail(CXIPaths.illumination, "holds non-finite values")
             }

@@ -123,7 +123,8 @@ struct ResultFile {
         tolerate {
             guard file.exists(CXIPaths.illumination) else { return }
             let s = try shape(CXIPaths.illumination, ranks: 2...3)
-            bodies.append(try complexBody("probe", CXIPaths.illumination, shape: s))
+            let values = try file.openDataset(CXIPaths.illumination).readComplex(offset: s.map { _ in 0 }, count: s)
+            bodies.append(BinaryMessage.body("probe", dtype: "complex64", shape: s, values: values))
             probeShape = s
         }
         var objectShape: [Int]? = nil
@@ -159,8 +160,7 @@ struct ResultFile {
             let s = try shape(translation, ranks: 2...2)
             if s[1] >= 2 {
                 let t = try file.read(translation, as: Double.self)
-                // CXI stores the sample's motion: the probe's position is its negative.
-                let positions = (0..<s[0]).map { (y: -t[$0 * s[1] + 1], x: -t[$0 * s[1]]) }
+                let positions = (0..<s[0]).map { TranslationConvention.cxi.position(t[$0 * s[1]], t[$0 * s[1] + 1]) }
                 bodies.append(BinaryMessage.body("positions_m", dtype: "float32", shape: [s[0], 2],
                                                  values: positions.flatMap { [Float($0.y), Float($0.x)] }))
                 if let objectShape, let probeShape, let pixel, pixel > 0,
@@ -177,17 +177,6 @@ struct ResultFile {
         }
     }
 
-    private func complexBody(_ part: String, _ dataset: String, shape: [Int]) throws -> BinaryMessage.Body {
-        let d = try file.openDataset(dataset)
-        let values: [Complex<Float>]
-        if case .complex = try d.storedType {
-            values = try d.read(Complex<Float>.self)
-        } else {
-            values = try d.read(Float.self).map { Complex($0, 0) }
-        }
-        return BinaryMessage.body(part, dtype: "complex64", shape: shape, values: values)
-    }
-
     /// Every step-th pixel of the object, read a row at a time, so a large object costs
     /// at most `shownSide` rows of reading.
     private func object() throws -> (BinaryMessage.Body, full: [Int], step: Int) {
@@ -197,13 +186,10 @@ struct ResultFile {
         let step = max(1, (max(h, w) + Self.shownSide - 1) / Self.shownSide)
         let (sh, sw) = ((h + step - 1) / step, (w + step - 1) / step)
         let d = try file.openDataset(CXIPaths.image)
-        let complex: Bool
-        if case .complex = try d.storedType { complex = true } else { complex = false }
         var shown = [Complex<Float>]()
         shown.reserveCapacity(sh * sw)
         for y in stride(from: 0, to: h, by: step) {
-            let row = complex ? try d.read(Complex<Float>.self, offset: [y, 0], count: [1, w])
-                              : try d.read(Float.self, offset: [y, 0], count: [1, w]).map { Complex($0, 0) }
+            let row = try d.readComplex(offset: [y, 0], count: [1, w])
             for x in stride(from: 0, to: w, by: step) { shown.append(row[x]) }
         }
         return (BinaryMessage.body("object", dtype: "complex64", shape: [sh, sw], values: shown), s, step)
