@@ -67,6 +67,8 @@ let package = Package(
         .target(name: "SwiftZMQ", dependencies: ["CZMQ"]),
         .target(name: "SwiftPNG", dependencies: ["CPNG"]),
         .target(name: "SwiftTIFF", dependencies: ["CTIFF"]),
+        // CURVE keys and who they let in: certificate files, the ZAP handler, the loopback rule.
+        .target(name: "RemoteAccess", dependencies: ["SwiftZMQ"]),
         // Product files written beside their target and renamed into place when complete; outputs that are inputs refused.
         .target(name: "SafeOutput"),
 
@@ -104,17 +106,17 @@ let package = Package(
         .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", "SafeOutput", .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Pipelines")]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
-        .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ"]),
+        .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ", "RemoteAccess"]),
         // Per-rank log files (swift-log) and their merged timeline.
         .target(name: "RunLogs", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
         .target(name: "Streaming", dependencies: [
-            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5",
+            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // The web front-end: a separate process that subscribes to a session and serves the page and its WebSocket.
         .target(name: "Viewer", dependencies: [
-            "SwiftZMQ", "SwiftHDF5", "CXI", "Recon", .product(name: "Numerics", package: "swift-numerics"),
+            "SwiftZMQ", "SwiftHDF5", "CXI", "Recon", "RemoteAccess", .product(name: "Numerics", package: "swift-numerics"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Logging", package: "swift-log"),
@@ -128,7 +130,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -146,7 +148,7 @@ let package = Package(
         ]),
         .testTarget(name: "DomainTests", dependencies: [
             "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
-            "RunLogs", "Viewer", .product(name: "Logging", package: "swift-log"),
+            "RunLogs", "Viewer", "RemoteAccess", "SwiftZMQ", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],

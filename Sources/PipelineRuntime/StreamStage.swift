@@ -49,6 +49,14 @@ public final class StreamStage: SourceStage {
             SolveParameters.maxMemory,
             ParameterSpec("truth", .string, default: .string(""),
                           doc: "a simulated scan (as `simulate` writes it, raw or clean) whose true object each scan's solve is compared with by NRMSE, where the object grids match (\"\": none)"),
+            ParameterSpec("curve_secret", .string, default: .string(""),
+                          doc: "the session's CURVE key pair, a NAME.key_secret file (`ns-mpirun keys generate`); needed for any endpoint beyond loopback (\"\": none)"),
+            ParameterSpec("curve_clients", .string, default: .string(""),
+                          doc: "a folder of clients' public keys (NAME.key) the control and publish ports let in; with curve_secret they serve CURVE only (\"\": plaintext, loopback only)"),
+            ParameterSpec("curve_operators", .string, default: .string(""),
+                          doc: "a folder of the public keys that may also abort, set and shut down (\"\": every listed client may)"),
+            ParameterSpec("detector_key", .string, default: .string(""),
+                          doc: "the detector's public key (NAME.key): connect to it with CURVE (\"\": plaintext, loopback only)"),
         ]
     }
 
@@ -79,6 +87,11 @@ public final class StreamStage: SourceStage {
         o.scans = p.givenInteger("scans")
         o.maxMemoryGB = p.givenNumber("max_memory_gb")
         o.truth = p.string("truth").isEmpty ? nil : p.string("truth")
+        func path(_ key: String) -> String? { p.string(key).isEmpty ? nil : p.string(key) }
+        o.security.secretFile = path("curve_secret")
+        o.security.clientsDirectory = path("curve_clients")
+        o.security.operatorsDirectory = path("curve_operators")
+        o.security.detectorKeyFile = path("detector_key")
         o.connect = endpoints["detector"] ?? o.connect
         o.control = endpoints["control"]
         o.publish = endpoints["publish"]

@@ -1,6 +1,7 @@
 import Foundation
 import Ingest
 import Recon
+import RemoteAccess
 
 /// Everything a live session is told at start; `set` changes some of it later.
 public struct StreamOptions: Sendable {
@@ -55,6 +56,8 @@ public struct StreamOptions: Sendable {
     public var maxMemoryGB: Double? = nil
     /// A simulated scan whose truth each scan's solve is compared with (NRMSE), where the grids match.
     public var truth: String? = nil
+    /// CURVE keys for endpoints beyond loopback (docs/security.md).
+    public var security = Security()
     public var command = ""
     public var version = ""
     public init() {}
@@ -79,7 +82,48 @@ public struct StreamOptions: Sendable {
         where !(endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://")) {
             out.append("\(name) must be a ZeroMQ endpoint like tcp://127.0.0.1:5555, got '\(endpoint)'")
         }
-        return out
+        return out + security.problems(connect: connect, bound: [("control", control), ("publish", publish)])
+    }
+
+    /// The session's CURVE keys: its own pair (a NAME.key_secret file), the
+    /// clients its control and publish ports let in, the operators among
+    /// them who may change anything (abort, set, shutdown), and the
+    /// detector's public key where the detector's endpoint is secured.
+    public struct Security: Sendable {
+        public var secretFile: String? = nil
+        public var clientsDirectory: String? = nil
+        public var operatorsDirectory: String? = nil
+        public var detectorKeyFile: String? = nil
+        public init() {}
+
+        /// Whether the session's own ports are CURVE servers.
+        public var servesCurve: Bool { secretFile != nil && clientsDirectory != nil }
+
+        /// Plaintext beyond loopback, and keys given without what they need.
+        func problems(connect: String, bound: [(String, String?)]) -> [String] {
+            var out: [String] = []
+            if detectorKeyFile != nil && secretFile == nil {
+                out.append("--detector-key needs the session's own key pair: give --curve-secret FILE")
+            }
+            if clientsDirectory != nil && secretFile == nil {
+                out.append("--curve-clients needs the session's own key pair: give --curve-secret FILE")
+            }
+            if operatorsDirectory != nil && clientsDirectory == nil {
+                out.append("--curve-operators needs --curve-clients (operators are clients who may also change the session)")
+            }
+            if secretFile != nil && clientsDirectory == nil && detectorKeyFile == nil {
+                out.append("--curve-secret alone secures nothing: give --curve-clients DIR (for the control and publish ports) or --detector-key FILE (for the detector's)")
+            }
+            if detectorKeyFile == nil && !EndpointPolicy.isLocal(connect) {
+                out.append(EndpointPolicy.plaintextRefusal("the detector's endpoint", connect,
+                                                           needs: "--detector-key FILE (the detector's public key) and --curve-secret FILE"))
+            }
+            for case let (name, endpoint?) in bound where !servesCurve && !EndpointPolicy.isLocal(endpoint) {
+                out.append(EndpointPolicy.plaintextRefusal("the \(name) endpoint", endpoint,
+                                                           needs: "--curve-secret FILE and --curve-clients DIR"))
+            }
+            return out
+        }
     }
 
     /// The longest file-name base made from a scan id.

@@ -1,5 +1,6 @@
 import Foundation
 import Ingest
+import RemoteAccess
 import SwiftZMQ
 
 /// Rank 0's receiving thread: reads the detector's PULL socket and checks
@@ -11,6 +12,12 @@ import SwiftZMQ
 final class StreamReceiver: @unchecked Sendable {
     let queue: IngestQueue
     private let context: ZMQContext
+    /// The control and publish ports' context: its ZAP handler (under CURVE) must not see the other sockets.
+    private let serviceContext: ZMQContext
+    private let heartbeatContext: ZMQContext
+    private let curve: CurveServer?
+    /// Who may change the session (abort, set, shutdown) when the ports are CURVE servers.
+    private let operators: AllowedKeys?
     private let data: ZMQSocket
     /// The data socket's connection events (see `watchConnection`).
     private let dataEvents: ZMQSocket
@@ -51,7 +58,7 @@ final class StreamReceiver: @unchecked Sendable {
     /// `allRanksHere`: every one of the `ranks` runs on this host, so heartbeats come over loopback.
     init(connect endpoint: String, control controlAddress: String?, publish publishAddress: String? = nil, queue: IngestQueue,
          ranks: Int = 1, allRanksHere: Bool = true, statusInterval: Double = 1, heartbeatTimeout: Double = 60,
-         maxMessageBytes: Int64 = -1, log: @escaping (String) -> Void) throws {
+         maxMessageBytes: Int64 = -1, security: StreamOptions.Security = .init(), log: @escaping (String) -> Void) throws {
         self.queue = queue
         self.log = log
         self.ranks = ranks
@@ -67,17 +74,35 @@ final class StreamReceiver: @unchecked Sendable {
         dataEvents = try data.monitor([.disconnected, .connected, .connectDelayed, .connectRetried])
         self.endpoint = endpoint
         self.maxMessageBytes = maxMessageBytes
+        if let detectorKey = security.detectorKeyFile, let secret = security.secretFile {
+            try CurveClient(secretFile: secret, serverFile: detectorKey).secure(data)
+        }
         try data.connect(endpoint)
+        let serviceContext = try ZMQContext()
+        self.serviceContext = serviceContext
+        var server: CurveServer?
+        if security.servesCurve, let secret = security.secretFile, let clients = security.clientsDirectory {
+            let s = try CurveServer(context: serviceContext, secretFile: secret, clientsDirectory: clients, log: log)
+            server = s
+            operators = try security.operatorsDirectory.map {
+                try AllowedKeys(directory: $0, log: log, trusted: [s.certificate.publicKey: s.certificate.name])
+            } ?? s.authenticator.clients
+        } else {
+            operators = nil
+        }
+        curve = server
         func bound(_ address: String?, _ kind: ZMQSocket.Kind) throws -> (ZMQSocket?, String?) {
             guard let address else { return (nil, nil) }
-            let socket = try ZMQSocket(context, kind)
+            let socket = try ZMQSocket(serviceContext, kind)
+            try server?.secure(socket)
             return (socket, try socket.bind(address))
         }
         (control, controlEndpoint) = try bound(controlAddress, .rep)
         (publisher, publishEndpoint) = try bound(publishAddress, .pub)
         // Heartbeats: encrypted and authenticated (CURVE, a key pair made for this session and handed
         // out over MPI), on loopback when every rank runs here; a heartbeat is small, so is the limit.
-        heartbeats = try ZMQSocket(context, .pull)
+        heartbeatContext = try ZMQContext()
+        heartbeats = try ZMQSocket(heartbeatContext, .pull)
         let keys = try ZMQ.curveKeyPair()
         try heartbeats.setCurveServer(secretKey: keys.secretKey)
         try heartbeats.setMaxMessageSize(4096)
@@ -107,6 +132,7 @@ final class StreamReceiver: @unchecked Sendable {
         control?.close()
         publisher?.close()
         heartbeats.close()
+        curve?.stop()
     }
 
     private var shouldStop: Bool {
@@ -323,13 +349,15 @@ final class StreamReceiver: @unchecked Sendable {
 
     private func serve(_ socket: ZMQSocket) {
         guard let parts = try? socket.receive(timeoutMilliseconds: 0) else { return }
-        let reply = answer(parts.first?.bytes ?? [])
+        let reply = answer(parts.first?.bytes ?? [], from: parts.first?.property("User-Id"))
         let bytes = (try? JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys])).map { Array($0) } ?? Array("{}".utf8)
         do { try socket.send(bytes: [bytes]) } catch { log("control: cannot reply: \(error)") }
     }
 
-    /// One control request (JSON) and its reply.
-    func answer(_ request: [UInt8]) -> [String: Any] {
+    /// One control request (JSON) and its reply. Under CURVE, `key` is the
+    /// client's public key (as the ZAP handler let it in), and only an
+    /// operator's key may change the session.
+    func answer(_ request: [UInt8], from key: String? = nil) -> [String: Any] {
         switch ControlCommand.parse(request) {
         case .status:
             var s = currentStatus()
@@ -338,8 +366,15 @@ final class StreamReceiver: @unchecked Sendable {
         case .parameters:
             return ["ok": true, "parameters": LiveSettings.declarations]
         case .request(let r):
-            queue.request(r)
             let name = switch r { case .abort: "abort"; case .shutdown: "shutdown"; case .set: "set" }
+            if let operators {
+                guard let key, operators.name(of: key) != nil else {
+                    let who = key.map { "key \(curve?.authenticator.clients.name(of: $0) ?? "?") (\(CurveCertificate.keyID($0)))" } ?? "a client without a key"
+                    log("control: refused '\(name)' from \(who): not an operator's key (\(operators.directory))")
+                    return ["ok": false, "command": name, "error": "'\(name)' needs an operator's key; this client's key may read status only"]
+                }
+            }
+            queue.request(r)
             return ["ok": true, "command": name]
         case .refused(let error):
             return ["ok": false, "error": error]

@@ -132,7 +132,7 @@ public final class StreamSession {
                 let r = try StreamReceiver(connect: options.connect, control: options.control, publish: options.publish, queue: queue,
                                            ranks: comm.size, allRanksHere: allRanksHere, statusInterval: options.statusInterval,
                                            heartbeatTimeout: options.heartbeatTimeout,
-                                           maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, log: log)
+                                           maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, security: options.security, log: log)
                 receiver = r
                 tap.receiver = r
                 controlEndpoint = r.controlEndpoint

@@ -49,6 +49,21 @@ extension ZMQ {
         return (text(pub), text(sec))
     }
 
+    /// Whether `key` is a CURVE key in Z85 (40 characters that decode to 32 bytes).
+    public static func isCurveKey(_ key: String) -> Bool {
+        guard key.utf8.count == 40 else { return false }
+        var raw = [UInt8](repeating: 0, count: 32)
+        return zmq_z85_decode(&raw, key) != nil
+    }
+
+    /// A 32-byte key (as a ZAP request carries it) in Z85.
+    public static func z85(_ key: [UInt8]) -> String? {
+        guard key.count == 32 else { return nil }
+        var text = [CChar](repeating: 0, count: 41)
+        guard zmq_z85_encode(&text, key, 32) != nil else { return nil }
+        return String(decoding: text.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// One event from a socket monitor: what happened, and on which endpoint.
     public struct MonitorEvent: Sendable, Equatable {
         public struct Kind: OptionSet, Sendable {

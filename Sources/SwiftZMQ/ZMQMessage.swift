@@ -62,4 +62,11 @@ public final class ZMQMessage: @unchecked Sendable {
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
     public var string: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// A received part's metadata ("User-Id": what the ZAP handler said of
+    /// the peer; "Peer-Address"); nil where the connection carries none.
+    public func property(_ name: String) -> String? {
+        guard let value = zmq_msg_gets(msg, name) else { return nil }
+        return String(cString: value)
+    }
 }

@@ -131,6 +131,12 @@ public final class ZMQSocket: @unchecked Sendable {
         try setOption(ZMQ_CURVE_SECRETKEY, text: secretKey, "ZMQ_CURVE_SECRETKEY")
     }
 
+    /// The ZAP domain this socket's connections are authenticated in (the
+    /// handler sees it; with NULL security it makes libzmq ask the handler).
+    public func setZAPDomain(_ domain: String) throws {
+        try setOption(ZMQ_ZAP_DOMAIN, text: domain, "ZMQ_ZAP_DOMAIN")
+    }
+
     /// SUB sockets: receive messages whose first part starts with `prefix` ("" for all).
     public func subscribe(_ prefix: String) throws {
         let h = try live("zmq_setsockopt(ZMQ_SUBSCRIBE)")

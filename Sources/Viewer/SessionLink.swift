@@ -1,4 +1,5 @@
 import Foundation
+import RemoteAccess
 import SwiftZMQ
 
 /// The viewer's side of a running session: a thread subscribed to its
@@ -10,6 +11,8 @@ public final class SessionLink: @unchecked Sendable {
     public let publishEndpoint: String
     public let controlEndpoint: String
     private let context: ZMQContext
+    /// This viewer's keys where the session's ports speak CURVE.
+    private let curve: CurveClient?
     private let hub: LiveHub
     /// Seconds without a status message after which the session is called unreachable.
     private let silence: Double
@@ -21,9 +24,10 @@ public final class SessionLink: @unchecked Sendable {
     /// The commands a page may send on; anything else is refused here.
     static let commands: Set<String> = ["status", "parameters", "abort", "set", "shutdown"]
 
-    public init(publish: String, control: String, hub: LiveHub, silence: Double = 5) throws {
+    public init(publish: String, control: String, hub: LiveHub, silence: Double = 5, curve: CurveClient? = nil) throws {
         publishEndpoint = publish
         controlEndpoint = control
+        self.curve = curve
         self.hub = hub
         self.silence = silence
         context = try ZMQContext()
@@ -37,6 +41,7 @@ public final class SessionLink: @unchecked Sendable {
         // A message part larger than any picture a session publishes is refused by ZeroMQ before it is read.
         try socket.setMaxMessageSize(64 << 20)
         for topic in ["status", "rec", "aux", "log"] { try socket.subscribe(topic) }
+        try curve?.secure(socket)
         try socket.connect(publishEndpoint)
         started = true
         let t = Thread { [self] in
@@ -60,6 +65,12 @@ public final class SessionLink: @unchecked Sendable {
         stopLock.lock()
         defer { stopLock.unlock() }
         return stopping
+    }
+
+    private var curveHint: String {
+        guard curve != nil else { return "" }
+        return ". Under CURVE the session lets this viewer in only if its --curve-clients folder holds the public key of "
+            + "the viewer's --curve-secret, and --session-key must be the session's public key (the session logs each refused key)"
     }
 
     private func run(_ socket: ZMQSocket) {
@@ -89,7 +100,7 @@ public final class SessionLink: @unchecked Sendable {
                     : ViewerState(ok: false, message: """
                         No status from the session at \(publishEndpoint) for \(Int(silence)) s. Is `ns-mpirun stream` \
                         running with --publish \(publishEndpoint) --control \(controlEndpoint)? Give the viewer the same \
-                        endpoints: ns-mpirun view --session \(publishEndpoint),\(controlEndpoint)
+                        endpoints: ns-mpirun view --session \(publishEndpoint),\(controlEndpoint)\(curveHint)
                         """))
             }
         }
@@ -108,6 +119,7 @@ public final class SessionLink: @unchecked Sendable {
             let socket = try ZMQSocket(context, .req)
             defer { socket.close() }
             try socket.setLinger(milliseconds: 0)
+            try curve?.secure(socket)
             try socket.connect(controlEndpoint)
             try socket.send(bytes: [Array(body)])
             guard let reply = try socket.receive(timeoutMilliseconds: Int(timeout * 1000)), let first = reply.first,

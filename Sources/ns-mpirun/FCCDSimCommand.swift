@@ -2,6 +2,7 @@ import ArgumentParser
 import CXI
 import Foundation
 import Recon
+import RemoteAccess
 import SwiftZMQ
 import VirtualDetector
 
@@ -40,6 +41,10 @@ struct FCCDSim: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Seconds to keep the socket open after the last message, so a slow receiver gets everything.")
     var linger = 5.0
+    @Option(help: "This detector's key pair, a NAME.key_secret file (`ns-mpirun keys generate`): with --curve-clients, --bind speaks CURVE only.")
+    var curveSecret: String?
+    @Option(help: "A folder of the public keys (NAME.key) of the receivers let in, the session's among them.")
+    var curveClients: String?
 
     var parsedRate: Double? { rate == "max" ? nil : Double(rate) }
 
@@ -54,6 +59,12 @@ struct FCCDSim: ParsableCommand {
         if let dieAfter, dieAfter < 0 { throw ValidationError("--die-after must be at least 0, got \(dieAfter)") }
         guard bind.hasPrefix("tcp://") || bind.hasPrefix("ipc://") || bind.hasPrefix("inproc://") else {
             throw ValidationError("--bind must be a ZeroMQ endpoint like tcp://127.0.0.1:5555, got '\(bind)'")
+        }
+        guard (curveSecret == nil) == (curveClients == nil) else {
+            throw ValidationError("--curve-secret and --curve-clients go together: the detector's key pair, and the receivers it lets in")
+        }
+        guard curveSecret != nil || EndpointPolicy.isLocal(bind) else {
+            throw ValidationError(EndpointPolicy.plaintextRefusal("--bind", bind, needs: "--curve-secret FILE and --curve-clients DIR"))
         }
     }
 
@@ -84,9 +95,19 @@ struct FCCDSim: ParsableCommand {
             let reader: CXIReader
             do { reader = try CXIReader(path: path!) } catch { throw ValidationError("--input: \(error)") }
             let context = try ZMQContext()
+            var curve: CurveServer?
+            if let curveSecret, let curveClients {
+                do {
+                    curve = try CurveServer(context: context, secretFile: curveSecret, clientsDirectory: curveClients) { line in
+                        FileHandle.standardError.write(Data("fccd-sim: \(line)\n".utf8))
+                    }
+                } catch { throw ValidationError("\(error)") }
+            }
+            defer { curve?.stop() }
             let socket = try ZMQSocket(context, .push)
+            try curve?.secure(socket)
             let endpoint = try socket.bind(bind)
-            print("fccd-sim: sending \(reader.scan.darkFrames) dark and \(reader.scan.frames) data frames from \(path!) on \(endpoint) at \(parsedRate.map { "\($0) Hz" } ?? "full speed")")
+            print("fccd-sim: sending \(reader.scan.darkFrames) dark and \(reader.scan.frames) data frames from \(path!) on \(endpoint)\(curve.map { " (CURVE, \($0.authenticator.clients.count) keys let in)" } ?? "") at \(parsedRate.map { "\($0) Hz" } ?? "full speed")")
             fflush(nil)
             let sender = FrameSender(reader: reader, socket: socket, rate: parsedRate, faults: faults)
             sender.positionsInFrames = positionsInFrames

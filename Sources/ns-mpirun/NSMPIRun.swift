@@ -12,7 +12,7 @@ struct NSMPIRun: ParsableCommand {
             """,
         version: NanosurveyorVersion.string,
         subcommands: [Simulate.self, RawToCXI.self, ReconCommand.self, Inspect.self, Bench.self, Info.self, Check.self,
-                      StagesCommand.self, ValidateCommand.self, RunCommand.self, FCCDSim.self, StreamCommand.self, ViewCommand.self, LogsCommand.self])
+                      StagesCommand.self, ValidateCommand.self, RunCommand.self, FCCDSim.self, StreamCommand.self, ViewCommand.self, LogsCommand.self, KeysCommand.self])
 
     /// Parses once per rank; a usage error is printed by the launcher's rank 0
     /// only, so `mpirun -n 64` shows one message instead of 64 interleaved copies.

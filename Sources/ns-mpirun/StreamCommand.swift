@@ -68,6 +68,7 @@ struct StreamCommand: ParsableCommand {
     var logDir: String?
     @Option(help: "A simulated scan (raw or clean, as `simulate` writes it; the file fccd-sim --input sends) whose true object each scan's solve is compared with: the NRMSE is published with each `rec` and written to the scan's file, where the object grids match. [truth]")
     var truth: String?
+    @OptionGroup(title: "Security (needed for any endpoint beyond loopback; docs/security.md)") var security: SessionSecurityArguments
     @Option(help: "Start the web front-end (`ns-mpirun view`) beside rank 0, serving the page on HOST:PORT (loopback; port 0: any free port); the control and publish ports bind to free loopback ports unless given.")
     var view: String?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
@@ -97,7 +98,7 @@ struct StreamCommand: ParsableCommand {
         if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
         if let v = logDir { o.append(.init("log_dir", .string(v), option: "--log-dir")) }
         if let v = truth { o.append(.init("truth", .string(v), option: "--truth")) }
-        return o
+        return o + security.overrides
     }
 
     /// The session's options and log folder, from the pipeline and the options given.
@@ -144,7 +145,8 @@ struct StreamCommand: ParsableCommand {
             try StreamStage.runSession(world, options: options, logDirectory: logDir, echo: !quiet) { control, publish in
                 guard let view, let control, let publish else { return }
                 do {
-                    viewer = try ViewerChild(publish: publish, control: control, http: view, files: options.outputDirectory)
+                    viewer = try ViewerChild(publish: publish, control: control, http: view, files: options.outputDirectory,
+                                             curveSecret: options.security.servesCurve ? options.security.secretFile : nil)
                 } catch {
                     print("stream: the viewer did not start (\(error)); the session goes on without it")
                 }

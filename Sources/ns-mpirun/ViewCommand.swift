@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RemoteAccess
 import Viewer
 
 struct ViewCommand: ParsableCommand {
@@ -24,6 +25,10 @@ struct ViewCommand: ParsableCommand {
     var http = "127.0.0.1:8080"
     @Option(help: "Seconds without a status message before the page says the session is unreachable.")
     var silence = 5.0
+    @Option(help: "This viewer's key pair, a NAME.key_secret file, for a session whose ports speak CURVE (its public key must be in the session's --curve-clients).")
+    var curveSecret: String?
+    @Option(help: "The session's public key (its NAME.key), with --curve-secret.")
+    var sessionKey: String?
     @Option(help: .hidden)
     var parent: Int32?
 
@@ -33,6 +38,9 @@ struct ViewCommand: ParsableCommand {
             let parts = session.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, parts.allSatisfy({ $0.hasPrefix("tcp://") || $0.hasPrefix("ipc://") }) else {
                 throw ValidationError("--session takes the publish and control endpoints, comma-separated (tcp://127.0.0.1:5557,tcp://127.0.0.1:5556), got '\(session)'")
+            }
+            for endpoint in parts where curveSecret == nil && !EndpointPolicy.isLocal(endpoint) {
+                throw ValidationError(EndpointPolicy.plaintextRefusal("--session's", endpoint, needs: "--curve-secret FILE and --session-key FILE"))
             }
             return (parts[0], parts[1])
         }
@@ -56,6 +64,10 @@ struct ViewCommand: ParsableCommand {
         guard session != nil || files != nil else {
             throw ValidationError("give --session PUB,CONTROL (a live session), --files DIR (result files), or both")
         }
+        guard (curveSecret == nil) == (sessionKey == nil) else {
+            throw ValidationError("--curve-secret and --session-key go together: this viewer's key pair, and the session's public key")
+        }
+        guard session != nil || curveSecret == nil else { throw ValidationError("--curve-secret is for a --session's ports") }
         _ = try endpoints
         _ = try address
         guard silence > 0, silence.isFinite else { throw ValidationError("--silence must be a positive number of seconds, got \(silence)") }
@@ -65,7 +77,9 @@ struct ViewCommand: ParsableCommand {
         let endpoints = try endpoints
         let (host, port) = try address
         let hub = LiveHub()
-        let link = try endpoints.map { try SessionLink(publish: $0.publish, control: $0.control, hub: hub, silence: silence) }
+        let curve: CurveClient?
+        do { curve = try curveSecret.map { try CurveClient(secretFile: $0, serverFile: sessionKey!) } } catch { throw ValidationError("\(error)") }
+        let link = try endpoints.map { try SessionLink(publish: $0.publish, control: $0.control, hub: hub, silence: silence, curve: curve) }
         try link?.start()
         let results = try files.map { dir in
             do { return try ResultFiles(directory: dir) } catch { throw ValidationError("\(error)") }

@@ -7,10 +7,12 @@ final class ViewerChild {
     private let process = Process()
 
     /// `files`: the session's output folder, so its written scans can be opened from the page.
-    init(publish: String, control: String, http: String, files: String?) throws {
+    /// `curveSecret`: the session's own key pair, where its ports speak CURVE (a session lets its own key in).
+    init(publish: String, control: String, http: String, files: String?, curveSecret: String?) throws {
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["view", "--session", "\(publish),\(control)", "--http", http, "--parent", "\(getpid())"]
             + (files.map { ["--files", $0] } ?? [])
+            + (curveSecret.map { ["--curve-secret", $0, "--session-key", $0] } ?? [])
         // MPI's launcher variables would make the child think it is a rank.
         process.environment = ProcessInfo.processInfo.environment.filter { key, _ in
             !["OMPI_", "PMI", "PMIX_", "SLURM_PROCID", "HYDRA_", "MPI_LOCALRANKID"].contains { key.hasPrefix($0) }
