@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 
@@ -14,20 +16,27 @@ public struct ViewerServer: Sendable {
     public let hub: LiveHub
     public let files: ResultFiles?
     public let simulator = ScanSimulator()
+    public let access: PageAccess
+    /// HTTPS when given: the certificate chain and key, as PEM files.
+    public let tls: PageCertificate?
     let assets: ViewerAssets
 
-    public init(host: String, port: Int, link: SessionLink?, hub: LiveHub, files: ResultFiles? = nil) throws {
+    public init(host: String, port: Int, link: SessionLink?, hub: LiveHub, files: ResultFiles? = nil,
+                token: String? = nil, tls: PageCertificate? = nil) throws {
         self.host = host
         self.port = port
         self.link = link
         self.hub = hub
         self.files = files
+        self.tls = tls
+        access = PageAccess(token: token, https: tls != nil)
         assets = try ViewerAssets.load()
     }
 
     /// Serves until SIGTERM or SIGINT; `ready` gets the address actually bound (a port 0 resolved).
     public func run(ready: @escaping @Sendable (String) -> Void) async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
+        router.add(middleware: AccessGuard(access: access))
         let assets = self.assets, files = self.files, link = self.link, hub = self.hub, simulator = self.simulator
         router.get("/") { _, _ in link == nil ? Response.redirect(to: "/files") : assets.response("index.html") }
         router.get("/files") { _, _ in assets.response("files.html") }
@@ -84,13 +93,15 @@ public struct ViewerServer: Sendable {
         }
         var logger = Logger(label: "ns.view")
         logger.logLevel = .warning
+        let plain = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: router)
+        let token = access.token, scheme = tls == nil ? "http" : "https"
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            server: try tls.map { try .tls(plain, tlsConfiguration: $0.configuration) } ?? plain,
             configuration: .init(address: .hostname(host, port: port), serverName: "ns-mpirun view"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
-                ready("http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/")
+                ready("\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(bound)/" + (token.map { "?token=\($0)" } ?? ""))
             },
             logger: logger)
         try await app.runService()

@@ -13,8 +13,10 @@ struct ViewCommand: ParsableCommand {
             Every file the page needs is served by this program (no internet access is needed). The session cannot \
             tell whether a viewer is connected. `stream --view HOST:PORT` starts one beside rank 0. With --files DIR \
             the page also lists the CXI files under DIR and shows each one's object, probe, errors, positions, scan \
-            images, frame histograms and metadata. The page serves loopback only: from another machine, tunnel it \
-            (ssh -L 8080:127.0.0.1:8080 HOST).
+            images, frame histograms and metadata. On loopback the page is open to this machine's users; beyond \
+            loopback it is served over HTTPS (--tls-cert, --tls-key) and only to holders of its token (--token-file, \
+            or one made at start and printed in the address). Or keep it on loopback and tunnel it \
+            (ssh -L 8080:127.0.0.1:8080 HOST). docs/viewer.md, docs/security.md.
             """)
 
     @Option(help: "The session's publish and control endpoints, comma-separated (as `stream --publish ... --control ...` bound them).")
@@ -25,6 +27,12 @@ struct ViewCommand: ParsableCommand {
     var http = "127.0.0.1:8080"
     @Option(help: "Seconds without a status message before the page says the session is unreachable.")
     var silence = 5.0
+    @Option(help: "HTTPS: the page's certificate (chain), a PEM file; with --tls-key. Needed to serve beyond loopback.")
+    var tlsCert: String?
+    @Option(help: "HTTPS: the certificate's private key, a PEM file.")
+    var tlsKey: String?
+    @Option(help: "A file whose first line is the token every request must carry (mode 0600); beyond loopback, without it, a token is made and printed in the address.")
+    var tokenFile: String?
     @Option(help: "This viewer's key pair, a NAME.key_secret file, for a session whose ports speak CURVE (its public key must be in the session's --curve-clients).")
     var curveSecret: String?
     @Option(help: "The session's public key (its NAME.key), with --curve-secret.")
@@ -53,8 +61,11 @@ struct ViewCommand: ParsableCommand {
             }
             var host = String(http[..<colon])
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") else {
-                throw ValidationError("--http \(http): the viewer serves loopback only (127.0.0.1, ::1, localhost); from another machine, tunnel it: ssh -L 8080:127.0.0.1:8080 HOST")
+            guard EndpointPolicy.isLoopbackHost(host) || (tlsCert != nil && tlsKey != nil) else {
+                throw ValidationError("""
+                    --http \(http): without --tls-cert and --tls-key the viewer serves loopback only (127.0.0.1, ::1, localhost); \
+                    beyond it, it serves HTTPS to holders of its token. Or tunnel it: ssh -L 8080:127.0.0.1:8080 HOST
+                    """)
             }
             return (host, port)
         }
@@ -64,6 +75,7 @@ struct ViewCommand: ParsableCommand {
         guard session != nil || files != nil else {
             throw ValidationError("give --session PUB,CONTROL (a live session), --files DIR (result files), or both")
         }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (curveSecret == nil) == (sessionKey == nil) else {
             throw ValidationError("--curve-secret and --session-key go together: this viewer's key pair, and the session's public key")
         }
@@ -84,7 +96,14 @@ struct ViewCommand: ParsableCommand {
         let results = try files.map { dir in
             do { return try ResultFiles(directory: dir) } catch { throw ValidationError("\(error)") }
         }
-        let server = try ViewerServer(host: host, port: port, link: link, hub: hub, files: results)
+        let token: String?, tls: PageCertificate?
+        do {
+            token = try tokenFile.map { try PageAccess.token(fromFile: $0) } ?? (EndpointPolicy.isLoopbackHost(host) ? nil : PageAccess.newToken())
+            tls = try tlsCert.map { try PageCertificate(certificateFile: $0, keyFile: tlsKey!) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let server = try ViewerServer(host: host, port: port, link: link, hub: hub, files: results, token: token, tls: tls)
         let done = DispatchSemaphore(value: 0)
         if let parent { Self.endWith(parent) }
         let failure = LockedError()

@@ -36,7 +36,8 @@ PANELS = ["object-amp", "object-phase", "probe", "frame", "stxm", "dpc-x", "dpc-
 
 def browser():
     options = Options()
-    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1400"]:
+    # The tests' HTTPS viewers use self-signed certificates.
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1400", "--ignore-certificate-errors"]:
         options.add_argument(a)
     driver = os.environ.get("NS_CHROMEDRIVER", "/usr/bin/chromedriver")
     return webdriver.Chrome(options=options, service=Service(driver))
@@ -53,6 +54,16 @@ def open_page(d, url):
             if "ERR_CONNECTION_REFUSED" not in str(e) or attempt == 19:
                 raise
             time.sleep(0.5)
+
+
+def signed_in(d, url):
+    """A viewer with a token: its printed address, opened once, sets the cookie; the base address follows."""
+    if "?token=" not in url:
+        return url
+    open_page(d, url)
+    if "token=" in d.current_url:
+        fail(d, f"the token stayed in the address: {d.current_url}")
+    return url.split("?")[0]
 
 
 def wait(d, what, script, timeout=90):
@@ -173,6 +184,7 @@ def unreachable(url):
 
 def files(url, reconstruction, scan, frame):
     d = browser()
+    url = signed_in(d, url)
     open_page(d, url + "files")
     wait(d, "the file list", "return window.nsFiles.listed >= 2")
     row = f"return document.querySelector('#file-list tr[data-name=\"' + arguments[0] + '\"]')"

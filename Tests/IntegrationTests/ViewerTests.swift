@@ -97,9 +97,12 @@ struct ViewerTests {
         try #require(made.status == 0, "\(made.stderr)")
         let solved = try MPIRunner.run(ranks: 2, ["recon", dir + "/scan.cxi", "-o", dir + "/recon/rec.cxi", "--iterations", "4"])
         try #require(solved.status == 0, "\(solved.stderr)")
-        let viewer = try BackgroundProcess(MPIRunner.executable, ["view", "--files", dir, "--http", "127.0.0.1:0"])
+        // Served as beyond loopback: HTTPS, and a token the page's first address sets as a cookie.
+        let tls = try Self.certificate(in: dir + "/tls")
+        let viewer = try BackgroundProcess(MPIRunner.executable, ["view", "--files", dir, "--http", "127.0.0.1:0",
+                                                                  "--tls-cert", tls.cert, "--tls-key", tls.key, "--token-file", tls.token])
         defer { viewer.process.terminate(); _ = viewer.finish(timeout: 20) }
-        let url = try #require(viewer.await(#"view: http://127\.0\.0\.1:[0-9]+/"#).map { String($0.dropFirst("view: ".count)) },
+        let url = try #require(viewer.await(#"view: https://127\.0\.0\.1:[0-9]+/\?token=[0-9a-f]+"#).map { String($0.dropFirst("view: ".count)) },
                                "\(viewer.output.string)")
         let frame = 5
         let seen = try check(["files", url, Self.screenshots, "recon/rec.cxi", "scan.cxi", "\(frame)"], server: viewer)
@@ -129,6 +132,61 @@ struct ViewerTests {
         let positive = all[(frame * pixels)..<((frame + 1) * pixels)].filter { $0 > 0 }.count
         #expect(scan["frameCounted"] as? Int == positive, "\(scan)")
         #expect((seen["refusal"] as? String)?.contains("without '..'") == true, "\(seen)")
+    }
+
+    /// A self-signed certificate for 127.0.0.1, its key, and a token file (mode 0600).
+    static func certificate(in dir: String) throws -> (cert: String, key: String, token: String) {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let made = try MPIRunner.execute("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-keyout", dir + "/page.key", "-out", dir + "/page.crt", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        try #require(made.status == 0, "\(made.stderr)")
+        let token = dir + "/token"
+        try "c0ffee0123456789abcdef\n".write(toFile: token, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: token)
+        return (dir + "/page.crt", dir + "/page.key", token)
+    }
+
+    /// With a token every request needs it (a cookie set by the printed
+    /// address, or a bearer header); a cookie-borne change needs this page's
+    /// Origin, and no request from another site's page is served.
+    @Test(.enabled(if: ["/usr/bin/curl", "/usr/bin/openssl"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) },
+                   "needs curl and openssl (scripts/test.sh installs them)"))
+    func aViewerWithATokenServesItsHoldersOnly() throws {
+        let dir = NSTemporaryDirectory() + "ns-viewer-token-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tls = try Self.certificate(in: dir + "/tls")
+        let viewer = try BackgroundProcess(MPIRunner.executable, ["view", "--files", dir, "--session", "tcp://127.0.0.1:1,tcp://127.0.0.1:2",
+                                                                  "--http", "127.0.0.1:0", "--tls-cert", tls.cert, "--tls-key", tls.key,
+                                                                  "--token-file", tls.token])
+        defer { viewer.process.terminate(); _ = viewer.finish(timeout: 20) }
+        let url = try #require(viewer.await(#"https://127\.0\.0\.1:[0-9]+/\?token=[0-9a-f]+"#), "\(viewer.output.string)")
+        let base = String(url.prefix { $0 != "?" }), origin = String(base.dropLast())
+        func curl(_ arguments: [String]) throws -> (code: Int, headers: String) {
+            let run = try MPIRunner.execute("/usr/bin/curl", ["-sk", "-D", "-", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"] + arguments)
+            return (Int(run.stdout.suffix(3)) ?? 0, run.stdout)
+        }
+        let cookie = ["-b", "ns_token=c0ffee0123456789abcdef"]
+        let post = ["-H", "Content-Type: application/json", "-d", #"{"command": "status"}"#, base + "api/control"]
+        #expect(try curl([base + "api/session"]).code == 401)
+        #expect(try curl(["-H", "Authorization: Bearer c0ffee0123456789abcdeX", base + "api/session"]).code == 401)
+        #expect(try curl(["-H", "Authorization: Bearer c0ffee0123456789abcdef", base + "api/session"]).code == 200)
+        let opened = try curl([url])
+        #expect(opened.code == 303 && opened.headers.contains("Location: /\r\n"), "\(opened.headers)")
+        #expect(opened.headers.contains("Set-Cookie: ns_token=c0ffee0123456789abcdef") && opened.headers.contains("HttpOnly")
+                && opened.headers.contains("Secure") && opened.headers.contains("SameSite=Strict"), "\(opened.headers)")
+        #expect(try curl(cookie + [base + "api/session"]).code == 200)
+        #expect(try curl(cookie + post).code == 403)
+        #expect(try curl(cookie + ["-H", "Origin: https://evil.example"] + post).code == 403)
+        #expect(try curl(cookie + ["-H", "Origin: https://evil.example", base + "api/session"]).code == 403)
+        #expect(try curl(cookie + ["-H", "Origin: \(origin)"] + post).code == 200)
+        // Plain HTTP gets no page from the HTTPS port.
+        #expect(try curl([base.replacingOccurrences(of: "https://", with: "http://") + "api/session"]).code != 200)
+        let open = try FileManager.default.attributesOfItem(atPath: tls.token)[.posixPermissions] as? Int
+        #expect(open == 0o600)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: tls.token)
+        let refused = try MPIRunner.run(ranks: nil, ["view", "--files", dir, "--http", "127.0.0.1:0", "--token-file", tls.token])
+        #expect(refused.status != 0 && refused.stderr.contains("chmod 600"), "\(refused.stderr)")
     }
 
     @Test func badViewerOptionsAreRefusedByName() throws {
