@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C modules: a module map and a shim header each, nothing else.
@@ -70,6 +71,20 @@ let package = Package(
         .target(name: "SwiftTIFF", dependencies: ["CTIFF"]),
         // CURVE keys and who they let in: certificate files, the ZAP handler, the loopback rule.
         .target(name: "RemoteAccess", dependencies: ["SwiftZMQ"]),
+        // HTTP beyond loopback: a token, cross-site requests refused, HTTPS from PEM files.
+        .target(name: "WebAccess", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // A session's counters in Prometheus's form, and the HTTP endpoint that serves them.
+        .target(name: "SessionMetrics", dependencies: [
+            "WebAccess",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Product files written beside their target and renamed into place when complete; outputs that are inputs refused.
         .target(name: "SafeOutput"),
 
@@ -112,12 +127,13 @@ let package = Package(
         .target(name: "RunLogs", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
         .target(name: "Streaming", dependencies: [
-            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess",
+            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess", "SessionMetrics", "WebAccess",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // The web front-end: a separate process that subscribes to a session and serves the page and its WebSocket.
         .target(name: "Viewer", dependencies: [
-            "SwiftZMQ", "SwiftHDF5", "CXI", "Recon", "RemoteAccess", .product(name: "Numerics", package: "swift-numerics"),
+            "SwiftZMQ", "SwiftHDF5", "CXI", "Recon", "RemoteAccess", "WebAccess", "SessionMetrics", .product(name: "Numerics", package: "swift-numerics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -134,7 +150,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -152,7 +168,7 @@ let package = Package(
         ]),
         .testTarget(name: "DomainTests", dependencies: [
             "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
-            "RunLogs", "Viewer", "RemoteAccess", "SwiftZMQ", .product(name: "Logging", package: "swift-log"),
+            "RunLogs", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics", "SwiftZMQ", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
     ],

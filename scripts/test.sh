@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # SLURM for the job-script tests, Chromium and selenium for the browser tests,
 # pyzmq for the remote clients of the CURVE tests, curl and openssl for the
-# HTTPS viewer's (each skips, saying why,
+# HTTPS viewer's, Prometheus for the metrics test, tcpdump and iproute2 for the
+# two-host test (each skips, saying why,
 # where its tools are absent).
-bash scripts/install-deps.sh slurmctld slurmd slurm-client munge chromium chromium-driver python3-selenium python3-zmq curl openssl
+bash scripts/install-deps.sh slurmctld slurmd slurm-client munge chromium chromium-driver python3-selenium python3-zmq curl openssl \
+    prometheus tcpdump iproute2
 . scripts/mpi-env.sh
 # The test process spawns children (mpirun, python with h5py) while other
 # tests hold HDF5 files open; a child inherits those descriptors and with

@@ -57,6 +57,12 @@ public final class StreamStage: SourceStage {
                           doc: "a folder of the public keys that may also abort, set and shut down (\"\": every listed client may)"),
             ParameterSpec("detector_key", .string, default: .string(""),
                           doc: "the detector's public key (NAME.key): connect to it with CURVE (\"\": plaintext, loopback only)"),
+            ParameterSpec("metrics", .string, default: .string(""),
+                          doc: "serve Prometheus's /metrics from rank 0 on HOST:PORT (loopback unless metrics_token and metrics_tls_cert are given; \"\": none)"),
+            ParameterSpec("metrics_token", .string, default: .string(""),
+                          doc: "a file (mode 0600) holding the token a scrape must send as Authorization: Bearer (\"\": none, loopback only)"),
+            ParameterSpec("metrics_tls_cert", .string, default: .string(""), doc: "PEM certificate chain: /metrics over HTTPS (\"\": HTTP, loopback only)"),
+            ParameterSpec("metrics_tls_key", .string, default: .string(""), doc: "PEM private key of metrics_tls_cert"),
         ]
     }
 
@@ -92,6 +98,10 @@ public final class StreamStage: SourceStage {
         o.security.clientsDirectory = path("curve_clients")
         o.security.operatorsDirectory = path("curve_operators")
         o.security.detectorKeyFile = path("detector_key")
+        o.metrics.address = path("metrics")
+        o.metrics.tokenFile = path("metrics_token")
+        o.metrics.certificateFile = path("metrics_tls_cert")
+        o.metrics.keyFile = path("metrics_tls_key")
         o.connect = endpoints["detector"] ?? o.connect
         o.control = endpoints["control"]
         o.publish = endpoints["publish"]

@@ -1,6 +1,7 @@
 import Foundation
 import Ingest
 import Recon
+import SessionMetrics
 
 /// Rank 0's decisions, one plan per round: which messages belong to the
 /// open scan, which frames go to which rank (by credit: a rank gets frames
@@ -47,9 +48,12 @@ final class Coordinator {
     /// The memory a scan's solve may take on each rank.
     let budgetBytes: Double
     private let log: ((String) -> Void)?
+    /// Lifetime counters for Prometheus (`--metrics`, the viewer's /metrics).
+    let metrics: SessionMetrics?
 
-    init(options: StreamOptions, ranks: Int, budgetBytes: Double = .infinity, log: ((String) -> Void)? = nil) {
+    init(options: StreamOptions, ranks: Int, budgetBytes: Double = .infinity, metrics: SessionMetrics? = nil, log: ((String) -> Void)? = nil) {
         self.options = options
+        self.metrics = metrics
         self.ranks = ranks
         self.budgetBytes = budgetBytes
         self.log = log
@@ -62,6 +66,7 @@ final class Coordinator {
     func ranksRejected(_ rejections: [RankRejection]) {
         for r in rejections where r.scanID == counts.scanID && scan != nil {
             counts.rankReasons[String(r.reason.prefix(80)), default: 0] += 1
+            metrics?.count(.frame(.cleaning))
             if r.dark {
                 if phase == .darks { seenDarks.remove(r.index) }
             } else {
@@ -98,14 +103,16 @@ final class Coordinator {
 
     func scanFinished() { scansFinished += 1 }
 
-    private func rejectOutside(_ reason: String, isFrame: Bool) {
+    private func rejectOutside(_ reason: String, _ kind: Rejection) {
         outside.reject(reason)
-        if isFrame { outside.received += 1 }
+        if kind.isFrame { outside.received += 1 }
+        metrics?.count(kind)
         if outside.rejected <= 20 || outside.rejected % 1000 == 0 { log?("stream: rejected (no scan open): \(reason)") }
     }
 
-    private func reject(_ reason: String) {
+    private func reject(_ reason: String, _ kind: Rejection) {
         counts.reject(reason)
+        metrics?.count(kind)
         if counts.rejected <= 20 || counts.rejected % 1000 == 0 { log?("stream: scan \(counts.scanID): rejected \(reason)") }
     }
 
@@ -216,7 +223,12 @@ final class Coordinator {
         if scan == nil && !plan.finish {
             if shutdownRequested {
                 // What is still waiting would start a scan the session will not finish.
-                for item in deferred { if case .frame = item { rejectOutside("a frame after 'shutdown'", isFrame: true) } }
+                for item in deferred {
+                    if case .frame(_, let payload, _) = item {
+                        metrics?.frameReceived(bytes: payload.count)
+                        rejectOutside("a frame after 'shutdown'", .frame(.noScan))
+                    }
+                }
                 deferred.removeAll()
                 plan.shutdown = true
             } else if deferred.isEmpty, options.scans.map({ scansFinished >= $0 }) ?? false {
@@ -273,7 +285,7 @@ final class Coordinator {
                 deferred.removeFirst()
                 if let problem = ScanWork.problem(with: s, options: options, ranks: ranks, budgetBytes: budgetBytes,
                                                   maxMessageBytes: options.maxMessageMegabytes << 20) {
-                    rejectOutside("scan '\(s.scanID.prefix(ScanWork.maxScanIDLength))' refused: \(problem)", isFrame: false)
+                    rejectOutside("scan '\(s.scanID.prefix(ScanWork.maxScanIDLength))' refused: \(problem)", .message(.scanRefused))
                     lastRejectedStart = (String(s.scanID.prefix(ScanWork.maxScanIDLength)), problem)
                     continue
                 }
@@ -291,8 +303,9 @@ final class Coordinator {
                 plan.start = s
             case .frame(let h, let payload, let arrival):
                 deferred.removeFirst()
+                metrics?.frameReceived(bytes: payload.count)
                 guard let s = scan else {
-                    rejectOutside("frame \(h.index): no scan is open (before 'start' or after the scan ended)", isFrame: true)
+                    rejectOutside("frame \(h.index): no scan is open (before 'start' or after the scan ended)", .frame(.noScan))
                     continue
                 }
                 counts.received += 1
@@ -300,46 +313,46 @@ final class Coordinator {
                 counts.firstArrival = counts.firstArrival ?? arrival
                 counts.lastArrival = arrival
                 lastMessage = Date()
-                if counts.stopReceived { reject("frame \(h.index): arrived after 'stop'"); continue }
+                if counts.stopReceived { reject("frame \(h.index): arrived after 'stop'", .frame(.afterStop)); continue }
                 guard h.shapeY == s.shapeY, h.shapeX == s.shapeX else {
-                    reject("frame \(h.index): shape \(h.shapeY)x\(h.shapeX), the scan's is \(s.shapeY)x\(s.shapeX)")
+                    reject("frame \(h.index): shape \(h.shapeY)x\(h.shapeX), the scan's is \(s.shapeY)x\(s.shapeX)", .frame(.shape))
                     continue
                 }
                 let dark = h.identifier < s.darks
                 if dark {
-                    guard h.index < s.darks else { reject("dark \(h.index): index beyond the \(s.darks) darks announced"); continue }
-                    guard seenDarks.insert(h.index).inserted else { reject("dark \(h.index): duplicate"); continue }
-                    guard phase == .darks else { reject("dark \(h.index): arrived after the dark statistics were made"); continue }
+                    guard h.index < s.darks else { reject("dark \(h.index): index beyond the \(s.darks) darks announced", .frame(.index)); continue }
+                    guard seenDarks.insert(h.index).inserted else { reject("dark \(h.index): duplicate", .frame(.duplicate)); continue }
+                    guard phase == .darks else { reject("dark \(h.index): arrived after the dark statistics were made", .frame(.lateDark)); continue }
                     pendingDarks.append(DealtFrame(header: h, payload: payload, arrival: arrival, dark: true, centring: false))
                 } else {
-                    guard h.index < s.frames else { reject("frame \(h.index): index beyond the \(s.frames) frames announced"); continue }
+                    guard h.index < s.frames else { reject("frame \(h.index): index beyond the \(s.frames) frames announced", .frame(.index)); continue }
                     if framePositions != nil {
                         guard let y = h.posy, let x = h.posx else {
-                            reject("frame \(h.index): no posy and posx, and 'start' had no translations")
+                            reject("frame \(h.index): no posy and posx, and 'start' had no translations", .frame(.position))
                             continue
                         }
                         if let problem = ScanLimits.positionsProblem([(y, x)]) {
-                            reject("frame \(h.index): posy, posx: \(problem.replacingOccurrences(of: "position 0 ", with: ""))")
+                            reject("frame \(h.index): posy, posx: \(problem.replacingOccurrences(of: "position 0 ", with: ""))", .frame(.position))
                             continue
                         }
-                        guard !seenData.contains(h.index) else { reject("frame \(h.index): duplicate"); continue }
+                        guard !seenData.contains(h.index) else { reject("frame \(h.index): duplicate", .frame(.duplicate)); continue }
                         framePositions![h.index] = [y, x]
                     }
-                    guard seenData.insert(h.index).inserted else { reject("frame \(h.index): duplicate"); continue }
+                    guard seenData.insert(h.index).inserted else { reject("frame \(h.index): duplicate", .frame(.duplicate)); continue }
                     pendingData.append(DealtFrame(header: h, payload: payload, arrival: arrival, dark: false, centring: false))
                     dataWaitingSince = dataWaitingSince ?? Date()
                 }
             case .stop(let st):
                 deferred.removeFirst()
-                guard let s = scan else { rejectOutside("stop: no scan is open", isFrame: false); continue }
-                guard st.scanID == s.scanID else { reject("stop: for scan '\(st.scanID)', the open scan is '\(s.scanID)'"); continue }
+                guard let s = scan else { rejectOutside("stop: no scan is open", .message(.noScan)); continue }
+                guard st.scanID == s.scanID else { reject("stop: for scan '\(st.scanID)', the open scan is '\(s.scanID)'", .message(.noScan)); continue }
                 counts.stopReceived = true
                 counts.stopArrival = Date().timeIntervalSince1970
                 lastMessage = Date()
             case .abort(let id):
                 guard let s = scan, id == nil || id == s.scanID else {
                     deferred.removeFirst()
-                    rejectOutside("abort: \(id.map { "scan '\($0)' is not open" } ?? "no scan is open")", isFrame: false)
+                    rejectOutside("abort: \(id.map { "scan '\($0)' is not open" } ?? "no scan is open")", .message(.noScan))
                     continue
                 }
                 // An abort after a start in the same round waits for the next round.
@@ -348,13 +361,14 @@ final class Coordinator {
                 plan.abort = true
                 resetScan()
                 return
-            case .rejected(let reason, let isFrame):
+            case .rejected(let reason, let kind):
                 deferred.removeFirst()
+                if kind.isFrame { metrics?.frameReceived(bytes: 0) }
                 if scan != nil {
-                    if isFrame { counts.received += 1 }
-                    reject(reason)
+                    if kind.isFrame { counts.received += 1 }
+                    reject(reason, kind)
                 } else {
-                    rejectOutside(reason, isFrame: isFrame)
+                    rejectOutside(reason, kind)
                 }
             }
         }

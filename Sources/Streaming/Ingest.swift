@@ -1,6 +1,7 @@
 import Foundation
 import Ingest
 import Pipeline
+import SessionMetrics
 import SwiftZMQ
 
 /// One message from the detector, checked by the receiving thread.
@@ -11,7 +12,24 @@ public enum Inbound: Sendable {
     case stop(ScanStop)
     case abort(scanID: String?)
     /// A message that cannot be used; the reason names the part at fault.
-    case rejected(reason: String, isFrame: Bool)
+    case rejected(reason: String, kind: Rejection)
+}
+
+/// What kind of message was refused, and why, in the few words a metric's label takes.
+public enum Rejection: Sendable, Equatable {
+    case frame(FrameRejection)
+    case message(MessageRejection)
+
+    public var isFrame: Bool { if case .frame = self { true } else { false } }
+}
+
+extension SessionMetrics {
+    func count(_ rejection: Rejection) {
+        switch rejection {
+        case .frame(let why): frameRejected(why)
+        case .message(let why): messageRejected(why)
+        }
+    }
 }
 
 /// A request from the control port for the session's main loop.

@@ -2,6 +2,7 @@ import Foundation
 import Ingest
 import Recon
 import RemoteAccess
+import WebAccess
 
 /// Everything a live session is told at start; `set` changes some of it later.
 public struct StreamOptions: Sendable {
@@ -58,6 +59,8 @@ public struct StreamOptions: Sendable {
     public var truth: String? = nil
     /// CURVE keys for endpoints beyond loopback (docs/security.md).
     public var security = Security()
+    /// Prometheus's /metrics served by rank 0 (none when `address` is nil).
+    public var metrics = Metrics()
     public var command = ""
     public var version = ""
     public init() {}
@@ -82,7 +85,33 @@ public struct StreamOptions: Sendable {
         where !(endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://")) {
             out.append("\(name) must be a ZeroMQ endpoint like tcp://127.0.0.1:5555, got '\(endpoint)'")
         }
-        return out + security.problems(connect: connect, bound: [("control", control), ("publish", publish)])
+        return out + security.problems(connect: connect, bound: [("control", control), ("publish", publish)]) + metrics.problems()
+    }
+
+    /// Where rank 0 serves /metrics for Prometheus: HOST:PORT, on loopback
+    /// unless given a token file and a certificate (HTTPS, as the viewer).
+    public struct Metrics: Sendable {
+        public var address: String? = nil
+        public var tokenFile: String? = nil
+        public var certificateFile: String? = nil
+        public var keyFile: String? = nil
+        public init() {}
+
+        public var listen: ListenAddress? { address.flatMap { try? ListenAddress($0, option: "--metrics") } }
+
+        func problems() -> [String] {
+            guard let address else {
+                return tokenFile != nil || certificateFile != nil || keyFile != nil
+                    ? ["--metrics-token-file, --metrics-tls-cert and --metrics-tls-key are for --metrics HOST:PORT"] : []
+            }
+            let listen: ListenAddress
+            do { listen = try ListenAddress(address, option: "--metrics") } catch { return ["\(error)"] }
+            if (certificateFile == nil) != (keyFile == nil) { return ["--metrics-tls-cert and --metrics-tls-key go together"] }
+            if !EndpointPolicy.isLoopbackHost(listen.host) && (tokenFile == nil || certificateFile == nil) {
+                return ["--metrics \(address): beyond loopback the metrics are served over HTTPS to holders of a token: give --metrics-token-file FILE, --metrics-tls-cert FILE and --metrics-tls-key FILE (docs/security.md)"]
+            }
+            return []
+        }
     }
 
     /// The session's CURVE keys: its own pair (a NAME.key_secret file), the

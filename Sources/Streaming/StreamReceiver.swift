@@ -1,6 +1,7 @@
 import Foundation
 import Ingest
 import RemoteAccess
+import SessionMetrics
 import SwiftZMQ
 
 /// Rank 0's receiving thread: reads the detector's PULL socket and checks
@@ -54,12 +55,17 @@ final class StreamReceiver: @unchecked Sendable {
     private let log: (String) -> Void
     let heartbeatTimeout: Double
     private var stallReported = false
+    /// Counted by the main loop; its gauges are set here from the status, and its text published on `metrics`.
+    let metrics: SessionMetrics?
+    private var lastMetrics = Date.distantPast
 
     /// `allRanksHere`: every one of the `ranks` runs on this host, so heartbeats come over loopback.
     init(connect endpoint: String, control controlAddress: String?, publish publishAddress: String? = nil, queue: IngestQueue,
          ranks: Int = 1, allRanksHere: Bool = true, statusInterval: Double = 1, heartbeatTimeout: Double = 60,
-         maxMessageBytes: Int64 = -1, security: StreamOptions.Security = .init(), log: @escaping (String) -> Void) throws {
+         maxMessageBytes: Int64 = -1, security: StreamOptions.Security = .init(), metrics: SessionMetrics? = nil,
+         log: @escaping (String) -> Void) throws {
         self.queue = queue
+        self.metrics = metrics
         self.log = log
         self.ranks = ranks
         self.statusInterval = statusInterval
@@ -242,6 +248,19 @@ final class StreamReceiver: @unchecked Sendable {
         }
     }
 
+    /// The gauges as of now (a scrape between two refreshes reads them at most
+    /// a status interval old), and the exposition on the `metrics` topic.
+    private func refreshMetrics() {
+        guard let metrics, Date().timeIntervalSince(lastMetrics) >= min(statusInterval, 1) else { return }
+        lastMetrics = Date()
+        let s = currentStatus()
+        let rows = s["ranks"] as? [[String: Any]] ?? []
+        metrics.observe(backlog: s["backlog"] as? Int ?? 0, fourierError: s["scan_id"] == nil ? nil : s["fourier_error"] as? Double,
+                        placementLatency: s["placement_latency_s"] as? Double, stalled: s["stalled"] as? Bool ?? false,
+                        statusAge: s["status_age_s"] as? Double ?? 0, heartbeatAges: rows.map { $0["heartbeat_age_s"] as? Double })
+        if let publisher { try? publisher.send(bytes: [Array("metrics".utf8), metrics.exposition(), []]) }
+    }
+
     /// libzmq ends a connection on a protocol error (a message part over the
     /// size limit, a malformed frame) and, where this side connected, never
     /// makes it again: the session would be deaf for good. A connection that
@@ -262,7 +281,7 @@ final class StreamReceiver: @unchecked Sendable {
         let reason = "message: the detector's connection was dropped on a protocol error, most likely a message part over --max-message-mb (\(maxMessageBytes >> 20) MiB); connected again"
         log("ingest: \(reason)")
         do { try data.connect(endpoint) } catch { log("ingest: cannot connect again to \(endpoint): \(error)") }
-        if !queue.tryPut(.rejected(reason: reason, isFrame: false)) { log("ingest: the backlog is full; the dropped connection is not counted") }
+        if !queue.tryPut(.rejected(reason: reason, kind: .message(.connectionDropped))) { log("ingest: the backlog is full; the dropped connection is not counted") }
     }
 
     private func loop() {
@@ -288,6 +307,7 @@ final class StreamReceiver: @unchecked Sendable {
             }
             checkStall()
             watchConnection()
+            refreshMetrics()
             if let control, ready[1].contains(.readable) { serve(control) }
             publishPending()
             if reading, ready[sockets.count - 1].contains(.readable), let parts = try? data.receive(timeoutMilliseconds: 0) {
@@ -300,14 +320,14 @@ final class StreamReceiver: @unchecked Sendable {
     /// Classifies one multipart message; never throws.
     static func check(_ parts: [[UInt8]], arrival: Double) -> Inbound {
         guard let first = parts.first, let topic = String(validating: first, as: UTF8.self) else {
-            return .rejected(reason: "message: no topic", isFrame: false)
+            return .rejected(reason: "message: no topic", kind: .message(.malformed))
         }
         let header = parts.count > 1 ? parts[1] : []
         let decoder = JSONDecoder()
         switch topic {
         case "frame":
             guard parts.count == 3 else {
-                return .rejected(reason: "frame: \(parts.count) parts, expected 3 (topic, header, pixels)", isFrame: true)
+                return .rejected(reason: "frame: \(parts.count) parts, expected 3 (topic, header, pixels)", kind: .frame(.malformed))
             }
             do {
                 let h = try FrameHeader.decode(header)
@@ -316,25 +336,25 @@ final class StreamReceiver: @unchecked Sendable {
                 }
                 return .frame(h, payload: parts[2], arrival: arrival)
             } catch {
-                return .rejected(reason: "\(error)", isFrame: true)
+                return .rejected(reason: "\(error)", kind: .frame(.malformed))
             }
         case "start":
             do {
                 return .start(try decoder.decode(ScanStart.self, from: Data(header)))
             } catch {
-                return .rejected(reason: "start: the header is not a valid start header (\(describe(error)))", isFrame: false)
+                return .rejected(reason: "start: the header is not a valid start header (\(describe(error)))", kind: .message(.malformed))
             }
         case "stop":
             do {
                 return .stop(try decoder.decode(ScanStop.self, from: Data(header)))
             } catch {
-                return .rejected(reason: "stop: the header is not a valid stop header (\(describe(error)))", isFrame: false)
+                return .rejected(reason: "stop: the header is not a valid stop header (\(describe(error)))", kind: .message(.malformed))
             }
         case "abort":
             let id = (try? JSONSerialization.jsonObject(with: Data(header)) as? [String: Any])?["scan_id"] as? String
             return .abort(scanID: id)
         default:
-            return .rejected(reason: "message: unknown topic '\(topic.prefix(32))'", isFrame: false)
+            return .rejected(reason: "message: unknown topic '\(topic.prefix(32))'", kind: .message(.unknownTopic))
         }
     }
 

@@ -6,8 +6,10 @@ import Recon
 import ReconMPI
 import Reconstruction
 import SafeOutput
+import SessionMetrics
 import SwiftMPI
 import SwiftZMQ
+import WebAccess
 
 /// What rank 0 tells every rank at the start of a round.
 struct RoundPlan: Codable {
@@ -108,6 +110,12 @@ public final class StreamSession {
     /// The control port's actual endpoint (a "*" port resolved), on rank 0.
     public private(set) var controlEndpoint: String?
     public private(set) var publishEndpoint: String?
+    /// Rank 0's lifetime counters, and where they are served (`--metrics`).
+    public private(set) var metrics: SessionMetrics?
+    private var metricsEndpoint: MetricsEndpoint?
+    public var metricsURL: String? { metricsEndpoint?.url }
+    /// Scans started on this session: numbers each scan's own counts for `metrics`.
+    private var scansStarted = 0
 
     /// Per rank: raw frames queued, darks used, frames cleaned, rejected, placed, iteration, heartbeat (ms).
     static let counterFields = 8
@@ -129,16 +137,27 @@ public final class StreamSession {
         if comm.rank == 0 {
             do {
                 let queue = IngestQueue(capacityFrames: options.backlogFrames, capacityBytes: options.backlogBytes)
+                let metrics = SessionMetrics(ranks: comm.size)
+                self.metrics = metrics
                 let r = try StreamReceiver(connect: options.connect, control: options.control, publish: options.publish, queue: queue,
                                            ranks: comm.size, allRanksHere: allRanksHere, statusInterval: options.statusInterval,
                                            heartbeatTimeout: options.heartbeatTimeout,
-                                           maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, security: options.security, log: log)
+                                           maxMessageBytes: Int64(options.maxMessageMegabytes) << 20, security: options.security,
+                                           metrics: metrics, log: log)
                 receiver = r
                 tap.receiver = r
                 controlEndpoint = r.controlEndpoint
                 publishEndpoint = r.publishEndpoint
                 beats = r.heartbeatEndpoint + " " + r.heartbeatKey
-                coordinator = Coordinator(options: options, ranks: comm.size, budgetBytes: budgetBytes, log: log)
+                coordinator = Coordinator(options: options, ranks: comm.size, budgetBytes: budgetBytes, metrics: metrics, log: log)
+                if let listen = options.metrics.listen {
+                    let m = options.metrics
+                    let endpoint = try MetricsEndpoint(address: listen, token: try m.tokenFile.map { try PageAccess.token(fromFile: $0) },
+                                                       tls: try m.certificateFile.map { try PageCertificate(certificateFile: $0, keyFile: m.keyFile ?? "") },
+                                                       exposition: { metrics.exposition() })
+                    metricsEndpoint = endpoint
+                    log("stream: metrics for Prometheus on \(endpoint.url)")
+                }
             } catch {
                 failure = "\(error)"
             }
@@ -155,6 +174,7 @@ public final class StreamSession {
     }
 
     deinit {
+        metricsEndpoint?.stop()
         heartbeat?.stop()
         receiver?.stop()
     }
@@ -186,6 +206,7 @@ public final class StreamSession {
         if let s = plan.settings { try apply(s) }
         if plan.abort, let w = work {
             w.discardRawFile()
+            metrics?.scanAborted()
             if comm.rank == 0 { log("stream: scan \(w.start.scanID) aborted; ready for the next scan") }
             reports.append(ScanReport(scanID: w.start.scanID, path: nil, frames: w.start.frames, placed: 0, received: 0,
                                       rejected: 0, iterations: w.engine?.iteration ?? 0, fourierError: .nan,
@@ -193,6 +214,7 @@ public final class StreamSession {
             work = nil
         }
         if let s = plan.start {
+            scansStarted += 1
             let w = ScanWork(start: s, options: options, rank: comm.rank, fileBase: plan.fileBase ?? StreamOptions.fileBase(for: s.scanID),
                              budgetBytes: budgetBytes)
             work = w
@@ -212,6 +234,7 @@ public final class StreamSession {
             if let problem = try w.prepare(comm: comm) {
                 if comm.rank == 0 { log("stream: scan \(w.start.scanID) cannot be solved: \(problem); skipped") }
                 coordinator?.discard(reason: problem)
+                metrics?.scanEnded(written: false, latencies: [])
                 try w.closeRawFile()
                 work = nil
             } else if comm.rank == 0 {
@@ -225,6 +248,7 @@ public final class StreamSession {
             if let problem = try w.tile(positions: p, comm: comm) {
                 if comm.rank == 0 { log("stream: scan \(w.start.scanID) cannot be solved: \(problem); skipped") }
                 coordinator?.discard(reason: problem)
+                metrics?.scanEnded(written: false, latencies: [])
                 try w.closeRawFile()
                 work = nil
             } else if comm.rank == 0, let l = w.layout {
@@ -382,6 +406,10 @@ public final class StreamSession {
         s["fourier_error"] = work?.engine?.history.last?.fourierError ?? 0
         s["scans_done"] = reports.count
         s["detector"] = options.connect
+        if work != nil {
+            metrics?.scanProgress(scan: scansStarted, cleaned: counters.reduce(0) { $0 + $1[2] }, placed: counters.reduce(0) { $0 + $1[4] },
+                                  iteration: counters.first?[5] ?? 0)
+        }
         receiver.post(status: s)
     }
 
@@ -447,6 +475,7 @@ public final class StreamSession {
         var path: String? = nil
         var fourier = Double.nan
         var latency = (median: Double.nan, p99: Double.nan)
+        var placedLatencies: [Double] = []
         if let engine = w.engine {
             // The final iterations ran one a round before this one (rank 0 counted them).
             let finalRun = ingest.finalRun
@@ -457,6 +486,7 @@ public final class StreamSession {
             fourier = engine.history.last?.fourierError ?? .nan
             let (latencies, _) = try comm.gatherv(w.latencies, root: 0)
             let sorted = latencies.sorted()
+            placedLatencies = latencies
             func quantile(_ q: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
             // Rank 0 makes sure the name is still free (another writer may have taken it during the scan).
             var base = w.fileBase
@@ -508,6 +538,8 @@ public final class StreamSession {
                            firstArrival: ingest.firstArrival ?? 0, lastArrival: ingest.lastArrival ?? 0, lastPlaced: lastPlaced,
                            latencyMedian: latency.median, latency99: latency.p99, prepared: w.preparedAt)
         reports.append(r)
+        metrics?.scanProgress(scan: scansStarted, cleaned: totals[1], placed: totals[3], iteration: w.engine?.iteration ?? 0)
+        metrics?.scanEnded(written: path != nil, latencies: placedLatencies)
         if comm.rank == 0 {
             let missing = w.start.frames - totals[3]
             var line = "stream: scan \(w.start.scanID) done: \(ingest.received) frame messages received, \(totals[0]) darks used, \(totals[1]) cleaned, \(ingest.rejected + totals[2]) rejected, \(totals[3]) of \(w.start.frames) placed"

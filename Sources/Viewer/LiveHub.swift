@@ -27,6 +27,8 @@ public final class LiveHub: @unchecked Sendable {
     private var status: String?
     private var viewer: String?
     private var recentLogs: [String] = []
+    /// The session's latest `metrics` text and when it came.
+    private var metrics: (text: [UInt8], at: Date)?
     private static let logKept = 500
 
     // What the viewer did, for /api/stats and the tests.
@@ -118,6 +120,19 @@ public final class LiveHub: @unchecked Sendable {
         viewer = json
         update { $0.viewer = json }
         lock.unlock()
+    }
+
+    func post(metrics text: [UInt8]) {
+        lock.lock()
+        metrics = (text, Date())
+        lock.unlock()
+    }
+
+    /// The session's latest metrics text and its age in seconds (nil: none came yet).
+    public func sessionMetrics() -> (text: [UInt8], age: Double)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return metrics.map { ($0.text, Date().timeIntervalSince($0.at)) }
     }
 
     /// The endpoint the session reads frames from, from its latest status.

@@ -7,14 +7,24 @@ enum LiveMessage {
     case status(String)
     case image(kind: String, [UInt8])
     case log(String)
+    /// The session's counters in Prometheus's text format, served again on /metrics.
+    case metrics([UInt8])
     case malformed(String)
 
     /// The largest image part the viewer accepts, in elements (a 4096 x 4096 object).
     static let maxElements = 1 << 24
+    /// The largest `metrics` text the viewer passes on (a session's is a few kilobytes).
+    static let maxMetricsBytes = 4 << 20
 
     static func decode(_ parts: [[UInt8]]) -> LiveMessage {
         guard let first = parts.first, let topic = String(validating: first, as: UTF8.self) else {
             return .malformed("a message without a topic")
+        }
+        if topic == "metrics" {
+            guard parts.count >= 2, parts[1].count <= maxMetricsBytes, String(validating: parts[1], as: UTF8.self) != nil else {
+                return .malformed("metrics: not UTF-8 text of at most \(maxMetricsBytes >> 20) MiB")
+            }
+            return .metrics(parts[1])
         }
         guard parts.count >= 2, let header = (try? JSONSerialization.jsonObject(with: Data(parts[1]))) as? [String: Any] else {
             return .malformed("\(topic.prefix(32)): no JSON object header")

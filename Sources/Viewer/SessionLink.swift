@@ -40,7 +40,7 @@ public final class SessionLink: @unchecked Sendable {
         try socket.setLinger(milliseconds: 0)
         // A message part larger than any picture a session publishes is refused by ZeroMQ before it is read.
         try socket.setMaxMessageSize(64 << 20)
-        for topic in ["status", "rec", "aux", "log"] { try socket.subscribe(topic) }
+        for topic in ["status", "rec", "aux", "log", "metrics"] { try socket.subscribe(topic) }
         try curve?.secure(socket)
         try socket.connect(publishEndpoint)
         started = true
@@ -88,6 +88,8 @@ public final class SessionLink: @unchecked Sendable {
                     hub.post(image: kind, encoded)
                 case .log(let json):
                     hub.post(log: json)
+                case .metrics(let text):
+                    hub.post(metrics: text)
                 case .malformed(let why):
                     hub.countMalformed(why)
                 }

@@ -3,6 +3,8 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
+import SessionMetrics
+import WebAccess
 import Logging
 
 /// The viewer's HTTP side: the pages and their assets, the control requests
@@ -20,9 +22,10 @@ public struct ViewerServer: Sendable {
     /// HTTPS when given: the certificate chain and key, as PEM files.
     public let tls: PageCertificate?
     let assets: ViewerAssets
+    let metrics: ViewerMetrics
 
     public init(host: String, port: Int, link: SessionLink?, hub: LiveHub, files: ResultFiles? = nil,
-                token: String? = nil, tls: PageCertificate? = nil) throws {
+                token: String? = nil, tls: PageCertificate? = nil, silence: Double = 5) throws {
         self.host = host
         self.port = port
         self.link = link
@@ -31,12 +34,13 @@ public struct ViewerServer: Sendable {
         self.tls = tls
         access = PageAccess(token: token, https: tls != nil)
         assets = try ViewerAssets.load()
+        metrics = ViewerMetrics(silence: silence)
     }
 
     /// Serves until SIGTERM or SIGINT; `ready` gets the address actually bound (a port 0 resolved).
     public func run(ready: @escaping @Sendable (String) -> Void) async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        router.add(middleware: AccessGuard(access: access))
+        router.add(middleware: AccessGuard(access: access, service: "ns-mpirun view"))
         let assets = self.assets, files = self.files, link = self.link, hub = self.hub, simulator = self.simulator
         router.get("/") { _, _ in link == nil ? Response.redirect(to: "/files") : assets.response("index.html") }
         router.get("/files") { _, _ in assets.response("files.html") }
@@ -45,6 +49,8 @@ public struct ViewerServer: Sendable {
         }
         router.get("/favicon.ico") { _, _ in Response(status: .noContent) }
         router.get("/api/stats") { _, _ in Self.json(hub.stats()) }
+        let metrics = self.metrics
+        router.get("/metrics") { _, _ in MetricsEndpoint.response(metrics.exposition(hub: hub)) }
         router.get("/api/session") { _, _ in
             var o: [String: Any] = ["files": files != nil]
             if let link { o["publish"] = link.publishEndpoint; o["control"] = link.controlEndpoint }

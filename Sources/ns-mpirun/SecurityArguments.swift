@@ -21,3 +21,24 @@ struct SessionSecurityArguments: ParsableArguments {
         return o
     }
 }
+
+/// Where a live session serves Prometheus's /metrics (the stream stage's keys of the same names).
+struct SessionMetricsArguments: ParsableArguments {
+    @Option(help: "Serve Prometheus's /metrics from rank 0 on HOST:PORT (port 0: any free port); beyond loopback, with the three options below. [metrics]")
+    var metrics: String?
+    @Option(help: "A file (mode 0600) holding the token a scrape sends as Authorization: Bearer. [metrics_token]")
+    var metricsTokenFile: String?
+    @Option(help: "PEM certificate chain: serve /metrics over HTTPS. [metrics_tls_cert]")
+    var metricsTlsCert: String?
+    @Option(help: "PEM private key of --metrics-tls-cert. [metrics_tls_key]")
+    var metricsTlsKey: String?
+
+    var overrides: [CommandParameters.Override] {
+        var o: [CommandParameters.Override] = []
+        if let v = metrics { o.append(.init("metrics", .string(v), option: "--metrics")) }
+        if let v = metricsTokenFile { o.append(.init("metrics_token", .string(v), option: "--metrics-token-file")) }
+        if let v = metricsTlsCert { o.append(.init("metrics_tls_cert", .string(v), option: "--metrics-tls-cert")) }
+        if let v = metricsTlsKey { o.append(.init("metrics_tls_key", .string(v), option: "--metrics-tls-key")) }
+        return o
+    }
+}

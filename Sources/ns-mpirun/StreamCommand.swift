@@ -69,6 +69,7 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "A simulated scan (raw or clean, as `simulate` writes it; the file fccd-sim --input sends) whose true object each scan's solve is compared with: the NRMSE is published with each `rec` and written to the scan's file, where the object grids match. [truth]")
     var truth: String?
     @OptionGroup(title: "Security (needed for any endpoint beyond loopback; docs/security.md)") var security: SessionSecurityArguments
+    @OptionGroup(title: "Metrics (Prometheus; docs/security.md)") var metrics: SessionMetricsArguments
     @Option(help: "Start the web front-end (`ns-mpirun view`) beside rank 0, serving the page on HOST:PORT (loopback; port 0: any free port); the control and publish ports bind to free loopback ports unless given.")
     var view: String?
     @OptionGroup(title: "Pipeline") var pipeline: PipelineArguments
@@ -98,7 +99,7 @@ struct StreamCommand: ParsableCommand {
         if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
         if let v = logDir { o.append(.init("log_dir", .string(v), option: "--log-dir")) }
         if let v = truth { o.append(.init("truth", .string(v), option: "--truth")) }
-        return o + security.overrides
+        return o + security.overrides + metrics.overrides
     }
 
     /// The session's options and log folder, from the pipeline and the options given.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RemoteAccess
+import WebAccess
 import Viewer
 
 struct ViewCommand: ParsableCommand {
@@ -56,11 +57,9 @@ struct ViewCommand: ParsableCommand {
 
     var address: (host: String, port: Int) {
         get throws {
-            guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]), (0...65535).contains(port) else {
-                throw ValidationError("--http takes HOST:PORT (127.0.0.1:8080), got '\(http)'")
-            }
-            var host = String(http[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            let listen: ListenAddress
+            do { listen = try ListenAddress(http, option: "--http") } catch { throw ValidationError("\(error)") }
+            let (host, port) = (listen.host, listen.port)
             guard EndpointPolicy.isLoopbackHost(host) || (tlsCert != nil && tlsKey != nil) else {
                 throw ValidationError("""
                     --http \(http): without --tls-cert and --tls-key the viewer serves loopback only (127.0.0.1, ::1, localhost); \
@@ -103,7 +102,7 @@ struct ViewCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let server = try ViewerServer(host: host, port: port, link: link, hub: hub, files: results, token: token, tls: tls)
+        let server = try ViewerServer(host: host, port: port, link: link, hub: hub, files: results, token: token, tls: tls, silence: silence)
         let done = DispatchSemaphore(value: 0)
         if let parent { Self.endWith(parent) }
         let failure = LockedError()

@@ -106,13 +106,13 @@ import Testing
         var huge = Self.start(frames: 1, translations: false)
         huge.frames = 2_000_000_000                                   // would exhaust every rank's memory
         _ = q.put(.start(huge))
-        _ = q.put(.rejected(reason: "message: unknown topic 'x'", isFrame: false))
+        _ = q.put(.rejected(reason: "message: unknown topic 'x'", kind: .message(.unknownTopic)))
         _ = q.put(.start(Self.start(frames: 3)))
         _ = q.put(Self.frame(1))
         _ = q.put(Self.frame(1))                                      // duplicate
         _ = q.put(Self.frame(7))                                      // beyond the scan
         _ = q.put(.stop(ScanStop(scanID: "other", sent: 0)))          // another scan's stop
-        _ = q.put(.rejected(reason: "frame payload: 7 bytes, expected 64", isFrame: true))
+        _ = q.put(.rejected(reason: "frame payload: 7 bytes, expected 64", kind: .frame(.malformed)))
         _ = c.plan(queue: q, counters: Self.counters(ranks: 1), waited: false)
         #expect(c.outside.rejected == 4)
         #expect(c.outside.reasons.keys.contains { $0.contains("a scan has at most 10000000") })

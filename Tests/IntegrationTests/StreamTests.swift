@@ -349,8 +349,9 @@ final class BackgroundProcess {
         let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
                                                       "--control", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
                                                       "--iterations", "5", "--frame-timeout", "30", "--log-dir", dir + "/logs",
-                                                      "--publish-every", "2", "--status-interval", "0.2"])
+                                                      "--publish-every", "2", "--status-interval", "0.2", "--metrics", "127.0.0.1:0"])
         let line = try #require(stream.await("control " + StreamTests.endpointPattern), "\(stream.output.string)")
+        let metricsLine = try #require(stream.await(#"metrics for Prometheus on http://[0-9.:]+/metrics"#), "\(stream.output.string)")
         // Every rank's log as one timeline, followed while the session runs.
         // The idle limit outlasts any quiet spell of a loaded machine (CI ran
         // 3 s without a line while parallel tests shared its two cores).
@@ -412,6 +413,20 @@ final class BackgroundProcess {
         for i in 0..<s.frames { try frame(i) }
         try stop("c")
         try #require(stream.await("scan c done", timeout: 120) != nil, "\(stream.output.string)")
+        // The lifetime counters, by reason, over the three scans and what came outside them.
+        let metrics = try Exposition.fetch(String(metricsLine.split(separator: " ").last!))
+        #expect(metrics.status == 200, "\(metrics)")
+        func sample(_ name: String) -> Double { Exposition.value(metrics.body, name) ?? -1 }
+        #expect(sample("ns_frames_received_total") == Double(1 + 10 + (s.frames + 3) + s.frames / 2 + s.frames), "\(metrics.body)")
+        #expect(sample(#"ns_frames_rejected_total{reason="duplicate"}"#) == Double(1 + s.frames / 2))
+        #expect(sample(#"ns_frames_rejected_total{reason="malformed"}"#) == 1)
+        #expect(sample(#"ns_frames_rejected_total{reason="no_scan"}"#) + sample(#"ns_frames_rejected_total{reason="after_stop"}"#) == 2)
+        #expect(sample(#"ns_messages_rejected_total{reason="unknown_topic"}"#) == 1)
+        #expect(sample(#"ns_messages_rejected_total{reason="scan_refused"}"#) == 1)
+        #expect(sample("ns_scans_aborted_total") == 1 && sample("ns_scans_written_total") == 2)
+        #expect((2 * s.frames...(2 * s.frames + 10)).contains(Int(sample("ns_frames_placed_total"))))
+        #expect(sample("ns_frame_latency_seconds_count") == Double(2 * s.frames))
+        #expect(sample("ns_ranks") == 2)
         #expect(try ask(control, #"{"command": "shutdown"}"#)["ok"] as? Bool == true)
 
         #expect(stream.finish(timeout: 60) == 0, "\(stream.output.string)")

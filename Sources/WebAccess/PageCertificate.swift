@@ -2,10 +2,10 @@ import Foundation
 import HummingbirdTLS
 import NIOSSL
 
-/// The page's HTTPS identity: a certificate chain and its private key, PEM
+/// A server's HTTPS identity: a certificate chain and its private key, PEM
 /// files (a facility's, or a self-signed pair: docs/viewer.md).
 public struct PageCertificate: Sendable {
-    let configuration: TLSConfiguration
+    public let configuration: TLSConfiguration
 
     /// PEM files are a few kilobytes; a larger file is not one.
     static let maxFileBytes = 1 << 20

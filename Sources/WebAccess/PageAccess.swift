@@ -20,7 +20,7 @@ public struct PageAccess: Sendable {
         self.https = https
     }
 
-    static let cookie = "ns_token"
+    public static let cookie = "ns_token"
     /// A token file larger than this is not one.
     static let maxTokenFileBytes = 4096
 
@@ -60,14 +60,21 @@ public struct PageAccess: Sendable {
 
 public struct AccessError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// PageAccess applied to every request, the WebSocket's upgrade included.
-struct AccessGuard<Context: RequestContext>: RouterMiddleware {
+public struct AccessGuard<Context: RequestContext>: RouterMiddleware {
     let access: PageAccess
+    /// Who refuses, in the refusal's text ("ns-mpirun view").
+    let service: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public init(access: PageAccess, service: String) {
+        self.access = access
+        self.service = service
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let changes = request.method != .get && request.method != .head
         let origin = request.headers[.origin]
         if let origin, !sameOrigin(origin, request) {
@@ -88,7 +95,7 @@ struct AccessGuard<Context: RequestContext>: RouterMiddleware {
             guard !changes || origin != nil else { return refuse(.forbidden, "a change needs the page's Origin header") }
             return try await next(request, context)
         }
-        return refuse(.unauthorized, "this viewer needs its token: open the address it printed at start (/?token=...), or send Authorization: Bearer TOKEN")
+        return refuse(.unauthorized, "this server needs its token: open the address it printed at start (/?token=...), or send Authorization: Bearer TOKEN")
     }
 
     /// The Origin a browser sent names this server (scheme, host and port).
@@ -99,6 +106,6 @@ struct AccessGuard<Context: RequestContext>: RouterMiddleware {
 
     func refuse(_ status: HTTPResponse.Status, _ why: String) -> Response {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-                 body: .init(byteBuffer: ByteBuffer(string: "ns-mpirun view: \(why)\n")))
+                 body: .init(byteBuffer: ByteBuffer(string: "\(service): \(why)\n")))
     }
 }
