@@ -2,12 +2,12 @@ import Foundation
 import Ingest
 import SessionMetrics
 import Testing
-import WebAccess
 @testable import Streaming
 
 /// The session's Prometheus counters: lifetime totals that survive each
 /// scan's own counts starting again, rejections under a few fixed reasons,
-/// and the endpoint that serves them to token holders only.
+/// and the loopback rule for where they are served (the endpoint itself is
+/// tested in a session's process: MetricsTests).
 @Suite struct SessionMetricsTests {
     func value(_ m: SessionMetrics, _ sample: String) -> Double? {
         let text = String(decoding: m.exposition(), as: UTF8.self)
@@ -80,33 +80,5 @@ import WebAccess
         o.metrics.address = nil
         o.metrics.tokenFile = "/tmp/token"
         #expect(o.problems().contains { $0.contains("are for --metrics") })
-    }
-
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
-    func theEndpointServesTokenHoldersOnly() throws {
-        let m = SessionMetrics(ranks: 3)
-        let endpoint = try MetricsEndpoint(address: try ListenAddress("127.0.0.1:0", option: "--metrics"), token: "0123456789abcdef0123",
-                                           tls: nil, exposition: { m.exposition() })
-        defer { endpoint.stop() }
-        func get(_ headers: [String]) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            p.arguments = ["-s", "-w", "\n%{http_code} %{content_type}", endpoint.url] + headers.flatMap { ["-H", $0] }
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
-        #expect(try get([]).hasSuffix("401 text/plain; charset=utf-8"))
-        #expect(try get(["Authorization: Bearer wrong-token-0000000"]).contains("\n401 "))
-        let served = try get(["Authorization: Bearer 0123456789abcdef0123"])
-        #expect(served.split(separator: "\n").contains("ns_ranks 3.0") && served.hasSuffix("200 text/plain; version=0.0.4; charset=utf-8"), "\(served)")
-        // A second server on a taken port says which.
-        let port = try #require(Int(endpoint.url.split(separator: ":").last!.split(separator: "/").first!))
-        #expect(throws: AccessError.self) {
-            try MetricsEndpoint(address: try ListenAddress("127.0.0.1:\(port)", option: "--metrics"), token: nil, tls: nil, exposition: { [] })
-        }
     }
 }

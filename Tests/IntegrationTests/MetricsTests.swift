@@ -73,10 +73,18 @@ enum Exposition {
         let stream = try BackgroundProcess(launcher, [
             "-n", "2", MPIRunner.executable, "stream", "--connect", detector, "-o", dir + "/scans", "--log-dir", "none",
             "--control", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*", "--iterations", "5", "--status-interval", "0.2",
-            "--metrics", "127.0.0.1:0"])
+            "--metrics", "127.0.0.1:0", "--metrics-token-file", tls.token])
         defer { if stream.process.isRunning { stream.process.terminate(); stream.finish(timeout: 60) } }
         let served = try #require(stream.await(#"metrics for Prometheus on http://127\.0\.0\.1:[0-9]+/metrics"#), "\(stream.output.string)")
         let metricsURL = String(served.split(separator: " ").last!)
+        // With a token (optional on loopback) a scrape without it is refused.
+        let anonymous = try Exposition.fetch(metricsURL)
+        #expect(anonymous.status == 401 && anonymous.body.contains("token"), "\(anonymous)")
+        // A second session cannot take the same port, and says which.
+        let taken = try MPIRunner.run(ranks: nil, ["stream", "--connect", "tcp://127.0.0.1:1", "-o", dir + "/second", "--log-dir", "none",
+                                                   "--scans", "1", "--metrics", String(metricsURL.dropFirst("http://".count).dropLast("/metrics".count))],
+                                      timeout: 120)
+        #expect(taken.status != 0 && taken.stderr.contains("cannot serve metrics on 127.0.0.1:"), "\(taken.stderr)")
         let control = String(try #require(stream.await("control " + StreamTests.endpointPattern)).dropFirst("control ".count))
         let publish = String(try #require(stream.await("publishing on " + StreamTests.endpointPattern)).dropFirst("publishing on ".count))
 
@@ -95,6 +103,7 @@ enum Exposition {
               scrape_timeout: 900ms
             scrape_configs:
               - job_name: session
+                authorization: {credentials_file: "\(tls.token)"}
                 static_configs: [{targets: ["\(sessionTarget)"]}]
               - job_name: viewer
                 scheme: https
