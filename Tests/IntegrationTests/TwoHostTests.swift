@@ -26,7 +26,8 @@ import Testing
         let dir = NSTemporaryDirectory() + "ns-two-hosts-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try ViewerTests.certificate(in: dir + "/tls")
-        let run = try MPIRunner.execute("/bin/bash", [Self.script, MPIRunner.executable, RawToCXITests.rawScan, dir], timeout: 600)
+        let launcher = try #require(MPIRunner.mpirun)
+        let run = try MPIRunner.execute("/bin/bash", [Self.script, MPIRunner.executable, RawToCXITests.rawScan, dir, launcher], timeout: 600)
         let lines = run.stdout.split(separator: "\n").map(String.init)
         let context = "\(run.stdout)\n\(run.stderr)"
         for name in Self.checks {

@@ -6,9 +6,9 @@
 # `CHECK name ok` or `CHECK name FAIL why`, leaves its files in WORK, and
 # removes its namespaces and processes however it ends.
 #
-#   two_hosts.sh NS_MPIRUN RAW_SCAN WORK
+#   two_hosts.sh NS_MPIRUN RAW_SCAN WORK [MPI_LAUNCHER]
 set -uo pipefail
-bin=$1 raw=$2 work=$3
+bin=$1 raw=$2 work=$3 launcher=${4:-mpirun}
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 tag=$$
@@ -75,7 +75,7 @@ ip netns exec $bl "$bin" fccd-sim --input "$raw" --bind tcp://$blip:5555 --rate 
 pids+=($!)
 wait_for $work/sim.log "sending [0-9]+ dark" 60
 
-ip netns exec $cl mpirun -n 2 "$bin" stream --connect tcp://$blip:5555 --control tcp://$clip:5556 --publish tcp://$clip:5557 \
+ip netns exec $cl "$launcher" -n 2 "$bin" stream --connect tcp://$blip:5555 --control tcp://$clip:5556 --publish tcp://$clip:5557 \
     -o $work/scans --log-dir none --iterations 5 --status-interval 0.2 \
     --curve-secret $k/session.key_secret --detector-key $k/detector.key \
     --curve-clients $work/clients --curve-operators $work/operators >$work/session.log 2>&1 &
