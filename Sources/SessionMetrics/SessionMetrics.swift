@@ -6,7 +6,7 @@ import Prometheus
 /// these never do); gauges are the latest value. Thread-safe: rank 0's main
 /// loop counts, its receiving thread sets the gauges, an HTTP handler emits.
 public final class SessionMetrics: @unchecked Sendable {
-    public let registry = PrometheusCollectorRegistry()
+    private let registry = PrometheusCollectorRegistry()
     private let received: Counter
     private let receivedBytes: Counter
     private let cleaned: Counter
@@ -23,6 +23,8 @@ public final class SessionMetrics: @unchecked Sendable {
     private let statusAge: Gauge
     private let ranks: Gauge
     private let latency: ValueHistogram
+    private let framesRejected: [FrameRejection: Counter]
+    private let messagesRejected: [MessageRejection: Counter]
     private let lock = NSLock()
     private var perScan = ScanProgress()
 
@@ -58,7 +60,15 @@ public final class SessionMetrics: @unchecked Sendable {
         latency = r.makeValueHistogram(descriptor: .ns("frame_latency_seconds", help: "Each placed frame's time from arrival on rank 0 to its place in the solve, observed when its scan ends."), buckets: Self.latencyBuckets)
         self.ranks.set(Double(ranks))
         // Every reason appears from the start, so a rate over it has a first sample.
-        for reason in FrameRejection.allCases { rejectedCounter(reason) }
+        let frames = MetricNameDescriptor.ns("frames_rejected_total", help: "Frame messages received and not used, by reason.")
+        framesRejected = Dictionary(uniqueKeysWithValues: FrameRejection.allCases.map {
+            ($0, r.makeCounter(descriptor: frames, labels: [("reason", $0.rawValue)]))
+        })
+        let messages = MetricNameDescriptor.ns("messages_rejected_total",
+                                               help: "Messages other than frames refused: malformed, unknown topic, outside a scan, a scan refused.")
+        messagesRejected = Dictionary(uniqueKeysWithValues: MessageRejection.allCases.map {
+            ($0, r.makeCounter(descriptor: messages, labels: [("reason", $0.rawValue)]))
+        })
     }
 
     public func frameReceived(bytes: Int) {
@@ -67,19 +77,10 @@ public final class SessionMetrics: @unchecked Sendable {
     }
 
     /// A frame message that arrived but cannot be used (it still counts as received).
-    public func frameRejected(_ reason: FrameRejection) {
-        rejectedCounter(reason).increment()
-    }
+    public func frameRejected(_ reason: FrameRejection) { framesRejected[reason]?.increment() }
 
     /// A message other than a frame that was refused.
-    public func messageRejected(_ reason: MessageRejection) {
-        registry.makeCounter(descriptor: .ns("messages_rejected_total", help: "Messages other than frames refused: malformed, unknown topic, outside a scan, a scan refused."), labels: [("reason", reason.rawValue)]).increment()
-    }
-
-    @discardableResult
-    private func rejectedCounter(_ reason: FrameRejection) -> Counter {
-        registry.makeCounter(descriptor: .ns("frames_rejected_total", help: "Frame messages received and not used, by reason."), labels: [("reason", reason.rawValue)])
-    }
+    public func messageRejected(_ reason: MessageRejection) { messagesRejected[reason]?.increment() }
 
     /// A scan's own running counts (they restart with each scan; `scan` numbers the
     /// session's scans): the lifetime counters take the increase.

@@ -111,9 +111,8 @@ public final class StreamSession {
     public private(set) var controlEndpoint: String?
     public private(set) var publishEndpoint: String?
     /// Rank 0's lifetime counters, and where they are served (`--metrics`).
-    public private(set) var metrics: SessionMetrics?
+    private var metrics: SessionMetrics?
     private var metricsEndpoint: MetricsEndpoint?
-    public var metricsURL: String? { metricsEndpoint?.url }
     /// Scans started on this session: numbers each scan's own counts for `metrics`.
     private var scansStarted = 0
 
