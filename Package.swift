@@ -88,9 +88,12 @@ let package = Package(
         // Product files written beside their target and renamed into place when complete; outputs that are inputs refused.
         .target(name: "SafeOutput"),
 
+        // Declared parameters: type, unit, default, range and doc, checked alike wherever a value comes from.
+        .target(name: "Parameters"),
+
         // Domain modules.
         .target(name: "Recon", dependencies: [
-            "SwiftFFTW", "CCache", .product(name: "Numerics", package: "swift-numerics"),
+            "Parameters", "SwiftFFTW", "CCache", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: vectorSettings),
         // Raw frames to clean diffraction: darks, offsets, interference, photons, crop, downsampling.
         .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")],
@@ -117,9 +120,9 @@ let package = Package(
             "Recon", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
-        .target(name: "Pipeline", dependencies: ["Recon", "SafeOutput"]),
+        .target(name: "Pipeline", dependencies: ["Parameters", "Recon", "SafeOutput"]),
         // Pipelines run on MPI rank groups, and the stages that read files.
-        .target(name: "PipelineRuntime", dependencies: ["Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", "SafeOutput", .product(name: "Logging", package: "swift-log")],
+        .target(name: "PipelineRuntime", dependencies: ["Parameters", "Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", "SafeOutput", .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Pipelines")]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ", "RemoteAccess"]),
@@ -127,7 +130,7 @@ let package = Package(
         .target(name: "RunLogs", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
         .target(name: "Streaming", dependencies: [
-            "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess", "SessionMetrics", "WebAccess",
+            "Parameters", "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess", "SessionMetrics", "WebAccess",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // The web front-end: a separate process that subscribes to a session and serves the page and its WebSocket.
@@ -150,13 +153,13 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Parameters", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // libFuzzer targets for what crosses the boundary; scripts/fuzz.sh builds and runs them.
-        .executableTarget(name: "ns-fuzz", dependencies: ["CFuzzer", "Ingest", "Pipeline", "PipelineRuntime", "Streaming"]),
+        .executableTarget(name: "ns-fuzz", dependencies: ["CFuzzer", "Ingest", "Parameters", "Pipeline", "PipelineRuntime", "Streaming"]),
 
         .testTarget(name: "WrapperTests", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "SwiftPNG",
@@ -167,7 +170,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
+            "Recon", "Ingest", "Parameters", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
             "RunLogs", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics", "SwiftZMQ", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),

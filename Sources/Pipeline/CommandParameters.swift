@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 
 /// A command's settings taken from a pipeline file: the parameters of the
 /// file's one stage of the command's type, with the options given on the

@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 import SafeOutput
 
 /// The example stage (docs/pipeline.md walks through it): per clean frame,

@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 
 /// A JSON document as written, for validation with key paths (Foundation's
 /// JSONSerialization would blur booleans and numbers).

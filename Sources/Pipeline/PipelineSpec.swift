@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 
 /// Which ranks a stage asks for.
 public enum RankRequest: Sendable, Equatable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import Parameters
 import Recon
 
 /// What flows between stages: a named kind, so that a connection from an

@@ -1,4 +1,5 @@
 import CXI
+import Parameters
 import Pipeline
 
 /// Clean frames read from a CXI scan, dealt over the stage's ranks (rank g

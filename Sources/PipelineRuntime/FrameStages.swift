@@ -1,6 +1,7 @@
 import CXI
 import Foundation
 import Ingest
+import Parameters
 import Pipeline
 import Preprocessing
 import Recon

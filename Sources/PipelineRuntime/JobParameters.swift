@@ -1,5 +1,6 @@
 import Foundation
 import Ingest
+import Parameters
 import Pipeline
 import Preprocessing
 import Recon
@@ -75,59 +76,6 @@ public enum PreprocessParameters {
     }
 }
 
-/// The solver's parameters, shared by `recon` and `stream`.
-public enum EngineParameters {
-    public static var specs: [ParameterSpec] {
-        let d = EngineOptions()
-        return [
-            ParameterSpec("algorithm", .choice(Algorithm.allCases.map(\.rawValue)), default: .string(d.algorithm.rawValue),
-                          doc: "difference map (dm) or RAAR"),
-            ParameterSpec("beta", .number(1e-6...1), default: .number(d.beta), doc: "RAAR relaxation"),
-            ParameterSpec("iterations", .integer(0...1_000_000), default: .integer(d.iterations), doc: "iterations"),
-            ParameterSpec("probe_start", .integer(0...1_000_000), default: .integer(d.probeUpdateStart),
-                          doc: "first iteration (0-based) that updates the probe"),
-            ParameterSpec("probe_support", .number(0...1), default: .number(0),
-                          doc: "probe support radius as a fraction of the frame (0: none)"),
-            ParameterSpec("object_regularization", .number(0...1), default: .number(d.objectRegularization),
-                          doc: "object division's regularization, a fraction of the largest illumination sum"),
-            ParameterSpec("probe_regularization", .number(0...1), default: .number(d.probeRegularization),
-                          doc: "probe division's regularization, a fraction of the largest object-intensity sum"),
-            ParameterSpec("batch", .integer(1...4096), default: .integer(d.batch), doc: "frames transformed together"),
-            ParameterSpec("power_bound", .string, default: .string(d.powerBound.description),
-                          doc: "Fourier projection's power bound: poisson:K, relax:R (PtyPy's fourier_relax_factor) or none"),
-            ParameterSpec("subpixel", .integer(0...64), default: .integer(d.subpixelSteps),
-                          doc: "model sub-pixel positions to 1/k pixel by shifted probes (0: whole pixels)"),
-            ParameterSpec("fft_planning", .choice(["measure", "estimate"]), default: .string(d.fftPlanning.rawValue),
-                          doc: "FFTW planning: measure (fastest) or estimate (bit-identical runs)"),
-            ParameterSpec("fft_wisdom", .string, default: .string(""),
-                          doc: "FFTW wisdom file: rank 0 loads it, measures what is missing and saves it, every rank plans from it, so runs that share it are bit-identical at measure's speed (\"\": none)"),
-        ]
-    }
-
-    public static func options(_ p: ParameterSet) throws(ParameterProblems) -> EngineOptions {
-        var o = EngineOptions()
-        var problems: [String] = []
-        o.algorithm = Algorithm(rawValue: p.string("algorithm")) ?? .dm
-        o.beta = p.number("beta")
-        o.iterations = p.integer("iterations")
-        o.probeUpdateStart = p.integer("probe_start")
-        o.probeSupport = p.givenNumber("probe_support")
-        o.objectRegularization = p.number("object_regularization")
-        o.probeRegularization = p.number("probe_regularization")
-        o.batch = p.integer("batch")
-        if let bound = PowerBound(parsing: p.string("power_bound")) { o.powerBound = bound } else {
-            problems.append("power_bound: must be poisson:K, relax:R or none, got \"\(p.string("power_bound"))\"")
-        }
-        o.subpixelSteps = p.integer("subpixel")
-        o.fftPlanning = FFTPlanning(rawValue: p.string("fft_planning")) ?? .measure
-        o.fftWisdom = p.givenString("fft_wisdom")
-        problems += o.problems()
-        guard problems.isEmpty else { throw ParameterProblems(problems) }
-        return o
-    }
-}
-
-/// What bounds a solve, shared by `recon` and `stream`.
 /// Where the first probe comes from, declared alike by every stage that makes one.
 public enum FirstProbeParameters {
     public static func specs(_ subject: String, of scan: String) -> [ParameterSpec] {
@@ -146,29 +94,6 @@ public enum SolveParameters {
     public static let maxMemory = ParameterSpec(
         "max_memory_gb", .number(0...1_000_000), unit: "GB", default: .number(0),
         doc: "memory the solve may take on each rank (0: 80% of the host's memory shared by its ranks); a larger scan is refused before anything is allocated")
-}
-
-/// Problems with resolved parameters that their declared ranges cannot
-/// express (a malformed "y,x", a crop smaller than the output).
-public struct ParameterProblems: Error, CustomStringConvertible {
-    public var problems: [String]
-    public init(_ problems: [String]) { self.problems = problems }
-    public var description: String { problems.joined(separator: "; ") }
-}
-
-extension ParameterSet {
-    /// A number where 0 means "not given".
-    func givenNumber(_ name: String) -> Double? { number(name) == 0 ? nil : number(name) }
-    func givenInteger(_ name: String) -> Int? { integer(name) == 0 ? nil : integer(name) }
-    func givenString(_ name: String) -> String? { string(name).isEmpty ? nil : string(name) }
-
-    /// "RxC", or nil for "".
-    func tileGrid(_ name: String) throws(ParameterProblems) -> (rows: Int, columns: Int)? {
-        guard let text = givenString(name) else { return nil }
-        let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ParameterProblems(["\(name): must look like \"2x3\", got \"\(text)\""]) }
-        return (parts[0], parts[1])
-    }
 }
 
 extension RawToCXIJob.Options {
@@ -204,7 +129,7 @@ extension ReconstructionJob.Options {
 
     public init(parameters p: ParameterSet) throws(ParameterProblems) {
         self.init()
-        engine = try EngineParameters.options(p)
+        engine = try EngineOptions(p)
         useFileProbe = p.boolean("use_file_probe")
         probeDefocus = p.number("probe_defocus")
         firstProbe = FirstProbeParameters.source(p)

@@ -1,5 +1,6 @@
 import Foundation
 import Ingest
+import Parameters
 import Pipeline
 import Preprocessing
 import Recon
@@ -85,7 +86,7 @@ public final class ReconStage: Stage {
             ParameterSpec("input", .string, default: .string(""),
                           doc: "the scan to reconstruct when no stage feeds 'scan' (relative: to the working directory)"),
             ParameterSpec("output", .string, default: .string("recon.cxi"), doc: "the reconstruction (relative: under the output directory)"),
-        ] + EngineParameters.specs + ReconstructionJob.Options.jobSpecs)
+        ] + EngineOptions.parameters + ReconstructionJob.Options.jobSpecs)
 
     let output: String
     let options: ReconstructionJob.Options

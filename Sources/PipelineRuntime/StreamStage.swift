@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import Parameters
 import Pipeline
+import Recon
 import RunLogs
 import Streaming
 import SwiftMPI
@@ -17,7 +19,7 @@ public final class StreamStage: SourceStage {
         summary: "A live session on the stage's ranks: frames received over ZeroMQ, cleaned, and reconstructed while the scan arrives (the stream command).",
         inputs: [],
         outputs: [],
-        parameters: EngineParameters.specs + PreprocessParameters.specs + StreamStage.sessionSpecs)
+        parameters: EngineOptions.parameters + PreprocessParameters.specs + StreamStage.sessionSpecs)
 
     static var sessionSpecs: [ParameterSpec] {
         let d = StreamOptions()
@@ -74,7 +76,7 @@ public final class StreamStage: SourceStage {
                                outputDirectory: String) throws(ParameterProblems) -> StreamOptions {
         var o = StreamOptions()
         var problems: [String] = []
-        do { o.engine = try EngineParameters.options(p) } catch { problems += error.problems }
+        do { o.engine = try EngineOptions(p) } catch { problems += error.problems }
         do { o.preprocess = try PreprocessParameters.options(p) } catch { problems += error.problems }
         do { o.tiles = try p.tileGrid("tiles") } catch { problems += error.problems }
         o.finalIterations = p.integer("iterations")

@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 
 /// The projection algorithms, as small variations on one engine.
 public enum Algorithm: String, Codable, Sendable, CaseIterable {
@@ -36,19 +37,79 @@ public struct EngineOptions: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Every option, declared once: the pipeline stages, the command line's
+    /// `--show-parameters` and `problems()` all check against this.
+    public static var parameters: [ParameterSpec] {
+        let d = EngineOptions()
+        return [
+            ParameterSpec("algorithm", .choice(Algorithm.allCases.map(\.rawValue)), default: .string(d.algorithm.rawValue),
+                          doc: "difference map (dm) or RAAR"),
+            ParameterSpec("beta", .number(1e-6...1), default: .number(d.beta), doc: "RAAR relaxation"),
+            ParameterSpec("iterations", .integer(0...1_000_000), default: .integer(d.iterations), doc: "iterations"),
+            ParameterSpec("probe_start", .integer(0...1_000_000), default: .integer(d.probeUpdateStart),
+                          doc: "first iteration (0-based) that updates the probe"),
+            ParameterSpec("probe_support", .number(0...1), default: .number(0),
+                          doc: "probe support radius as a fraction of the frame (0: none)"),
+            ParameterSpec("object_regularization", .number(0...1), default: .number(d.objectRegularization),
+                          doc: "object division's regularization, a fraction of the largest illumination sum"),
+            ParameterSpec("probe_regularization", .number(0...1), default: .number(d.probeRegularization),
+                          doc: "probe division's regularization, a fraction of the largest object-intensity sum"),
+            ParameterSpec("batch", .integer(1...4096), default: .integer(d.batch), doc: "frames transformed together"),
+            ParameterSpec("power_bound", .string, default: .string(d.powerBound.description),
+                          doc: "Fourier projection's power bound: poisson:K (0 < K <= 4), relax:R (PtyPy's fourier_relax_factor, 0 < R < 1) or none"),
+            ParameterSpec("subpixel", .integer(0...64), default: .integer(d.subpixelSteps),
+                          doc: "model sub-pixel positions to 1/k pixel by shifted probes (0: whole pixels)"),
+            ParameterSpec("fft_planning", .choice(FFTPlanning.allCases.map(\.rawValue)), default: .string(d.fftPlanning.rawValue),
+                          doc: "FFTW planning: measure (fastest) or estimate (bit-identical runs)"),
+            ParameterSpec("fft_wisdom", .string, default: .string(""),
+                          doc: "FFTW wisdom file: rank 0 loads it, measures what is missing and saves it, every rank plans from it, so runs that share it are bit-identical at measure's speed (\"\": none)"),
+        ]
+    }
+
+    /// The options from validated parameters (see `parameters`).
+    public init(_ p: ParameterSet) throws(ParameterProblems) {
+        var problems: [String] = []
+        algorithm = Algorithm(rawValue: p.string("algorithm")) ?? .dm
+        beta = p.number("beta")
+        iterations = p.integer("iterations")
+        probeUpdateStart = p.integer("probe_start")
+        probeSupport = p.givenNumber("probe_support")
+        objectRegularization = p.number("object_regularization")
+        probeRegularization = p.number("probe_regularization")
+        batch = p.integer("batch")
+        if let bound = PowerBound(parsing: p.string("power_bound")) { powerBound = bound } else {
+            problems.append("power_bound: must be poisson:K, relax:R or none, got \"\(p.string("power_bound"))\"")
+        }
+        subpixelSteps = p.integer("subpixel")
+        fftPlanning = FFTPlanning(rawValue: p.string("fft_planning")) ?? .measure
+        fftWisdom = p.givenString("fft_wisdom")
+        problems += self.problems()
+        guard problems.isEmpty else { throw ParameterProblems(problems) }
+    }
+
+    /// The options as the values of their declared parameters.
+    public var parameterValues: [String: ParameterValue] {
+        [
+            "algorithm": .string(algorithm.rawValue), "beta": .number(beta), "iterations": .integer(iterations),
+            "probe_start": .integer(probeUpdateStart), "probe_support": .number(probeSupport ?? 0),
+            "object_regularization": .number(objectRegularization), "probe_regularization": .number(probeRegularization),
+            "batch": .integer(batch), "power_bound": .string(powerBound.description), "subpixel": .integer(subpixelSteps),
+            "fft_planning": .string(fftPlanning.rawValue), "fft_wisdom": .string(fftWisdom ?? ""),
+        ]
+    }
+
+    /// Each problem, naming its parameter: the declared ranges, and what a range cannot say.
     public func problems() -> [String] {
-        var out: [String] = []
-        if iterations < 0 { out.append("iterations must be at least 0, got \(iterations)") }
-        if !(beta > 0 && beta <= 1) { out.append("beta must be in (0, 1], got \(beta)") }
-        if probeUpdateStart < 0 { out.append("probe update start must be at least 0, got \(probeUpdateStart)") }
-        if !(objectRegularization > 0) || !(probeRegularization > 0) { out.append("regularizations must be positive") }
-        if let s = probeSupport, !(s > 0 && s <= 1) { out.append("probe support must be in (0, 1] of the frame, got \(s)") }
-        if !(0...64).contains(subpixelSteps) { out.append("sub-pixel steps must be in 0...64, got \(subpixelSteps)") }
-        if batch < 1 { out.append("batch must be at least 1, got \(batch)") }
+        let values = parameterValues
+        var out: [String] = Self.parameters.compactMap { spec in
+            guard let v = values[spec.name], case .invalid(let problem) = spec.check(v) else { return nil }
+            return "\(spec.name): \(problem)"
+        }
+        if let s = probeSupport, !(s > 0) { out.append("probe_support: a given support must be above 0 of the frame, got \(s)") }
         switch powerBound {
         case .none: break
-        case .relative(let r): if !(r > 0 && r < 1) { out.append("the relative power bound must be in (0, 1), got \(r)") }
-        case .poisson(let k): if !(k > 0 && k <= 4) { out.append("the Poisson power bound factor must be in (0, 4], got \(k)") }
+        case .relative(let r): if !(r > 0 && r < 1) { out.append("power_bound: the relative power bound must be in (0, 1), got \(r)") }
+        case .poisson(let k): if !(k > 0 && k <= 4) { out.append("power_bound: the Poisson power bound factor must be in (0, 4], got \(k)") }
         }
         return out
     }

@@ -1,6 +1,8 @@
 import Foundation
 import Ingest
+import Parameters
 import Pipeline
+import Recon
 import SessionMetrics
 import SwiftZMQ
 
@@ -98,10 +100,20 @@ public struct LiveSettings: Codable, Sendable, Equatable {
     /// so a request is checked by the same rules and worded the same way.
     public static let parameters: [ParameterSpec] = [
         ParameterSpec("final_iterations", .integer(0...1_000_000), default: nil, doc: "Iterations after the last frame of a scan."),
-        ParameterSpec("algorithm", .choice(["dm", "raar"]), default: nil, doc: "Difference map or RAAR, from the next iteration."),
-        ParameterSpec("beta", .number(1e-6...1), default: nil, doc: "RAAR relaxation."),
+        engine("algorithm", doc: "The engine, from the next iteration."),
+        engine("beta", doc: "RAAR relaxation."),
         ParameterSpec("publish_every", .integer(0...1_000_000), default: nil, doc: "Iterations between published reconstructions (0: at the end only)."),
     ]
+
+    /// An engine option as `set` takes it: its declaration, with no default.
+    private static func engine(_ name: String, doc: String) -> ParameterSpec {
+        guard var spec = EngineOptions.parameters.first(where: { $0.name == name }) else {
+            preconditionFailure("the engine declares no parameter '\(name)'")
+        }
+        spec.defaultValue = nil
+        spec.doc = doc
+        return spec
+    }
 
     /// The declarations as the control port's `parameters` reply gives them.
     public static var declarations: [[String: Any]] { parameters.map(\.declaration) }
@@ -143,14 +155,18 @@ public struct LiveSettings: Codable, Sendable, Equatable {
         return (problems.isEmpty ? settings : nil, problems)
     }
 
-    /// Problems, each naming the field; empty when the settings can be applied.
+    /// Problems, each naming the field, by the declarations `set` checks
+    /// requests with; empty when the settings can be applied.
     public func problems() -> [String] {
-        var out: [String] = []
-        if let n = finalIterations, !(0...100_000).contains(n) { out.append("final_iterations: \(n) is outside 0...100000") }
-        if let a = algorithm, a != "dm", a != "raar" { out.append("algorithm: '\(a)' is neither 'dm' nor 'raar'") }
-        if let b = beta, !(b > 0 && b <= 1) { out.append("beta: \(b) is outside (0, 1]") }
-        if let k = publishEvery, k < 0 { out.append("publish_every: \(k) is negative") }
-        return out
+        let given: [(String, ParameterValue?)] = [
+            ("final_iterations", finalIterations.map { .integer($0) }), ("algorithm", algorithm.map { .string($0) }),
+            ("beta", beta.map { .number($0) }), ("publish_every", publishEvery.map { .integer($0) }),
+        ]
+        return given.compactMap { name, value in
+            guard let value, let spec = Self.parameters.first(where: { $0.name == name }),
+                  case .invalid(let problem) = spec.check(value) else { return nil }
+            return "\(name): \(problem)"
+        }
     }
 }
 

@@ -292,7 +292,12 @@ public final class StreamSession {
         if let n = s.finalIterations { options.finalIterations = n }
         if let k = s.publishEvery { options.publishEvery = k }
         if s.algorithm != nil || s.beta != nil {
-            if let a = s.algorithm { options.engine.algorithm = a == "raar" ? .raar : .dm }
+            if let a = s.algorithm {
+                guard let algorithm = Algorithm(rawValue: a) else {
+                    throw StreamError("set: no engine is named '\(a)'; known: \(Algorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                options.engine.algorithm = algorithm
+            }
             if let b = s.beta { options.engine.beta = b }
             try work?.engine?.setRelaxation(algorithm: options.engine.algorithm, beta: options.engine.beta)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Parameters
 import Pipeline
 import PipelineRuntime
 

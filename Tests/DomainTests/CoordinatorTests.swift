@@ -237,6 +237,10 @@ import Testing
         let bad = LiveSettings(finalIterations: -1, algorithm: "er", beta: 1.5, publishEvery: -2).problems()
         #expect(bad.count == 4)
         #expect(bad.contains { $0.hasPrefix("beta:") } && bad.contains { $0.hasPrefix("algorithm:") })
+        // The same declaration decides a request and the settings it makes.
+        #expect(LiveSettings.parse(["final_iterations": 500_000]).problems.isEmpty)
+        #expect(LiveSettings(finalIterations: 500_000).problems().isEmpty)
+        #expect(LiveSettings(finalIterations: 1_000_001).problems() == LiveSettings.parse(["final_iterations": 1_000_001]).problems)
         #expect(StreamOptions.fileBase(for: "../etc/passwd") == "_etc_passwd")
         #expect(StreamOptions.fileBase(for: "scan 42") == "scan_42")
     }

@@ -143,6 +143,14 @@ struct EngineFixture {
         var o = EngineOptions()
         o.powerBound = .poisson(-1)
         #expect(o.problems().contains { $0.contains("Poisson power bound") })
+        // Options and their declared parameters agree: what one takes, the other takes.
+        var zero = EngineOptions()
+        zero.probeRegularization = 0
+        zero.objectRegularization = 0
+        #expect(zero.problems().isEmpty)
+        var far = EngineOptions()
+        far.iterations = 1_000_001
+        #expect(far.problems() == ["iterations: 1000001 is out of range 0...1000000"])
     }
 
     @Test func raarConvergesToo() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 import Pipeline
 import Recon
 import Testing

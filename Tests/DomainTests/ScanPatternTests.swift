@@ -1,4 +1,5 @@
 import Foundation
+import Parameters
 import Recon
 import Testing
 

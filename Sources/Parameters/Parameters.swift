@@ -6,7 +6,7 @@ public enum ParameterKind: Sendable, Equatable {
     case string
     case choice([String])
 
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .integer: "an integer"
         case .number: "a number"
@@ -157,5 +157,28 @@ extension ParameterSpec {
         case .choice(let c): d["type"] = "choice"; d["choices"] = c
         }
         return d
+    }
+}
+
+/// Problems with resolved parameters that their declared ranges cannot
+/// express (a malformed "y,x", a crop smaller than the output).
+public struct ParameterProblems: Error, CustomStringConvertible {
+    public var problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String { problems.joined(separator: "; ") }
+}
+
+extension ParameterSet {
+    /// A number where 0 means "not given".
+    public func givenNumber(_ name: String) -> Double? { number(name) == 0 ? nil : number(name) }
+    public func givenInteger(_ name: String) -> Int? { integer(name) == 0 ? nil : integer(name) }
+    public func givenString(_ name: String) -> String? { string(name).isEmpty ? nil : string(name) }
+
+    /// "RxC", or nil for "".
+    public func tileGrid(_ name: String) throws(ParameterProblems) -> (rows: Int, columns: Int)? {
+        guard let text = givenString(name) else { return nil }
+        let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ParameterProblems(["\(name): must look like \"2x3\", got \"\(text)\""]) }
+        return (parts[0], parts[1])
     }
 }
