@@ -142,7 +142,7 @@ public enum ReconBenchmark {
         let comm: Communicator
         let c: Case
         let layout: TileLayout
-        let engine: PtychoEngine
+        let engine: any ReconstructionEngine
         let traffic: TrafficCounter
         let frames: Int
         let engineBytes: Double
@@ -182,7 +182,7 @@ public enum ReconBenchmark {
 
             let before = residentBytes()
             traffic = TrafficCounter(comm)
-            engine = try PtychoEngine(comm: traffic, layout: layout,
+            engine = try EngineRegistry.make(comm: traffic, layout: layout,
                                       frames: LocalFrames(indices: mine, corners: mine.map { corners[$0] },
                                                           offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                                           weights: [Float](repeating: 1, count: mine.count)),

@@ -1,19 +1,12 @@
 import Foundation
 import Parameters
 
-/// The projection algorithms, as small variations on one engine.
-public enum Algorithm: String, Codable, Sendable, CaseIterable {
-    /// Difference map (Thibault et al. 2009).
-    case dm
-    /// Relaxed averaged alternating reflections (Luke 2005).
-    case raar
-}
-
 /// Everything that steers a reconstruction.
 public struct EngineOptions: Codable, Equatable, Sendable {
-    public var algorithm: Algorithm = .dm
+    /// The engine, by its name in `EngineRegistry`.
+    public var algorithm = "dm"
     /// RAAR's relaxation (1 gives the difference map).
-    public var beta: Double = 0.75
+    public var beta = ProjectionEngine.defaultBeta
     public var iterations: Int = 100
     /// First iteration (0-based) that also updates the probe.
     public var probeUpdateStart: Int = 2
@@ -28,7 +21,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// How far the Fourier projection fits each frame (see `PowerBound`).
     public var powerBound: PowerBound = .poisson(1)
     /// Sub-pixel positions are modelled to 1/this of a pixel by shifting the
-    /// probe (see `PtychoEngine`); 0 rounds positions to whole pixels.
+    /// probe (see `SubpixelClasses`); 0 rounds positions to whole pixels.
     public var subpixelSteps: Int = 4
     /// How FFTW picks its algorithms (see `FFTPlanning`).
     public var fftPlanning: FFTPlanning = .measure
@@ -37,14 +30,20 @@ public struct EngineOptions: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// Every option, declared once: the pipeline stages, the command line's
-    /// `--show-parameters` and `problems()` all check against this.
+    /// Every option, declared once: the engine's name, each registered
+    /// engine's own parameters, and those all engines share. The pipeline
+    /// stages, the command line, `--show-parameters`, the live `set` and
+    /// `problems()` all check against this.
     public static var parameters: [ParameterSpec] {
+        [ParameterSpec("algorithm", .choice(EngineRegistry.names), default: .string(EngineOptions().algorithm),
+                       doc: "the engine: " + EngineRegistry.standard.map { "\($0.name) (\($0.summary))" }.joined(separator: ", "))]
+            + EngineRegistry.engineParameters + sharedParameters
+    }
+
+    /// The parameters every engine takes.
+    public static var sharedParameters: [ParameterSpec] {
         let d = EngineOptions()
         return [
-            ParameterSpec("algorithm", .choice(Algorithm.allCases.map(\.rawValue)), default: .string(d.algorithm.rawValue),
-                          doc: "difference map (dm) or RAAR"),
-            ParameterSpec("beta", .number(1e-6...1), default: .number(d.beta), doc: "RAAR relaxation"),
             ParameterSpec("iterations", .integer(0...1_000_000), default: .integer(d.iterations), doc: "iterations"),
             ParameterSpec("probe_start", .integer(0...1_000_000), default: .integer(d.probeUpdateStart),
                           doc: "first iteration (0-based) that updates the probe"),
@@ -60,7 +59,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
             ParameterSpec("subpixel", .integer(0...64), default: .integer(d.subpixelSteps),
                           doc: "model sub-pixel positions to 1/k pixel by shifted probes (0: whole pixels)"),
             ParameterSpec("fft_planning", .choice(FFTPlanning.allCases.map(\.rawValue)), default: .string(d.fftPlanning.rawValue),
-                          doc: "FFTW planning: measure (fastest) or estimate (bit-identical runs)"),
+                          doc: "FFTW planning: measure (fastest; FFTW may pick other algorithms from run to run, which round differently, about 1e-2 relative after 100 iterations) or estimate (bit-identical results for identical runs)"),
             ParameterSpec("fft_wisdom", .string, default: .string(""),
                           doc: "FFTW wisdom file: rank 0 loads it, measures what is missing and saves it, every rank plans from it, so runs that share it are bit-identical at measure's speed (\"\": none)"),
         ]
@@ -69,7 +68,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// The options from validated parameters (see `parameters`).
     public init(_ p: ParameterSet) throws(ParameterProblems) {
         var problems: [String] = []
-        algorithm = Algorithm(rawValue: p.string("algorithm")) ?? .dm
+        algorithm = p.string("algorithm")
         beta = p.number("beta")
         iterations = p.integer("iterations")
         probeUpdateStart = p.integer("probe_start")
@@ -90,7 +89,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// The options as the values of their declared parameters.
     public var parameterValues: [String: ParameterValue] {
         [
-            "algorithm": .string(algorithm.rawValue), "beta": .number(beta), "iterations": .integer(iterations),
+            "algorithm": .string(algorithm), "beta": .number(beta), "iterations": .integer(iterations),
             "probe_start": .integer(probeUpdateStart), "probe_support": .number(probeSupport ?? 0),
             "object_regularization": .number(objectRegularization), "probe_regularization": .number(probeRegularization),
             "batch": .integer(batch), "power_bound": .string(powerBound.description), "subpixel": .integer(subpixelSteps),

@@ -15,7 +15,7 @@ public struct IterationStats: Codable, Sendable, Equatable {
 }
 
 /// Where this rank's iterations spent their time, summed over the
-/// iterations run while `PtychoEngine.profiling` was on.
+/// iterations run while `PtychoModel.profiling` was on.
 public struct IterationProfile: Codable, Sendable, Equatable {
     /// 2 P O - psi, and RAAR's copies of psi.
     public var reflection = 0.0

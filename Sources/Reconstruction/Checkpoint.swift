@@ -6,8 +6,9 @@ import SwiftHDF5
 import SwiftMPI
 
 /// A reconstruction's state in one HDF5 file, written and read in parallel:
-/// the object (each rank its owned tile), the probe, every frame's exit wave
-/// (each rank its frames), and the history. Any rank count whose tiles fit
+/// the object (each rank its owned tile), the probe, the engine's own state
+/// of every frame when it has one (DM's exit waves; each rank its frames),
+/// and the history. Any rank count whose tiles fit
 /// the scan can resume it: each rank reads back its own region and frames.
 public enum Checkpoint {
     static let group = "/checkpoint"
@@ -32,14 +33,17 @@ public enum Checkpoint {
         let tile = layout.tiles[comm.rank]
         try object.write(engine.object(in: tile), offset: [tile.y0, tile.x0], count: [tile.height, tile.width])
         try g.write(engine.currentProbe.values, to: "probe", shape: [m, m])
-        let frames = try g.createDataset("exit_waves", of: Complex<Float>.self, shape: [job.scan.frames, m, m])
-        // Each rank its own frames, independently: the counts differ between ranks.
-        let mine = layout.frames(of: comm.rank), values = engine.exitWaveValues
-        for (run, first) in runs(mine) {
-            let start = first * m * m
-            try frames.write(UnsafeBufferPointer(rebasing: values[start..<(start + run.count * m * m)]),
-                             offset: [run.lowerBound, 0, 0], count: [run.count, m, m], collective: false)
+        if let name = engine.frameStateName {
+            let frames = try g.createDataset(name, of: Complex<Float>.self, shape: [job.scan.frames, m, m])
+            // Each rank its own frames, independently: the counts differ between ranks.
+            let mine = layout.frames(of: comm.rank), values = engine.frameState
+            for (run, first) in runs(mine) {
+                let start = first * m * m
+                try frames.write(UnsafeBufferPointer(rebasing: values[start..<(start + run.count * m * m)]),
+                                 offset: [run.lowerBound, 0, 0], count: [run.count, m, m], collective: false)
+            }
         }
+        try g.write(string: engine.name, to: "engine")
         let history = engine.history
         try g.write(history.map(\.fourierError), to: "fourier_error", shape: [history.count])
         try g.write(history.map(\.seconds), to: "seconds", shape: [history.count])
@@ -67,17 +71,24 @@ public enum Checkpoint {
         let object = try file.openDataset(group + "/object").read(Complex<Float>.self, offset: [region.y0, region.x0],
                                                                   count: [region.height, region.width])
         let probe = Array2D(height: m, width: m, values: try file.read(group + "/probe", as: Complex<Float>.self))
-        let mine = layout.frames(of: comm.rank)
-        let dataset = try file.openDataset(group + "/exit_waves")
-        var waves: [Complex<Float>] = []
-        waves.reserveCapacity(mine.count * m * m)
-        for (run, _) in runs(mine) {
-            waves += try dataset.read(Complex<Float>.self, offset: [run.lowerBound, 0, 0], count: [run.count, m, m])
+        // The engine's own state where the checkpoint holds it under the
+        // engine's name for it; else the engine starts it from object and probe.
+        var state: [Complex<Float>]? = nil
+        if let name = job.engine.frameStateName, file.exists(group + "/" + name) {
+            let mine = layout.frames(of: comm.rank)
+            let dataset = try file.openDataset(group + "/" + name)
+            var values: [Complex<Float>] = []
+            values.reserveCapacity(mine.count * m * m)
+            for (run, _) in runs(mine) {
+                values += try dataset.read(Complex<Float>.self, offset: [run.lowerBound, 0, 0], count: [run.count, m, m])
+            }
+            state = values
         }
         let errors = try file.read(group + "/fourier_error", as: Double.self)
         let seconds = try file.read(group + "/seconds", as: Double.self)
         let history = zip(errors, seconds).enumerated().map { IterationStats(iteration: $0.offset, fourierError: $0.element.0, seconds: $0.element.1) }
-        try job.engine.restore(object: object, probe: probe, exitWaves: waves, history: history)
+        try job.engine.model.restore(object: object, probe: probe, history: history)
+        try job.engine.restore(frameState: state)
         job.restoreTruthError(try file.read(group + "/truth_nrmse", as: Double.self))
         try file.close()
         try comm.barrier()

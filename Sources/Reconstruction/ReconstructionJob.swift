@@ -40,7 +40,7 @@ public final class ReconstructionJob {
     public let scan: CXIScan
     public let grid: ObjectGrid
     public let layout: TileLayout
-    public let engine: PtychoEngine
+    public let engine: any ReconstructionEngine
     public let geometry: Geometry
     /// What the first probe was made from, and why the recorded optics were not used when asked for.
     public private(set) var probeOrigin = "the file's illumination"
@@ -117,7 +117,7 @@ public final class ReconstructionJob {
             probeWarning = first.warning
         }
         if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
-        engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+        engine = try EngineRegistry.make(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
 
         truth = try TruthTile(reader: reader, height: grid.height, width: grid.width, corners: corners, tile: layout.tiles[comm.rank])
     }
@@ -216,7 +216,7 @@ public final class ReconstructionJob {
 /// The whole object assembled on rank 0 from every rank's owned tile.
 public enum TileGather {
     /// Collective; rank 0 gets the object (every `step`-th pixel in each direction), the others nil.
-    public static func object(engine: PtychoEngine, layout: TileLayout, comm: Communicator,
+    public static func object(engine: any ReconstructionEngine, layout: TileLayout, comm: Communicator,
                               step: Int = 1) throws -> Array2D<Complex<Float>>? {
         precondition(step >= 1)
         func kept(_ range: Range<Int>) -> [Int] { range.filter { $0 % step == 0 } }

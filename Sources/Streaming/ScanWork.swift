@@ -56,7 +56,7 @@ final class ScanWork {
     private var amplitudes: [Float] = []
     private var weights: [Float] = []
     private var meanSum: [Double] = []
-    private(set) var engine: PtychoEngine?
+    private(set) var engine: (any ReconstructionEngine)?
     /// The simulation's truth over this rank's tile (with `--truth`, where the grids match).
     private var truth: TruthTile?
     /// Why the solve is not compared with the truth, said once when the solver starts.
@@ -533,7 +533,7 @@ final class ScanWork {
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] },
                                  amplitudes: amplitudes, weights: weights)
         if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
-        engine = try PtychoEngine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+        engine = try EngineRegistry.make(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
         amplitudes = []
         if let path = options.truth { try loadTruth(path, corners: corners, comm: comm) }
         return nil

@@ -292,17 +292,17 @@ public final class StreamSession {
         if let n = s.finalIterations { options.finalIterations = n }
         if let k = s.publishEvery { options.publishEvery = k }
         if s.algorithm != nil || s.beta != nil {
+            var engine = options.engine
             if let a = s.algorithm {
-                guard let algorithm = Algorithm(rawValue: a) else {
-                    throw StreamError("set: no engine is named '\(a)'; known: \(Algorithm.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                options.engine.algorithm = algorithm
+                if let problem = EngineRegistry.problem(naming: a) { throw StreamError("set: \(problem)") }
+                engine.algorithm = a
             }
-            if let b = s.beta { options.engine.beta = b }
-            try work?.engine?.setRelaxation(algorithm: options.engine.algorithm, beta: options.engine.beta)
+            if let b = s.beta { engine.beta = b }
+            try work?.engine?.adjust(engine)
+            options.engine = engine
         }
         coordinator?.options = options
-        if comm.rank == 0 { log("stream: settings now: final iterations \(options.finalIterations), \(options.engine.algorithm.rawValue) beta \(options.engine.beta), publish every \(options.publishEvery)") }
+        if comm.rank == 0 { log("stream: settings now: final iterations \(options.finalIterations), \(options.engine.algorithm) beta \(options.engine.beta), publish every \(options.publishEvery)") }
     }
 
     // MARK: Dealing

@@ -171,3 +171,5 @@ struct Bench: ParsableCommand {
         }
     }
 }
+
+extension FFTPlanning: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Parameters
 import Pipeline
 import PipelineRuntime
 import Recon
@@ -8,36 +9,64 @@ import Reconstruction
 import SafeOutput
 
 /// The solver's options, shared by `recon` and `stream`: each one given
-/// overrides its key (in brackets) of the pipeline's stage.
+/// overrides its key (in brackets) of the pipeline's stage. Their help and
+/// their checks come from the engines' declarations (`EngineOptions.parameters`);
+/// `--engine-parameter` reaches every declared parameter, those of engines
+/// added later included.
 struct EngineArguments: ParsableArguments {
-    @Option(help: "Algorithm: dm (difference map) or raar. [algorithm]")
-    var algorithm: Algorithm?
-    @Option(help: "RAAR relaxation beta in (0, 1]. [beta]")
-    var beta: Double?
-    @Option(help: "Iterations. [iterations]")
-    var iterations: Int?
-    @Option(help: "First iteration (0-based) that updates the probe. [probe_start]")
-    var probeStart: Int?
-    @Option(help: "Probe support radius as a fraction of the frame (0: none). [probe_support]")
-    var probeSupport: Double?
-    @Option(help: "Object regularization, a fraction of the largest illumination sum. [object_regularization]")
-    var objectRegularization: Double?
-    @Option(help: "Probe regularization, a fraction of the largest object-intensity sum. [probe_regularization]")
-    var probeRegularization: Double?
-    @Option(help: "Frames transformed together. [batch]")
-    var batch: Int?
-    @Option(help: ArgumentHelp("Power bound of the Fourier projection: poisson:K (K x the misfit Poisson noise leaves), relax:R (PtyPy's fourier_relax_factor) or none (exact, for noise-free data). [power_bound]", valueName: "bound"))
-    var powerBound: PowerBound?
-    @Option(help: "Model sub-pixel positions to 1/k pixel by shifting the probe (0: round positions to whole pixels). [subpixel]")
-    var subpixel: Int?
-    @Option(help: "FFT planning: measure (fastest; FFTW may pick other algorithms from run to run, so results differ by rounding, amplified to about 1e-2 relative after 100 iterations) or estimate (bit-identical results for identical runs). [fft_planning]")
-    var fftPlanning: FFTPlanning?
-    @Option(help: "FFTW wisdom file: rank 0 loads it, measures the plans it lacks and saves it; every rank plans from it, so runs sharing it are bit-identical at measure's speed. [fft_wisdom]")
-    var fftWisdom: String?
+    @Option(help: declared("algorithm")) var algorithm: String?
+    @Option(help: declared("beta")) var beta: Double?
+    @Option(help: declared("iterations")) var iterations: Int?
+    @Option(help: declared("probe_start")) var probeStart: Int?
+    @Option(help: declared("probe_support")) var probeSupport: Double?
+    @Option(help: declared("object_regularization")) var objectRegularization: Double?
+    @Option(help: declared("probe_regularization")) var probeRegularization: Double?
+    @Option(help: declared("batch")) var batch: Int?
+    @Option(help: declared("power_bound", valueName: "bound")) var powerBound: String?
+    @Option(help: declared("subpixel")) var subpixel: Int?
+    @Option(help: declared("fft_planning")) var fftPlanning: String?
+    @Option(help: declared("fft_wisdom")) var fftWisdom: String?
+    @Option(name: .customLong("engine-parameter"),
+            help: ArgumentHelp("Set any engine parameter by its declared name, e.g. beta=0.9 (repeatable; the options above win; --show-parameters lists them).",
+                               valueName: "name=value"))
+    var engineParameters: [String] = []
 
-    var overrides: [CommandParameters.Override] {
+    /// An option's help: the declaration's doc, its range or choices and default, and the key.
+    static func declared(_ name: String, valueName: String? = nil) -> ArgumentHelp {
+        guard let spec = EngineOptions.parameters.first(where: { $0.name == name }) else {
+            preconditionFailure("no engine parameter is declared as \(name)")
+        }
+        var text = spec.doc.prefix(1).uppercased() + spec.doc.dropFirst()
+        switch spec.kind {
+        case .integer(let r?): text += ", \(r.lowerBound) to \(r.upperBound)"
+        case .number(let r?): text += ", \(r.lowerBound) to \(r.upperBound)"
+        case .choice(let c) where !c.allSatisfy(text.contains): text += ": " + c.joined(separator: ", ")
+        default: break
+        }
+        if let d = spec.defaultValue, d != .string("") { text += " (declared default: \(d))" }
+        return ArgumentHelp(text + ". [\(name)]", valueName: valueName)
+    }
+
+    var overrides: [CommandParameters.Override] { get throws {
         var o: [CommandParameters.Override] = []
-        if let v = algorithm { o.append(.init("algorithm", .string(v.rawValue), option: "--algorithm")) }
+        for setting in engineParameters {
+            guard let eq = setting.firstIndex(of: "="), eq != setting.startIndex else {
+                throw ValidationError("--engine-parameter \(setting): expected name=value")
+            }
+            let name = String(setting[..<eq]), text = String(setting[setting.index(after: eq)...])
+            guard let spec = EngineOptions.parameters.first(where: { $0.name == name }) else {
+                let near = nearest(name, in: EngineOptions.parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+                throw ValidationError("--engine-parameter \(setting): no engine parameter is named '\(name)'\(near); declared: \(EngineOptions.parameters.map(\.name).joined(separator: ", "))")
+            }
+            // Text for a string or choice is the string itself; the rest is JSON, checked against the declaration.
+            let json: String
+            switch spec.kind {
+            case .string, .choice: json = ParameterValue.string(text).json
+            default: json = text
+            }
+            o.append(.init(name, json: json, option: "--engine-parameter \(setting)"))
+        }
+        if let v = algorithm { o.append(.init("algorithm", .string(v), option: "--algorithm")) }
         if let v = beta { o.append(.init("beta", .number(v), option: "--beta")) }
         if let v = iterations { o.append(.init("iterations", .integer(v), option: "--iterations")) }
         if let v = probeStart { o.append(.init("probe_start", .integer(v), option: "--probe-start")) }
@@ -45,26 +74,18 @@ struct EngineArguments: ParsableArguments {
         if let v = objectRegularization { o.append(.init("object_regularization", .number(v), option: "--object-regularization")) }
         if let v = probeRegularization { o.append(.init("probe_regularization", .number(v), option: "--probe-regularization")) }
         if let v = batch { o.append(.init("batch", .integer(v), option: "--batch")) }
-        if let v = powerBound { o.append(.init("power_bound", .string(v.description), option: "--power-bound")) }
+        if let v = powerBound { o.append(.init("power_bound", .string(v), option: "--power-bound")) }
         if let v = subpixel { o.append(.init("subpixel", .integer(v), option: "--subpixel")) }
-        if let v = fftPlanning { o.append(.init("fft_planning", .string(v.rawValue), option: "--fft-planning")) }
+        if let v = fftPlanning { o.append(.init("fft_planning", .string(v), option: "--fft-planning")) }
         if let v = fftWisdom { o.append(.init("fft_wisdom", .string(v), option: "--fft-wisdom")) }
         return o
-    }
-}
-
-extension Algorithm: ExpressibleByArgument {}
-extension FFTPlanning: ExpressibleByArgument {}
-
-extension PowerBound: ExpressibleByArgument {
-    public init?(argument: String) { self.init(parsing: argument) }
-    public var defaultValueDescription: String { description }
+    } }
 }
 
 struct ReconCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon",
-        abstract: "Reconstruct object and probe from a CXI scan with difference map or RAAR, the scan split into tiles over the ranks.")
+        abstract: "Reconstruct object and probe from a CXI scan with any registered engine (difference map, RAAR), the scan split into tiles over the ranks.")
 
     @Argument(help: "The CXI scan.")
     var input: String
@@ -104,8 +125,8 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Continue from this checkpoint, on any rank count whose tiles fit.")
     var resume: String?
 
-    var overrides: [CommandParameters.Override] {
-        var o = engine.overrides
+    var overrides: [CommandParameters.Override] { get throws {
+        var o = try engine.overrides
         o.append(.init("input", .string(input), option: "INPUT"))
         if let v = tiles { o.append(.init("tiles", .string(v), option: "--tiles")) }
         if ignoreFileProbe { o.append(.init("use_file_probe", .boolean(false), option: "--ignore-file-probe")) }
@@ -115,11 +136,11 @@ struct ReconCommand: ParsableCommand {
         if let v = maxMemoryGb { o.append(.init("max_memory_gb", .number(v), option: "--max-memory-gb")) }
         if let v = output { o.append(.init("output", .string(v), option: "--output")) }
         return o
-    }
+    } }
 
     /// The job's options and the file to write, from the pipeline and the options given.
     func resolved() throws -> (options: ReconstructionJob.Options, output: String, parameters: CommandParameters) {
-        let p = try resolveParameters("recon", pipeline, overrides)
+        let p = try resolveParameters("recon", pipeline, try overrides)
         var options: ReconstructionJob.Options
         do { options = try ReconstructionJob.Options(parameters: p.parameters) } catch { throw ValidationError("\(p.spec.file): \(error)") }
         options.convention = convention.convention
@@ -157,7 +178,7 @@ struct ReconCommand: ParsableCommand {
             // Made on every rank so a bad folder stops them all alike.
             let previews = try preview.map { try PreviewWriter(directory: $0) }
             let l = job.layout
-            log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm.rawValue) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
+            log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
             log.line("recon: first probe from \(job.probeOrigin)")
             if let w = job.probeWarning, world.rank == 0 { log.warning("recon: warning: \(w)") }
             if let resume {

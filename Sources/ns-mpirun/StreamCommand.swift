@@ -76,8 +76,8 @@ struct StreamCommand: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
-    var overrides: [CommandParameters.Override] {
-        var o = engine.overrides + cleaning.overrides
+    var overrides: [CommandParameters.Override] { get throws {
+        var o = try engine.overrides + cleaning.overrides
         if let v = connect { o.append(.init("endpoints.detector", .string(v), option: "--connect")) }
         if let v = control { o.append(.init("endpoints.control", .string(v), option: "--control")) }
         if let v = publish { o.append(.init("endpoints.publish", .string(v), option: "--publish")) }
@@ -100,11 +100,11 @@ struct StreamCommand: ParsableCommand {
         if let v = logDir { o.append(.init("log_dir", .string(v), option: "--log-dir")) }
         if let v = truth { o.append(.init("truth", .string(v), option: "--truth")) }
         return o + security.overrides + metrics.overrides
-    }
+    } }
 
     /// The session's options and log folder, from the pipeline and the options given.
     func resolved() throws -> (options: StreamOptions, logDir: String?, parameters: CommandParameters) {
-        var overrides = self.overrides
+        var overrides = try self.overrides
         var p = try resolveParameters("stream", pipeline, overrides)
         if view != nil {
             // The viewer needs both ports: any free loopback port where the pipeline names none.

@@ -74,7 +74,7 @@ import Testing
                                             geometry: f.sim.config.geometry, defocus: 0)
             var options = EngineOptions()
             options.powerBound = .none  // noise-free data
-            let e = try PtychoEngine(comm: SingleRank(), layout: f.layout, frames: f.frames,
+            let e = try EngineRegistry.make(comm: SingleRank(), layout: f.layout, frames: f.frames,
                                      mask: [Float](repeating: 1, count: f.m * f.m), probe: first.probe, options: options)
             for _ in 0..<40 { try e.iterate() }
             errors[source] = f.nrmse(e)

@@ -164,6 +164,30 @@ import Testing
         #expect(badTiles.stderr.contains("stages.solve.tiles: must look like \"2x3\", got \"2by2\" (given as --tiles)"))
     }
 
+    /// An unknown engine or a bad engine parameter is refused before any
+    /// work, with the declaration's words, however it is given; a parameter
+    /// given by its declared name reaches the engine.
+    @Test func enginesAndTheirParametersAreCheckedByTheirDeclarations() throws {
+        let prefix = "stages.solve."
+        let refused: [([String], String)] = [
+            (["--algorithm", "rar"], prefix + "algorithm: 'rar' is not one of 'dm', 'raar' (did you mean 'raar'?) (given as --algorithm)"),
+            (["--set", "stages.solve.algorithm=ml2"], prefix + "algorithm: 'ml2' is not one of 'dm', 'raar'"),
+            (["--engine-parameter", "beta=2"], prefix + "beta: 2.0 is out of range 1e-06...1.0 (given as --engine-parameter beta=2)"),
+            (["--engine-parameter", "betta=0.5"], "--engine-parameter betta=0.5: no engine parameter is named 'betta' (did you mean 'beta'?)"),
+            (["--engine-parameter", "iterations=-1"], prefix + "iterations: -1 is out of range 0...1000000 (given as --engine-parameter iterations=-1)"),
+        ]
+        for (arguments, message) in refused {
+            let run = try MPIRunner.run(ranks: nil, ["recon", Self.scan, "-o", "/tmp/never.cxi"] + arguments, timeout: 60)
+            #expect(run.status != 0 && run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+        let shown = try MPIRunner.run(ranks: nil, ["recon", Self.scan, "--algorithm", "raar", "--engine-parameter", "beta=0.8",
+                                                   "--engine-parameter", "power_bound=none", "--show-parameters"], timeout: 60)
+        #expect(shown.status == 0)
+        for line in ["beta                  = 0.8   (command line)", "power_bound           = \"none\"   (command line)"] {
+            #expect(shown.stdout.contains(line), "\(shown.stdout)")
+        }
+    }
+
     /// A file without optics still reconstructs, from the mean pattern, and
     /// the run says why its first probe may be poor.
     @Test func aScanWithoutOpticsStartsFromTheMeanPatternAndSaysSo() throws {

@@ -1,0 +1,438 @@
+import Foundation
+import Numerics
+import Parameters
+import SwiftFFTW
+import CCache
+
+/// Difference map and RAAR as one projection engine with one coefficient:
+///
+///     psi_j += beta (P_F(2 phi_j - psi_j) - phi_j) + (1 - beta) (P_F(psi_j) - psi_j),
+///
+/// with phi_j = P O_j the overlap projection and P_F the Fourier (modulus)
+/// projection. beta = 1 is the difference map (Thibault et al. 2009), whose
+/// second term vanishes, so its transforms are skipped; beta in (0, 1) is
+/// RAAR (Luke 2005). PtyPy writes such updates with three coefficients;
+/// the two engines shipped here need only this one, and the registry
+/// lists them as two entries of this type.
+///
+/// Per iteration: the Fourier update of every exit wave, the object update
+/// (partial sums over the region, completed by exchanging overlaps with
+/// the ranks whose regions meet this one), then the probe update (sums
+/// reduced over all ranks). With one rank it is the serial algorithm.
+public final class ProjectionEngine: ReconstructionEngine {
+    public static let defaultBeta = 0.75
+
+    public static let differenceMap = EngineKind(
+        name: "dm", summary: "difference map",
+        make: { try ProjectionEngine(model: $0, options: $1) })
+
+    public static let raar = EngineKind(
+        name: "raar", summary: "relaxed averaged alternating reflections",
+        parameters: [ParameterSpec("beta", .number(1e-6...1), default: .number(defaultBeta),
+                                   doc: "RAAR relaxation (1 gives the difference map)")],
+        make: { try ProjectionEngine(model: $0, options: $1) })
+
+    public let model: PtychoModel
+    public private(set) var options: EngineOptions
+    public var name: String { options.algorithm }
+
+    private let pixels: Int
+    private let exitWaves: ComplexBuffer
+    private let work: ComplexBuffer
+    private let work2: ComplexBuffer
+    private let forward: FFTPlan2D
+    private let inverse: FFTPlan2D
+    /// Plans for a last, shorter batch, made once per size.
+    private var shortPlans: [Int: (FFTPlan2D, FFTPlan2D)] = [:]
+    /// Per frame: the amplitude misfit below which it is left as it is.
+    private let bounds: UnsafeMutablePointer<Float>
+    /// Scratch of the Fourier projection: one frame's model magnitudes.
+    private let magnitudes: UnsafeMutablePointer<Float>
+    /// The probe sums, numerator (complex, interleaved) then denominator,
+    /// in one array so that one allreduce completes both.
+    private let probeSums: UnsafeMutableBufferPointer<Float>
+    /// Probe-update scratch: one class's residual sums, and the spectrum of
+    /// all classes' residuals shifted back.
+    private let classNumerator: ComplexBuffer
+    private let residualSpectrum: ComplexBuffer
+    private let iterationSums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
+
+    public init(model: PtychoModel, options: EngineOptions) throws {
+        try Self.check(options)
+        self.model = model
+        self.options = options
+        let m = model.frameSize
+        pixels = model.pixels
+        let frames = model.frameCount
+        exitWaves = ComplexBuffer(count: frames * pixels)
+        let batch = max(1, min(options.batch, frames))
+        work = ComplexBuffer(count: batch * pixels)
+        work2 = ComplexBuffer(count: batch * pixels)
+        probeSums = .allocate(capacity: 3 * pixels)
+        classNumerator = ComplexBuffer(count: pixels)
+        residualSpectrum = ComplexBuffer(count: model.classes.anyShifted ? pixels : 0)
+        forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true, rigor: options.fftPlanning.rigor)
+        inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true, rigor: options.fftPlanning.rigor)
+        bounds = .allocate(capacity: max(1, frames))
+        magnitudes = .allocate(capacity: pixels)
+        for j in 0..<frames { bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound) }
+        try restore(frameState: nil)
+    }
+
+    deinit {
+        bounds.deallocate()
+        magnitudes.deallocate()
+        iterationSums.deallocate()
+        probeSums.deallocate()
+    }
+
+    private static func check(_ options: EngineOptions) throws {
+        var problems = options.problems()
+        if ![differenceMap.name, raar.name].contains(options.algorithm) {
+            problems.append("algorithm: the projection engine runs dm or raar, not '\(options.algorithm)'")
+        }
+        guard problems.isEmpty else { throw SimulationError.invalid(problems.joined(separator: "; ")) }
+    }
+
+    public func adjust(_ options: EngineOptions) throws {
+        try Self.check(options)
+        self.options = options
+    }
+
+    /// DM's coefficient is 1 whatever `beta` holds.
+    private var beta: Float { options.algorithm == Self.raar.name ? Float(options.beta) : 1 }
+
+    public func place(_ j: Int, amplitudes values: UnsafeBufferPointer<Float>) {
+        model.place(j, amplitudes: values)
+        bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound)
+        formExit(j, into: exitWaves.baseAddress + j * pixels)
+    }
+
+    /// The misfit frame j's power bound allows.
+    private static func bound(_ a: UnsafePointer<Float>, mask: UnsafePointer<Float>, pixels: Int, _ bound: PowerBound) -> Float {
+        let misfit = ExpectedPoissonMisfit()
+        var total = 0.0, noise = 0.0
+        for i in 0..<pixels where mask[i] > 0 {
+            let v = Double(a[i])
+            total += v * v
+            noise += misfit(v * v)
+        }
+        return switch bound {
+        case .none: 0
+        case .relative(let r): Float(0.25 * r * r * total)
+        case .poisson(let k): Float(k * noise)
+        }
+    }
+
+    // MARK: Iteration
+
+    @discardableResult
+    public func iterate() throws -> IterationStats {
+        let start = Date()
+        let sums = iterationSums
+        sums[0] = 0  // Fourier error
+        sums[1] = 0  // measured intensity
+        try fourierUpdate(sums)
+        var clock = SectionClock(on: model.profiling)
+        try objectUpdate()
+        clock.lap(&model.profile.objectUpdate)
+        if model.iteration >= options.probeUpdateStart { try probeUpdate() }
+        try model.comm.sum(sums)
+        clock.lap(&model.profile.probeUpdate)
+        if model.profiling { model.profile.iterations += 1 }
+        return model.record(fourierError: sums[1] > 0 ? sums[0] / sums[1] : 0, since: start)
+    }
+
+    /// Updates every exit wave and, while each is in cache, adds its share
+    /// to the object sums (with the probe the exit waves were made with).
+    private func fourierUpdate(_ sums: UnsafeMutableBufferPointer<Double>) throws {
+        model.sums.clear()
+        // Frames meeting a peer's region first, then the sums it shares go
+        // out while the rest are updated.
+        let meeting = model.meetingPeers
+        try sweep(0..<meeting, sums)
+        if model.sums.hasPeers { try model.sums.start() }
+        try sweep(meeting..<model.active.count, sums)
+    }
+
+    /// The Fourier update of `active[range]`, a batch at a time.
+    private func sweep(_ range: Range<Int>, _ sums: UnsafeMutableBufferPointer<Double>) throws {
+        let m = pixels
+        let batch = work.count / m
+        let active = model.active
+        var first = range.lowerBound
+        let beta = self.beta
+        let relaxed = beta != 1
+        var clock = SectionClock(on: model.profiling)
+        while first < range.upperBound {
+            let count = min(batch, range.upperBound - first)
+            let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
+            for b in 0..<count {
+                let j = active[first + b]
+                if relaxed { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
+                formReflection(j, into: work.baseAddress + b * m)
+            }
+            clock.lap(&model.profile.reflection)
+            try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
+            if relaxed { try fwd.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            clock.lap(&model.profile.transforms)
+            for b in 0..<count {
+                let j = active[first + b]
+                let amplitude = model.amplitude(of: j)
+                sums[0] += project(work.baseAddress + b * m, amplitude, bound: bounds[j])
+                sums[1] += Double(model.totals[j])
+                if relaxed { _ = project(work2.baseAddress + b * m, amplitude, bound: bounds[j]) }
+            }
+            clock.lap(&model.profile.projection)
+            try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
+            if relaxed { try inv.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            clock.lap(&model.profile.transforms)
+            for b in 0..<count {
+                let j = active[first + b]
+                updateExitAndAccumulate(j, floats(work.baseAddress + b * m),
+                                        relaxed: relaxed ? floats(work2.baseAddress + b * m) : nil, beta: beta)
+            }
+            clock.lap(&model.profile.exitUpdate)
+            try model.sums.progress()
+            first += count
+        }
+    }
+
+    private func shortPlan(_ count: Int) throws -> (FFTPlan2D, FFTPlan2D) {
+        if let plans = shortPlans[count] { return plans }
+        let rigor = options.fftPlanning.rigor, m = model.frameSize
+        let plans = (try FFTPlan2D(height: m, width: m, batch: count, direction: .forward, inPlace: true, rigor: rigor),
+                     try FFTPlan2D(height: m, width: m, batch: count, direction: .inverse, inPlace: true, rigor: rigor))
+        shortPlans[count] = plans
+        return plans
+    }
+
+    /// Replaces Fourier magnitudes by the measured ones on valid pixels (as
+    /// far as the power bound asks); masked pixels keep the model. The
+    /// result stays at the forward transform's scale: the exit-wave update
+    /// applies 1/pixels after the unnormalized inverse, so a frame already
+    /// within its bound costs no pass here.
+    /// Returns the sum of squared amplitude errors over valid pixels.
+    ///
+    /// Both passes are branch-free so they vectorize.
+    @inline(__always)
+    private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>,
+                         bound: Float) -> Double {
+        let f = floats(spectrum)
+        let mask = model.mask
+        let s = 1 / Float(pixels).squareRoot()
+        // The model's magnitudes, kept for the update below (no second square
+        // root), and the misfit, in one plain loop: the compiler deinterleaves
+        // re and im cleanly, and the relaxed sum lets it keep partial sums in
+        // vector lanes (explicit lanes here make it gather the loads element
+        // by element).
+        let model = magnitudes
+        var error: Float = 0
+        for i in 0..<pixels {
+            let re = f[2 * i], im = f[2 * i + 1]
+            let a = (re * re + im * im).squareRoot() * s
+            model[i] = a
+            let d = a - amplitude[i]
+            error = Relaxed.sum(error, mask[i] * d * d)
+        }
+        // Fraction of the misfit that remains: 0 is the exact projection.
+        let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
+        if keep >= 1 { return Double(error) }
+        let unscaled = 1 / s
+        for k in 0..<pixels {
+            let re = f[2 * k], im = f[2 * k + 1]
+            let a = model[k]
+            let target = amplitude[k], w = mask[k]
+            // New magnitude target + keep (a - target), at the transform's
+            // scale; a zero model amplitude takes the target with phase 0.
+            let nonzero = a > 1e-30
+            let projected = (target + keep * (a - target)) / (nonzero ? a : 1)
+            let factor = w * projected + (1 - w)
+            f[2 * k] = nonzero ? re * factor : w * target * unscaled + (1 - w) * re
+            f[2 * k + 1] = im * factor
+        }
+        return Double(error)
+    }
+
+    /// P x O over frame j's window.
+    @inline(__always)
+    private func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
+        let n = model.frameSize, w = model.region.width
+        let o = floats(model.object.baseAddress) + model.windowStart(j), p = floats(model.probe(of: j)), d = floats(out)
+        for y in 0..<n {
+            let k = 2 * y * n
+            ComplexRows.product(o + 2 * y * w, p + k, into: d + k, count: n)
+        }
+    }
+
+    /// The reflection 2 P O - psi_j over frame j's window; psi_j is left as
+    /// psi_j - P O until its update (within the same batch).
+    @inline(__always)
+    private func formReflection(_ j: Int, into reflection: UnsafeMutablePointer<Complex<Float>>) {
+        let n = model.frameSize, w = model.region.width
+        let o = floats(model.object.baseAddress) + model.windowStart(j), p = floats(model.probe(of: j)), r = floats(reflection)
+        let psi = floats(exitWaves.baseAddress + j * pixels)
+        for y in 0..<n {
+            let k = 2 * y * n
+            ComplexRows.reflection(o + 2 * y * w, p + k, psi + k, into: r + k, count: n)
+        }
+    }
+
+    /// psi_j += P_F(2 phi - psi_j) - phi (DM), or RAAR's
+    /// beta (psi_j + P_F(2 phi - psi_j) - phi) + (1 - beta) P_F(psi_j), with
+    /// phi = P O: the reflection left psi_j - phi in place, so the object is
+    /// not read again. The new psi_j's share of the object sums (conj(P)
+    /// psi_j, |P|^2) is added in the same pass, while the frame is in cache.
+    @inline(__always)
+    private func updateExitAndAccumulate(_ j: Int, _ projected: UnsafeMutablePointer<Float>,
+                                         relaxed projectedExit: UnsafeMutablePointer<Float>?, beta: Float) {
+        let n = model.frameSize, w = model.region.width
+        let p = floats(model.probe(of: j)), den = model.sums.denominator
+        let num = floats(model.sums.numerator.baseAddress)
+        let psi = floats(exitWaves.baseAddress + j * pixels)
+        let corner = model.windowStart(j) / 2
+        // The projections come from unnormalized inverse transforms.
+        let scale = 1 / Float(pixels)
+        // The sums' rows are short streams at the region's stride, which the
+        // hardware prefetcher picks up late: fetch two rows ahead.
+        let ahead = 2
+        for y in 0..<n {
+            let row = corner + y * w
+            let k = 2 * y * n
+            if y + ahead < n {
+                let next = row + ahead * w
+                var b = 0
+                while b < 2 * n { nscache_prefetch_for_write(num + 2 * next + b); b += 16 }
+                b = 0
+                while b < n { nscache_prefetch_for_write(den + next + b); b += 16 }
+            }
+            if let projectedExit {
+                ComplexRows.relaxedUpdate(p + k, psi + k, projected: projected + k, projectedExit: projectedExit + k,
+                                          scale: scale, beta: beta, numerator: num + 2 * row,
+                                          denominator: den + row, count: n)
+            } else {
+                ComplexRows.differenceMapUpdate(p + k, psi + k, projected: projected + k, scale: scale,
+                                                numerator: num + 2 * row, denominator: den + row, count: n)
+            }
+        }
+    }
+
+    /// Completes the object sums over the overlaps and divides.
+    private func objectUpdate() throws {
+        let area = model.region.area
+        let sums = model.sums
+        try sums.combine()
+        var largest: Float = 0
+        for i in 0..<area { largest = max(largest, sums.totalDenominator[i]) }
+        let eps = max(Float(options.objectRegularization * (try model.comm.maximum(Double(largest)))), .leastNormalMagnitude)
+        let o = floats(model.object.baseAddress), tn = floats(sums.totalNumerator.baseAddress), td = sums.totalDenominator
+        for i in 0..<area {
+            let inv = 1 / (td[i] + eps)
+            let re = (tn[2 * i] + eps) * inv, im = tn[2 * i + 1] * inv
+            o[2 * i] = re
+            o[2 * i + 1] = im
+        }
+    }
+
+    /// One preconditioned least-squares step for the probe P under the model
+    /// psi_j = S_j(P) O_j, with S_j frame j's sub-pixel shift:
+    /// P += sum_j S_j^-1(O_j* (psi_j - S_j(P) O_j)) / (sum_j |O_j|^2 + eps).
+    /// Residuals are summed per class and shifted back in Fourier space (one
+    /// transform per class, one inverse). Its fixed point is the exact
+    /// least-squares probe; dividing shifted-back sums instead is not, and
+    /// is unstable where the shifts meet the Nyquist frequency. Without
+    /// shifts the step is the usual division, with eps acting as inertia.
+    private func probeUpdate() throws {
+        let num = probeSums.baseAddress!, den = num + 2 * pixels
+        num.update(repeating: 0, count: 2 * pixels)
+        den.update(repeating: 0, count: pixels)
+        let classes = model.classes
+        let anyShifted = residualSpectrum.count > 0
+        if anyShifted { floats(residualSpectrum.baseAddress).update(repeating: 0, count: 2 * pixels) }
+        let (fwd, inv) = model.single
+        for c in 0..<classes.count where !model.classMembers[c].isEmpty {
+            let sp = UnsafePointer(floats(classes.probes.baseAddress + c * pixels))
+            // The unshifted class's residuals are the step's own; a shifted
+            // class's go back through Fourier space.
+            if !classes.isShifted(c) {
+                accumulateResiduals(model.classMembers[c], probe: sp, num, den)
+            } else {
+                floats(classNumerator.baseAddress).update(repeating: 0, count: 2 * pixels)
+                accumulateResiduals(model.classMembers[c], probe: sp, floats(classNumerator.baseAddress), den)
+                try model.transform(fwd, classNumerator.baseAddress)
+                classes.shift(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true, adding: true)
+            }
+        }
+        if anyShifted {
+            try model.transform(inv, residualSpectrum.baseAddress)
+            let s = 1 / Float(pixels)
+            let rs = floats(residualSpectrum.baseAddress)
+            for i in 0..<(2 * pixels) { num[i] += rs[i] * s }
+        }
+        try model.comm.sum(probeSums)
+        var largest: Float = 0
+        for i in 0..<pixels { largest = max(largest, den[i]) }
+        let eps = max(Float(options.probeRegularization) * largest, .leastNormalMagnitude)
+        let p = floats(model.probe.baseAddress)
+        for i in 0..<pixels {
+            let inv = 1 / (den[i] + eps)
+            p[2 * i] += num[2 * i] * inv
+            p[2 * i + 1] += num[2 * i + 1] * inv
+        }
+        try model.probeChanged()
+    }
+
+    /// Adds O_j* (psi_j - O_j P) and |O_j|^2 over the windows of `frames`
+    /// (of one class, P its shifted probe), in order, four frames to a pass
+    /// over the sums.
+    private func accumulateResiduals(_ frames: [Int], probe p: UnsafePointer<Float>, _ num: UnsafeMutablePointer<Float>,
+                                     _ den: UnsafeMutablePointer<Float>) {
+        let n = model.frameSize, w = model.region.width
+        let o = UnsafePointer(floats(model.object.baseAddress))
+        var k = 0
+        while k + 4 <= frames.count {
+            let j = (frames[k], frames[k + 1], frames[k + 2], frames[k + 3])
+            let base = (model.windowStart(j.0), model.windowStart(j.1), model.windowStart(j.2), model.windowStart(j.3))
+            let psi = (exitRows(j.0), exitRows(j.1), exitRows(j.2), exitRows(j.3))
+            for y in 0..<n {
+                let r = 2 * y * w, q = 2 * y * n
+                ComplexRows.probeResiduals((o + base.0 + r, o + base.1 + r, o + base.2 + r, o + base.3 + r),
+                                           (psi.0 + q, psi.1 + q, psi.2 + q, psi.3 + q), probe: p + q,
+                                           numerator: num + q, denominator: den + y * n, count: n)
+            }
+            k += 4
+        }
+        while k < frames.count {
+            let base = model.windowStart(frames[k]), psi = exitRows(frames[k])
+            for y in 0..<n {
+                ComplexRows.probeResiduals(o + base + 2 * y * w, psi + 2 * y * n, probe: p + 2 * y * n,
+                                           numerator: num + 2 * y * n, denominator: den + y * n, count: n)
+            }
+            k += 1
+        }
+    }
+
+    @inline(__always)
+    private func exitRows(_ j: Int) -> UnsafePointer<Float> {
+        UnsafePointer(floats(exitWaves.baseAddress + j * pixels))
+    }
+
+    // MARK: State, for checkpoints
+
+    /// The exit waves: DM and RAAR go on from (psi, O, P) alone, so a run
+    /// resumed from them makes the iteration an uninterrupted one would.
+    public var frameStateName: String? { "exit_waves" }
+    public var frameState: UnsafeBufferPointer<Complex<Float>> { UnsafeBufferPointer(exitWaves.buffer) }
+
+    public func restore(frameState values: [Complex<Float>]?) throws {
+        guard let values else {
+            // Exit waves start as probe x object.
+            for j in 0..<model.frameCount { formExit(j, into: exitWaves.baseAddress + j * pixels) }
+            return
+        }
+        guard values.count == exitWaves.count else {
+            throw SimulationError.invalid("saved exit waves of \(values.count) values for \(model.frameCount) frames of \(pixels)")
+        }
+        exitWaves.baseAddress.update(from: values, count: values.count)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Numerics
+import Parameters
+
+/// An algorithm that iterates on a `PtychoModel`. The model holds what all
+/// engines share (frames, object, probe, overlap sums, the iterations so
+/// far); the engine holds only its own state (DM's exit waves, ML's
+/// search directions), so one engine can take over from another.
+///
+/// A new engine is one file with a type conforming to this protocol and an
+/// `EngineKind`, plus its line in `EngineRegistry.standard`.
+public protocol ReconstructionEngine: AnyObject {
+    /// The registry's name of the engine as configured.
+    var name: String { get }
+    var model: PtychoModel { get }
+    var options: EngineOptions { get }
+    /// One iteration over the model's measured frames, identical on every rank.
+    @discardableResult
+    func iterate() throws -> IterationStats
+    /// A frame measured while the engine runs (see `PtychoModel.place`).
+    func place(_ j: Int, amplitudes values: UnsafeBufferPointer<Float>)
+    /// New settings between iterations (a live session's `set`), checked
+    /// first; the engine must be of the kind the settings name.
+    func adjust(_ options: EngineOptions) throws
+    /// The engine's own per-frame state, frameSize^2 values per frame in
+    /// the order of this rank's frames: what a checkpoint must keep beyond
+    /// the object and the probe. Its name says what it is (engines that
+    /// mean the same by it share the name); nil when there is none.
+    var frameStateName: String? { get }
+    var frameState: UnsafeBufferPointer<Complex<Float>> { get }
+    /// Continues from saved per-frame state, or starts it afresh from the
+    /// model's object and probe when there is none.
+    func restore(frameState values: [Complex<Float>]?) throws
+}
+
+extension ReconstructionEngine {
+    public var iteration: Int { model.iteration }
+    public var history: [IterationStats] { model.history }
+    public var activeFrames: Int { model.activeFrames }
+    public var currentProbe: Array2D<Complex<Float>> { model.currentProbe }
+    public var regionObject: Array2D<Complex<Float>> { model.regionObject }
+    public func object(in box: Box) -> [Complex<Float>] { model.object(in: box) }
+    public func setWeights(_ weights: [Float]) { model.setWeights(weights) }
+    public var profiling: Bool {
+        get { model.profiling }
+        set { model.profiling = newValue }
+    }
+    public var profile: IterationProfile { model.profile }
+    public var probeStepTransforms: (forward: Int, inverse: Int) { model.probeStepTransforms }
+}
+
+/// One entry of the engine registry: a name, what it is, the parameters
+/// it adds to the shared ones (`EngineOptions.sharedParameters`), and how
+/// it is made.
+public struct EngineKind: Sendable {
+    public let name: String
+    public let summary: String
+    public let parameters: [ParameterSpec]
+    let make: @Sendable (PtychoModel, EngineOptions) throws -> any ReconstructionEngine
+
+    public init(name: String, summary: String, parameters: [ParameterSpec] = [],
+                make: @escaping @Sendable (PtychoModel, EngineOptions) throws -> any ReconstructionEngine) {
+        self.name = name
+        self.summary = summary
+        self.parameters = parameters
+        self.make = make
+    }
+}
+
+/// The engines a configuration may name.
+public enum EngineRegistry {
+    /// Every engine, one line each.
+    public static let standard: [EngineKind] = [
+        ProjectionEngine.differenceMap,
+        ProjectionEngine.raar,
+    ]
+
+    public static var names: [String] { standard.map(\.name) }
+
+    public static func kind(named name: String) -> EngineKind? { standard.first { $0.name == name } }
+
+    /// The problem with an engine name, listing the known ones; nil when it is known.
+    public static func problem(naming name: String) -> String? {
+        kind(named: name) == nil ? "no engine is named '\(name)'; known: \(names.joined(separator: ", "))" : nil
+    }
+
+    /// The engine `options.algorithm` names, on `model`.
+    public static func make(_ model: PtychoModel, options: EngineOptions) throws -> any ReconstructionEngine {
+        guard let kind = kind(named: options.algorithm) else {
+            throw SimulationError.invalid(problem(naming: options.algorithm)!)
+        }
+        return try kind.make(model, options)
+    }
+
+    /// The model of this rank's frames and the engine `options.algorithm` names on it.
+    public static func make(comm: Collective, layout: TileLayout, frames: LocalFrames, mask: [Float],
+                            probe: Array2D<Complex<Float>>, options: EngineOptions) throws -> any ReconstructionEngine {
+        if let problem = problem(naming: options.algorithm) { throw SimulationError.invalid(problem) }
+        return try make(PtychoModel(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options),
+                        options: options)
+    }
+
+    /// Every engine's own parameters, each name once (engines may share one, e.g. a relaxation).
+    public static var engineParameters: [ParameterSpec] {
+        var seen = Set<String>(), out: [ParameterSpec] = []
+        for spec in standard.flatMap(\.parameters) where seen.insert(spec.name).inserted { out.append(spec) }
+        return out
+    }
+}
