@@ -173,8 +173,7 @@ public final class ProjectionEngine: ReconstructionEngine {
                 formReflection(j, into: work.baseAddress + b * m)
             }
             clock.lap(&model.profile.reflection)
-            try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
-            if relaxed { try fwd.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            try transform(fwd, relaxed)
             clock.lap(&model.profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
@@ -184,8 +183,7 @@ public final class ProjectionEngine: ReconstructionEngine {
                 if relaxed { _ = project(work2.baseAddress + b * m, amplitude, bound: bounds[j]) }
             }
             clock.lap(&model.profile.projection)
-            try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
-            if relaxed { try inv.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
+            try transform(inv, relaxed)
             clock.lap(&model.profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
@@ -196,6 +194,12 @@ public final class ProjectionEngine: ReconstructionEngine {
             try model.sums.progress()
             first += count
         }
+    }
+
+    /// The batch's reflections, and with RAAR its exit waves, in place.
+    private func transform(_ plan: FFTPlan2D, _ relaxed: Bool) throws {
+        try plan.execute(work.baseAddress, work.baseAddress, normalization: .none)
+        if relaxed { try plan.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
     }
 
     private func shortPlan(_ count: Int) throws -> (FFTPlan2D, FFTPlan2D) {
