@@ -8,6 +8,9 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// RAAR's relaxation (1 gives the difference map).
     public var beta = ProjectionEngine.defaultBeta
     public var iterations: Int = 100
+    /// Engines run one after another, each for its count of iterations
+    /// (`dm:100,ml:100`); empty: `algorithm` for `iterations`.
+    public var engines: [EngineRun] = []
     /// First iteration (0-based) that also updates the probe.
     public var probeUpdateStart: Int = 2
     /// Object division: O = (sum P* psi + eps) / (sum |P|^2 + eps), eps = this x max(sum |P|^2).
@@ -23,6 +26,8 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// Sub-pixel positions are modelled to 1/this of a pixel by shifting the
     /// probe (see `SubpixelClasses`); 0 rounds positions to whole pixels.
     public var subpixelSteps: Int = 4
+    /// ML's object smoothness regularisation (see `MaximumLikelihoodEngine`); 0: none.
+    public var objectSmoothness = 0.0
     /// How FFTW picks its algorithms (see `FFTPlanning`).
     public var fftPlanning: FFTPlanning = .measure
     /// FFTW wisdom kept in this file and shared by the ranks (see `FFTWisdom`); nil: none.
@@ -45,6 +50,8 @@ public struct EngineOptions: Codable, Equatable, Sendable {
         let d = EngineOptions()
         return [
             ParameterSpec("iterations", .integer(0...1_000_000), default: .integer(d.iterations), doc: "iterations"),
+            ParameterSpec("engines", .string, default: .string(""),
+                          doc: "engines in turn, each for its iterations, e.g. dm:100,ml:100 (the state carries over; \"\": algorithm for iterations)"),
             ParameterSpec("probe_start", .integer(0...1_000_000), default: .integer(d.probeUpdateStart),
                           doc: "first iteration (0-based) that updates the probe"),
             ParameterSpec("probe_support", .number(0...1), default: .number(0),
@@ -71,6 +78,9 @@ public struct EngineOptions: Codable, Equatable, Sendable {
         algorithm = p.string("algorithm")
         beta = p.number("beta")
         iterations = p.integer("iterations")
+        if let runs = EngineRun.parse(p.string("engines")) { engines = runs } else {
+            problems.append("engines: must be NAME:ITERATIONS[,NAME:ITERATIONS...], got \"\(p.string("engines"))\"")
+        }
         probeUpdateStart = p.integer("probe_start")
         probeSupport = p.givenNumber("probe_support")
         objectRegularization = p.number("object_regularization")
@@ -80,6 +90,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
             problems.append("power_bound: must be poisson:K, relax:R or none, got \"\(p.string("power_bound"))\"")
         }
         subpixelSteps = p.integer("subpixel")
+        objectSmoothness = p.number("object_smoothness")
         fftPlanning = FFTPlanning(rawValue: p.string("fft_planning")) ?? .measure
         fftWisdom = p.givenString("fft_wisdom")
         problems += self.problems()
@@ -89,10 +100,10 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     /// The options as the values of their declared parameters.
     public var parameterValues: [String: ParameterValue] {
         [
-            "algorithm": .string(algorithm), "beta": .number(beta), "iterations": .integer(iterations),
+            "algorithm": .string(algorithm), "beta": .number(beta), "iterations": .integer(iterations), "engines": .string(EngineRun.text(engines)),
             "probe_start": .integer(probeUpdateStart), "probe_support": .number(probeSupport ?? 0),
             "object_regularization": .number(objectRegularization), "probe_regularization": .number(probeRegularization),
-            "batch": .integer(batch), "power_bound": .string(powerBound.description), "subpixel": .integer(subpixelSteps),
+            "batch": .integer(batch), "power_bound": .string(powerBound.description), "subpixel": .integer(subpixelSteps), "object_smoothness": .number(objectSmoothness),
             "fft_planning": .string(fftPlanning.rawValue), "fft_wisdom": .string(fftWisdom ?? ""),
         ]
     }
@@ -104,6 +115,10 @@ public struct EngineOptions: Codable, Equatable, Sendable {
             guard let v = values[spec.name], case .invalid(let problem) = spec.check(v) else { return nil }
             return "\(spec.name): \(problem)"
         }
+        for run in engines {
+            if let problem = EngineRegistry.problem(naming: run.name) { out.append("engines: \(problem)") }
+            if !(0...1_000_000).contains(run.iterations) { out.append("engines: \(run.name)'s \(run.iterations) iterations are out of range 0...1000000") }
+        }
         if let s = probeSupport, !(s > 0) { out.append("probe_support: a given support must be above 0 of the frame, got \(s)") }
         switch powerBound {
         case .none: break
@@ -111,6 +126,57 @@ public struct EngineOptions: Codable, Equatable, Sendable {
         case .poisson(let k): if !(k > 0 && k <= 4) { out.append("power_bound: the Poisson power bound factor must be in (0, 4], got \(k)") }
         }
         return out
+    }
+}
+
+extension EngineOptions {
+    /// The engines in turn (the sequence, or `algorithm` alone).
+    public var sequence: [EngineRun] { engines.isEmpty ? [EngineRun(name: algorithm, iterations: iterations)] : engines }
+
+    /// Iterations of the whole sequence.
+    public var totalIterations: Int { sequence.reduce(0) { $0 + $1.iterations } }
+
+    /// The options of the engine that runs iteration `i` (0-based; past
+    /// the end, the last engine's).
+    public func running(at i: Int) -> EngineOptions {
+        var o = self
+        var end = 0
+        for run in sequence {
+            end += run.iterations
+            o.algorithm = run.name
+            if i < end { break }
+        }
+        return o
+    }
+}
+
+/// One engine of a sequence and its iterations.
+public struct EngineRun: Codable, Equatable, Sendable {
+    public var name: String
+    public var iterations: Int
+
+    public init(name: String, iterations: Int) {
+        self.name = name
+        self.iterations = iterations
+    }
+
+    /// "dm:100,ml:100"; "" is the empty sequence; nil when malformed.
+    public static func parse(_ text: String) -> [EngineRun]? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { return [] }
+        var runs: [EngineRun] = []
+        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
+            guard pieces.count == 2, let n = Int(pieces[1].trimmingCharacters(in: .whitespaces)) else { return nil }
+            let name = pieces[0].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { return nil }
+            runs.append(EngineRun(name: name, iterations: n))
+        }
+        return runs
+    }
+
+    public static func text(_ runs: [EngineRun]) -> String {
+        runs.map { "\($0.name):\($0.iterations)" }.joined(separator: ",")
     }
 }
 

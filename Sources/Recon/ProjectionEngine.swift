@@ -23,14 +23,13 @@ public final class ProjectionEngine: ReconstructionEngine {
     public static let defaultBeta = 0.75
 
     public static let differenceMap = EngineKind(
-        name: "dm", summary: "difference map",
-        make: { try ProjectionEngine(model: $0, options: $1) })
+        name: "dm", summary: "difference map", type: ProjectionEngine.self)
 
     public static let raar = EngineKind(
         name: "raar", summary: "relaxed averaged alternating reflections",
         parameters: [ParameterSpec("beta", .number(1e-6...1), default: .number(defaultBeta),
                                    doc: "RAAR relaxation (1 gives the difference map)")],
-        make: { try ProjectionEngine(model: $0, options: $1) })
+        type: ProjectionEngine.self)
 
     public let model: PtychoModel
     public private(set) var options: EngineOptions

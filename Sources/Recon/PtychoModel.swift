@@ -204,10 +204,18 @@ public final class PtychoModel {
         try classes.remake(from: probe.baseAddress, plans: single, transform: transform)
     }
 
-    private func applySupport() {
+    private func applySupport() { applySupport(to: probe.baseAddress) }
+
+    /// Zeroes a probe-shaped array outside the probe's support.
+    func applySupport(to values: UnsafeMutablePointer<Complex<Float>>) {
         guard let support else { return }
-        let p = floats(probe.baseAddress)
+        let p = floats(values)
         for i in 0..<pixels { p[2 * i] *= support[i]; p[2 * i + 1] *= support[i] }
+    }
+
+    /// Each class's copy of a probe-shaped `values` (e.g. a search direction), into `copies`.
+    func shiftedCopies(of values: UnsafeMutablePointer<Complex<Float>>, into copies: ComplexBuffer) throws {
+        try classes.remake(from: values, into: copies, plans: single, transform: transform)
     }
 
     /// One of the probe step's single-frame transforms, in place and

@@ -10,6 +10,8 @@ import Parameters
 /// A new engine is one file with a type conforming to this protocol and an
 /// `EngineKind`, plus its line in `EngineRegistry.standard`.
 public protocol ReconstructionEngine: AnyObject {
+    /// A new engine on `model`, its own state started from the model's object and probe.
+    init(model: PtychoModel, options: EngineOptions) throws
     /// The registry's name of the engine as configured.
     var name: String { get }
     var model: PtychoModel { get }
@@ -50,20 +52,20 @@ extension ReconstructionEngine {
 }
 
 /// One entry of the engine registry: a name, what it is, the parameters
-/// it adds to the shared ones (`EngineOptions.sharedParameters`), and how
-/// it is made.
+/// it adds to the shared ones (`EngineOptions.sharedParameters`), and the
+/// type that runs it (one type may run several entries, as the projection
+/// engine runs DM and RAAR).
 public struct EngineKind: Sendable {
     public let name: String
     public let summary: String
     public let parameters: [ParameterSpec]
-    let make: @Sendable (PtychoModel, EngineOptions) throws -> any ReconstructionEngine
+    public let type: any ReconstructionEngine.Type
 
-    public init(name: String, summary: String, parameters: [ParameterSpec] = [],
-                make: @escaping @Sendable (PtychoModel, EngineOptions) throws -> any ReconstructionEngine) {
+    public init(name: String, summary: String, parameters: [ParameterSpec] = [], type: any ReconstructionEngine.Type) {
         self.name = name
         self.summary = summary
         self.parameters = parameters
-        self.make = make
+        self.type = type
     }
 }
 
@@ -73,6 +75,7 @@ public enum EngineRegistry {
     public static let standard: [EngineKind] = [
         ProjectionEngine.differenceMap,
         ProjectionEngine.raar,
+        MaximumLikelihoodEngine.kind,
     ]
 
     public static var names: [String] { standard.map(\.name) }
@@ -89,7 +92,20 @@ public enum EngineRegistry {
         guard let kind = kind(named: options.algorithm) else {
             throw SimulationError.invalid(problem(naming: options.algorithm)!)
         }
-        return try kind.make(model, options)
+        return try kind.type.init(model: model, options: options)
+    }
+
+    /// The engine `options` name, going on from `engine`: the same engine
+    /// with new settings where its type runs that entry, else a new one on
+    /// the same model (the object, probe and iterations carry over; the new
+    /// engine starts its own state from them).
+    public static func continuing(_ engine: any ReconstructionEngine, with options: EngineOptions) throws -> any ReconstructionEngine {
+        guard let kind = kind(named: options.algorithm) else { throw SimulationError.invalid(problem(naming: options.algorithm)!) }
+        if ObjectIdentifier(type(of: engine)) == ObjectIdentifier(kind.type) {
+            try engine.adjust(options)
+            return engine
+        }
+        return try kind.type.init(model: engine.model, options: options)
     }
 
     /// The model of this rank's frames and the engine `options.algorithm` names on it.

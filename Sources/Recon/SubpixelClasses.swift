@@ -62,11 +62,13 @@ final class SubpixelClasses {
         probes.baseAddress + frameClass[j] * pixels
     }
 
-    /// Remakes every class's copy of `probe`, with `transform` doing the
-    /// single-frame transforms (forward, inverse).
-    func remake(from probe: UnsafeMutablePointer<Complex<Float>>, plans: (FFTPlan2D, FFTPlan2D),
+    /// Remakes every class's copy of `probe` (into `copies`, the probe's
+    /// own copies unless told), with `transform` doing the single-frame
+    /// transforms (forward, inverse).
+    func remake(from probe: UnsafeMutablePointer<Complex<Float>>, into copies: ComplexBuffer? = nil, plans: (FFTPlan2D, FFTPlan2D),
                 transform: (FFTPlan2D, UnsafeMutablePointer<Complex<Float>>) throws -> Void) throws {
         let m = pixels
+        let probes = copies ?? self.probes
         let (fwd, inv) = plans
         if anyShifted {
             spectrum.baseAddress.update(from: probe, count: m)

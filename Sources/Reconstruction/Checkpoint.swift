@@ -71,6 +71,12 @@ public enum Checkpoint {
         let object = try file.openDataset(group + "/object").read(Complex<Float>.self, offset: [region.y0, region.x0],
                                                                   count: [region.height, region.width])
         let probe = Array2D(height: m, width: m, values: try file.read(group + "/probe", as: Complex<Float>.self))
+        let errors = try file.read(group + "/fourier_error", as: Double.self)
+        let seconds = try file.read(group + "/seconds", as: Double.self)
+        let history = zip(errors, seconds).enumerated().map { IterationStats(iteration: $0.offset, fourierError: $0.element.0, seconds: $0.element.1) }
+        try job.engine.model.restore(object: object, probe: probe, history: history)
+        // The engine of the sequence that runs the next iteration.
+        try job.continueEngine(at: history.count)
         // The engine's own state where the checkpoint holds it under the
         // engine's name for it; else the engine starts it from object and probe.
         var state: [Complex<Float>]? = nil
@@ -84,10 +90,6 @@ public enum Checkpoint {
             }
             state = values
         }
-        let errors = try file.read(group + "/fourier_error", as: Double.self)
-        let seconds = try file.read(group + "/seconds", as: Double.self)
-        let history = zip(errors, seconds).enumerated().map { IterationStats(iteration: $0.offset, fourierError: $0.element.0, seconds: $0.element.1) }
-        try job.engine.model.restore(object: object, probe: probe, history: history)
         try job.engine.restore(frameState: state)
         job.restoreTruthError(try file.read(group + "/truth_nrmse", as: Double.self))
         try file.close()

@@ -40,7 +40,8 @@ public final class ReconstructionJob {
     public let scan: CXIScan
     public let grid: ObjectGrid
     public let layout: TileLayout
-    public let engine: any ReconstructionEngine
+    /// The engine running now (a sequence hands the model from one to the next).
+    public private(set) var engine: any ReconstructionEngine
     public let geometry: Geometry
     /// What the first probe was made from, and why the recorded optics were not used when asked for.
     public private(set) var probeOrigin = "the file's illumination"
@@ -117,7 +118,7 @@ public final class ReconstructionJob {
             probeWarning = first.warning
         }
         if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
-        engine = try EngineRegistry.make(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+        engine = try EngineRegistry.make(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine.running(at: 0))
 
         truth = try TruthTile(reader: reader, height: grid.height, width: grid.width, corners: corners, tile: layout.tiles[comm.rank])
     }
@@ -131,16 +132,24 @@ public final class ReconstructionJob {
     /// rank), then `after` (on every rank, so it may be collective).
     public func run(progress: (IterationStats, Double?) -> Void, after: (IterationStats) throws -> Bool = { _ in true }) throws {
         // From the first iteration not yet done (after a resume).
-        for i in engine.iteration..<max(engine.iteration, options.engine.iterations) {
+        let total = options.engine.totalIterations
+        for i in engine.iteration..<max(engine.iteration, total) {
+            try continueEngine(at: i)
             let stats = try engine.iterate()
             var error: Double? = nil
-            if hasTruth && ((options.truthEvery > 0 && (i + 1) % options.truthEvery == 0) || i == options.engine.iterations - 1) {
+            if hasTruth && ((options.truthEvery > 0 && (i + 1) % options.truthEvery == 0) || i == total - 1) {
                 error = try tileNRMSE()
             }
             truthError.append(error ?? .nan)
             progress(stats, error)
             guard try after(stats) else { return }
         }
+    }
+
+    /// The engine of the sequence that runs iteration `i`, taking over from the one before.
+    func continueEngine(at i: Int) throws {
+        let wanted = options.engine.running(at: i)
+        if wanted.algorithm != engine.name { engine = try EngineRegistry.continuing(engine, with: wanted) }
     }
 
     /// Collective: the NRMSE against the truth over the ranks' tiles (NaN without a truth).

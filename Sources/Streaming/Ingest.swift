@@ -79,7 +79,7 @@ public enum ControlCommand: Equatable, Sendable {
 public struct LiveSettings: Codable, Sendable, Equatable {
     /// Iterations after the last frame of a scan.
     public var finalIterations: Int?
-    /// "dm" or "raar", and RAAR's beta.
+    /// A registered engine's name (another kind takes over the model), and RAAR's beta.
     public var algorithm: String?
     public var beta: Double?
     /// Publish the reconstruction every k iterations (0: only at the end of a scan).

@@ -539,6 +539,13 @@ final class ScanWork {
         return nil
     }
 
+    /// New engine settings from the next iteration on; another engine
+    /// takes over the running one's object, probe and iterations.
+    func continueEngine(with options: EngineOptions) throws {
+        guard let running = engine else { return }
+        engine = try EngineRegistry.continuing(running, with: options)
+    }
+
     /// Collective: the truth tile on every rank, or on none (a rank that cannot read it
     /// stops the comparison everywhere, so the ranks' collectives stay in step).
     private func loadTruth(_ path: String, corners: [(y: Int, x: Int)], comm: Communicator) throws {

@@ -298,7 +298,7 @@ public final class StreamSession {
                 engine.algorithm = a
             }
             if let b = s.beta { engine.beta = b }
-            try work?.engine?.adjust(engine)
+            try work?.continueEngine(with: engine)
             options.engine = engine
         }
         coordinator?.options = options

@@ -17,6 +17,7 @@ struct EngineArguments: ParsableArguments {
     @Option(help: declared("algorithm")) var algorithm: String?
     @Option(help: declared("beta")) var beta: Double?
     @Option(help: declared("iterations")) var iterations: Int?
+    @Option(help: declared("engines", valueName: "name:iterations,...")) var engines: String?
     @Option(help: declared("probe_start")) var probeStart: Int?
     @Option(help: declared("probe_support")) var probeSupport: Double?
     @Option(help: declared("object_regularization")) var objectRegularization: Double?
@@ -69,6 +70,7 @@ struct EngineArguments: ParsableArguments {
         if let v = algorithm { o.append(.init("algorithm", .string(v), option: "--algorithm")) }
         if let v = beta { o.append(.init("beta", .number(v), option: "--beta")) }
         if let v = iterations { o.append(.init("iterations", .integer(v), option: "--iterations")) }
+        if let v = engines { o.append(.init("engines", .string(v), option: "--engines")) }
         if let v = probeStart { o.append(.init("probe_start", .integer(v), option: "--probe-start")) }
         if let v = probeSupport { o.append(.init("probe_support", .number(v), option: "--probe-support")) }
         if let v = objectRegularization { o.append(.init("object_regularization", .number(v), option: "--object-regularization")) }
@@ -178,7 +180,7 @@ struct ReconCommand: ParsableCommand {
             // Made on every rank so a bad folder stops them all alike.
             let previews = try preview.map { try PreviewWriter(directory: $0) }
             let l = job.layout
-            log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(options.engine.algorithm) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
+            log.line("recon: \(job.scan.frames) frames of \(job.geometry.frameSize)x\(job.geometry.frameSize), object \(l.objectHeight)x\(l.objectWidth) at \(String(format: "%.2f", job.grid.pixelSize * 1e9)) nm, \(EngineRun.text(options.engine.sequence)) on \(world.size) ranks as \(l.rows)x\(l.columns) tiles")
             log.line("recon: first probe from \(job.probeOrigin)")
             if let w = job.probeWarning, world.rank == 0 { log.warning("recon: warning: \(w)") }
             if let resume {
@@ -186,7 +188,7 @@ struct ReconCommand: ParsableCommand {
                 log.line("recon: resumed from \(resume) after iteration \(job.engine.iteration)")
             }
             let started = Date(), first = job.engine.iteration
-            let total = options.engine.iterations
+            let total = options.engine.totalIterations
             try job.run { stats, nrmse in
                 let i = stats.iteration + 1
                 guard i % printEvery == 0 || i == total else { return }

@@ -295,9 +295,9 @@ struct EngineFixture {
         }
         var unknown = EngineOptions()
         unknown.algorithm = "ml2"
-        #expect(unknown.problems().count == 1 && unknown.problems()[0].hasPrefix("algorithm: 'ml2' is not one of 'dm', 'raar'"))
+        #expect(unknown.problems().count == 1 && unknown.problems()[0].hasPrefix("algorithm: 'ml2' is not one of 'dm', 'raar', 'ml'"))
         let f = try EngineFixture()
-        #expect(throws: SimulationError.invalid("no engine is named 'ml2'; known: dm, raar")) { try f.engine(unknown) }
+        #expect(throws: SimulationError.invalid("no engine is named 'ml2'; known: dm, raar, ml")) { try f.engine(unknown) }
     }
 
     /// A live `set` switches between DM and RAAR between iterations; the
@@ -323,5 +323,42 @@ struct EngineFixture {
         #expect(switched.regionObject == restarted.regionObject)
         #expect(switched.currentProbe == restarted.currentProbe)
         #expect(switched.history.map(\.fourierError) == restarted.history.map(\.fourierError))
+    }
+
+    /// ML alone, from a flat object and the known probe, fits noise-free
+    /// data: the object error falls well below its start.
+    @Test func maximumLikelihoodConvergesFromTheFirstGuess() throws {
+        let f = try EngineFixture()
+        var options = EngineOptions()
+        options.algorithm = "ml"
+        options.probeUpdateStart = 10_000
+        let e = try f.engine(options)
+        let before = f.nrmse(e)
+        for _ in 0..<60 { try e.iterate() }
+        let after = f.nrmse(e)
+        #expect(after < 0.05 && after < before / 4, "NRMSE \(before) -> \(after)")
+        let errors = e.history.map(\.fourierError)
+        #expect(errors.last! < errors.first! / 10, "\(errors)")
+    }
+
+    /// A sequence hands the model from one engine to the next: DM for a
+    /// few iterations, then ML on the same object and probe, counting on.
+    @Test func aSequenceHandsTheModelOn() throws {
+        let f = try EngineFixture()
+        var options = EngineOptions()
+        options.engines = [EngineRun(name: "dm", iterations: 3), EngineRun(name: "ml", iterations: 2)]
+        #expect(options.problems().isEmpty && options.totalIterations == 5)
+        #expect(options.running(at: 2).algorithm == "dm" && options.running(at: 3).algorithm == "ml")
+        var e = try f.engine(options.running(at: 0))
+        for i in 0..<options.totalIterations {
+            e = try EngineRegistry.continuing(e, with: options.running(at: i))
+            try e.iterate()
+        }
+        #expect(e.name == "ml" && e.iteration == 5 && e.history.count == 5)
+        var bad = EngineOptions()
+        bad.engines = [EngineRun(name: "dm", iterations: 3), EngineRun(name: "ml2", iterations: 2)]
+        #expect(bad.problems() == ["engines: no engine is named 'ml2'; known: dm, raar, ml"])
+        #expect(EngineRun.parse("dm:100, ml:50") == [EngineRun(name: "dm", iterations: 100), EngineRun(name: "ml", iterations: 50)])
+        #expect(EngineRun.parse("dm100") == nil && EngineRun.parse("") == [])
     }
 }

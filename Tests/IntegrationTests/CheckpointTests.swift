@@ -38,6 +38,26 @@ import Testing
         #expect(other.status != 0 && other.stderr.contains("a checkpoint of 40 frames"), "\(other.stderr)")
     }
 
+    /// A sequence resumed at a change of engine ends where the uninterrupted
+    /// sequence does: the engine that takes over starts from the object and
+    /// probe either way.
+    @Test func resumingASequenceAtAChangeOfEngineEqualsAnUninterruptedRun() throws {
+        let common = ["--quiet", "--probe-start", "1", "--fft-planning", "estimate"]
+        let whole = temporary("seq-whole"), half = temporary("seq-half"), ck = temporary("seq-ck"), resumed = temporary("seq-resumed")
+        defer { for p in [whole, half, ck, resumed] { try? FileManager.default.removeItem(atPath: p) } }
+        let sequence = ["--engines", "dm:4,ml:3,raar:1"]
+        let a = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", whole] + sequence + common)
+        try #require(a.status == 0, "\(a.stderr)")
+        let b = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", half, "--engines", "dm:4", "--checkpoint", ck,
+                                             "--checkpoint-every", "4"] + common)
+        try #require(b.status == 0, "\(b.stderr)")
+        let c = try MPIRunner.run(ranks: 1, ["recon", Self.scan, "-o", resumed, "--resume", ck] + sequence + common)
+        try #require(c.status == 0, "\(c.stderr)")
+        #expect(DistributedReconTests.relative(try object(resumed), try object(whole)) < 1e-4)
+        let errors = try HDF5File(path: resumed, mode: .readOnly).read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self)
+        #expect(errors.count == 8)
+    }
+
     /// SIGUSR1, which SLURM sends to the tasks before the time limit
     /// (`--signal=USR1@T`), here to one rank: the ranks agree to stop,
     /// checkpoint and exit with status 3.

@@ -49,7 +49,8 @@ import Testing
         return (d / n).squareRoot()
     }
 
-    @Test(arguments: [["--algorithm", "dm"], ["--algorithm", "raar", "--beta", "0.8"]])
+    @Test(arguments: [["--algorithm", "dm"], ["--algorithm", "raar", "--beta", "0.8"], ["--algorithm", "ml"],
+                      ["--engines", "dm:3,ml:3"]])
     func anyRankCountGivesTheSingleRankResult(engine: [String]) throws {
         // Estimated plans: measured ones are chosen per process and round
         // differently, which the solve amplifies whatever the rank count
@@ -170,8 +171,8 @@ import Testing
     @Test func enginesAndTheirParametersAreCheckedByTheirDeclarations() throws {
         let prefix = "stages.solve."
         let refused: [([String], String)] = [
-            (["--algorithm", "rar"], prefix + "algorithm: 'rar' is not one of 'dm', 'raar' (did you mean 'raar'?) (given as --algorithm)"),
-            (["--set", "stages.solve.algorithm=ml2"], prefix + "algorithm: 'ml2' is not one of 'dm', 'raar'"),
+            (["--algorithm", "rar"], prefix + "algorithm: 'rar' is not one of 'dm', 'raar', 'ml' (did you mean 'raar'?) (given as --algorithm)"),
+            (["--set", "stages.solve.algorithm=ml2"], prefix + "algorithm: 'ml2' is not one of 'dm', 'raar', 'ml'"),
             (["--engine-parameter", "beta=2"], prefix + "beta: 2.0 is out of range 1e-06...1.0 (given as --engine-parameter beta=2)"),
             (["--engine-parameter", "betta=0.5"], "--engine-parameter betta=0.5: no engine parameter is named 'betta' (did you mean 'beta'?)"),
             (["--engine-parameter", "iterations=-1"], prefix + "iterations: -1 is out of range 0...1000000 (given as --engine-parameter iterations=-1)"),
