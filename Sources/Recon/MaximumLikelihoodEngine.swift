@@ -18,9 +18,9 @@ import SwiftFFTW
 /// frame; object sums completed over the overlaps like DM's, probe sums
 /// reduced over ranks), a Polak-Ribiere direction with the probe's part
 /// scaled to balance the object's (PtyPy's scale_p_o, a running geometric
-/// mean), then the step along it from the second-order expansion of L in
-/// the step length, its coefficients summed over all ranks (two more
-/// forward transforms per frame). Each object pixel's inner products are
+/// mean), then the step along it from L's slope and expected curvature
+/// in the step length, summed over all ranks (one more forward transform
+/// per frame). Each object pixel's inner products are
 /// counted once, by the rank owning its tile; shared pixels are bit-identical
 /// on every rank holding them, so N ranks follow the 1-rank path up to the
 /// order of floating-point sums.
@@ -40,7 +40,6 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
     private let spectra: ComplexBuffer
     private let chi: ComplexBuffer
     private let work: ComplexBuffer
-    private let work2: ComplexBuffer
     private let forward: FFTPlan2D
     private let inverse: FFTPlan2D
     private var shortPlans: [Int: (FFTPlan2D, FFTPlan2D)] = [:]
@@ -76,7 +75,6 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         chi = ComplexBuffer(count: frames * pixels)
         let batch = max(1, min(options.batch, frames))
         work = ComplexBuffer(count: batch * pixels)
-        work2 = ComplexBuffer(count: batch * pixels)
         forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true, rigor: options.fftPlanning.rigor)
         inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true, rigor: options.fftPlanning.rigor)
         let area = model.region.area
@@ -387,9 +385,13 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         for i in 0..<(2 * pixels) { hp[i] = -s * gp[i] }
     }
 
-    /// The step along the direction that minimizes the second-order
-    /// expansion of L (and the smoothness term, exact as it is quadratic),
-    /// or nil where the expansion has no minimum.
+    /// The step along the direction from L's slope and its expected
+    /// curvature (the Fisher information: E[D] = I turns the second
+    /// derivative of the data term into sum w (dI/dalpha)^2 / I, always
+    /// positive, where the exact one goes negative wherever the model is
+    /// much darker than the data, as it is far from the solution), plus the
+    /// smoothness term, exact as it is quadratic; nil where the direction
+    /// does not descend.
     private func stepLength() throws -> Double? {
         let moveProbe = updatesProbe
         if moveProbe { try model.shiftedCopies(of: probeDirection.baseAddress, into: shiftedDirection) }
@@ -400,14 +402,10 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         while first < active.count {
             let count = min(batch, active.count - first)
             let (fwd, _) = count == batch ? (forward, inverse) : try shortPlan(count)
-            for b in 0..<count {
-                directionExits(active[first + b], work.baseAddress + b * m, moveProbe ? work2.baseAddress + b * m : nil)
-            }
+            for b in 0..<count { directionExit(active[first + b], work.baseAddress + b * m, moveProbe: moveProbe) }
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
-            if moveProbe { try fwd.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
             for b in 0..<count {
-                let j = active[first + b]
-                let (c1, c2) = lineCoefficients(j, work.baseAddress + b * m, moveProbe ? work2.baseAddress + b * m : nil)
+                let (c1, c2) = lineCoefficients(active[first + b], work.baseAddress + b * m)
                 b1 += c1
                 b2 += c2
             }
@@ -435,21 +433,20 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         return alpha.isFinite ? alpha : nil
     }
 
-    /// Frame j's exit wave's first- and second-order change along the
-    /// direction: S(P) h_O + S(h_P) O into `first`, S(h_P) h_O into `second`.
-    private func directionExits(_ j: Int, _ first: UnsafeMutablePointer<Complex<Float>>,
-                                _ second: UnsafeMutablePointer<Complex<Float>>?) {
+    /// Frame j's exit wave's first-order change along the direction,
+    /// S(P) h_O (+ S(h_P) O when the probe moves), into `out`.
+    private func directionExit(_ j: Int, _ out: UnsafeMutablePointer<Complex<Float>>, moveProbe: Bool) {
         let n = model.frameSize, w = model.region.width
         let start = model.windowStart(j)
         let o = floats(model.object.baseAddress) + start, h = floats(objectDirection.baseAddress) + start
         let p = floats(model.probe(of: j)), hp = floats(shiftedDirection.baseAddress + model.classes.frameClass[j] * pixels)
-        let a = floats(first)
+        let a = floats(out)
         for y in 0..<n {
             let orow = o + 2 * y * w, hrow = h + 2 * y * w, k = 2 * y * n
             for x in 0..<n {
                 let pr = p[k + 2 * x], pi = p[k + 2 * x + 1], hr = hrow[2 * x], hi = hrow[2 * x + 1]
                 var re = pr * hr - pi * hi, im = pr * hi + pi * hr
-                if second != nil {
+                if moveProbe {
                     let qr = hp[k + 2 * x], qi = hp[k + 2 * x + 1], or = orow[2 * x], oi = orow[2 * x + 1]
                     re += qr * or - qi * oi
                     im += qr * oi + qi * or
@@ -458,24 +455,13 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
                 a[k + 2 * x + 1] = im
             }
         }
-        guard let second else { return }
-        let b = floats(second)
-        for y in 0..<n {
-            let hrow = h + 2 * y * w, k = 2 * y * n
-            for x in 0..<n {
-                let qr = hp[k + 2 * x], qi = hp[k + 2 * x + 1], hr = hrow[2 * x], hi = hrow[2 * x + 1]
-                b[k + 2 * x] = qr * hr - qi * hi
-                b[k + 2 * x + 1] = qr * hi + qi * hr
-            }
-        }
     }
 
-    /// dL/dalpha and half d2L/dalpha2 at 0 for frame j, from its spectrum
-    /// Psi and the spectra A, B of the exit wave's change:
-    /// I(alpha) N = |Psi|^2 + alpha 2 Re(conj(Psi) A) + alpha^2 (|A|^2 + 2 Re(conj(Psi) B)) + ...
-    private func lineCoefficients(_ j: Int, _ a: UnsafeMutablePointer<Complex<Float>>,
-                                  _ b: UnsafeMutablePointer<Complex<Float>>?) -> (Double, Double) {
-        let f = floats(spectra.baseAddress + j * pixels), fa = floats(a), fb = b.map(floats)
+    /// dL/dalpha and half the expected d2L/dalpha2 at 0 for frame j, from
+    /// its spectrum Psi and the spectrum A of the exit wave's first-order
+    /// change: I(alpha) N = |Psi|^2 + alpha 2 Re(conj(Psi) A) + O(alpha^2).
+    private func lineCoefficients(_ j: Int, _ a: UnsafeMutablePointer<Complex<Float>>) -> (Double, Double) {
+        let f = floats(spectra.baseAddress + j * pixels), fa = floats(a)
         let mask = model.mask, amplitude = model.amplitude(of: j)
         let n = 1 / Float(pixels), floor = self.floor
         var l1: Float = 0, l2: Float = 0
@@ -484,11 +470,8 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
             let power = (re * re + im * im) * n + floor
             let d = amplitude[k] * amplitude[k], w = mask[k]
             let c1 = 2 * (re * ar + im * ai) * n
-            var c2 = (ar * ar + ai * ai) * n
-            if let fb { c2 += 2 * (re * fb[2 * k] + im * fb[2 * k + 1]) * n }
-            let slope = 1 - d / power
-            l1 = Relaxed.sum(l1, w * slope * c1)
-            l2 = Relaxed.sum(l2, w * (slope * c2 + 0.5 * d / (power * power) * c1 * c1))
+            l1 = Relaxed.sum(l1, w * (1 - d / power) * c1)
+            l2 = Relaxed.sum(l2, w * 0.5 * c1 * c1 / power)
         }
         return (Double(l1), Double(l2))
     }

@@ -63,10 +63,12 @@ import Testing
             #expect(parallel.tiles.count == 4 * ranks)
             #expect(parallel.object.count == serial.object.count)
             // Float rounding only (sums associate differently, and DM amplifies it a
-            // little per iteration); a wrong halo or tile shows up as 1e-2 or more.
+            // little per iteration; ML's step and direction are quotients of such
+            // sums, so it amplifies more); a wrong halo or tile shows up as 1e-2 or more.
+            let ml = engine.contains { $0 == "ml" || $0.contains("ml:") }
             #expect(Self.relative(parallel.object, serial.object) < 1e-4, "\(ranks) ranks object")
-            #expect(Self.relative(parallel.probe, serial.probe) < 1e-5, "\(ranks) ranks probe")
-            for (p, s) in zip(parallel.errors, serial.errors) { #expect(abs(p - s) <= 1e-5 * s, "\(ranks) ranks error") }
+            #expect(Self.relative(parallel.probe, serial.probe) < (ml ? 1e-4 : 1e-5), "\(ranks) ranks probe")
+            for (p, s) in zip(parallel.errors, serial.errors) { #expect(abs(p - s) <= (ml ? 1e-4 : 1e-5) * s, "\(ranks) ranks error") }
         }
     }
 
