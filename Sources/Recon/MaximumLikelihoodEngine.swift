@@ -29,7 +29,7 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         name: "ml", summary: "maximum likelihood: Poisson noise, conjugate gradients",
         parameters: [ParameterSpec("object_smoothness", .number(0...1e3), default: .number(0),
                                    doc: "ML's object smoothness regularisation, in PtyPy's reg_del2_amplitude units (0: none)")],
-        type: MaximumLikelihoodEngine.self)
+        type: MaximumLikelihoodEngine.self, frameValues: 2)
 
     public let model: PtychoModel
     public private(set) var options: EngineOptions
@@ -40,9 +40,7 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
     private let spectra: ComplexBuffer
     private let chi: ComplexBuffer
     private let work: ComplexBuffer
-    private let forward: FFTPlan2D
-    private let inverse: FFTPlan2D
-    private var shortPlans: [Int: (FFTPlan2D, FFTPlan2D)] = [:]
+    private let plans: BatchPlans
     /// Object gradient (region), the previous one and the search direction.
     private let objectGradient: ComplexBuffer
     private let objectGradientBefore: ComplexBuffer
@@ -75,8 +73,7 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         chi = ComplexBuffer(count: frames * pixels)
         let batch = max(1, min(options.batch, frames))
         work = ComplexBuffer(count: batch * pixels)
-        forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true, rigor: options.fftPlanning.rigor)
-        inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true, rigor: options.fftPlanning.rigor)
+        plans = try BatchPlans(frameSize: m, batch: batch, rigor: options.fftPlanning.rigor)
         let area = model.region.area
         objectGradient = ComplexBuffer(count: area)
         objectGradientBefore = ComplexBuffer(count: area)
@@ -147,8 +144,8 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         var first = 0
         while first < active.count {
             let count = min(batch, active.count - first)
-            let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
-            for b in 0..<count { formExit(active[first + b], into: work.baseAddress + b * m) }
+            let (fwd, inv) = try plans(count)
+            for b in 0..<count { model.formExit(active[first + b], into: work.baseAddress + b * m) }
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
             for b in 0..<count {
                 let j = active[first + b]
@@ -198,17 +195,6 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
             f[2 * k + 1] = im * g
         }
         return Double(error)
-    }
-
-    /// S(P) x O over frame j's window.
-    @inline(__always)
-    private func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
-        let n = model.frameSize, w = model.region.width
-        let o = floats(model.object.baseAddress) + model.windowStart(j), p = floats(model.probe(of: j)), d = floats(out)
-        for y in 0..<n {
-            let k = 2 * y * n
-            ComplexRows.product(o + 2 * y * w, p + k, into: d + k, count: n)
-        }
     }
 
     /// Adds conj(S(P)) x chi_j / N (and |S(P)|^2, the illumination) over frame j's window.
@@ -401,7 +387,7 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         var first = 0
         while first < active.count {
             let count = min(batch, active.count - first)
-            let (fwd, _) = count == batch ? (forward, inverse) : try shortPlan(count)
+            let fwd = try plans(count).forward
             for b in 0..<count { directionExit(active[first + b], work.baseAddress + b * m, moveProbe: moveProbe) }
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
             for b in 0..<count {
@@ -484,14 +470,5 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         guard updatesProbe else { return }
         let p = floats(model.probe.baseAddress), hp = floats(probeDirection.baseAddress)
         for i in 0..<(2 * pixels) { p[i] += a * hp[i] }
-    }
-
-    private func shortPlan(_ count: Int) throws -> (FFTPlan2D, FFTPlan2D) {
-        if let plans = shortPlans[count] { return plans }
-        let rigor = options.fftPlanning.rigor, m = model.frameSize
-        let plans = (try FFTPlan2D(height: m, width: m, batch: count, direction: .forward, inPlace: true, rigor: rigor),
-                     try FFTPlan2D(height: m, width: m, batch: count, direction: .inverse, inPlace: true, rigor: rigor))
-        shortPlans[count] = plans
-        return plans
     }
 }

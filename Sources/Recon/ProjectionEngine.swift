@@ -23,13 +23,13 @@ public final class ProjectionEngine: ReconstructionEngine {
     public static let defaultBeta = 0.75
 
     public static let differenceMap = EngineKind(
-        name: "dm", summary: "difference map", type: ProjectionEngine.self)
+        name: "dm", summary: "difference map", type: ProjectionEngine.self, frameValues: 1)
 
     public static let raar = EngineKind(
         name: "raar", summary: "relaxed averaged alternating reflections",
         parameters: [ParameterSpec("beta", .number(1e-6...1), default: .number(defaultBeta),
                                    doc: "RAAR relaxation (1 gives the difference map)")],
-        type: ProjectionEngine.self)
+        type: ProjectionEngine.self, frameValues: 1)
 
     public let model: PtychoModel
     public private(set) var options: EngineOptions
@@ -39,10 +39,7 @@ public final class ProjectionEngine: ReconstructionEngine {
     private let exitWaves: ComplexBuffer
     private let work: ComplexBuffer
     private let work2: ComplexBuffer
-    private let forward: FFTPlan2D
-    private let inverse: FFTPlan2D
-    /// Plans for a last, shorter batch, made once per size.
-    private var shortPlans: [Int: (FFTPlan2D, FFTPlan2D)] = [:]
+    private let plans: BatchPlans
     /// Per frame: the amplitude misfit below which it is left as it is.
     private let bounds: UnsafeMutablePointer<Float>
     /// Scratch of the Fourier projection: one frame's model magnitudes.
@@ -70,8 +67,7 @@ public final class ProjectionEngine: ReconstructionEngine {
         probeSums = .allocate(capacity: 3 * pixels)
         classNumerator = ComplexBuffer(count: pixels)
         residualSpectrum = ComplexBuffer(count: model.classes.anyShifted ? pixels : 0)
-        forward = try FFTPlan2D(height: m, width: m, batch: batch, direction: .forward, inPlace: true, rigor: options.fftPlanning.rigor)
-        inverse = try FFTPlan2D(height: m, width: m, batch: batch, direction: .inverse, inPlace: true, rigor: options.fftPlanning.rigor)
+        plans = try BatchPlans(frameSize: m, batch: batch, rigor: options.fftPlanning.rigor)
         bounds = .allocate(capacity: max(1, frames))
         magnitudes = .allocate(capacity: pixels)
         for j in 0..<frames { bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound) }
@@ -104,7 +100,7 @@ public final class ProjectionEngine: ReconstructionEngine {
     public func place(_ j: Int, amplitudes values: UnsafeBufferPointer<Float>) {
         model.place(j, amplitudes: values)
         bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound)
-        formExit(j, into: exitWaves.baseAddress + j * pixels)
+        model.formExit(j, into: exitWaves.baseAddress + j * pixels)
     }
 
     /// The misfit frame j's power bound allows.
@@ -165,7 +161,7 @@ public final class ProjectionEngine: ReconstructionEngine {
         var clock = SectionClock(on: model.profiling)
         while first < range.upperBound {
             let count = min(batch, range.upperBound - first)
-            let (fwd, inv) = count == batch ? (forward, inverse) : try shortPlan(count)
+            let (fwd, inv) = try plans(count)
             for b in 0..<count {
                 let j = active[first + b]
                 if relaxed { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
@@ -199,15 +195,6 @@ public final class ProjectionEngine: ReconstructionEngine {
     private func transform(_ plan: FFTPlan2D, _ relaxed: Bool) throws {
         try plan.execute(work.baseAddress, work.baseAddress, normalization: .none)
         if relaxed { try plan.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
-    }
-
-    private func shortPlan(_ count: Int) throws -> (FFTPlan2D, FFTPlan2D) {
-        if let plans = shortPlans[count] { return plans }
-        let rigor = options.fftPlanning.rigor, m = model.frameSize
-        let plans = (try FFTPlan2D(height: m, width: m, batch: count, direction: .forward, inPlace: true, rigor: rigor),
-                     try FFTPlan2D(height: m, width: m, batch: count, direction: .inverse, inPlace: true, rigor: rigor))
-        shortPlans[count] = plans
-        return plans
     }
 
     /// Replaces Fourier magnitudes by the measured ones on valid pixels (as
@@ -255,17 +242,6 @@ public final class ProjectionEngine: ReconstructionEngine {
             f[2 * k + 1] = im * factor
         }
         return Double(error)
-    }
-
-    /// P x O over frame j's window.
-    @inline(__always)
-    private func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
-        let n = model.frameSize, w = model.region.width
-        let o = floats(model.object.baseAddress) + model.windowStart(j), p = floats(model.probe(of: j)), d = floats(out)
-        for y in 0..<n {
-            let k = 2 * y * n
-            ComplexRows.product(o + 2 * y * w, p + k, into: d + k, count: n)
-        }
     }
 
     /// The reflection 2 P O - psi_j over frame j's window; psi_j is left as
@@ -430,7 +406,7 @@ public final class ProjectionEngine: ReconstructionEngine {
     public func restore(frameState values: [Complex<Float>]?) throws {
         guard let values else {
             // Exit waves start as probe x object.
-            for j in 0..<model.frameCount { formExit(j, into: exitWaves.baseAddress + j * pixels) }
+            for j in 0..<model.frameCount { model.formExit(j, into: exitWaves.baseAddress + j * pixels) }
             return
         }
         guard values.count == exitWaves.count else {

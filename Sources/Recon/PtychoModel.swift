@@ -187,6 +187,17 @@ public final class PtychoModel {
         2 * ((corners[j].y - region.y0) * region.width + (corners[j].x - region.x0))
     }
 
+    /// S(P) x O over frame j's window: the frame's exit wave as the model makes it.
+    @inline(__always)
+    func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
+        let n = frameSize, w = region.width
+        let o = floats(object.baseAddress) + windowStart(j), p = floats(probe(of: j)), d = floats(out)
+        for y in 0..<n {
+            let k = 2 * y * n
+            ComplexRows.product(o + 2 * y * w, p + k, into: d + k, count: n)
+        }
+    }
+
     // MARK: Probe
 
     /// The probe as frame j's model sees it (shifted for its class).
