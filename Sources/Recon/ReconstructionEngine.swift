@@ -60,12 +60,17 @@ public struct EngineKind: Sendable {
     public let summary: String
     public let parameters: [ParameterSpec]
     public let type: any ReconstructionEngine.Type
+    /// Complex values the engine keeps per pixel of each of its frames
+    /// (DM's exit waves: 1), for the memory check made before anything is allocated.
+    public let frameValues: Int
 
-    public init(name: String, summary: String, parameters: [ParameterSpec] = [], type: any ReconstructionEngine.Type) {
+    public init(name: String, summary: String, parameters: [ParameterSpec] = [], type: any ReconstructionEngine.Type,
+                frameValues: Int) {
         self.name = name
         self.summary = summary
         self.parameters = parameters
         self.type = type
+        self.frameValues = frameValues
     }
 }
 
@@ -114,6 +119,18 @@ public enum EngineRegistry {
         if let problem = problem(naming: options.algorithm) { throw SimulationError.invalid(problem) }
         return try make(PtychoModel(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options),
                         options: options)
+    }
+
+    /// The most complex values per frame pixel that engines hold at once
+    /// while `options` run: an engine of another type is made while the one
+    /// it takes over from still exists.
+    public static func peakFrameValues(_ options: EngineOptions) -> Int {
+        let kinds = options.sequence.compactMap { kind(named: $0.name) }
+        var peak = kinds.map(\.frameValues).max() ?? 1
+        for (a, b) in zip(kinds, kinds.dropFirst()) where ObjectIdentifier(a.type) != ObjectIdentifier(b.type) {
+            peak = max(peak, a.frameValues + b.frameValues)
+        }
+        return peak
     }
 
     /// Every engine's own parameters, each name once (engines may share one, e.g. a relaxation).

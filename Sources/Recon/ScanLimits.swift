@@ -69,9 +69,13 @@ public struct ScanCost: Sendable {
     public var ranks: Int
     /// Raw detector pixels per frame (dark statistics and cleaning buffers), 0 for clean frames.
     public var rawPixels: Int
+    /// Complex values the engines keep per frame pixel (`EngineRegistry.peakFrameValues`).
+    public var engineFrameValues: Int
 
-    public init(frames: Int, frameSize: Int, positions: [(y: Double, x: Double)], samplePixelSize: Double, ranks: Int, rawPixels: Int = 0) {
+    public init(frames: Int, frameSize: Int, positions: [(y: Double, x: Double)], samplePixelSize: Double, ranks: Int, rawPixels: Int = 0,
+                engineFrameValues: Int = 1) {
         self.frames = frames
+        self.engineFrameValues = max(1, engineFrameValues)
         self.frameSize = frameSize
         self.ranks = max(1, ranks)
         self.rawPixels = rawPixels
@@ -81,8 +85,9 @@ public struct ScanCost: Sendable {
         objectWidth = extent(positions.map(\.x)) + pad
     }
 
-    /// Bytes on the busiest rank: each owned frame's amplitudes and exit
-    /// wave (and its copy while the solver starts), the tile's region of
+    /// Bytes on the busiest rank: each owned frame's amplitudes (and their
+    /// copy while the solver starts) and the engines' values per frame
+    /// (DM's exit wave), the tile's region of
     /// the object with its update sums, every rank's per-frame records, and
     /// for raw frames the dark statistics and cleaning buffers.
     public var bytesPerRank: Double {
@@ -90,7 +95,7 @@ public struct ScanCost: Sendable {
         let ownFrames = (Double(frames) / Double(ranks)).rounded(.up)
         let rows = max(1, Int(Double(ranks).squareRoot())), columns = (ranks + rows - 1) / rows
         let region = (objectHeight / Double(rows) + Double(frameSize)) * (objectWidth / Double(columns) + Double(frameSize))
-        return ownFrames * m2 * 16 + region * 40 + Double(frames) * 64 + Double(rawPixels) * 64
+        return ownFrames * m2 * Double(8 + 8 * engineFrameValues) + region * 40 + Double(frames) * 64 + Double(rawPixels) * 64
     }
 
     /// Why the positions cannot belong to these frames, or nil: they span

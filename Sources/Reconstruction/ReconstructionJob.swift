@@ -69,7 +69,8 @@ public final class ReconstructionJob {
         if let problem = ScanLimits.positionsProblem(s.positions) {
             throw ReconstructionError("\(input): \(reader.translationPath): \(problem)")
         }
-        let cost = ScanCost(frames: s.frames, frameSize: m, positions: s.positions, samplePixelSize: geometry.samplePixelSize, ranks: comm.size)
+        let cost = ScanCost(frames: s.frames, frameSize: m, positions: s.positions, samplePixelSize: geometry.samplePixelSize, ranks: comm.size,
+                            engineFrameValues: EngineRegistry.peakFrameValues(options.engine))
         if let problem = cost.sparseProblem { throw ReconstructionError("\(input): \(reader.translationPath): \(problem)") }
         if let problem = cost.problem(budgetBytes: try comm.memoryBudgetBytes(gigabytes: options.maxMemoryGB)) {
             throw ReconstructionError("\(input): \(problem)")

@@ -207,20 +207,22 @@ final class ScanWork {
         let samplePixel = Geometry(energy: s.energy, distance: s.distance, detectorPixelSize: s.xPixelSize, frameSize: crop).samplePixelSize
         // Without translations every data frame must carry posy and posx (the coordinator checks them, and the cost once all are in).
         guard let t = s.translations else {
-            return costProblem(s, positions: [], frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks, budgetBytes: budgetBytes)
+            return costProblem(s, positions: [], frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
+                               engineFrameValues: EngineRegistry.peakFrameValues(options.engine), budgetBytes: budgetBytes)
         }
         guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
         if let bad = t.firstIndex(where: { $0.count != 2 }) { return "start: translation \(bad) is not a [y, x] pair" }
         let positions = t.map { (y: $0[0], x: $0[1]) }
         if let problem = ScanLimits.positionsProblem(positions) { return "start: 'translations': \(problem)" }
-        return costProblem(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks, budgetBytes: budgetBytes)
+        return costProblem(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
+                               engineFrameValues: EngineRegistry.peakFrameValues(options.engine), budgetBytes: budgetBytes)
     }
 
     /// The solve's memory on the busiest rank against the budget (positions: the scan's, or none yet).
     static func costProblem(_ s: ScanStart, positions: [(y: Double, x: Double)], frameSize: Int, samplePixelSize: Double,
-                            ranks: Int, budgetBytes: Double) -> String? {
+                            ranks: Int, engineFrameValues: Int, budgetBytes: Double) -> String? {
         let cost = ScanCost(frames: s.frames, frameSize: frameSize, positions: positions, samplePixelSize: samplePixelSize,
-                            ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0)
+                            ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0, engineFrameValues: engineFrameValues)
         if let sparse = cost.sparseProblem { return "start: 'translations': \(sparse)" }
         return cost.problem(budgetBytes: budgetBytes).map { "start: \($0)" }
     }
@@ -324,7 +326,8 @@ final class ScanWork {
             let p = given.map { (y: $0[0], x: $0[1]) }
             if let problem = ScanLimits.positionsProblem(p) { return "the frames' positions: \(problem)" }
             let cost = ScanCost(frames: start.frames, frameSize: m, positions: p, samplePixelSize: geometry!.samplePixelSize,
-                                ranks: comm.size, rawPixels: start.readout?.rawPixels ?? 0)
+                                ranks: comm.size, rawPixels: start.readout?.rawPixels ?? 0,
+                                engineFrameValues: EngineRegistry.peakFrameValues(options.engine))
             if let problem = cost.problem(budgetBytes: budgetBytes) { return problem }
             positions = p
             try rawFile?.rewriteTranslations(positions)

@@ -361,4 +361,24 @@ struct EngineFixture {
         #expect(EngineRun.parse("dm:100, ml:50") == [EngineRun(name: "dm", iterations: 100), EngineRun(name: "ml", iterations: 50)])
         #expect(EngineRun.parse("dm100") == nil && EngineRun.parse("") == [])
     }
+
+    /// The memory check before allocation counts what each engine keeps
+    /// per frame, and both engines at a handover to another type.
+    @Test func theMemoryCheckCountsTheEnginesPerFrameValues() throws {
+        func peak(_ text: String) -> Int {
+            var o = EngineOptions()
+            o.engines = EngineRun.parse(text)!
+            return EngineRegistry.peakFrameValues(o)
+        }
+        #expect(EngineRegistry.peakFrameValues(EngineOptions()) == 1)
+        #expect(peak("dm:5,raar:5") == 1 && peak("ml:5") == 2 && peak("dm:5,ml:5") == 3 && peak("ml:5,dm:5,raar:5") == 3)
+        var positions: [(y: Double, x: Double)] = []
+        for k in 0..<100 { positions.append((y: Double(k / 10) * 1e-7, x: Double(k % 10) * 1e-7)) }
+        let dm = ScanCost(frames: 100, frameSize: 64, positions: positions, samplePixelSize: 2e-8, ranks: 1)
+        let handover = ScanCost(frames: 100, frameSize: 64, positions: positions, samplePixelSize: 2e-8, ranks: 1,
+                                engineFrameValues: peak("dm:5,ml:5"))
+        let added: Double = 100 * 64 * 64 * 16
+        #expect(handover.bytesPerRank - dm.bytesPerRank == added)
+        #expect(dm.problem(budgetBytes: dm.bytesPerRank) == nil && handover.problem(budgetBytes: dm.bytesPerRank) != nil)
+    }
 }
