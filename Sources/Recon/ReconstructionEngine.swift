@@ -9,7 +9,7 @@ import Parameters
 ///
 /// A new engine is one file with a type conforming to this protocol and an
 /// `EngineKind`, plus its line in `EngineRegistry.standard`.
-public protocol ReconstructionEngine: AnyObject {
+public protocol ReconstructionEngine: AnyObject, SendableMetatype {
     /// A new engine on `model`, its own state started from the model's object and probe.
     init(model: PtychoModel, options: EngineOptions) throws
     /// The registry's name of the engine as configured.

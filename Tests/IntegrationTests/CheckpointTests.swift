@@ -89,11 +89,8 @@ import Testing
         }
         let rank = try #require(ranks.first, "no rank of the job found")
         kill(rank, SIGUSR1)
-        while process.isRunning && Date() < deadline { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        ChildProcesses.await(process, timeout: max(1, deadline.timeIntervalSinceNow), what: "the signalled run")
+        ChildProcesses.drain(pipe, into: output)
         #expect(process.terminationStatus == 3, "\(output.string.suffix(500))")
         #expect(output.string.contains("stopped by a signal"))
         let done = try HDF5File(path: ck, mode: .readOnly).read("/checkpoint/fourier_error", as: Double.self).count

@@ -33,7 +33,7 @@ import Testing
         let output = LockedData()
         pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
         try process.run()
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        defer { if process.isRunning { ChildProcesses.stop(process) } }
         let deadline = Date().addingTimeInterval(30)
         var endpoint: String?
         while endpoint == nil && Date() < deadline && process.isRunning {
@@ -51,9 +51,8 @@ import Testing
             if messages.last?.topic == "stop" { break }
         }
         socket.close()
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        ChildProcesses.await(process, timeout: 60, what: "fccd-sim")
+        ChildProcesses.drain(pipe, into: output)
         return Session(messages: messages, output: output.string, status: process.terminationStatus)
     }
 

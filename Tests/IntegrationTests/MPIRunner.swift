@@ -95,18 +95,9 @@ enum MPIRunner {
         out.fileHandleForReading.readabilityHandler = { outData.append($0.availableData) }
         err.fileHandleForReading.readabilityHandler = { errData.append($0.availableData) }
         try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            Issue.record("\(program) \(arguments) did not finish within \(timeout) s")
-        }
-        process.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        err.fileHandleForReading.readabilityHandler = nil
-        outData.append(out.fileHandleForReading.readDataToEndOfFile())
-        errData.append(err.fileHandleForReading.readDataToEndOfFile())
+        ChildProcesses.await(process, timeout: timeout, what: "\(program) \(arguments)")
+        ChildProcesses.drain(out, into: outData)
+        ChildProcesses.drain(err, into: errData)
         return Result(status: process.terminationStatus, stdout: outData.string, stderr: errData.string)
     }
 }

@@ -39,23 +39,12 @@ final class BackgroundProcess {
     /// Waits for the exit (terminating it past `timeout`); the status.
     @discardableResult
     func finish(timeout: Double = 120) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            Issue.record("\(process.arguments ?? []) did not finish within \(timeout) s:\n\(output.string)")
-            // A process blocked where SIGTERM is held off (a send that waits for a peer) must not hang the suite.
-            let grace = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < grace { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        ChildProcesses.await(process, timeout: timeout, what: "\(process.arguments ?? [])\n\(output.string)")
+        ChildProcesses.drain(pipe, into: output)
         return process.terminationStatus
     }
 
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    deinit { if process.isRunning { ChildProcesses.stop(process) } }
 }
 
 /// `ns-mpirun stream` under mpirun, fed by the virtual detector or by the

@@ -87,7 +87,7 @@ func temporaryPath(_ name: String) -> String {
         let path = temporaryPath("strings.h5")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try HDF5File(path: path, mode: .truncate)
-        try file.createDataset("three", typeID: try HDF5String.fixedType(for: "abcdefgh", path: path), shape: [3], maxShape: nil, chunks: nil)
+        _ = try file.createDataset("three", typeID: try HDF5String.fixedType(for: "abcdefgh", path: path), shape: [3], maxShape: nil, chunks: nil)
         try file.write(string: String(repeating: "a", count: HDF5String.maxBytes + 1), to: "long")
         try file.write(string: "fine", to: "short")
         #expect(try file.readString("short") == "fine")
