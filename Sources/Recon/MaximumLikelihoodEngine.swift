@@ -101,11 +101,35 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         haveDirection = false
     }
 
-    /// The search directions live on the region, not per frame; a resumed
-    /// run restarts them from the steepest descent.
-    public var frameStateName: String? { nil }
-    public var frameState: UnsafeBufferPointer<Complex<Float>> { UnsafeBufferPointer(start: nil, count: 0) }
-    public func restore(frameState values: [Complex<Float>]?) throws { haveDirection = false }
+    /// The last gradients and the search direction (the next direction is
+    /// built from them) and the probe's scale; nothing per frame.
+    public var state: [EngineStatePart] {
+        [EngineStatePart(name: "ml_object_gradient", shape: .region, values: UnsafeBufferPointer(objectGradientBefore.buffer)),
+         EngineStatePart(name: "ml_object_direction", shape: .region, values: UnsafeBufferPointer(objectDirection.buffer)),
+         EngineStatePart(name: "ml_probe_gradient", shape: .probe, values: UnsafeBufferPointer(probeGradientBefore.buffer)),
+         EngineStatePart(name: "ml_probe_direction", shape: .probe, values: UnsafeBufferPointer(probeDirection.buffer))]
+    }
+
+    public var stateNumbers: [String: Double] {
+        ["ml_probe_scale": probeScale ?? -1, "ml_has_direction": haveDirection ? 1 : 0]
+    }
+
+    /// Without saved state the search starts from the steepest descent.
+    public func restore(state saved: EngineState?) throws {
+        guard let saved else {
+            haveDirection = false
+            probeScale = nil
+            return
+        }
+        let area = model.region.area
+        for (name, buffer, count) in [("ml_object_gradient", objectGradientBefore, area), ("ml_object_direction", objectDirection, area),
+                                      ("ml_probe_gradient", probeGradientBefore, pixels), ("ml_probe_direction", probeDirection, pixels)] {
+            buffer.baseAddress.update(from: try saved.part(name, count: count), count: count)
+        }
+        let scale = try saved.number("ml_probe_scale")
+        probeScale = scale >= 0 ? scale : nil
+        haveDirection = try saved.number("ml_has_direction") != 0
+    }
 
     private var updatesProbe: Bool { model.iteration >= options.probeUpdateStart }
 

@@ -71,7 +71,7 @@ public final class ProjectionEngine: ReconstructionEngine {
         bounds = .allocate(capacity: max(1, frames))
         magnitudes = .allocate(capacity: pixels)
         for j in 0..<frames { bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound) }
-        try restore(frameState: nil)
+        try restore(state: nil)
     }
 
     deinit {
@@ -400,18 +400,18 @@ public final class ProjectionEngine: ReconstructionEngine {
 
     /// The exit waves: DM and RAAR go on from (psi, O, P) alone, so a run
     /// resumed from them makes the iteration an uninterrupted one would.
-    public var frameStateName: String? { "exit_waves" }
-    public var frameState: UnsafeBufferPointer<Complex<Float>> { UnsafeBufferPointer(exitWaves.buffer) }
+    public var state: [EngineStatePart] {
+        [EngineStatePart(name: "exit_waves", shape: .frames, values: UnsafeBufferPointer(exitWaves.buffer))]
+    }
+    public var stateNumbers: [String: Double] { [:] }
 
-    public func restore(frameState values: [Complex<Float>]?) throws {
-        guard let values else {
+    public func restore(state saved: EngineState?) throws {
+        guard let saved else {
             // Exit waves start as probe x object.
             for j in 0..<model.frameCount { model.formExit(j, into: exitWaves.baseAddress + j * pixels) }
             return
         }
-        guard values.count == exitWaves.count else {
-            throw SimulationError.invalid("saved exit waves of \(values.count) values for \(model.frameCount) frames of \(pixels)")
-        }
+        let values = try saved.part("exit_waves", count: exitWaves.count)
         exitWaves.baseAddress.update(from: values, count: values.count)
     }
 }

@@ -24,15 +24,66 @@ public protocol ReconstructionEngine: AnyObject, SendableMetatype {
     /// New settings between iterations (a live session's `set`), checked
     /// first; the engine must be of the kind the settings name.
     func adjust(_ options: EngineOptions) throws
-    /// The engine's own per-frame state, frameSize^2 values per frame in
-    /// the order of this rank's frames: what a checkpoint must keep beyond
-    /// the object and the probe. Its name says what it is (engines that
-    /// mean the same by it share the name); nil when there is none.
-    var frameStateName: String? { get }
-    var frameState: UnsafeBufferPointer<Complex<Float>> { get }
-    /// Continues from saved per-frame state, or starts it afresh from the
-    /// model's object and probe when there is none.
-    func restore(frameState values: [Complex<Float>]?) throws
+    /// The engine's own state: what a checkpoint must keep beyond the object
+    /// and the probe so that a resumed run makes the iterations an
+    /// uninterrupted one would. Names say what a part is (engines that mean
+    /// the same by it share the name, as DM and RAAR their exit waves).
+    var state: [EngineStatePart] { get }
+    /// Numbers that go with it, the same on every rank.
+    var stateNumbers: [String: Double] { get }
+    /// Continues from saved state, or starts it afresh from the model's
+    /// object and probe when there is none (nil, or a part missing).
+    func restore(state saved: EngineState?) throws
+}
+
+/// Where a part of an engine's state lives, which says how a checkpoint
+/// stores it and how a run on another rank count reads it back.
+public enum EngineStateShape: Sendable {
+    /// frameSize^2 values per frame, in the order of this rank's frames.
+    case frames
+    /// One value per pixel of this rank's object region, equal on every
+    /// rank that holds the pixel (like the object).
+    case region
+    /// frameSize^2 values, equal on every rank (like the probe).
+    case probe
+}
+
+public struct EngineStatePart {
+    public let name: String
+    public let shape: EngineStateShape
+    public let values: UnsafeBufferPointer<Complex<Float>>
+
+    public init(name: String, shape: EngineStateShape, values: UnsafeBufferPointer<Complex<Float>>) {
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// Saved engine state as read back: each part's values in this rank's
+/// layout (its frames, its region), and the numbers.
+public struct EngineState {
+    public var parts: [String: [Complex<Float>]]
+    public var numbers: [String: Double]
+
+    public init(parts: [String: [Complex<Float>]], numbers: [String: Double]) {
+        self.parts = parts
+        self.numbers = numbers
+    }
+
+    /// The part `name` of exactly `count` values.
+    public func part(_ name: String, count: Int) throws -> [Complex<Float>] {
+        guard let values = parts[name] else { throw SimulationError.invalid("the saved engine state has no '\(name)'") }
+        guard values.count == count else {
+            throw SimulationError.invalid("saved '\(name)' of \(values.count) values where \(count) are expected")
+        }
+        return values
+    }
+
+    public func number(_ name: String) throws -> Double {
+        guard let value = numbers[name] else { throw SimulationError.invalid("the saved engine state has no '\(name)'") }
+        return value
+    }
 }
 
 extension ReconstructionEngine {
@@ -125,7 +176,12 @@ public enum EngineRegistry {
     /// while `options` run: an engine of another type is made while the one
     /// it takes over from still exists.
     public static func peakFrameValues(_ options: EngineOptions) -> Int {
-        let kinds = options.sequence.compactMap { kind(named: $0.name) }
+        peakFrameValues(options.sequence.map(\.name))
+    }
+
+    /// The same for engines that run one after another in the order given.
+    public static func peakFrameValues(_ names: [String]) -> Int {
+        let kinds = names.compactMap { kind(named: $0) }
         var peak = kinds.map(\.frameValues).max() ?? 1
         for (a, b) in zip(kinds, kinds.dropFirst()) where ObjectIdentifier(a.type) != ObjectIdentifier(b.type) {
             peak = max(peak, a.frameValues + b.frameValues)

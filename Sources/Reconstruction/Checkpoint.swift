@@ -7,8 +7,8 @@ import SwiftMPI
 
 /// A reconstruction's state in one HDF5 file, written and read in parallel:
 /// the object (each rank its owned tile), the probe, the engine's own state
-/// of every frame when it has one (DM's exit waves; each rank its frames),
-/// and the history. Any rank count whose tiles fit
+/// (DM's exit waves, each rank its frames; ML's gradients and directions,
+/// each rank its owned tile, and its numbers), and the history. Any rank count whose tiles fit
 /// the scan can resume it: each rank reads back its own region and frames.
 public enum Checkpoint {
     static let group = "/checkpoint"
@@ -16,9 +16,15 @@ public enum Checkpoint {
     /// Written aside and renamed once complete, so a job killed while writing
     /// (a time limit reached) still has its previous checkpoint.
     public static func write(_ job: ReconstructionJob, to path: String) throws {
-        let m = job.layout.frameSize
-        let size = Double(job.layout.objectHeight * job.layout.objectWidth + (job.scan.frames + 1) * m * m) * 8
-            + Double(job.engine.history.count) * 24
+        let m = job.layout.frameSize, area = job.layout.objectHeight * job.layout.objectWidth
+        let stateValues = job.engine.state.map { part in
+            switch part.shape {
+            case .frames: job.scan.frames * m * m
+            case .region: area
+            case .probe: m * m
+            }
+        }.reduce(0, +)
+        let size = Double(area + m * m + stateValues) * 8 + Double(job.engine.history.count) * 24
         try CollectiveOutput.write(path, comm: job.comm, inputs: [(role: "the scan", path: job.input)], size: size) { aside in
             try write(job, into: aside)
         }
@@ -33,15 +39,34 @@ public enum Checkpoint {
         let tile = layout.tiles[comm.rank]
         try object.write(engine.object(in: tile), offset: [tile.y0, tile.x0], count: [tile.height, tile.width])
         try g.write(engine.currentProbe.values, to: "probe", shape: [m, m])
-        if let name = engine.frameStateName {
-            let frames = try g.createDataset(name, of: Complex<Float>.self, shape: [job.scan.frames, m, m])
-            // Each rank its own frames, independently: the counts differ between ranks.
-            let mine = layout.frames(of: comm.rank), values = engine.frameState
-            for (run, first) in runs(mine) {
-                let start = first * m * m
-                try frames.write(UnsafeBufferPointer(rebasing: values[start..<(start + run.count * m * m)]),
-                                 offset: [run.lowerBound, 0, 0], count: [run.count, m, m], collective: false)
+        for part in engine.state {
+            switch part.shape {
+            case .frames:
+                let frames = try g.createDataset(part.name, of: Complex<Float>.self, shape: [job.scan.frames, m, m])
+                // Each rank its own frames, independently: the counts differ between ranks.
+                let mine = layout.frames(of: comm.rank)
+                for (run, first) in runs(mine) {
+                    let start = first * m * m
+                    try frames.write(UnsafeBufferPointer(rebasing: part.values[start..<(start + run.count * m * m)]),
+                                     offset: [run.lowerBound, 0, 0], count: [run.count, m, m], collective: false)
+                }
+            case .region:
+                // Like the object: each rank its owned tile, cut from its region.
+                let whole = try g.createDataset(part.name, of: Complex<Float>.self, shape: [layout.objectHeight, layout.objectWidth])
+                let region = layout.regions[comm.rank]
+                var owned: [Complex<Float>] = []
+                owned.reserveCapacity(tile.height * tile.width)
+                for y in tile.y0..<tile.y1 {
+                    let row = (y - region.y0) * region.width + (tile.x0 - region.x0)
+                    owned += part.values[row..<(row + tile.width)]
+                }
+                try whole.write(owned, offset: [tile.y0, tile.x0], count: [tile.height, tile.width])
+            case .probe:
+                try g.write(Array(part.values), to: part.name, shape: [m, m])
             }
+        }
+        for (name, value) in engine.stateNumbers.sorted(by: { $0.key < $1.key }) {
+            try g.write([value], to: name, shape: [1])
         }
         try g.write(string: engine.name, to: "engine")
         let history = engine.history
@@ -77,20 +102,43 @@ public enum Checkpoint {
         try job.engine.model.restore(object: object, probe: probe, history: history)
         // The engine of the sequence that runs the next iteration.
         try job.continueEngine(at: history.count)
-        // The engine's own state where the checkpoint holds it under the
-        // engine's name for it; else the engine starts it from object and probe.
-        var state: [Complex<Float>]? = nil
-        if let name = job.engine.frameStateName, file.exists(group + "/" + name) {
-            let mine = layout.frames(of: comm.rank)
-            let dataset = try file.openDataset(group + "/" + name)
-            var values: [Complex<Float>] = []
-            values.reserveCapacity(mine.count * m * m)
-            for (run, _) in runs(mine) {
-                values += try dataset.read(Complex<Float>.self, offset: [run.lowerBound, 0, 0], count: [run.count, m, m])
+        // The engine's own state where the checkpoint holds all of it under
+        // the engine's names for it; else the engine starts it from object and probe.
+        let wanted = job.engine.state, numbers = Array(job.engine.stateNumbers.keys)
+        var saved: EngineState? = nil
+        if (wanted.map(\.name) + numbers).allSatisfy({ file.exists(group + "/" + $0) }) {
+            var state = EngineState(parts: [:], numbers: [:])
+            for part in wanted {
+                let dataset = try file.openDataset(group + "/" + part.name)
+                let expected = switch part.shape {
+                case .frames: [job.scan.frames, m, m]
+                case .region: [layout.objectHeight, layout.objectWidth]
+                case .probe: [m, m]
+                }
+                let found = try dataset.shape
+                guard found == expected else {
+                    throw ReconstructionError("\(path): \(group)/\(part.name) is \(found); this scan needs \(expected)")
+                }
+                switch part.shape {
+                case .frames:
+                    let mine = layout.frames(of: comm.rank)
+                    var values: [Complex<Float>] = []
+                    values.reserveCapacity(mine.count * m * m)
+                    for (run, _) in runs(mine) {
+                        values += try dataset.read(Complex<Float>.self, offset: [run.lowerBound, 0, 0], count: [run.count, m, m])
+                    }
+                    state.parts[part.name] = values
+                case .region:
+                    state.parts[part.name] = try dataset.read(Complex<Float>.self, offset: [region.y0, region.x0],
+                                                              count: [region.height, region.width])
+                case .probe:
+                    state.parts[part.name] = try dataset.read(Complex<Float>.self)
+                }
             }
-            state = values
+            for name in numbers { state.numbers[name] = try file.read(group + "/" + name, as: Double.self).first }
+            saved = state
         }
-        try job.engine.restore(frameState: state)
+        try job.engine.restore(state: saved)
         job.restoreTruthError(try file.read(group + "/truth_nrmse", as: Double.self))
         try file.close()
         try comm.barrier()

@@ -208,10 +208,11 @@ final class Coordinator {
                 }
             } else if phase == .final {
                 let overTime = options.finalSeconds > 0 && Date().timeIntervalSince(finalStarted) >= options.finalSeconds
-                if finalRun >= options.finalIterations || overTime {
-                    finish(&plan, cutBy: finalRun < options.finalIterations ? "final_seconds" : nil)
+                if finalRun >= options.finalLength || overTime {
+                    finish(&plan, cutBy: finalRun < options.finalLength ? "final_seconds" : nil)
                 } else {
                     plan.iterate = true
+                    plan.finalIteration = finalRun
                     finalRun += 1
                     publishIfDue(&plan, counters: counters)
                 }

@@ -208,14 +208,14 @@ final class ScanWork {
         // Without translations every data frame must carry posy and posx (the coordinator checks them, and the cost once all are in).
         guard let t = s.translations else {
             return costProblem(s, positions: [], frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
-                               engineFrameValues: EngineRegistry.peakFrameValues(options.engine), budgetBytes: budgetBytes)
+                               engineFrameValues: EngineRegistry.peakFrameValues(options.engineNames), budgetBytes: budgetBytes)
         }
         guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
         if let bad = t.firstIndex(where: { $0.count != 2 }) { return "start: translation \(bad) is not a [y, x] pair" }
         let positions = t.map { (y: $0[0], x: $0[1]) }
         if let problem = ScanLimits.positionsProblem(positions) { return "start: 'translations': \(problem)" }
         return costProblem(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
-                               engineFrameValues: EngineRegistry.peakFrameValues(options.engine), budgetBytes: budgetBytes)
+                               engineFrameValues: EngineRegistry.peakFrameValues(options.engineNames), budgetBytes: budgetBytes)
     }
 
     /// The solve's memory on the busiest rank against the budget (positions: the scan's, or none yet).
@@ -327,7 +327,7 @@ final class ScanWork {
             if let problem = ScanLimits.positionsProblem(p) { return "the frames' positions: \(problem)" }
             let cost = ScanCost(frames: start.frames, frameSize: m, positions: p, samplePixelSize: geometry!.samplePixelSize,
                                 ranks: comm.size, rawPixels: start.readout?.rawPixels ?? 0,
-                                engineFrameValues: EngineRegistry.peakFrameValues(options.engine))
+                                engineFrameValues: EngineRegistry.peakFrameValues(options.engineNames))
             if let problem = cost.problem(budgetBytes: budgetBytes) { return problem }
             positions = p
             try rawFile?.rewriteTranslations(positions)
@@ -540,6 +540,18 @@ final class ScanWork {
         amplitudes = []
         if let path = options.truth { try loadTruth(path, corners: corners, comm: comm) }
         return nil
+    }
+
+    /// Why this scan's solve would not fit in the budget if `next` took
+    /// over from the engine now running (both held at the handover), or nil.
+    /// Before the frames' geometry is known, `start` checked what will run.
+    func handoverProblem(to next: StreamOptions, ranks: Int) -> String? {
+        guard let geometry else { return nil }
+        let names = [engine?.name ?? options.engine.algorithm] + next.engineNames
+        let cost = ScanCost(frames: start.frames, frameSize: frameSize, positions: positions, samplePixelSize: geometry.samplePixelSize,
+                            ranks: ranks, rawPixels: start.readout?.rawPixels ?? 0,
+                            engineFrameValues: EngineRegistry.peakFrameValues(names))
+        return cost.problem(budgetBytes: budgetBytes)
     }
 
     /// New engine settings from the next iteration on; another engine

@@ -16,7 +16,8 @@ public struct StreamOptions: Sendable {
     public var engine = EngineOptions()
     /// Iterations after the last frame of a scan, and the most seconds they
     /// may take (0: no limit): the solver has iterated while the scan
-    /// arrived, so these only take in the last frames.
+    /// arrived, so these only take in the last frames. With an engine
+    /// sequence (`engine.engines`) the final phase is that sequence instead.
     public var finalIterations = 100
     public var finalSeconds = 8.0
     /// The solver starts once this fraction of the scan's frames is placed.
@@ -64,6 +65,12 @@ public struct StreamOptions: Sendable {
     public var command = ""
     public var version = ""
     public init() {}
+
+    /// Iterations of a scan's final phase: the sequence's, or `finalIterations`.
+    public var finalLength: Int { engine.engines.isEmpty ? finalIterations : engine.totalIterations }
+
+    /// The engines a scan may run, in turn: `algorithm` while frames arrive, then the sequence.
+    public var engineNames: [String] { [engine.algorithm] + engine.engines.map(\.name) }
 
     public func problems() -> [String] {
         var out = engine.problems() + preprocess.problems()

@@ -23,6 +23,8 @@ struct RoundPlan: Codable {
     var publish = false
     /// Run one iteration this round (not while frames wait on rank 0: cleaning comes first).
     var iterate = false
+    /// With `iterate` after the scan's last frame: which iteration of the final phase this is.
+    var finalIteration: Int?
     var shutdown = false
     /// Frames dealt to each rank this round.
     var deals: [Int] = []
@@ -107,6 +109,8 @@ public final class StreamSession {
     /// The memory a scan's solve may take on each rank.
     let budgetBytes: Double
     public private(set) var reports: [ScanReport] = []
+    /// Why the latest `set` that the session could not take was refused (for status).
+    private var lastRefusedSet: String?
     /// The control port's actual endpoint (a "*" port resolved), on rank 0.
     public private(set) var controlEndpoint: String?
     public private(set) var publishEndpoint: String?
@@ -202,7 +206,11 @@ public final class StreamSession {
     }
 
     private func play(_ plan: RoundPlan) throws {
-        if let s = plan.settings { try apply(s) }
+        if let s = plan.settings, let problem = try apply(s) {
+            // Every rank reaches the same verdict from the same state, so none applied it.
+            lastRefusedSet = problem
+            if comm.rank == 0 { log("stream: set refused: \(problem)") }
+        }
         if plan.abort, let w = work {
             w.discardRawFile()
             metrics?.scanAborted()
@@ -270,9 +278,16 @@ public final class StreamSession {
                 if let note = w.truthNote { log("stream: scan \(w.start.scanID): warning: \(note)") }
             }
         }
-        if let w = work, let engine = w.engine, plan.iterate, !plan.finish {
+        if let w = work, let running = w.engine, plan.iterate, !plan.finish {
             activity.set("iterating")
-            let stats = try engine.iterate()
+            if let k = plan.finalIteration, !options.engine.engines.isEmpty {
+                let wanted = options.engine.running(at: k)
+                if wanted.algorithm != running.name {
+                    try w.continueEngine(with: wanted)
+                    if comm.rank == 0 { log("stream: scan \(w.start.scanID): final iteration \(k + 1): \(wanted.algorithm) takes over from \(running.name)") }
+                }
+            }
+            let stats = try w.engine!.iterate()
             if comm.rank == 0, Date().timeIntervalSince(lastProgress) >= 2 {
                 lastProgress = Date()
                 log(String(format: "stream: scan %@ iteration %d fourier %.4e, %d of %d frames placed", w.start.scanID,
@@ -288,21 +303,37 @@ public final class StreamSession {
         postStatus()
     }
 
-    private func apply(_ s: LiveSettings) throws {
-        if let n = s.finalIterations { options.finalIterations = n }
-        if let k = s.publishEvery { options.publishEvery = k }
-        if s.algorithm != nil || s.beta != nil {
-            var engine = options.engine
-            if let a = s.algorithm {
-                if let problem = EngineRegistry.problem(naming: a) { throw StreamError("set: \(problem)") }
-                engine.algorithm = a
+    /// What runs after a scan's last frame, for the log.
+    private var finalPhase: String {
+        options.engine.engines.isEmpty ? "iterations \(options.finalIterations)"
+            : "phase \(EngineRun.text(options.engine.engines))"
+    }
+
+    /// A `set` takes effect whole or not at all: every value is checked
+    /// against the session first. Returns why it was refused, or nil.
+    private func apply(_ s: LiveSettings) throws -> String? {
+        var next = options
+        if let n = s.finalIterations {
+            guard next.engine.engines.isEmpty else {
+                return "set: final_iterations: the final phase is the engine sequence \(EngineRun.text(next.engine.engines)) (\(next.finalLength) iterations)"
             }
-            if let b = s.beta { engine.beta = b }
-            try work?.continueEngine(with: engine)
-            options.engine = engine
+            next.finalIterations = n
         }
+        if let k = s.publishEvery { next.publishEvery = k }
+        if let a = s.algorithm {
+            if let problem = EngineRegistry.problem(naming: a) { return "set: \(problem)" }
+            next.engine.algorithm = a
+        }
+        if let b = s.beta { next.engine.beta = b }
+        let engineChanged = s.algorithm != nil || s.beta != nil
+        if engineChanged, let w = work, let problem = w.handoverProblem(to: next, ranks: comm.size) {
+            return "set: algorithm \(next.engine.algorithm): \(problem)"
+        }
+        if engineChanged { try work?.continueEngine(with: next.engine) }
+        options = next
         coordinator?.options = options
-        if comm.rank == 0 { log("stream: settings now: final iterations \(options.finalIterations), \(options.engine.algorithm) beta \(options.engine.beta), publish every \(options.publishEvery)") }
+        if comm.rank == 0 { log("stream: settings now: final \(finalPhase), \(options.engine.algorithm) beta \(options.engine.beta), publish every \(options.publishEvery)") }
+        return nil
     }
 
     // MARK: Dealing
@@ -410,6 +441,7 @@ public final class StreamSession {
         s["fourier_error"] = work?.engine?.history.last?.fourierError ?? 0
         s["scans_done"] = reports.count
         s["detector"] = options.connect
+        if let lastRefusedSet { s["last_refused_set"] = lastRefusedSet }
         if work != nil {
             metrics?.scanProgress(scan: scansStarted, cleaned: counters.reduce(0) { $0 + $1[2] }, placed: counters.reduce(0) { $0 + $1[4] },
                                   iteration: counters.first?[5] ?? 0)
@@ -485,7 +517,7 @@ public final class StreamSession {
             let finalRun = ingest.finalRun
             if let by = ingest.finalCutBy, comm.rank == 0 {
                 log(String(format: "stream: scan %@: the final iterations were cut to %d of %d by %@", w.start.scanID, finalRun,
-                           options.finalIterations, by == "shutdown" ? "shutdown" : String(format: "--final-seconds %g", options.finalSeconds)))
+                           options.finalLength, by == "shutdown" ? "shutdown" : String(format: "--final-seconds %g", options.finalSeconds)))
             }
             fourier = engine.history.last?.fourierError ?? .nan
             let (latencies, _) = try comm.gatherv(w.latencies, root: 0)
@@ -508,7 +540,7 @@ public final class StreamSession {
                 "rejected": ingest.rejected + totals[2], "placed": totals[3], "missing": w.start.frames - totals[3],
                 "interference_searches": searched,
                 "stop_received": ingest.stopReceived, "sender_restarts": ingest.senderRestarts,
-                "rejections": rejections, "iterations": engine.iteration, "final_iterations": options.finalIterations, "final_seconds": options.finalSeconds,
+                "rejections": rejections, "iterations": engine.iteration, "final_iterations": options.finalLength, "final_seconds": options.finalSeconds,
                 "final_iterations_run": finalRun, "final_cut_by": ingest.finalCutBy ?? "", "file": base + ".cxi",
                 "unprocessed": unprocessed,
                 "latency_median_s": quantile(0.5), "latency_p99_s": quantile(0.99),

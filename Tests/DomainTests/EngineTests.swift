@@ -318,7 +318,9 @@ struct EngineFixture {
         // The reference takes RAAR's state over from DM's through the same model state and exit waves.
         let restarted = try f.engine(raar)
         try restarted.model.restore(object: reference.regionObject.values, probe: reference.currentProbe, history: reference.history)
-        try restarted.restore(frameState: Array(reference.frameState))
+        let saved = EngineState(parts: Dictionary(uniqueKeysWithValues: reference.state.map { ($0.name, Array($0.values)) }),
+                                numbers: reference.stateNumbers)
+        try restarted.restore(state: saved)
         for _ in 0..<3 { try switched.iterate(); try restarted.iterate() }
         #expect(switched.regionObject == restarted.regionObject)
         #expect(switched.currentProbe == restarted.currentProbe)

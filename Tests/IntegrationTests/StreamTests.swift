@@ -117,6 +117,63 @@ final class BackgroundProcess {
         #expect(try raw.openDataset(CXIPaths.data).shape.first == 60)
     }
 
+    /// With an engine sequence the final phase is that sequence: DM, then ML
+    /// taking over after the last frame, as `recon --engines` runs them on
+    /// the streamed frames; DM alone for as long ends elsewhere.
+    @Test func theFinalPhaseRunsTheEngineSequence() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (sim, endpoint) = try detector()
+        let common = ["--fft-planning", "estimate", "--probe-defocus", "15e-6"]
+        let launcher = try #require(MPIRunner.mpirun)
+        let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
+                                                      "--scans", "1", "--solve-after", "1", "--engines", "dm:6,ml:6", "--final-seconds", "0",
+                                                      "--save-clean", "--control", "tcp://127.0.0.1:*", "--log-dir", "none"] + common)
+        // The final phase is the sequence's: a final_iterations is refused, by the session, before the scan ends.
+        let line = try #require(stream.await("control " + Self.endpointPattern), "\(stream.output.string)")
+        let context = try ZMQContext()
+        let control = try ZMQSocket(context, .req)
+        try control.connect(String(line.dropFirst("control ".count)))
+        try control.send(bytes: [Array(#"{"command": "set", "final_iterations": 3}"#.utf8)])
+        let reply = try #require(try control.receive(timeoutMilliseconds: 10_000), "no reply to set")
+        #expect(String(decoding: reply[0].bytes, as: UTF8.self).contains(#""ok":true"#))
+        control.close()
+        let status = stream.finish(timeout: 120)
+        sim.finish()
+        let output = stream.output.string
+        try #require(status == 0, "\(output)")
+        #expect(output.contains("set refused: set: final_iterations: the final phase is the engine sequence dm:6,ml:6 (12 iterations)"), "\(output)")
+        #expect(output.contains("final iteration 7: ml takes over from dm"), "\(output)")
+        let streamed = dir + "/scan-1.cxi"
+        #expect(try report(streamed)["final_iterations_run"] as? Int == 12)
+        func result(_ path: String) throws -> (object: [Complex<Float>], errors: [Double]) {
+            let file = try HDF5File(path: path, mode: .readOnly)
+            defer { try? file.close() }
+            return (try file.read(CXIPaths.image, as: Complex<Float>.self),
+                    try file.read("/entry_1/image_1/process_1/ns_fourier_error", as: Double.self))
+        }
+        let live = try result(streamed)
+        // Iterations before the final phase (the solver may start a round before it) ran DM.
+        let before = live.errors.count - 12
+        try #require(before >= 0, "\(live.errors.count) iterations")
+        let sequence = dir + "/sequence.cxi", dmOnly = dir + "/dm.cxi"
+        for (out, engines) in [(sequence, "dm:\(6 + before),ml:6"), (dmOnly, "dm:\(12 + before)")] {
+            // The streamed file holds the solved probe: start from the first one, as the session did.
+            let recon = try MPIRunner.run(ranks: 2, ["recon", streamed, "-o", out, "--engines", engines, "--ignore-file-probe", "--quiet"] + common)
+            try #require(recon.status == 0, "\(recon.stderr)")
+        }
+        func relative(_ a: [Complex<Float>], _ b: [Complex<Float>]) -> Double {
+            let difference = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1).lengthSquared) }
+            return (difference / b.reduce(0.0) { $0 + Double($1.lengthSquared) }).squareRoot()
+        }
+        let offline = try result(sequence), dm = try result(dmOnly)
+        try #require(live.object.count == offline.object.count && live.object.count == dm.object.count)
+        let same = relative(live.object, offline.object), other = relative(live.object, dm.object)
+        #expect(same < 1e-3, "the live sequence differs from recon's by \(same)")
+        #expect(other > 10 * same, "DM alone differs by \(other), the sequence by \(same)")
+        #expect(zip(live.errors, offline.errors).allSatisfy { abs($0 - $1) <= 1e-3 * $1 }, "\(live.errors) vs \(offline.errors)")
+    }
+
     @Test func streamedScanEqualsRawToCXIThenRecon() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
