@@ -5,10 +5,11 @@ import ReconMPI
 import SwiftFFTW
 import SwiftMPI
 
-/// DM iterations on simulated scans, timed beside the pure FFT time of the
-/// same transforms (same plans, same batch, same frames per rank, and the
+/// Engine iterations on simulated scans, timed beside the pure FFT time of
+/// DM's transforms (same plans, same batch, same frames per rank, and the
 /// probe step's single-frame transforms) measured in the same run, with the
-/// engine's memory beside the data it holds.
+/// engine's memory beside the data it holds; several engines on one case
+/// step in turns, so each is also timed against DM in the same run.
 public enum ReconBenchmark {
     public struct Case: Codable, Sendable {
         public var frames: Int
@@ -30,6 +31,8 @@ public enum ReconBenchmark {
     }
 
     public struct Row: Codable, Sendable {
+        /// The engine, by its registry name; an rPIE iteration is an epoch.
+        public var engine: String
         public var frames: Int
         public var frameSize: Int
         public var ranks: Int
@@ -40,6 +43,8 @@ public enum ReconBenchmark {
         public var coreMicrosecondsPerFrameIteration: Double
         public var fftSecondsPerIteration: Double
         public var ratioToFFT: Double
+        /// Seconds per iteration over DM's on the same case in the same run (when DM ran).
+        public var ratioToDM: Double?
         /// Resident memory the engine added on the busiest rank, and the bytes
         /// of its frames, exit waves, object region and probe.
         public var engineMegabytes: Double
@@ -69,19 +74,22 @@ public enum ReconBenchmark {
     public static let standardCases = [Case(frames: 400, frameSize: 128), Case(frames: 1600, frameSize: 128),
                                        Case(frames: 400, frameSize: 256)]
 
-    public static func run(_ comm: Communicator, cases: [Case], iterations: Int, batch: Int,
+    public static func run(_ comm: Communicator, cases: [Case], engines: [String] = ["dm"], iterations: Int, batch: Int,
                            subpixelSteps: Int = EngineOptions().subpixelSteps,
                            fftPlanning: FFTPlanning = EngineOptions().fftPlanning, sections: Bool = false) throws -> [Row] {
-        try cases.map { c in
+        try cases.flatMap { c -> [Row] in
             let sim = try Simulation(c.simulationConfig)
-            let trial = try Trial(comm, case: c, simulation: sim, batch: batch, subpixelSteps: subpixelSteps,
-                                  fftPlanning: fftPlanning, sections: sections)
+            func makeTrials(_ comm: Communicator, sections: Bool) throws -> [Trial] {
+                try engines.map { try Trial(comm, case: c, simulation: sim, engine: $0, batch: batch, subpixelSteps: subpixelSteps,
+                                            fftPlanning: fftPlanning, sections: sections) }
+            }
+            let trials = try makeTrials(comm, sections: sections)
             guard comm.size > 1 else {
-                for _ in 0..<iterations { try trial.step() }
-                return try trial.measurement().row
+                for _ in 0..<iterations { for t in trials { try t.step() } }
+                return comparedWithDM(try trials.map { try $0.measurement().row })
             }
             // Each of up to four ranks spread over the communicator alone, in
-            // turns, made after the N-rank engine's memory was read: its
+            // turns, made after the N-rank engines' memory was read: its
             // iterations alternate with the N-rank ones, so a slow spell of a
             // shared machine slows both sides of the efficiency alike, and the
             // reference is the mean core the N ranks ran on, not whichever
@@ -89,29 +97,44 @@ public enum ReconBenchmark {
             let k = min(comm.size, 4, iterations)
             let references = (0..<k).map { $0 * comm.size / k }
             let alone = try comm.split(color: references.contains(comm.rank) ? comm.rank : nil, key: 0)
-            let solo = try alone.map { try Trial($0, case: c, simulation: sim, batch: batch, subpixelSteps: subpixelSteps,
-                                                 fftPlanning: fftPlanning, sections: false) }
+            let solos = try alone.map { try makeTrials($0, sections: false) }
             for i in 0..<iterations {
-                try trial.step()
-                if comm.rank == references[i % k] { try solo?.step() }
-                try comm.barrier()
+                for (e, trial) in trials.enumerated() {
+                    try trial.step()
+                    if comm.rank == references[i % k] { try solos?[e].step() }
+                    try comm.barrier()
+                }
             }
-            var row = try trial.measurement().row
-            let one = try solo?.measurement().row
-            let seconds = one?.secondsPerIteration ?? 0, fft = one?.fftSecondsPerIteration ?? 0
-            let meanSeconds = try comm.allreduce(seconds, op: .sum) / Double(k)
-            row.oneRankSecondsPerIteration = meanSeconds
-            row.oneRankFastestSecondsPerIteration = try comm.allreduce(one == nil ? .infinity : seconds, op: .min)
-            row.oneRankSlowestSecondsPerIteration = try comm.allreduce(seconds, op: .max)
-            row.ranksTimedAlone = k
-            let efficiency = meanSeconds / (Double(comm.size) * row.secondsPerIteration)
-            row.efficiency = efficiency
-            let fftEfficiency = try comm.allreduce(fft, op: .sum) / Double(k) / (Double(comm.size) * row.fftSecondsPerIteration)
-            row.fftEfficiency = fftEfficiency
-            row.fftNormalizedEfficiency = efficiency / fftEfficiency
+            var rows: [Row] = []
+            for (e, trial) in trials.enumerated() {
+                var row = try trial.measurement().row
+                let one = try solos?[e].measurement().row
+                let seconds = one?.secondsPerIteration ?? 0, fft = one?.fftSecondsPerIteration ?? 0
+                let meanSeconds = try comm.allreduce(seconds, op: .sum) / Double(k)
+                row.oneRankSecondsPerIteration = meanSeconds
+                row.oneRankFastestSecondsPerIteration = try comm.allreduce(one == nil ? .infinity : seconds, op: .min)
+                row.oneRankSlowestSecondsPerIteration = try comm.allreduce(seconds, op: .max)
+                row.ranksTimedAlone = k
+                let efficiency = meanSeconds / (Double(comm.size) * row.secondsPerIteration)
+                row.efficiency = efficiency
+                let fftEfficiency = try comm.allreduce(fft, op: .sum) / Double(k) / (Double(comm.size) * row.fftSecondsPerIteration)
+                row.fftEfficiency = fftEfficiency
+                row.fftNormalizedEfficiency = efficiency / fftEfficiency
+                rows.append(row)
+            }
             try alone?.free()
             try comm.barrier()
-            return row
+            return comparedWithDM(rows)
+        }
+    }
+
+    /// Each row's time over DM's on the same case, when DM ran.
+    static func comparedWithDM(_ rows: [Row]) -> [Row] {
+        guard let dm = rows.first(where: { $0.engine == "dm" }) else { return rows }
+        return rows.map { r in
+            var r = r
+            r.ratioToDM = r.secondsPerIteration / dm.secondsPerIteration
+            return r
         }
     }
 
@@ -128,7 +151,7 @@ public enum ReconBenchmark {
 
     static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int,
                         fftPlanning: FFTPlanning = .measure, sections: Bool = false) throws -> Measurement {
-        let trial = try Trial(comm, case: c, simulation: try Simulation(c.simulationConfig), batch: batch,
+        let trial = try Trial(comm, case: c, simulation: try Simulation(c.simulationConfig), engine: "dm", batch: batch,
                               subpixelSteps: subpixelSteps, fftPlanning: fftPlanning, sections: sections)
         for _ in 0..<iterations { try trial.step() }
         return try trial.measurement()
@@ -157,7 +180,7 @@ public enum ReconBenchmark {
         let stepTransforms: (forward: Int, inverse: Int)
         var engineTime = 0.0, fftTime = 0.0, steps = 0
 
-        init(_ comm: Communicator, case c: Case, simulation sim: Simulation, batch: Int, subpixelSteps: Int,
+        init(_ comm: Communicator, case c: Case, simulation sim: Simulation, engine name: String, batch: Int, subpixelSteps: Int,
              fftPlanning: FFTPlanning, sections: Bool) throws {
             self.comm = comm
             self.c = c
@@ -175,6 +198,7 @@ public enum ReconBenchmark {
                 for i in 0..<m2 { amplitudes[k * m2 + i] = shifted.values[i].squareRoot() }
             }
             var options = EngineOptions()
+            options.algorithm = name
             options.batch = batch
             options.subpixelSteps = subpixelSteps
             options.fftPlanning = fftPlanning
@@ -248,7 +272,7 @@ public enum ReconBenchmark {
             let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
             let dataMB = try comm.allreduce(data / 1e6, op: .max)
             let peak = try comm.allreduce(Double(peakBytes) / 1e6, op: .max)
-            var row = Row(frames: c.frames, frameSize: c.frameSize, ranks: comm.size, iterations: steps, secondsPerIteration: seconds,
+            var row = Row(engine: engine.name, frames: c.frames, frameSize: c.frameSize, ranks: comm.size, iterations: steps, secondsPerIteration: seconds,
                           microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
                           coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * ranks,
                           fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,

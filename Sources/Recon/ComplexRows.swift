@@ -256,6 +256,39 @@ enum ComplexRows {
         }
     }
 
+    /// PIE's residual sums of one frame row, with d = scale w - p o the
+    /// projected exit wave's change: numO += conj(p) d and denO += |p|^2 for
+    /// the object, numP += conj(o) d and denP += |o|^2 for the probe.
+    @inline(__always)
+    static func pieResiduals(_ o: UnsafePointer<Float>, _ p: UnsafePointer<Float>, projected w: UnsafePointer<Float>,
+                             scale: Float, objectNumerator numO: UnsafeMutablePointer<Float>,
+                             objectDenominator denO: UnsafeMutablePointer<Float>,
+                             probeNumerator numP: UnsafeMutablePointer<Float>,
+                             probeDenominator denP: UnsafeMutablePointer<Float>, count: Int) {
+        let end = vectorEnd(count)
+        var i = 0
+        while i < end {
+            let ov = load(o, i), pv = load(p, i)
+            let d = load(w, i) * scale - times(pv, ov)
+            store(numO, i, load(numO, i) + conjugateTimes(pv, d))
+            storeReal(denO, i, loadReal(denO, i) + powers(pv))
+            store(numP, i, load(numP, i) + conjugateTimes(ov, d))
+            storeReal(denP, i, loadReal(denP, i) + powers(ov))
+            i &+= width
+        }
+        while i < count {
+            let ore = o[2 &* i], oim = o[2 &* i + 1], pre = p[2 &* i], pim = p[2 &* i + 1]
+            let dre = w[2 &* i] * scale - (pre * ore - pim * oim), dim = w[2 &* i + 1] * scale - (pre * oim + pim * ore)
+            numO[2 &* i] += pre * dre + pim * dim
+            numO[2 &* i + 1] += pre * dim - pim * dre
+            denO[i] += pre * pre + pim * pim
+            numP[2 &* i] += ore * dre + oim * dim
+            numP[2 &* i + 1] += ore * dim - oim * dre
+            denP[i] += ore * ore + oim * oim
+            i &+= 1
+        }
+    }
+
     typealias FourRows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
 
     /// out = f (a b), or out += f (a b) when `adding`, with a one complex

@@ -28,6 +28,9 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     public var subpixelSteps: Int = 4
     /// ML's object smoothness regularisation (see `MaximumLikelihoodEngine`); 0: none.
     public var objectSmoothness = 0.0
+    /// rPIE's frames per mini-batch and its regularisation (see `RegularizedPIEEngine`).
+    public var minibatch = RegularizedPIEEngine.defaultMinibatch
+    public var alpha = 0.1
     /// How FFTW picks its algorithms (see `FFTPlanning`).
     public var fftPlanning: FFTPlanning = .measure
     /// FFTW wisdom kept in this file and shared by the ranks (see `FFTWisdom`); nil: none.
@@ -91,6 +94,8 @@ public struct EngineOptions: Codable, Equatable, Sendable {
         }
         subpixelSteps = p.integer("subpixel")
         objectSmoothness = p.number("object_smoothness")
+        minibatch = p.integer("minibatch")
+        alpha = p.number("alpha")
         fftPlanning = FFTPlanning(rawValue: p.string("fft_planning")) ?? .measure
         fftWisdom = p.givenString("fft_wisdom")
         problems += self.problems()
@@ -104,6 +109,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
             "probe_start": .integer(probeUpdateStart), "probe_support": .number(probeSupport ?? 0),
             "object_regularization": .number(objectRegularization), "probe_regularization": .number(probeRegularization),
             "batch": .integer(batch), "power_bound": .string(powerBound.description), "subpixel": .integer(subpixelSteps), "object_smoothness": .number(objectSmoothness),
+            "minibatch": .integer(minibatch), "alpha": .number(alpha),
             "fft_planning": .string(fftPlanning.rawValue), "fft_wisdom": .string(fftWisdom ?? ""),
         ]
     }

@@ -40,10 +40,7 @@ public final class ProjectionEngine: ReconstructionEngine {
     private let work: ComplexBuffer
     private let work2: ComplexBuffer
     private let plans: BatchPlans
-    /// Per frame: the amplitude misfit below which it is left as it is.
-    private let bounds: UnsafeMutablePointer<Float>
-    /// Scratch of the Fourier projection: one frame's model magnitudes.
-    private let magnitudes: UnsafeMutablePointer<Float>
+    private let project: FourierProjection
     /// The probe sums, numerator (complex, interleaved) then denominator,
     /// in one array so that one allreduce completes both.
     private let probeSums: UnsafeMutableBufferPointer<Float>
@@ -68,15 +65,11 @@ public final class ProjectionEngine: ReconstructionEngine {
         classNumerator = ComplexBuffer(count: pixels)
         residualSpectrum = ComplexBuffer(count: model.classes.anyShifted ? pixels : 0)
         plans = try BatchPlans(frameSize: m, batch: batch, rigor: options.fftPlanning.rigor)
-        bounds = .allocate(capacity: max(1, frames))
-        magnitudes = .allocate(capacity: pixels)
-        for j in 0..<frames { bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound) }
+        project = FourierProjection(model: model, powerBound: options.powerBound)
         try restore(state: nil)
     }
 
     deinit {
-        bounds.deallocate()
-        magnitudes.deallocate()
         iterationSums.deallocate()
         probeSums.deallocate()
     }
@@ -99,24 +92,8 @@ public final class ProjectionEngine: ReconstructionEngine {
 
     public func place(_ j: Int, amplitudes values: UnsafeBufferPointer<Float>) {
         model.place(j, amplitudes: values)
-        bounds[j] = Self.bound(model.amplitude(of: j), mask: model.mask, pixels: pixels, options.powerBound)
+        project.frameMeasured(j)
         model.formExit(j, into: exitWaves.baseAddress + j * pixels)
-    }
-
-    /// The misfit frame j's power bound allows.
-    private static func bound(_ a: UnsafePointer<Float>, mask: UnsafePointer<Float>, pixels: Int, _ bound: PowerBound) -> Float {
-        let misfit = ExpectedPoissonMisfit()
-        var total = 0.0, noise = 0.0
-        for i in 0..<pixels where mask[i] > 0 {
-            let v = Double(a[i])
-            total += v * v
-            noise += misfit(v * v)
-        }
-        return switch bound {
-        case .none: 0
-        case .relative(let r): Float(0.25 * r * r * total)
-        case .poisson(let k): Float(k * noise)
-        }
     }
 
     // MARK: Iteration
@@ -172,10 +149,9 @@ public final class ProjectionEngine: ReconstructionEngine {
             clock.lap(&model.profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
-                let amplitude = model.amplitude(of: j)
-                sums[0] += project(work.baseAddress + b * m, amplitude, bound: bounds[j])
+                sums[0] += project(work.baseAddress + b * m, frame: j)
                 sums[1] += Double(model.totals[j])
-                if relaxed { _ = project(work2.baseAddress + b * m, amplitude, bound: bounds[j]) }
+                if relaxed { _ = project(work2.baseAddress + b * m, frame: j) }
             }
             clock.lap(&model.profile.projection)
             try transform(inv, relaxed)
@@ -195,53 +171,6 @@ public final class ProjectionEngine: ReconstructionEngine {
     private func transform(_ plan: FFTPlan2D, _ relaxed: Bool) throws {
         try plan.execute(work.baseAddress, work.baseAddress, normalization: .none)
         if relaxed { try plan.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
-    }
-
-    /// Replaces Fourier magnitudes by the measured ones on valid pixels (as
-    /// far as the power bound asks); masked pixels keep the model. The
-    /// result stays at the forward transform's scale: the exit-wave update
-    /// applies 1/pixels after the unnormalized inverse, so a frame already
-    /// within its bound costs no pass here.
-    /// Returns the sum of squared amplitude errors over valid pixels.
-    ///
-    /// Both passes are branch-free so they vectorize.
-    @inline(__always)
-    private func project(_ spectrum: UnsafeMutablePointer<Complex<Float>>, _ amplitude: UnsafePointer<Float>,
-                         bound: Float) -> Double {
-        let f = floats(spectrum)
-        let mask = model.mask
-        let s = 1 / Float(pixels).squareRoot()
-        // The model's magnitudes, kept for the update below (no second square
-        // root), and the misfit, in one plain loop: the compiler deinterleaves
-        // re and im cleanly, and the relaxed sum lets it keep partial sums in
-        // vector lanes (explicit lanes here make it gather the loads element
-        // by element).
-        let model = magnitudes
-        var error: Float = 0
-        for i in 0..<pixels {
-            let re = f[2 * i], im = f[2 * i + 1]
-            let a = (re * re + im * im).squareRoot() * s
-            model[i] = a
-            let d = a - amplitude[i]
-            error = Relaxed.sum(error, mask[i] * d * d)
-        }
-        // Fraction of the misfit that remains: 0 is the exact projection.
-        let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
-        if keep >= 1 { return Double(error) }
-        let unscaled = 1 / s
-        for k in 0..<pixels {
-            let re = f[2 * k], im = f[2 * k + 1]
-            let a = model[k]
-            let target = amplitude[k], w = mask[k]
-            // New magnitude target + keep (a - target), at the transform's
-            // scale; a zero model amplitude takes the target with phase 0.
-            let nonzero = a > 1e-30
-            let projected = (target + keep * (a - target)) / (nonzero ? a : 1)
-            let factor = w * projected + (1 - w)
-            f[2 * k] = nonzero ? re * factor : w * target * unscaled + (1 - w) * re
-            f[2 * k + 1] = im * factor
-        }
-        return Double(error)
     }
 
     /// The reflection 2 P O - psi_j over frame j's window; psi_j is left as

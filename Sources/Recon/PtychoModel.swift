@@ -31,6 +31,8 @@ public final class PtychoModel {
     let comm: Collective
     let pixels: Int
     let frameCount: Int
+    /// Global indices of this rank's frames.
+    let indices: [Int]
     /// Window corners of this rank's frames.
     let corners: [(y: Int, x: Int)]
     let mask: UnsafeMutablePointer<Float>
@@ -45,6 +47,8 @@ public final class PtychoModel {
     /// Measured frames, in visiting order, and the same per sub-pixel class.
     private(set) var active: [Int]
     private(set) var classMembers: [[Int]] = []
+    /// Counts changes to `active`, for engines that keep lists derived from it.
+    private(set) var activeChanges = 0
     /// Each frame's place in the order the passes visit frames (`LocalFrames.visitOrder`).
     let visitRank: [Int]
     /// Frames meeting a peer's region have a visit rank below this.
@@ -71,6 +75,7 @@ public final class PtychoModel {
         self.comm = comm
         self.layout = layout
         self.options = options
+        indices = frames.indices
         corners = frames.corners
         frameCount = frames.count
         frameSize = m
@@ -130,6 +135,7 @@ public final class PtychoModel {
         active = weights.indices.filter { weights[$0] > 0 }.sorted { visitRank[$0] < visitRank[$1] }
         classMembers = classes.shifts.map { _ in [] }
         for j in active { classMembers[classes.frameClass[j]].append(j) }
+        activeChanges += 1
     }
 
     /// A frame measured while an engine runs: its amplitudes replace the
@@ -142,6 +148,7 @@ public final class PtychoModel {
         totals[j] = Self.photons(amplitudes + j * pixels, mask: mask, pixels: pixels)
         if insertInVisitOrder(j, into: &active) {
             _ = insertInVisitOrder(j, into: &classMembers[classes.frameClass[j]])
+            activeChanges += 1
         }
     }
 

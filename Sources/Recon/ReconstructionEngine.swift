@@ -132,6 +132,7 @@ public enum EngineRegistry {
         ProjectionEngine.differenceMap,
         ProjectionEngine.raar,
         MaximumLikelihoodEngine.kind,
+        RegularizedPIEEngine.kind,
     ]
 
     public static var names: [String] { standard.map(\.name) }

@@ -75,7 +75,7 @@ public struct ScanCost: Sendable {
     public init(frames: Int, frameSize: Int, positions: [(y: Double, x: Double)], samplePixelSize: Double, ranks: Int, rawPixels: Int = 0,
                 engineFrameValues: Int = 1) {
         self.frames = frames
-        self.engineFrameValues = max(1, engineFrameValues)
+        self.engineFrameValues = max(0, engineFrameValues)
         self.frameSize = frameSize
         self.ranks = max(1, ranks)
         self.rawPixels = rawPixels
@@ -87,7 +87,7 @@ public struct ScanCost: Sendable {
 
     /// Bytes on the busiest rank: each owned frame's amplitudes (and their
     /// copy while the solver starts) and the engines' values per frame
-    /// (DM's exit wave), the tile's region of
+    /// (DM's exit wave; none for rPIE), the tile's region of
     /// the object with its update sums, every rank's per-frame records, and
     /// for raw frames the dark statistics and cleaning buffers.
     public var bytesPerRank: Double {

@@ -50,6 +50,11 @@ public struct TileLayout: Equatable, Codable, Sendable {
     public let owner: [Int]
     /// Region of each rank.
     public let regions: [Box]
+    /// Each frame's place along a Hilbert curve through all frames' window
+    /// corners: frames near on the curve are near on the object, so every
+    /// K-th frame along it makes a batch spread evenly over the object, the
+    /// same batch whatever the rank count.
+    public let curvePlace: [Int]
 
     public var ranks: Int { tiles.count }
 
@@ -120,6 +125,10 @@ public struct TileLayout: Equatable, Codable, Sendable {
             regions[owner[f]] = regions[owner[f]].union(Box(y0: c.y, x0: c.x, y1: c.y + frameSize, x1: c.x + frameSize))
         }
         self.regions = regions
+        var place = [Int](repeating: 0, count: corners.count)
+        let all = LocalFrames(indices: Array(corners.indices), corners: corners, amplitudes: [], weights: [])
+        for (k, f) in all.localityOrder(cell: max(1, frameSize / 8)).enumerated() { place[f] = k }
+        curvePlace = place
     }
 
     /// Frames split into `parts` consecutive groups whose sizes differ by at most one.

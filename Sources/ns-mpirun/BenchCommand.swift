@@ -11,7 +11,10 @@ struct Bench: ParsableCommand {
     struct ReconBench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "recon",
-            abstract: "DM on simulated scans (400 and 1600 frames of 128x128, 400 of 256x256): time per iteration beside the pure FFT time, and memory.")
+            abstract: "Engines on simulated scans (400 and 1600 frames of 128x128, 400 of 256x256): time per iteration beside the pure FFT time and DM's, and memory.")
+
+        @Option(help: "Engines to time, comma-separated registry names, stepped in turns on each case (an rPIE iteration is an epoch).")
+        var engines = "dm"
 
         @Option(help: "Timed iterations per case.")
         var iterations = 10
@@ -39,50 +42,56 @@ struct Bench: ParsableCommand {
             }
         }
 
+        var engineNames: [String] { engines.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
         func validate() throws {
             _ = try parsedCases()
+            for name in engineNames {
+                if let problem = EngineRegistry.problem(naming: name) { throw ValidationError("--engines: \(problem)") }
+            }
             guard iterations > 0, batch > 0 else { throw ValidationError("--iterations and --batch must be positive") }
         }
 
         func run() throws {
             let cases = try parsedCases()
             try withMPI { world in
-                let rows = try ReconBenchmark.run(world, cases: cases, iterations: iterations, batch: batch,
+                let rows = try ReconBenchmark.run(world, cases: cases, engines: engineNames, iterations: iterations, batch: batch,
                                                   subpixelSteps: subpixel, fftPlanning: fftPlanning, sections: sections)
                 guard world.rank == 0 else { return }
                 if json { print(try jsonLine(rows)); return }
-                print("bench recon: DM, \(iterations) timed iterations per case, \(world.size) ranks, FFT planning \(fftPlanning.rawValue)")
-                print("| frames | size | ranks | s/iter | us/frame-iter (wall) | us/frame-iter (core) | FFT s/iter | ratio to FFT | engine MB | data MB | memory ratio | peak RSS MB |")
-                print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                print("bench recon: \(engines), \(iterations) timed iterations per case, \(world.size) ranks, FFT planning \(fftPlanning.rawValue)")
+                print("| engine | frames | size | ranks | s/iter | us/frame-iter (wall) | us/frame-iter (core) | FFT s/iter | ratio to FFT | ratio to DM | engine MB | data MB | memory ratio | peak RSS MB |")
+                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                 for r in rows {
-                    print(String(format: "| %d | %d | %d | %.4f | %.1f | %.1f | %.4f | %.2f | %.1f | %.1f | %.2f | %.1f |",
-                                 r.frames, r.frameSize, r.ranks, r.secondsPerIteration, r.microsecondsPerFrameIteration,
+                    print(String(format: "| %@ | %d | %d | %d | %.4f | %.1f | %.1f | %.4f | %.2f | %@ | %.1f | %.1f | %.2f | %.1f |",
+                                 r.engine, r.frames, r.frameSize, r.ranks, r.secondsPerIteration, r.microsecondsPerFrameIteration,
                                  r.coreMicrosecondsPerFrameIteration, r.fftSecondsPerIteration, r.ratioToFFT,
+                                 r.ratioToDM.map { String(format: "%.2f", $0) } ?? "-",
                                  r.engineMegabytes, r.dataMegabytes, r.memoryRatio, r.peakResidentMegabytes))
                 }
                 if rows.contains(where: { $0.efficiency != nil }) {
                     print("")
                     print("strong scaling against ranks alone (each in turn, its iterations taken in turns with the N-rank ones; their mean):")
-                    print("| frames | size | ranks | ranks timed alone | 1-rank s/iter | fastest | slowest | efficiency | FFT-normalized efficiency | FFT-only efficiency |")
-                    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                    print("| engine | frames | size | ranks | ranks timed alone | 1-rank s/iter | fastest | slowest | efficiency | FFT-normalized efficiency | FFT-only efficiency |")
+                    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                     for r in rows {
                         guard let one = r.oneRankSecondsPerIteration, let e = r.efficiency, let f = r.fftNormalizedEfficiency,
                               let k = r.ranksTimedAlone, let fast = r.oneRankFastestSecondsPerIteration,
                               let slow = r.oneRankSlowestSecondsPerIteration, let t = r.fftEfficiency else { continue }
-                        print(String(format: "| %d | %d | %d | %d | %.4f | %.4f | %.4f | %.1f%% | %.1f%% | %.1f%% |", r.frames, r.frameSize,
+                        print(String(format: "| %@ | %d | %d | %d | %d | %.4f | %.4f | %.4f | %.1f%% | %.1f%% | %.1f%% |", r.engine, r.frames, r.frameSize,
                                      r.ranks, k, one, fast, slow, 100 * e, 100 * f, 100 * t))
                     }
                 }
                 if rows.contains(where: { $0.sections != nil }) {
                     print("")
                     print("ms per iteration in each part (busiest rank), beside the FFT-only time:")
-                    print("| frames | size | ranks | FFT only | transforms | reflection | projection | exit update | object update | probe update | rest over FFT only |")
-                    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                    print("| engine | frames | size | ranks | FFT only | transforms | reflection | projection | exit update | object update | probe update | rest over FFT only |")
+                    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                     for r in rows {
                         guard let s = r.sections else { continue }
                         let rest = s.reflection + s.projection + s.exitUpdate + s.objectUpdate + s.probeUpdate
-                        print(String(format: "| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |",
-                                     r.frames, r.frameSize, r.ranks, 1e3 * r.fftSecondsPerIteration, 1e3 * s.transforms,
+                        print(String(format: "| %@ | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |",
+                                     r.engine, r.frames, r.frameSize, r.ranks, 1e3 * r.fftSecondsPerIteration, 1e3 * s.transforms,
                                      1e3 * s.reflection, 1e3 * s.projection, 1e3 * s.exitUpdate, 1e3 * s.objectUpdate,
                                      1e3 * s.probeUpdate, rest / r.fftSecondsPerIteration))
                     }

@@ -87,7 +87,7 @@ struct EngineArguments: ParsableArguments {
 struct ReconCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon",
-        abstract: "Reconstruct object and probe from a CXI scan with any registered engine (difference map, RAAR), the scan split into tiles over the ranks.")
+        abstract: "Reconstruct object and probe from a CXI scan with any registered engine (difference map, RAAR, maximum likelihood, rPIE), the scan split into tiles over the ranks.")
 
     @Argument(help: "The CXI scan.")
     var input: String
