@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The solver's quality bar: a 400-position spiral of 128x128 frames with
 # Poisson noise (about 1e6 photons per frame, 60% overlap), 100 iterations
-# of DM and of RAAR from a data-derived probe, NRMSE against the truth; then
+# of DM, of RAAR and epochs of rPIE from a data-derived probe, NRMSE against the truth; then
 # the same DM at 1e5 and 1e8 photons with the default Poisson power bound
 # and PtyPy's fixed fraction. Figures go to BENCHMARKS.md.
 # Usage: bash scripts/quality.sh [RANKS] [WORKDIR]
@@ -28,6 +28,9 @@ echo "| case | object NRMSE |"
 echo "| --- | ---: |"
 run "DM, 1e6 photons" "$work/spiral400-1e6.cxi"
 run "RAAR (beta 0.75), 1e6 photons" "$work/spiral400-1e6.cxi" --algorithm raar
+run "rPIE, 1e6 photons, 100 epochs (mini-batches of 64)" "$work/spiral400-1e6.cxi" --algorithm rpie
+run "rPIE, 1e6 photons, 60 epochs" "$work/spiral400-1e6.cxi" --algorithm rpie --iterations 60
+run "rPIE, 1e6, 100 epochs, --engine-parameter minibatch=32" "$work/spiral400-1e6.cxi" --algorithm rpie --engine-parameter minibatch=32
 run "DM, 1e6, --power-bound relax:0.05 (PtyPy's default)" "$work/spiral400-1e6.cxi" --power-bound relax:0.05
 run "DM, 1e6, --subpixel 8" "$work/spiral400-1e6.cxi" --subpixel 8
 run "DM, 1e6, --subpixel 0 (whole-pixel positions)" "$work/spiral400-1e6.cxi" --subpixel 0
