@@ -316,7 +316,7 @@ struct EngineFixture {
         }
         var unknown = EngineOptions()
         unknown.algorithm = "ml2"
-        #expect(unknown.problems().count == 1 && unknown.problems()[0].hasPrefix("algorithm: 'ml2' is not one of 'dm', 'raar', 'ml'"))
+        #expect(unknown.problems().count == 1 && unknown.problems()[0].hasPrefix("algorithm: 'ml2' is not one of 'dm', 'raar', 'ml', 'rpie'"))
         let f = try EngineFixture()
         #expect(throws: SimulationError.invalid("no engine is named 'ml2'; known: dm, raar, ml, rpie")) { try f.engine(unknown) }
     }

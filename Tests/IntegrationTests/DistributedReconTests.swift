@@ -173,8 +173,8 @@ import Testing
     @Test func enginesAndTheirParametersAreCheckedByTheirDeclarations() throws {
         let prefix = "stages.solve."
         let refused: [([String], String)] = [
-            (["--algorithm", "rar"], prefix + "algorithm: 'rar' is not one of 'dm', 'raar', 'ml' (did you mean 'raar'?) (given as --algorithm)"),
-            (["--set", "stages.solve.algorithm=ml2"], prefix + "algorithm: 'ml2' is not one of 'dm', 'raar', 'ml'"),
+            (["--algorithm", "rar"], prefix + "algorithm: 'rar' is not one of 'dm', 'raar', 'ml', 'rpie' (did you mean 'raar'?) (given as --algorithm)"),
+            (["--set", "stages.solve.algorithm=ml2"], prefix + "algorithm: 'ml2' is not one of 'dm', 'raar', 'ml', 'rpie'"),
             (["--engine-parameter", "beta=2"], prefix + "beta: 2.0 is out of range 1e-06...1.0 (given as --engine-parameter beta=2)"),
             (["--engine-parameter", "betta=0.5"], "--engine-parameter betta=0.5: no engine parameter is named 'betta' (did you mean 'beta'?)"),
             (["--engine-parameter", "iterations=-1"], prefix + "iterations: -1 is out of range 0...1000000 (given as --engine-parameter iterations=-1)"),
