@@ -54,6 +54,9 @@ public final class RegularizedPIEEngine: ReconstructionEngine {
     private var classTouched: [Bool]
     private let residualSpectrum: ComplexBuffer
     private let iterationSums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
+    /// The boxes this rank's region shares with peers, and their pixels.
+    private let shared: [Box]
+    private let sharedArea: Int
 
     public init(model: PtychoModel, options: EngineOptions) throws {
         try Self.check(options)
@@ -70,6 +73,8 @@ public final class RegularizedPIEEngine: ReconstructionEngine {
         classNumerators = ComplexBuffer(count: shifted ? model.classes.count * pixels : 0)
         classTouched = [Bool](repeating: false, count: model.classes.count)
         residualSpectrum = ComplexBuffer(count: shifted ? pixels : 0)
+        shared = model.sums.hasPeers ? model.layout.overlaps(of: model.comm.rank).map(\.box) : []
+        sharedArea = shared.reduce(0) { $0 + $1.area }
     }
 
     deinit {
@@ -206,9 +211,11 @@ public final class RegularizedPIEEngine: ReconstructionEngine {
         let eps = max(alpha * largest, .leastNormalMagnitude)
         let n = model.frameSize
         let own = (floats(sums.numerator.baseAddress), sums.denominator)
-        let windows = frames.map { j in Box(y0: model.corners[j].y, x0: model.corners[j].x, y1: model.corners[j].y + n, x1: model.corners[j].x + n) }
-        let shared = sums.hasPeers ? model.layout.overlaps(of: model.comm.rank).map(\.box) : []
-        let whole = model.region.area <= windows.count * n * n + shared.reduce(0) { $0 + $1.area }
+        func window(_ j: Int) -> Box {
+            let c = model.corners[j]
+            return Box(y0: c.y, x0: c.x, y1: c.y + n, x1: c.x + n)
+        }
+        let whole = model.region.area <= frames.count * n * n + sharedArea
         if sums.hasPeers {
             try sums.combine()
             let total = (floats(sums.totalNumerator.baseAddress), sums.totalDenominator)
@@ -216,9 +223,9 @@ public final class RegularizedPIEEngine: ReconstructionEngine {
                 apply(model.region, total, alpha: alpha, eps: eps)
                 clear(model.region, own)
             } else {
-                for box in windows {
-                    apply(box, total, alpha: alpha, eps: eps)
-                    clear(box, own)
+                for j in frames {
+                    apply(window(j), total, alpha: alpha, eps: eps)
+                    clear(window(j), own)
                 }
                 // Own sums are zero outside own windows already.
                 for box in shared { apply(box, total, alpha: alpha, eps: eps) }
@@ -226,7 +233,7 @@ public final class RegularizedPIEEngine: ReconstructionEngine {
         } else if whole {
             apply(model.region, own, alpha: alpha, eps: eps)
         } else {
-            for box in windows { apply(box, own, alpha: alpha, eps: eps) }
+            for j in frames { apply(window(j), own, alpha: alpha, eps: eps) }
         }
     }
 
