@@ -102,11 +102,7 @@ public final class CleanFramesStage: Stage {
     var options: RawToCXIJob.Options
     // The scan, as it becomes known.
     private var reader: CXIReader?
-    private var layout: ReadoutLayout?
-    private var fileMask: [UInt32]?
-    private var stats: DarkStatistics?
-    private var dark: DarkStatistics?
-    private var finder: CentreFinder?
+    private var setup: CleanerSetup?
     private var centre: (y: Double, x: Double)?
     private var cleaner: FrameCleaner?
     private var writer: CXIWriter?
@@ -115,10 +111,6 @@ public final class CleanFramesStage: Stage {
     private var waitingCentring: [[Float]] = []
     private var waitingDarks: [[Float]] = []
 
-    private func addDark(_ values: [Float]) throws {
-        if stats == nil { stats = DarkStatistics(pixels: values.count, readout: layout) }
-        try stats!.add(values)
-    }
     private var waitingFrames: [(index: Int, raw: [Float])] = []
 
     public init(parameters p: ParameterSet, context: StageContext) throws {
@@ -140,17 +132,19 @@ public final class CleanFramesStage: Stage {
             guard let l = r.scan.readout else {
                 throw StageError(stage: context.name, problem: "\(path): the frames are not raw fast-CCD frames")
             }
-            (reader, layout) = (r, l)
-            fileMask = try RawToCXIJob.imageMask(r.scan.mask, layout: l, file: path)
-            for values in waitingDarks { try addDark(values) }
+            reader = r
+            let setup = CleanerSetup(layout: l, gain: r.scan.gain, fileMask: try RawToCXIJob.imageMask(r.scan.mask, layout: l, file: path),
+                                     options: options.preprocess)
+            self.setup = setup
+            for values in waitingDarks { try setup.addDark(values) }
             waitingDarks = []
         case "darks":
             let values = try item.value(as: [Float].self)
             // The readout layout comes with the scan: every rank's statistics need it alike.
-            if layout == nil { waitingDarks.append(values) } else { try addDark(values) }
+            if let setup { try setup.addDark(values) } else { waitingDarks.append(values) }
         case "centring":
             let values = try item.value(as: [Float].self)
-            if let finder { try finder.add(raw: values) } else { waitingCentring.append(values) }
+            if let setup, setup.darksMerged { try setup.addCentring(raw: values) } else { waitingCentring.append(values) }
         default:
             let values = try item.value(as: [Float].self)
             if cleaner != nil { try clean(values, index: item.index, emit: emit) } else { waitingFrames.append((item.index, values)) }
@@ -163,33 +157,22 @@ public final class CleanFramesStage: Stage {
             guard reader != nil else { throw StageError(stage: context.name, problem: "no raw scan arrived on 'scan'") }
         case "darks":
             // Collective: every rank of the group merges, with or without darks of its own.
-            let layout = layout!
-            let merged = try (stats ?? DarkStatistics(pixels: layout.rawPixels, readout: layout)).merged(over: context.group)
-            stats = nil
-            dark = merged.count > 0 ? merged : nil
-            if dark == nil { warn("no dark frames: dark subtraction and the dark-frame mask skipped") }
-            if options.preprocess.centre == nil {
-                finder = try CentreFinder(layout: layout, gain: reader!.scan.gain, dark: dark, fileMask: fileMask, options: options.preprocess)
-                for values in waitingCentring { try finder!.add(raw: values) }
-                waitingCentring = []
-            }
+            let setup = setup!
+            try setup.mergeDarks(over: context.group)
+            if setup.dark == nil { warn("no dark frames: dark subtraction and the dark-frame mask skipped") }
+            for values in waitingCentring { try setup.addCentring(raw: values) }
+            waitingCentring = []
         case "centring":
-            if let c = options.preprocess.centre {
-                centre = (c[0], c[1])
-            } else {
-                guard let finder else { throw StageError(stage: context.name, problem: "the centring frames ended before the darks") }
-                try finder.combine { try context.group.sum($0) }
-                guard let found = finder.centre() else {
-                    throw StageError(stage: context.name, problem: "the centring frames hold no photons after cleaning (all dark?): set 'centre'")
-                }
-                centre = found
+            guard let setup, setup.darksMerged else {
+                throw StageError(stage: context.name, problem: "the centring frames ended before the darks")
             }
-            let reader = reader!, layout = layout!
-            let cleaner = try FrameCleaner(layout: layout, gain: reader.scan.gain, dark: dark, fileMask: fileMask, centre: centre!,
-                                           options: options.preprocess,
-                                           beamstopMap: try RawToCXIJob.beamstopMap(options.beamstopMap, layout: layout))
+            guard let found = try setup.centre(over: context.group) else {
+                throw StageError(stage: context.name, problem: "the centring frames hold no photons after cleaning (all dark?): set 'centre'")
+            }
+            centre = found
+            let reader = reader!
+            let cleaner = try setup.cleaner(centre: found, beamstopMap: try RawToCXIJob.beamstopMap(options.beamstopMap, layout: setup.layout))
             self.cleaner = cleaner
-            finder = nil
             writer = try RawToCXIJob.openCleanScan(output, like: reader.scan, cleaner: cleaner, comm: try context.communicator(),
                                                    options: options)
             totals = CleanScanTotals(frames: reader.scan.frames, pixels: cleaner.outputSize * cleaner.outputSize)
@@ -223,8 +206,9 @@ public final class CleanFramesStage: Stage {
     }
 
     public func reset() {
-        (reader, layout, fileMask, stats, dark, finder, centre, cleaner, writer, totals) = (nil, nil, nil, nil, nil, nil, nil, nil, nil, nil)
+        (reader, setup, centre, cleaner, writer, totals) = (nil, nil, nil, nil, nil, nil)
         waitingCentring = []
+        waitingDarks = []
         waitingFrames = []
     }
 }

@@ -68,24 +68,24 @@ public enum RawToCXIJob {
         }
         guard scan.frames > 0 else { throw PreprocessError.input("\(input): the scan has no frames") }
 
-        // Dark statistics: each rank its block of darks, merged (Chan).
-        var dark: DarkStatistics? = nil
+        let fileMask = try imageMask(scan.mask, layout: layout, file: input)
+        let setup = CleanerSetup(layout: layout, gain: scan.gain, fileMask: fileMask, options: options.preprocess)
+        // Dark statistics: each rank its block of darks, merged.
         var nonFiniteDarks = 0
-        if scan.darkFrames > 0 {
-            var stats = DarkStatistics(pixels: layout.rawPixels, readout: layout)
-            let mine = SimulatedScanWriter.block(frames: scan.darkFrames, rank: comm.rank, size: comm.size)
-            var k = 0
-            while k < mine.count {
-                let count = min(options.batch, mine.count - k)
-                var values = try reader.readDarks(first: mine.first + k, count: count)
-                for i in values.indices where !values[i].isFinite {
-                    values[i] = 0
-                    nonFiniteDarks += 1
-                }
-                for f in 0..<count { try stats.add(Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
-                k += count
+        let myDarks = SimulatedScanWriter.block(frames: scan.darkFrames, rank: comm.rank, size: comm.size)
+        var k = 0
+        while k < myDarks.count {
+            let count = min(options.batch, myDarks.count - k)
+            var values = try reader.readDarks(first: myDarks.first + k, count: count)
+            for i in values.indices where !values[i].isFinite {
+                values[i] = 0
+                nonFiniteDarks += 1
             }
-            dark = try stats.merged(over: comm)
+            for f in 0..<count { try setup.addDark(Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
+            k += count
+        }
+        try setup.mergeDarks(over: comm)
+        if scan.darkFrames > 0 {
             nonFiniteDarks = try comm.allreduce(nonFiniteDarks, op: .sum)
             if nonFiniteDarks > 0 { warnings.append("\(nonFiniteDarks) non-finite values in the dark frames were read as 0") }
             if scan.darkFrames < 2 {
@@ -97,31 +97,23 @@ public enum RawToCXIJob {
         if layout.overscan == 0 && options.preprocess.overscanOrder > 0 {
             warnings.append("no overscan columns: readout offsets are not fitted")
         }
-        let fileMask = try imageMask(scan.mask, layout: layout, file: input)
         let beamstop = try beamstopMap(options.beamstopMap, layout: layout)
         let mine = SimulatedScanWriter.block(frames: scan.frames, rank: comm.rank, size: comm.size)
 
         // The centre: given, or the symmetric centre of mass of the scan's
-        // first frames, cleaned without crop or beamstop.
-        let centre: (y: Double, x: Double)
-        if let c = options.preprocess.centre {
-            centre = (c[0], c[1])
-        } else {
-            let finder = try CentreFinder(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, options: options.preprocess)
-            // The scan's first frames, split over the ranks, so the centre does not depend on the rank count.
-            let probe = SimulatedScanWriter.block(frames: min(8, scan.frames), rank: comm.rank, size: comm.size)
-            if probe.count > 0 {
-                let values = try reader.readFrames(first: probe.first, count: probe.count, allowNonFinite: true)
-                for f in 0..<probe.count { try finder.add(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
+        // first frames (split over the ranks, so it does not depend on the
+        // rank count), cleaned without crop or beamstop.
+        if options.preprocess.centre == nil {
+            let first = SimulatedScanWriter.block(frames: min(8, scan.frames), rank: comm.rank, size: comm.size)
+            if first.count > 0 {
+                let values = try reader.readFrames(first: first.first, count: first.count, allowNonFinite: true)
+                for f in 0..<first.count { try setup.addCentring(raw: Array(values[(f * layout.rawPixels)..<((f + 1) * layout.rawPixels)])) }
             }
-            try finder.combine { try comm.sum($0) }
-            guard let found = finder.centre() else {
-                throw PreprocessError.input("\(input): the first frames hold no photons after cleaning (all dark?): give --centre y,x")
-            }
-            centre = found
         }
-        let cleaner = try FrameCleaner(layout: layout, gain: scan.gain, dark: dark, fileMask: fileMask, centre: centre,
-                                       options: options.preprocess, beamstopMap: beamstop)
+        guard let centre = try setup.centre(over: comm) else {
+            throw PreprocessError.input("\(input): the first frames hold no photons after cleaning (all dark?): give --centre y,x")
+        }
+        let cleaner = try setup.cleaner(centre: centre, beamstopMap: beamstop)
         let m = cleaner.outputSize
         let writer = try openCleanScan(output, like: scan, cleaner: cleaner, comm: comm, options: options, inputs: inputs)
         var totals = CleanScanTotals(frames: scan.frames, pixels: m * m)

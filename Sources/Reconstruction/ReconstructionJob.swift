@@ -94,15 +94,13 @@ public final class ReconstructionJob {
             while k + run < mine.count && mine[k + run] == mine[k] + run && run < 16 { run += 1 }
             let values = try reader.readFrames(first: mine[k], count: run)
             for r in 0..<run {
-                let frame = Array2D(height: m, width: m, values: Array(values[(r * m * m)..<((r + 1) * m * m)]))
-                for i in 0..<(m * m) { meanFrame[i] += Double(frame.values[i]) }
-                let corner = frame.fftShifted(inverse: true)
-                for i in 0..<(m * m) { amplitudes[(k + r) * m * m + i] = max(0, corner.values[i]).squareRoot() }
+                let photons = values[(r * m * m)..<((r + 1) * m * m)]
+                for i in 0..<(m * m) { meanFrame[i] += Double(photons[photons.startIndex + i]) }
+                amplitudes.replaceSubrange(((k + r) * m * m)..<((k + r + 1) * m * m), with: SolverInput.amplitudes(photons, side: m))
             }
             k += run
         }
-        let valid = (s.mask ?? [UInt32](repeating: 0, count: m * m)).map { Float($0 == 0 ? 1 : 0) }
-        let mask = Array2D(height: m, width: m, values: valid).fftShifted(inverse: true).values
+        let mask = SolverInput.mask(s.mask, side: m)
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] }, amplitudes: amplitudes,
                                  weights: [Float](repeating: 1, count: mine.count))
 
@@ -110,16 +108,17 @@ public final class ReconstructionJob {
         if options.useFileProbe, let p = s.illumination, p.height == m, p.width == m {
             probe = p
         } else {
-            try meanFrame.withUnsafeMutableBufferPointer { try comm.sum($0) }
-            let mean = Array2D(height: m, width: m, values: meanFrame.map { Float($0 / Double(s.frames)) })
+            guard let mean = try SolverInput.meanFrame(sums: meanFrame, count: mine.count, side: m, comm: comm) else {
+                throw ReconstructionError("\(input): the scan has no frames")
+            }
             let first = try FirstProbe.make(source: options.firstProbe, optics: s.optics, meanIntensity: mean, geometry: geometry,
                                             defocus: options.probeDefocus)
             probe = first.probe
             probeOrigin = first.origin
             probeWarning = first.warning
         }
-        if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
-        engine = try EngineRegistry.make(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine.running(at: 0))
+        engine = try SolverInput.engine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe,
+                                        options: options.engine.running(at: 0))
 
         truth = try TruthTile(reader: reader, height: grid.height, width: grid.width, corners: corners, tile: layout.tiles[comm.rank])
     }
@@ -211,12 +210,8 @@ public final class ReconstructionJob {
     }
 
     public func write(_ output: String, command: String, version: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let parameters = String(decoding: try encoder.encode(options.engine), as: UTF8.self)
-        let result = ReconstructionWriter.Result(
-            layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe, history: engine.history,
-            truthError: truthError, scan: scan, parameters: parameters, command: command, version: version)
+        let result = try SolverInput.result(engine: engine, layout: layout, pixelSize: grid.pixelSize, truthError: truthError,
+                                            scan: scan, options: options.engine, command: command, version: version)
         try CollectiveOutput.write(output, comm: comm, inputs: [(role: "the scan", path: input)], size: ReconstructionWriter.size(of: result)) {
             try ReconstructionWriter.write($0, result: result, tile: engine.object(in: layout.tiles[comm.rank]), comm: comm)
         }

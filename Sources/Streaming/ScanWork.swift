@@ -39,7 +39,8 @@ final class ScanWork {
     /// From `start`, or (when it had none) from the frames' own positions once rank 0 has them all.
     private(set) var positions: [(y: Double, x: Double)]
     let rank: Int
-    private var dark: DarkStatistics?
+    /// Darks to cleaner, for raw frames.
+    private let setup: CleanerSetup?
     private(set) var queue: [DealtFrame] = []
 
     // Known after `prepare`.
@@ -139,7 +140,7 @@ final class ScanWork {
         self.fileBase = fileBase
         self.budgetBytes = budgetBytes
         positions = (start.translations ?? []).map { ($0[0], $0[1]) }
-        if let r = start.readout { dark = DarkStatistics(pixels: r.rawPixels, readout: r) }
+        setup = start.readout.map { CleanerSetup(layout: $0, gain: start.gain, fileMask: nil, options: options.preprocess) }
         transmission = [Double](repeating: 0, count: start.frames)
         comY = transmission
         comX = transmission
@@ -265,35 +266,27 @@ final class ScanWork {
         for f in queue {
             guard f.dark else { rest.append(f); continue }
             if let values = pixels(f) {
-                if dark != nil { try dark!.add(values) }
+                try setup?.addDark(values)
                 darksUsed += 1
                 record(f, values)
             }
         }
         queue = rest
-        if let layout = start.readout {
-            let merged = try dark!.merged(over: comm)
+        if let setup {
+            try setup.mergeDarks(over: comm)
             steps["darks merged"] = Date().timeIntervalSince(began)
-            let darkStats = merged.count > 0 ? merged : nil
-            if let c = options.preprocess.centre {
-                centre = (c[0], c[1])
-            } else {
-                let finder = try CentreFinder(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil, options: options.preprocess)
-                for f in queue where f.centring {
-                    guard let raw = try? f.payload.withUnsafeBytes({ try f.header.pixels(from: $0) }) else { continue }
-                    try? finder.add(raw: raw)
-                }
-                try finder.combine { try comm.sum($0) }
-                guard let found = finder.centre() else {
-                    return "the first frames hold no photons after cleaning: give --centre y,x"
-                }
-                centre = found
+            for f in queue where f.centring {
+                guard let raw = try? f.payload.withUnsafeBytes({ try f.header.pixels(from: $0) }) else { continue }
+                try? setup.addCentring(raw: raw)
             }
+            guard let found = try setup.centre(over: comm) else {
+                return "the first frames hold no photons after cleaning: give --centre y,x"
+            }
+            centre = found
             steps["centre found"] = Date().timeIntervalSince(began)
             let c: FrameCleaner
             do {
-                c = try FrameCleaner(layout: layout, gain: start.gain, dark: darkStats, fileMask: nil, centre: centre,
-                                     options: options.preprocess)
+                c = try setup.cleaner(centre: centre)
             } catch {
                 return "cannot clean these frames: \(error)"
             }
@@ -310,8 +303,7 @@ final class ScanWork {
             geometry = Geometry(energy: start.energy, distance: start.distance, detectorPixelSize: start.xPixelSize,
                                 frameSize: frameSize)
         }
-        let valid = outputMask.map { Float($0 == 0 ? 1 : 0) }
-        mask = Array2D(height: frameSize, width: frameSize, values: valid).fftShifted(inverse: true).values
+        mask = SolverInput.mask(outputMask, side: frameSize)
         preparedAt = Date().timeIntervalSince1970
         return positions.isEmpty ? nil : try tile(positions: nil, comm: comm)
     }
@@ -376,7 +368,7 @@ final class ScanWork {
             var rest: [DealtFrame] = []
             for f in queue {
                 if f.dark, let values = pixels(f) {
-                    if dark != nil { try? dark!.add(values) }
+                    try? setup?.addDark(values)
                     darksUsed += 1
                     record(f, values)
                 } else if !f.dark {
@@ -493,8 +485,7 @@ final class ScanWork {
         guard !placedFlags[j] else { return }
         let m = frameSize, n = m * m
         for i in 0..<n { meanSum[i] += Double(photons[photons.startIndex + i]) }
-        let corner = Array2D(height: m, width: m, values: Array(photons)).fftShifted(inverse: true)
-        let amplitude = corner.values.map { max(0, $0).squareRoot() }
+        let amplitude = SolverInput.amplitudes(photons, side: m)
         if let engine {
             amplitude.withUnsafeBufferPointer { engine.place(j, amplitudes: $0) }
         } else {
@@ -516,12 +507,10 @@ final class ScanWork {
     /// unmeasured frames at weight 0.
     func startSolver(comm: Communicator) throws -> String? {
         guard let layout, let geometry, let grid, engine == nil else { return nil }
-        var sums = meanSum + [Double(placed)]
-        try sums.withUnsafeMutableBufferPointer { try comm.sum($0) }
-        let count = sums.removeLast()
-        guard count > 0 else { return "no frames were measured" }
         let m = frameSize
-        let mean = Array2D(height: m, width: m, values: sums.map { Float($0 / count) })
+        guard let mean = try SolverInput.meanFrame(sums: meanSum, count: placed, side: m, comm: comm) else {
+            return "no frames were measured"
+        }
         let probe: Array2D<Complex<Float>>
         do {
             let first = try FirstProbe.make(source: options.firstProbe, optics: start.optics, meanIntensity: mean, geometry: geometry,
@@ -535,8 +524,7 @@ final class ScanWork {
         let (corners, offsets) = grid.windows(subpixelSteps: options.engine.subpixelSteps)
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] },
                                  amplitudes: amplitudes, weights: weights)
-        if let wisdom = options.engine.fftWisdom { try FFTWisdom.share(file: wisdom, frameSize: m, options: options.engine, over: comm) }
-        engine = try EngineRegistry.make(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+        engine = try SolverInput.engine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
         amplitudes = []
         if let path = options.truth { try loadTruth(path, corners: corners, comm: comm) }
         return nil
@@ -642,16 +630,12 @@ final class ScanWork {
         try transmission.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try comY.withUnsafeMutableBufferPointer { try comm.sum($0) }
         try comX.withUnsafeMutableBufferPointer { try comm.sum($0) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let parameters = String(decoding: try encoder.encode(options.engine), as: UTF8.self)
         let scan = CXIScan(energy: start.energy, distance: start.distance, xPixelSize: geometry!.detectorPixelSize,
                            yPixelSize: geometry!.detectorPixelSize, frameHeight: frameSize, frameWidth: frameSize,
                            positions: positions, mask: outputMask, optics: start.optics)
-        let result = ReconstructionWriter.Result(layout: layout, pixelSize: grid.pixelSize, probe: engine.currentProbe,
-                                                 history: engine.history, truthError: engine.history.indices.map { truthErrors[$0 + 1] ?? .nan },
-                                                 scan: scan, parameters: parameters,
-                                                 command: options.command, version: options.version)
+        let result = try SolverInput.result(engine: engine, layout: layout, pixelSize: grid.pixelSize,
+                                            truthError: engine.history.indices.map { truthErrors[$0 + 1] ?? .nan }, scan: scan,
+                                            options: options.engine, command: options.command, version: options.version)
         try ReconstructionWriter.write(path, result: result, tile: engine.object(in: layout.tiles[rank]), comm: comm)
         if options.saveClean { try writeCleanFrames(path, comm: comm) }
         guard rank == 0 else { return }
