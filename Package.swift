@@ -98,13 +98,16 @@ let package = Package(
         // Raw frames to clean diffraction: darks, offsets, interference, photons, crop, downsampling.
         .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")],
                 swiftSettings: vectorSettings),
+        // Simulated scans: test samples, probes, scan patterns, photon noise, and a fast-CCD detector with its truth.
+        .target(name: "Simulator", dependencies: ["Recon", "Ingest", .product(name: "Numerics", package: "swift-numerics")],
+                swiftSettings: vectorSettings),
         // Recon's communicator interface carried by MPI.
         .target(name: "ReconMPI", dependencies: [
             "Recon", "SwiftMPI", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
-            "Recon", "Ingest", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", "SwiftTIFF", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Ingest", "Simulator", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", "SwiftTIFF", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
         // Raw scans to clean CXI scans on a group of ranks (the offline path).
@@ -145,7 +148,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Assets")]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
-        .target(name: "Benchmarks", dependencies: ["SafeOutput", "Recon", "ReconMPI", "CXI", "Ingest", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
+        .target(name: "Benchmarks", dependencies: ["SafeOutput", "Recon", "ReconMPI", "CXI", "Ingest", "Simulator", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
@@ -153,7 +156,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "CXI", "Preview", "Parameters", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "Simulator", "CXI", "Preview", "Parameters", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -166,11 +169,11 @@ let package = Package(
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "CXI", "Recon", "Ingest", "SwiftZMQ",
+            "CXI", "Recon", "Ingest", "Simulator", "SwiftZMQ",
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "Parameters", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
+            "Recon", "Ingest", "Simulator", "Parameters", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
             "RunLogs", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics", "SwiftZMQ", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),

@@ -2,6 +2,7 @@ import Foundation
 import Ingest
 import Numerics
 import Recon
+import Simulator
 import SwiftFFTW
 import SwiftMPI
 

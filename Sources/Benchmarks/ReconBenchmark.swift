@@ -2,6 +2,7 @@ import Foundation
 import Numerics
 import Recon
 import ReconMPI
+import Simulator
 import SwiftFFTW
 import SwiftMPI
 

@@ -1,6 +1,7 @@
 import CXI
 import Foundation
 import Recon
+import Simulator
 import SwiftMPI
 
 /// Frames per second that `simulate` writes on one rank and on all ranks,

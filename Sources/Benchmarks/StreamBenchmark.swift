@@ -2,6 +2,7 @@ import CXI
 import Foundation
 import Numerics
 import Recon
+import Simulator
 import Streaming
 import SwiftHDF5
 import SwiftMPI

@@ -1,4 +1,5 @@
 import Foundation
+import Ingest
 import Numerics
 import Recon
 import SwiftHDF5

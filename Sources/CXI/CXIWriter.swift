@@ -3,6 +3,7 @@ import Numerics
 import Ingest
 import Recon
 import SafeOutput
+import Simulator
 import SwiftHDF5
 import SwiftMPI
 

@@ -1,5 +1,7 @@
 import Foundation
+import Ingest
 import Recon
+import Simulator
 import SwiftMPI
 
 /// Streams a simulated scan into one CXI file: each rank computes a

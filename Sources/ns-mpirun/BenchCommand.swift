@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarks
 import Foundation
 import Recon
+import Simulator
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import CXI
 import Foundation
 import Recon
 import RemoteAccess
+import Simulator
 import SwiftZMQ
 import VirtualDetector
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CXI
 import Foundation
 import Recon
+import Simulator
 
 struct GeometryOptions: ParsableArguments {
     @Option(help: "Photon energy in eV.")

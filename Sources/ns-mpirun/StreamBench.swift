@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarks
 import Foundation
 import Recon
+import Simulator
 import Streaming
 
 extension Bench {

@@ -1,7 +1,9 @@
 import CXI
 import Foundation
+import Ingest
 import Numerics
 import Recon
+import Simulator
 import SwiftHDF5
 import SwiftPNG
 import Testing

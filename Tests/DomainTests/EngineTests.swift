@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 @testable import Recon
+import Simulator
 import Testing
 
 /// A noise-free scan and the frames a single-rank engine needs.

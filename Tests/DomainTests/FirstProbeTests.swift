@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Recon
+import Simulator
 import Testing
 
 /// The first probe a solve starts from: the recorded optics when a scan has

@@ -1,7 +1,9 @@
 import Foundation
 @testable import Ingest
+import Ingest
 import Numerics
 import Recon
+import Simulator
 import Testing
 
 /// A raw fast-CCD scan with every artefact on, and its truth.

@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 @testable import Recon
+import Simulator
 import Testing
 
 /// A small scan that builds in milliseconds.

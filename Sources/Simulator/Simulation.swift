@@ -1,5 +1,7 @@
 import Foundation
+import Ingest
 import Numerics
+import Recon
 
 /// A beamstop in front of the detector: a centred disc that transmits a
 /// fraction of the light.

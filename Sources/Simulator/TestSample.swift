@@ -1,5 +1,7 @@
 import Foundation
+import Ingest
 import Numerics
+import Recon
 
 /// A procedural test sample: a thickness map of one material (a Siemens
 /// star, groups of lines and spaces, random particles), deterministic from

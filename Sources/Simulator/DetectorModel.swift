@@ -1,4 +1,6 @@
 import Foundation
+import Ingest
+import Recon
 
 /// A fast-CCD readout model for raw frames, with the ground truth of every
 /// artefact kept so preprocessing can be checked against it.
@@ -47,16 +49,6 @@ public struct DetectorModel: Codable, Equatable, Sendable {
         if !(saturation > offset + offsetSpread + drift) { out.append("saturation \(saturation) ADU is below the offsets") }
         return out
     }
-}
-
-/// CXI mask bits (cxidb), used for bad pixels found or injected.
-public enum PixelMask {
-    public static let invalid: UInt32 = 1 << 0
-    public static let saturated: UInt32 = 1 << 1
-    public static let hot: UInt32 = 1 << 2
-    public static let dead: UInt32 = 1 << 3
-    public static let shadowed: UInt32 = 1 << 4
-    public static let noisy: UInt32 = 1 << 7
 }
 
 /// The artefacts of one simulated detector, drawn once from its seed.
