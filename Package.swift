@@ -92,8 +92,13 @@ let package = Package(
         .target(name: "Parameters"),
 
         // Domain modules.
+        // The solver's core: complex arrays, FFTs, geometry, scans, tiles, first probes, and the communicator interface.
         .target(name: "Recon", dependencies: [
-            "Parameters", "SwiftFFTW", "CCache", .product(name: "Numerics", package: "swift-numerics"),
+            "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics"),
+        ], swiftSettings: vectorSettings),
+        // The reconstruction engines over one model (DM, RAAR, ML, rPIE), registered by name.
+        .target(name: "Engines", dependencies: [
+            "Recon", "Parameters", "SwiftFFTW", "CCache", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: vectorSettings),
         // Raw frames to clean diffraction: darks, offsets, interference, photons, crop, downsampling.
         .target(name: "Ingest", dependencies: ["Recon", "SwiftFFTW", .product(name: "Numerics", package: "swift-numerics")],
@@ -107,7 +112,7 @@ let package = Package(
         ]),
         // CXI (HDF5) files: the standard layout, serial or written in parallel.
         .target(name: "CXI", dependencies: [
-            "Recon", "Ingest", "Simulator", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", "SwiftTIFF", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Engines", "Ingest", "Simulator", "SafeOutput", "SwiftHDF5", "SwiftMPI", "SwiftPNG", "SwiftTIFF", .product(name: "Numerics", package: "swift-numerics"),
         ]),
 
         // Raw scans to clean CXI scans on a group of ranks (the offline path).
@@ -120,12 +125,12 @@ let package = Package(
         ]),
         // A reconstruction from a CXI file to a CXI file on a group of ranks.
         .target(name: "Reconstruction", dependencies: [
-            "Recon", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
+            "Recon", "Engines", "ReconMPI", "CXI", "Preview", "SwiftHDF5", "SwiftMPI", "SwiftPNG", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // Pipeline files: stages with declared inputs, outputs and parameters on groups of ranks.
         .target(name: "Pipeline", dependencies: ["Parameters", "Recon", "SafeOutput"]),
         // Pipelines run on MPI rank groups, and the stages that read files.
-        .target(name: "PipelineRuntime", dependencies: ["Parameters", "Pipeline", "CXI", "Recon", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", "SafeOutput", .product(name: "Logging", package: "swift-log")],
+        .target(name: "PipelineRuntime", dependencies: ["Parameters", "Pipeline", "CXI", "Recon", "Engines", "ReconMPI", "SwiftMPI", "Ingest", "Preprocessing", "Reconstruction", "Streaming", "RunLogs", "SafeOutput", .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Pipelines")]),
         // A virtual fast CCD: scans sent over ZeroMQ with injected faults.
         .target(name: "VirtualDetector", dependencies: ["CXI", "Ingest", "Recon", "SwiftZMQ", "RemoteAccess"]),
@@ -133,7 +138,7 @@ let package = Package(
         .target(name: "RunLogs", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The live session: ZeroMQ ingest on rank 0, frames dealt over MPI, the solver running while they arrive.
         .target(name: "Streaming", dependencies: [
-            "Parameters", "Ingest", "Pipeline", "Recon", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess", "SessionMetrics", "WebAccess",
+            "Parameters", "Ingest", "Pipeline", "Recon", "Engines", "ReconMPI", "Reconstruction", "CXI", "SafeOutput", "SwiftMPI", "SwiftZMQ", "SwiftHDF5", "RemoteAccess", "SessionMetrics", "WebAccess",
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         // The web front-end: a separate process that subscribes to a session and serves the page and its WebSocket.
@@ -148,7 +153,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Assets")]),
         // Benchmarks behind `ns-mpirun bench`, each against a baseline measured in the same run.
-        .target(name: "Benchmarks", dependencies: ["SafeOutput", "Recon", "ReconMPI", "CXI", "Ingest", "Simulator", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
+        .target(name: "Benchmarks", dependencies: ["SafeOutput", "Recon", "Engines", "ReconMPI", "CXI", "Ingest", "Simulator", "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Streaming", "VirtualDetector"]),
         // Whole-stack checks a user runs on a new machine or cluster.
         .target(name: "Diagnostics", dependencies: [
             "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ",
@@ -156,7 +161,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "ns-mpirun", dependencies: [
-            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "Simulator", "CXI", "Preview", "Parameters", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
+            "SwiftMPI", "SwiftFFTW", "SwiftHDF5", "SwiftZMQ", "Diagnostics", "Benchmarks", "Recon", "Engines", "ReconMPI", "Reconstruction", "Preprocessing", "Ingest", "Simulator", "CXI", "Preview", "Parameters", "Pipeline", "PipelineRuntime", "VirtualDetector", "Streaming", "RunLogs", "SafeOutput", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -173,7 +178,7 @@ let package = Package(
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [
-            "Recon", "Ingest", "Simulator", "Parameters", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
+            "Recon", "Engines", "Ingest", "Simulator", "Parameters", "Pipeline", "PipelineRuntime", "Preprocessing", "Reconstruction", "Streaming", "CXI", "Preview", "SafeOutput", "SwiftHDF5", "SwiftPNG",
             "RunLogs", "Viewer", "RemoteAccess", "WebAccess", "SessionMetrics", "SwiftZMQ", .product(name: "Logging", package: "swift-log"),
             .product(name: "Numerics", package: "swift-numerics"),
         ]),

@@ -1,4 +1,5 @@
 import CXI
+import Engines
 import Foundation
 import Ingest
 import Numerics

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import Engines
 import Foundation
 import Recon
 import Simulator

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engines
 import Foundation
 import Parameters
 import Pipeline

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+@testable import Engines
 @testable import Recon
 import Simulator
 import Testing

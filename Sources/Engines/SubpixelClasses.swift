@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Recon
 import SwiftFFTW
 
 /// Sub-pixel positions: each frame's offset from its whole-pixel window is

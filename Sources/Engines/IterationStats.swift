@@ -1,4 +1,5 @@
 import Foundation
+import Recon
 
 /// What one iteration measured (identical on every rank).
 public struct IterationStats: Codable, Sendable, Equatable {

@@ -1,3 +1,4 @@
+import Recon
 /// The engine's per-pixel passes over rows of interleaved complex numbers
 /// (re, im, re, im, ...), eight numbers to a vector, with a scalar tail for
 /// widths that are not a multiple of eight.

@@ -1,4 +1,5 @@
 import Numerics
+import Recon
 
 /// The Fourier (modulus) constraint that the projection engines and rPIE
 /// apply to an exit wave's spectrum: the model's magnitudes are replaced by

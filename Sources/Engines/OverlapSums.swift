@@ -1,4 +1,5 @@
 import Numerics
+import Recon
 import SwiftFFTW
 
 /// Sums over this rank's region of the object that frames on several ranks

@@ -1,5 +1,6 @@
 import Foundation
 import Parameters
+import Recon
 
 /// Everything that steers a reconstruction.
 public struct EngineOptions: Codable, Equatable, Sendable {

@@ -1,3 +1,4 @@
+import Recon
 import SwiftFFTW
 
 /// An engine's in-place, unnormalized transforms of `batch` frames at a

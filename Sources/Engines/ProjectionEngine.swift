@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Parameters
+import Recon
 import SwiftFFTW
 import CCache
 

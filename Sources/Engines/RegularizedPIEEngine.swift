@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Parameters
+import Recon
 import SwiftFFTW
 
 /// Regularised PIE (Maiden, Johnson & Li, Optica 4, 736, 2017) in

@@ -1,4 +1,5 @@
 import Foundation
+import Recon
 import SwiftFFTW
 
 /// FFTW wisdom shared by the ranks and kept in a file: rank 0 loads the

@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Parameters
+import Recon
 
 /// An algorithm that iterates on a `PtychoModel`. The model holds what all
 /// engines share (frames, object, probe, overlap sums, the iterations so

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Recon
 import SwiftFFTW
 
 /// What every engine works on, apart from how it iterates: this rank's
