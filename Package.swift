@@ -174,7 +174,7 @@ let package = Package(
             .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "CXI", "Recon", "Ingest", "Simulator", "SwiftZMQ",
+            "CXI", "Recon", "Engines", "Ingest", "Simulator", "SwiftZMQ",
             "SwiftHDF5", .product(name: "Numerics", package: "swift-numerics"),
         ]),
         .testTarget(name: "DomainTests", dependencies: [

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # two-host test (each skips, saying why,
 # where its tools are absent).
 bash scripts/install-deps.sh slurmctld slurmd slurm-client munge chromium chromium-driver python3-selenium python3-zmq curl openssl \
-    prometheus tcpdump iproute2 iputils-ping
+    prometheus tcpdump iproute2 iputils-ping python3-h5py
 . scripts/mpi-env.sh
 # The test process spawns children (mpirun, python with h5py) while other
 # tests hold HDF5 files open; a child inherits those descriptors and with

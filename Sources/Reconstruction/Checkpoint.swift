@@ -88,17 +88,25 @@ public enum Checkpoint {
             throw ReconstructionError("\(path): cannot open the checkpoint: \(error)")
         }
         guard file.exists(group + "/shape") else { throw ReconstructionError("\(path): not a checkpoint (no \(group))") }
-        let shape = try file.read(group + "/shape", as: Int64.self).map(Int.init)
+        let shape = try read(file, "shape", as: Int64.self, shape: [4], in: path).map(Int.init)
         let expected = [job.scan.frames, m, layout.objectHeight, layout.objectWidth]
         guard shape == expected else {
             throw ReconstructionError("\(path): a checkpoint of \(shape[0]) frames of \(shape[1])x\(shape[1]) on a \(shape[2])x\(shape[3]) object; this scan has \(expected[0]) frames of \(m)x\(m) on \(expected[2])x\(expected[3])")
         }
         let region = layout.regions[comm.rank]
-        let object = try file.openDataset(group + "/object").read(Complex<Float>.self, offset: [region.y0, region.x0],
-                                                                  count: [region.height, region.width])
-        let probe = Array2D(height: m, width: m, values: try file.read(group + "/probe", as: Complex<Float>.self))
-        let errors = try file.read(group + "/fourier_error", as: Double.self)
-        let seconds = try file.read(group + "/seconds", as: Double.self)
+        let objectData = try file.openDataset(group + "/object")
+        guard try objectData.shape == [layout.objectHeight, layout.objectWidth] else {
+            throw ReconstructionError("\(path): \(group)/object is \(try objectData.shape); this scan needs \([layout.objectHeight, layout.objectWidth])")
+        }
+        let object = try objectData.read(Complex<Float>.self, offset: [region.y0, region.x0], count: [region.height, region.width])
+        let probe = Array2D(height: m, width: m, values: try read(file, "probe", as: Complex<Float>.self, shape: [m, m], in: path))
+        // One value per iteration done, no more than a run may have.
+        let iterations = try file.openDataset(group + "/fourier_error").shape
+        guard iterations.count == 1, iterations[0] <= maxIterations else {
+            throw ReconstructionError("\(path): \(group)/fourier_error is \(iterations); a history is one value per iteration, at most \(maxIterations)")
+        }
+        let errors = try read(file, "fourier_error", as: Double.self, shape: iterations, in: path)
+        let seconds = try read(file, "seconds", as: Double.self, shape: iterations, in: path)
         let history = zip(errors, seconds).enumerated().map { IterationStats(iteration: $0.offset, fourierError: $0.element.0, seconds: $0.element.1) }
         try job.engine.model.restore(object: object, probe: probe, history: history)
         // The engine of the sequence that runs the next iteration.
@@ -136,13 +144,29 @@ public enum Checkpoint {
                     state.parts[part.name] = try dataset.read(Complex<Float>.self)
                 }
             }
-            for name in numbers { state.numbers[name] = try file.read(group + "/" + name, as: Double.self).first }
+            for name in numbers { state.numbers[name] = try read(file, name, as: Double.self, shape: [1], in: path).first }
             saved = state
         }
         try job.engine.restore(state: saved)
-        job.restoreTruthError(try file.read(group + "/truth_nrmse", as: Double.self))
+        job.restoreTruthError(try read(file, "truth_nrmse", as: Double.self, shape: iterations, in: path))
         try file.close()
         try comm.barrier()
+    }
+
+    /// The most iterations a checkpoint's history may hold (the most a run may ask for).
+    static let maxIterations = 1_000_000
+
+    /// A dataset of the checkpoint's group, read only once its shape is the
+    /// one this scan needs: a damaged or foreign file is refused by name, and
+    /// nothing is allocated from sizes it claims.
+    private static func read<T: HDF5Element>(_ file: HDF5File, _ name: String, as type: T.Type, shape expected: [Int],
+                                             in path: String) throws -> [T] {
+        let dataset = try file.openDataset(group + "/" + name)
+        let found = try dataset.shape
+        guard found == expected else {
+            throw ReconstructionError("\(path): \(group)/\(name) is \(found); this scan needs \(expected)")
+        }
+        return try dataset.read(T.self)
     }
 
     /// Contiguous runs of sorted frame indices, with each run's position in the list.

@@ -59,6 +59,10 @@ final class ScanWork {
     private var weights: [Float] = []
     private var meanSum: [Double] = []
     private(set) var engine: (any ReconstructionEngine)?
+    /// The engine settings now in force: the session's at `start`, then each
+    /// live `set` or change of engine in the final phase, so a solve started
+    /// later and the file's record follow them.
+    private(set) var engineOptions: EngineOptions
     /// The simulation's truth over this rank's tile (with `--truth`, where the grids match).
     private var truth: TruthTile?
     /// Why the solve is not compared with the truth, said once when the solver starts.
@@ -141,6 +145,7 @@ final class ScanWork {
         self.fileBase = fileBase
         self.budgetBytes = budgetBytes
         positions = (start.translations ?? []).map { ($0[0], $0[1]) }
+        engineOptions = options.engine
         setup = start.readout.map { CleanerSetup(layout: $0, gain: start.gain, fileMask: nil, options: options.preprocess) }
         transmission = [Double](repeating: 0, count: start.frames)
         comY = transmission
@@ -210,21 +215,27 @@ final class ScanWork {
         // Without translations every data frame must carry posy and posx (the coordinator checks them, and the cost once all are in).
         guard let t = s.translations else {
             return costProblem(s, positions: [], frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
-                               engineFrameValues: EngineRegistry.peakFrameValues(options.engineNames), budgetBytes: budgetBytes)
+                               engines: options.engineNames, budgetBytes: budgetBytes)
         }
         guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
         if let bad = t.firstIndex(where: { $0.count != 2 }) { return "start: translation \(bad) is not a [y, x] pair" }
         let positions = t.map { (y: $0[0], x: $0[1]) }
         if let problem = ScanLimits.positionsProblem(positions) { return "start: 'translations': \(problem)" }
         return costProblem(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
-                               engineFrameValues: EngineRegistry.peakFrameValues(options.engineNames), budgetBytes: budgetBytes)
+                               engines: options.engineNames, budgetBytes: budgetBytes)
+    }
+
+    /// What the scan's solve holds on the busiest rank with these engines in turn.
+    static func cost(_ s: ScanStart, positions: [(y: Double, x: Double)], frameSize: Int, samplePixelSize: Double,
+                     ranks: Int, engines: [String]) -> ScanCost {
+        ScanCost(frames: s.frames, frameSize: frameSize, positions: positions, samplePixelSize: samplePixelSize,
+                 ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0, engineFrameValues: EngineRegistry.peakFrameValues(engines))
     }
 
     /// The solve's memory on the busiest rank against the budget (positions: the scan's, or none yet).
     static func costProblem(_ s: ScanStart, positions: [(y: Double, x: Double)], frameSize: Int, samplePixelSize: Double,
-                            ranks: Int, engineFrameValues: Int, budgetBytes: Double) -> String? {
-        let cost = ScanCost(frames: s.frames, frameSize: frameSize, positions: positions, samplePixelSize: samplePixelSize,
-                            ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0, engineFrameValues: engineFrameValues)
+                            ranks: Int, engines: [String], budgetBytes: Double) -> String? {
+        let cost = cost(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixelSize, ranks: ranks, engines: engines)
         if let sparse = cost.sparseProblem { return "start: 'translations': \(sparse)" }
         return cost.problem(budgetBytes: budgetBytes).map { "start: \($0)" }
     }
@@ -318,9 +329,8 @@ final class ScanWork {
             // The frames' own positions: checked as `start`'s are, before a grid is sized from them.
             let p = given.map { (y: $0[0], x: $0[1]) }
             if let problem = ScanLimits.positionsProblem(p) { return "the frames' positions: \(problem)" }
-            let cost = ScanCost(frames: start.frames, frameSize: m, positions: p, samplePixelSize: geometry!.samplePixelSize,
-                                ranks: comm.size, rawPixels: start.readout?.rawPixels ?? 0,
-                                engineFrameValues: EngineRegistry.peakFrameValues(options.engineNames))
+            let cost = Self.cost(start, positions: p, frameSize: m, samplePixelSize: geometry!.samplePixelSize, ranks: comm.size,
+                                 engines: options.engineNames)
             if let problem = cost.problem(budgetBytes: budgetBytes) { return problem }
             positions = p
             try rawFile?.rewriteTranslations(positions)
@@ -525,7 +535,7 @@ final class ScanWork {
         let (corners, offsets) = grid.windows(subpixelSteps: options.engine.subpixelSteps)
         let frames = LocalFrames(indices: mine, corners: mine.map { corners[$0] }, offsets: mine.map { offsets[$0] },
                                  amplitudes: amplitudes, weights: weights)
-        engine = try SolverInput.engine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: options.engine)
+        engine = try SolverInput.engine(comm: comm, layout: layout, frames: frames, mask: mask, probe: probe, options: engineOptions)
         amplitudes = []
         if let path = options.truth { try loadTruth(path, corners: corners, comm: comm) }
         return nil
@@ -536,16 +546,16 @@ final class ScanWork {
     /// Before the frames' geometry is known, `start` checked what will run.
     func handoverProblem(to next: StreamOptions, ranks: Int) -> String? {
         guard let geometry else { return nil }
-        let names = [engine?.name ?? options.engine.algorithm] + next.engineNames
-        let cost = ScanCost(frames: start.frames, frameSize: frameSize, positions: positions, samplePixelSize: geometry.samplePixelSize,
-                            ranks: ranks, rawPixels: start.readout?.rawPixels ?? 0,
-                            engineFrameValues: EngineRegistry.peakFrameValues(names))
+        let names = [engine?.name ?? engineOptions.algorithm] + next.engineNames
+        let cost = Self.cost(start, positions: positions, frameSize: frameSize, samplePixelSize: geometry.samplePixelSize, ranks: ranks,
+                             engines: names)
         return cost.problem(budgetBytes: budgetBytes)
     }
 
     /// New engine settings from the next iteration on; another engine
     /// takes over the running one's object, probe and iterations.
     func continueEngine(with options: EngineOptions) throws {
+        engineOptions = options
         guard let running = engine else { return }
         engine = try EngineRegistry.continuing(running, with: options)
     }
@@ -636,7 +646,7 @@ final class ScanWork {
                            positions: positions, mask: outputMask, optics: start.optics)
         let result = try SolverInput.result(engine: engine, layout: layout, pixelSize: grid.pixelSize,
                                             truthError: engine.history.indices.map { truthErrors[$0 + 1] ?? .nan }, scan: scan,
-                                            options: options.engine, command: options.command, version: options.version)
+                                            options: engineOptions, command: options.command, version: options.version)
         try ReconstructionWriter.write(path, result: result, tile: engine.object(in: layout.tiles[rank]), comm: comm)
         if options.saveClean { try writeCleanFrames(path, comm: comm) }
         guard rank == 0 else { return }

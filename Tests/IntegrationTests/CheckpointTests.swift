@@ -94,6 +94,37 @@ import Testing
         }
     }
 
+    static let h5py = (try? MPIRunner.execute("/usr/bin/python3", ["-c", "import h5py"]))?.status == 0
+
+    /// A damaged or foreign checkpoint (a number that is an array, a history
+    /// that claims two million iterations, a shape record of two values) is
+    /// refused by the dataset's name before anything is sized from it.
+    @Test(.enabled(if: Self.h5py, "needs Debian's python3-h5py (scripts/test.sh installs it)"))
+    func aDamagedCheckpointIsRefusedByName() throws {
+        let common = ["--quiet", "--fft-planning", "estimate", "--engines", "dm:2,ml:3"]
+        let ck = temporary("damaged-ck"), damaged = temporary("damaged"), out = temporary("damaged-out")
+        defer { for p in [ck, damaged, out] { try? FileManager.default.removeItem(atPath: p) } }
+        let made = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", out, "--checkpoint", ck, "--checkpoint-every", "5"] + common)
+        try #require(made.status == 0, "\(made.stderr)")
+        let damages = [
+            ("del g['ml_probe_scale']; g['ml_probe_scale'] = np.zeros(3)", "/checkpoint/ml_probe_scale is [3]"),
+            ("del g['fourier_error']; g.create_dataset('fourier_error', shape=(2000000,), dtype='f8', chunks=(1000,))",
+             "/checkpoint/fourier_error is [2000000]"),
+            ("del g['shape']; g['shape'] = np.array([1, 2], dtype='i8')", "/checkpoint/shape is [2]"),
+        ]
+        for (change, message) in damages {
+            try? FileManager.default.removeItem(atPath: damaged)
+            try FileManager.default.copyItem(atPath: ck, toPath: damaged)
+            let script = "import sys, h5py, numpy as np\nwith h5py.File(sys.argv[1], 'r+') as f:\n    g = f['checkpoint']; \(change)\n"
+            let edit = try MPIRunner.execute("/usr/bin/python3", ["-c", script, damaged])
+            try #require(edit.status == 0, "\(edit.stderr)")
+            try? FileManager.default.removeItem(atPath: out)
+            let run = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", out, "--resume", damaged] + common)
+            #expect(run.status != 0 && run.stderr.contains(message), "\(message): \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out), "no result from a refused checkpoint")
+        }
+    }
+
     /// SIGUSR1, which SLURM sends to the tasks before the time limit
     /// (`--signal=USR1@T`), here to one rank: the ranks agree to stop,
     /// checkpoint and exit with status 3.

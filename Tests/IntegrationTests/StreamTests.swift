@@ -1,4 +1,5 @@
 import CXI
+import Engines
 import Foundation
 import Ingest
 import Numerics
@@ -536,6 +537,65 @@ final class BackgroundProcess {
         // Periodic ones come only when iterations run between frames (timing); the finals always.
         #expect((topics["rec"] ?? 0) >= 2, "\(topics)")
         #expect(finals == ["b", "c"])
+    }
+
+    /// A live `set` of an engine that would not fit beside the running one
+    /// at the handover is refused, said in the status, and the solve goes
+    /// on; one that fits takes over.
+    @Test func anEngineChangeThatWouldNotFitIsRefusedAndTheScanGoesOn() throws {
+        let dir = NSTemporaryDirectory() + "ns-stream-memory-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = scan.scan
+        // A budget between DM alone (one value per frame pixel) and DM handing over to ML (1 + 2).
+        let pixel = Geometry(energy: s.energy, distance: s.distance, detectorPixelSize: s.xPixelSize, frameSize: s.frameHeight).samplePixelSize
+        func cost(_ engines: [String]) -> Double {
+            ScanCost(frames: s.frames, frameSize: s.frameHeight, positions: s.positions, samplePixelSize: pixel, ranks: 2,
+                     engineFrameValues: EngineRegistry.peakFrameValues(engines)).bytesPerRank
+        }
+        let (fits, refused) = (cost(["dm"]), cost(["dm", "ml"]))
+        try #require(refused > fits && cost(["dm", "rpie"]) <= fits)
+        let budgetGB = String(format: "%.9f", (fits + refused) / 2 / 1e9)
+        let launcher = try #require(MPIRunner.mpirun)
+        let stream = try BackgroundProcess(launcher, ["-n", "2", MPIRunner.executable, "stream", "--connect", endpoint, "-o", dir,
+                                                      "--control", "tcp://127.0.0.1:*", "--iterations", "3", "--frame-timeout", "30",
+                                                      "--max-memory-gb", budgetGB, "--status-interval", "0.2"])
+        let line = try #require(stream.await("control " + StreamTests.endpointPattern), "\(stream.output.string)")
+        let control = try ZMQSocket(context, .req)
+        defer { control.close() }
+        try control.connect(String(line.dropFirst("control ".count)))
+
+        try start("m")
+        for i in 0..<(s.frames / 2) { try frame(i) }
+        var status: [String: Any] = [:]
+        for _ in 0..<400 {
+            status = try ask(control, #"{"command": "status"}"#)
+            if let ranks = status["ranks"] as? [[String: Any]], ranks.reduce(0, { $0 + ($1["placed"] as? Int ?? 0) }) > 0 { break }
+            usleep(50_000)
+        }
+        #expect(status["scan_id"] as? String == "m", "\(status)")
+        // Known engine, so accepted at the port; refused where the session checks it against the scan.
+        #expect(try ask(control, #"{"command": "set", "algorithm": "ml"}"#)["ok"] as? Bool == true)
+        for _ in 0..<200 {
+            status = try ask(control, #"{"command": "status"}"#)
+            if status["last_refused_set"] != nil { break }
+            usleep(50_000)
+        }
+        let why = try #require(status["last_refused_set"] as? String, "\(status)")
+        #expect(why.contains("algorithm ml") && why.contains("GB") && why.contains("--max-memory-gb"), "\(why)")
+        // rPIE keeps nothing per frame: it fits beside DM and takes over.
+        #expect(try ask(control, #"{"command": "set", "algorithm": "rpie"}"#)["ok"] as? Bool == true)
+        #expect(stream.await("settings now: .*rpie") != nil, "\(stream.output.string)")
+        for i in (s.frames / 2)..<s.frames { try frame(i) }
+        try stop("m")
+        try #require(stream.await("scan m done", timeout: 120) != nil, "\(stream.output.string)")
+        let report = try StreamTests().report(dir + "/m.cxi")
+        #expect(report["placed"] as? Int == s.frames)
+        let file = try HDF5File(path: dir + "/m.cxi", mode: .readOnly)
+        let parameters = try file.readString("/entry_1/image_1/process_1/ns_parameters")
+        try file.close()
+        #expect(parameters.contains(#""algorithm":"rpie""#), "\(parameters)")
+        #expect(try ask(control, #"{"command": "shutdown"}"#)["ok"] as? Bool == true)
+        #expect(stream.finish(timeout: 60) == 0, "\(stream.output.string)")
     }
 
     /// A rank killed mid-scan: MPI ends the job (no hang), with the
