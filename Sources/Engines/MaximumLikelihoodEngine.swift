@@ -156,6 +156,18 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
         return model.record(fourierError: photons > 0 ? error / photons : 0, since: start)
     }
 
+    /// The active frames in batches that fill the transform buffer `work`,
+    /// in the solver's visiting order.
+    private func forEachBatch(_ body: (ArraySlice<Int>) throws -> Void) rethrows {
+        let active = model.active, batch = work.count / pixels
+        var first = 0
+        while first < active.count {
+            let count = min(batch, active.count - first)
+            try body(active[first..<(first + count)])
+            first += count
+        }
+    }
+
     /// The gradient of L at the current object and probe, into
     /// `objectGradient` (complete over the region) and `probeGradient`
     /// (summed over ranks); returns the Fourier error and measured photons
@@ -163,28 +175,22 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
     private func gradient() throws -> (error: Double, photons: Double) {
         let sums = model.sums
         sums.clear()
-        let m = pixels, active = model.active
-        let batch = work.count / m
+        let m = pixels
         var error = 0.0, photons = 0.0
-        var first = 0
-        while first < active.count {
-            let count = min(batch, active.count - first)
-            let (fwd, inv) = try plans(count)
-            for b in 0..<count { model.formExit(active[first + b], into: work.baseAddress + b * m) }
+        try forEachBatch { frames in
+            let (fwd, inv) = try plans(frames.count)
+            for (b, j) in frames.enumerated() { model.formExit(j, into: work.baseAddress + b * m) }
             try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
-            for b in 0..<count {
-                let j = active[first + b]
+            for (b, j) in frames.enumerated() {
                 (spectra.baseAddress + j * m).update(from: work.baseAddress + b * m, count: m)
                 error += weighGradient(work.baseAddress + b * m, model.amplitude(of: j))
                 photons += Double(model.totals[j])
             }
             try inv.execute(work.baseAddress, work.baseAddress, normalization: .none)
-            for b in 0..<count {
-                let j = active[first + b]
+            for (b, j) in frames.enumerated() {
                 (chi.baseAddress + j * m).update(from: work.baseAddress + b * m, count: m)
                 accumulateObjectGradient(j)
             }
-            first += count
         }
         let mu = try smoothnessWeight()
         if mu > 0 { addSmoothnessGradient(mu) }
@@ -406,21 +412,16 @@ public final class MaximumLikelihoodEngine: ReconstructionEngine {
     private func stepLength() throws -> Double? {
         let moveProbe = updatesProbe
         if moveProbe { try model.shiftedCopies(of: probeDirection.baseAddress, into: shiftedDirection) }
-        let m = pixels, active = model.active
-        let batch = work.count / m
+        let m = pixels
         var b1 = 0.0, b2 = 0.0
-        var first = 0
-        while first < active.count {
-            let count = min(batch, active.count - first)
-            let fwd = try plans(count).forward
-            for b in 0..<count { directionExit(active[first + b], work.baseAddress + b * m, moveProbe: moveProbe) }
-            try fwd.execute(work.baseAddress, work.baseAddress, normalization: .none)
-            for b in 0..<count {
-                let (c1, c2) = lineCoefficients(active[first + b], work.baseAddress + b * m)
+        try forEachBatch { frames in
+            for (b, j) in frames.enumerated() { directionExit(j, work.baseAddress + b * m, moveProbe: moveProbe) }
+            try plans(frames.count).forward.execute(work.baseAddress, work.baseAddress, normalization: .none)
+            for (b, j) in frames.enumerated() {
+                let (c1, c2) = lineCoefficients(j, work.baseAddress + b * m)
                 b1 += c1
                 b2 += c2
             }
-            first += count
         }
         let mu = try smoothnessWeight()
         if mu > 0 {
