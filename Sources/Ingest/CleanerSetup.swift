@@ -26,9 +26,6 @@ public final class CleanerSetup {
         darks = DarkStatistics(pixels: layout.rawPixels, readout: layout)
     }
 
-    /// Darks seen on this rank so far.
-    public var darkCount: Int { darks.count }
-
     public func addDark(_ raw: [Float]) throws {
         guard !darksMerged else { throw PreprocessError.input("a dark frame after the dark statistics were merged") }
         try darks.add(raw)
