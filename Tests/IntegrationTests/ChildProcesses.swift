@@ -31,23 +31,34 @@ enum ChildProcesses {
     static func stop(_ process: Process, grace: TimeInterval = 10) {
         let root = process.processIdentifier
         let members = tree(root)
-        if process.isRunning { process.terminate() }
+        if !ended(process) { process.terminate() }
         let deadline = Date().addingTimeInterval(grace)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
+        while !ended(process) && Date() < deadline { usleep(20_000) }
         var left = Set(members.dropFirst().flatMap { tree($0) })
-        if process.isRunning { left.insert(root) }
+        if !ended(process) { left.insert(root) }
         for pid in left { kill(pid, SIGKILL) }
-        process.waitUntilExit()
+        while !ended(process) { usleep(20_000) }
     }
+
+    /// The test process's in-process MPI (Open MPI's singleton runtime)
+    /// reaps any child on SIGCHLD, so Foundation may never hear of an exit
+    /// and `waitUntilExit` would wait for ever: a child is also over when
+    /// its pid is gone.
+    static func ended(_ process: Process) -> Bool {
+        !process.isRunning || (kill(process.processIdentifier, 0) != 0 && errno == ESRCH)
+    }
+
+    /// The exit status, or -1 where another waiter took it.
+    static func status(_ process: Process) -> Int32 { process.isRunning ? -1 : process.terminationStatus }
 
     /// Waits up to `timeout` for the exit; past it, records that and stops
     /// the process and its children. True when it ended in time.
     @discardableResult
     static func await(_ process: Process, timeout: TimeInterval, what: @autoclosure () -> String) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if !process.isRunning {
-            process.waitUntilExit()
+        while !ended(process) && Date() < deadline { usleep(20_000) }
+        if ended(process) {
+            if !process.isRunning { process.waitUntilExit() }
             return true
         }
         Issue.record("\(what()) did not finish within \(timeout) s")

@@ -53,7 +53,7 @@ import Testing
         socket.close()
         ChildProcesses.await(process, timeout: 60, what: "fccd-sim")
         ChildProcesses.drain(pipe, into: output)
-        return Session(messages: messages, output: output.string, status: process.terminationStatus)
+        return Session(messages: messages, output: output.string, status: ChildProcesses.status(process))
     }
 
     @Test func everyFrameArrivesAsStoredBetweenStartAndStop() throws {

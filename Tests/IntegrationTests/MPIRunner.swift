@@ -98,7 +98,7 @@ enum MPIRunner {
         ChildProcesses.await(process, timeout: timeout, what: "\(program) \(arguments)")
         ChildProcesses.drain(out, into: outData)
         ChildProcesses.drain(err, into: errData)
-        return Result(status: process.terminationStatus, stdout: outData.string, stderr: errData.string)
+        return Result(status: ChildProcesses.status(process), stdout: outData.string, stderr: errData.string)
     }
 }
 

@@ -42,7 +42,7 @@ final class BackgroundProcess {
     func finish(timeout: Double = 120) -> Int32 {
         ChildProcesses.await(process, timeout: timeout, what: "\(process.arguments ?? [])\n\(output.string)")
         ChildProcesses.drain(pipe, into: output)
-        return process.terminationStatus
+        return ChildProcesses.status(process)
     }
 
     deinit { if process.isRunning { ChildProcesses.stop(process) } }
