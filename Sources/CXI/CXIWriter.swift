@@ -178,7 +178,7 @@ public final class CXIWriter {
         guard reader.hasTruth else { return }
         let g = try file.createGroup(CXIPaths.truth)
         let base = CXIPaths.truth + "/"
-        for name in ["object", "probe"] where reader.exists(base + name) {
+        for name in ["object", "probe", "probe_modes"] where reader.exists(base + name) {
             try g.write(try reader.read(base + name, as: Complex<Float>.self), to: name, shape: try reader.shape(of: base + name))
         }
         if reader.exists(base + "thickness") {
@@ -187,6 +187,10 @@ public final class CXIWriter {
         if reader.exists(base + "positions_px") {
             try g.write(try reader.read(base + "positions_px", as: Double.self), to: "positions_px",
                         shape: try reader.shape(of: base + "positions_px"))
+        }
+        if reader.exists(base + "mode_fractions") {
+            try g.write(try reader.read(base + "mode_fractions", as: Double.self), to: "mode_fractions",
+                        shape: try reader.shape(of: base + "mode_fractions"))
         }
         if reader.exists(base + "object_pixel_size") {
             try g.write(scalar: try reader.read(base + "object_pixel_size", as: Double.self)[0], to: "object_pixel_size")
@@ -230,6 +234,11 @@ public final class CXIWriter {
         try truth.write(sim.object.values, to: "object", shape: sim.object.shape)
         try truth.write(sim.thickness.values, to: "thickness", shape: sim.thickness.shape)
         try truth.write(sim.probe.values, to: "probe", shape: sim.probe.shape)
+        if sim.modes.count > 1 {
+            let n = sim.frameSize
+            try truth.write(sim.modes.flatMap(\.values), to: "probe_modes", shape: [sim.modes.count, n, n])
+            try truth.write(sim.modeFractions, to: "mode_fractions", shape: [sim.modes.count])
+        }
         try truth.write(scalar: sim.config.geometry.samplePixelSize, to: "object_pixel_size")
         try truth.write(sim.points.flatMap { [$0.pixelY, $0.pixelX] }, to: "positions_px", shape: [sim.frameCount, 2])
         let encoder = JSONEncoder()

@@ -43,7 +43,7 @@ public struct SimulatedScanWriter {
         let frameWidth = layout?.rawColumns ?? n
         let scan = CXIScan(energy: g.energy, distance: g.distance, xPixelSize: g.detectorPixelSize,
                            yPixelSize: g.detectorPixelSize, frameHeight: n, frameWidth: frameWidth,
-                           positions: sim.points.map { ($0.y, $0.x) },
+                           positions: sim.recordedPositions,
                            mask: layout == nil ? sim.config.beamstop.map { b in
                                b.map(frameSize: n).values.map { $0 < 1 ? PixelMask.shadowed : 0 }
                            } : nil,

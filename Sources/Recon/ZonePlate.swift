@@ -117,7 +117,10 @@ public struct ZonePlate: Codable, Equatable, Sendable {
 
     /// The field at `distance` (default f + defocus) downstream of the lens,
     /// unnormalized; on the sample-plane pixel grid.
-    public func propagate(geometry: Geometry, distance: Double? = nil) throws -> Array2D<Complex<Float>> {
+    /// `pupilWeight` multiplies the pupil at (y, x) in units of its outer
+    /// radius (partially coherent modes weight it so).
+    public func propagate(geometry: Geometry, distance: Double? = nil,
+                          pupilWeight: ((Double, Double) -> Double)? = nil) throws -> Array2D<Complex<Float>> {
         let lambda = geometry.wavelength
         let f = focalLength(wavelength: lambda)
         let z = distance ?? (f + defocus)
@@ -140,7 +143,7 @@ public struct ZonePlate: Codable, Equatable, Sendable {
             guard covered > 0 else { return .zero }
             let y = Double(iy - n / 2) * dxi, x = Double(ix - n / 2) * dxi
             let phase = chirp * (x * x + y * y)
-            let a = Double(covered) / Double(sub * sub)
+            let a = Double(covered) / Double(sub * sub) * (pupilWeight?(y / outer, x / outer) ?? 1)
             return Complex(Float(a * cos(phase)), Float(a * sin(phase)))
         }
         // Centred pupil -> corner origin -> FFT -> centred field.

@@ -41,10 +41,15 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
     public var detector: DetectorModel?
     public var darkFrames: Int
     public var seed: UInt64
+    /// Relative powers of mutually incoherent illumination modes (nil: one coherent probe).
+    public var modePowers: [Double]?
+    /// Errors in the positions the file records (nil: the true ones).
+    public var positionErrors: PositionErrors?
 
     public init(geometry: Geometry, zonePlate: ZonePlate = ZonePlate(), sample: TestSample = TestSample(),
                 scan: Scan, photonsPerFrame: Double = 1e6, poisson: Bool = true, beamstop: Beamstop? = nil,
-                background: Double = 0, detector: DetectorModel? = nil, darkFrames: Int = 0, seed: UInt64 = 1) {
+                background: Double = 0, detector: DetectorModel? = nil, darkFrames: Int = 0, seed: UInt64 = 1,
+                modePowers: [Double]? = nil, positionErrors: PositionErrors? = nil) {
         self.geometry = geometry
         self.zonePlate = zonePlate
         self.sample = sample
@@ -56,6 +61,8 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
         self.detector = detector
         self.darkFrames = darkFrames
         self.seed = seed
+        self.modePowers = modePowers
+        self.positionErrors = positionErrors
     }
 
     /// A small default scan: 128x128 frames at 800 eV, 20x20 raster.
@@ -77,11 +84,13 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
         if let d = detector { out += d.problems(rows: geometry.frameSize, columns: geometry.frameSize) }
         if darkFrames < 0 { out.append("dark frames must be at least 0, got \(darkFrames)") }
         if darkFrames > 0 && detector == nil { out.append("dark frames need the raw detector mode") }
+        if let p = modePowers { out += IlluminationModes.problems(p) }
+        if let e = positionErrors { out += e.problems }
         return out
     }
 }
 
-/// One scan point: the probe's position on the sample in m, and the
+/// One scan point: the probe's true position on the sample in m, and the
 /// top-left corner of its window in object pixels (fractional).
 public struct ScanPoint: Equatable, Sendable {
     public var y: Double
@@ -95,10 +104,21 @@ public struct ScanPoint: Equatable, Sendable {
 /// Not thread-safe: one simulation per thread (it reuses its FFT buffer).
 public final class Simulation: @unchecked Sendable {
     public let config: SimulationConfig
-    public let probe: Array2D<Complex<Float>>
+    /// The illumination: its first (or only) mode.
+    public var probe: Array2D<Complex<Float>> { modes[0] }
+    /// Mutually incoherent, orthogonal illumination modes, strongest first.
+    public let modes: [Array2D<Complex<Float>>]
+    /// Each mode's share of the photons.
+    public var modeFractions: [Double] {
+        let powers = modes.map(\.totalIntensity), total = powers.reduce(0, +)
+        return powers.map { $0 / total }
+    }
     public let object: Array2D<Complex<Float>>
     public let thickness: Array2D<Float>
     public let points: [ScanPoint]
+    /// The positions (y, x) in m that the file records: the true ones, or
+    /// with `config.positionErrors` added.
+    public let recordedPositions: [(y: Double, x: Double)]
     public let detector: DetectorTruth?
     private let beamstopMap: Array2D<Float>?
     private let fft: FourierTransform
@@ -111,14 +131,29 @@ public final class Simulation: @unchecked Sendable {
         guard problems.isEmpty else { throw SimulationError.invalid(problems.joined(separator: "; ")) }
         self.config = config
         let g = config.geometry, n = g.frameSize
-        probe = try config.zonePlate.probe(geometry: g, photons: config.photonsPerFrame)
+        if let powers = config.modePowers, powers.count > 1 {
+            modes = try IlluminationModes.make(zonePlate: config.zonePlate, geometry: g, photons: config.photonsPerFrame,
+                                               powers: powers)
+        } else {
+            modes = [try config.zonePlate.probe(geometry: g, photons: config.photonsPerFrame)]
+        }
         fft = try FourierTransform(height: n, width: n)
 
-        // The object covers the scan plus one window and a margin (the solver's grid too).
+        // The object covers the recorded scan plus one window and a margin:
+        // the grid the solver makes from the file. True windows that errors
+        // would put past its edge stay at the edge.
         let positions = config.scan.positions()
-        let grid = ObjectGrid(positions: positions, pixelSize: g.samplePixelSize, frameSize: n)
+        let dx = g.samplePixelSize
+        let errors = config.positionErrors?.errors(count: positions.count) ?? positions.map { _ in (0, 0) }
+        recordedPositions = zip(positions, errors).map { ($0.y + $1.y * dx, $0.x + $1.x * dx) }
+        let grid = ObjectGrid(positions: recordedPositions, pixelSize: dx, frameSize: n)
         let (height, width) = (grid.height, grid.width)
-        points = zip(positions, grid.exactCorners).map { ScanPoint(y: $0.y, x: $0.x, pixelY: $1.y, pixelX: $1.x) }
+        let top = Double(height - n), right = Double(width - n)
+        points = zip(zip(grid.exactCorners, errors), recordedPositions).map { ce, recorded in
+            let (corner, e) = ce
+            let y = min(max(corner.y - e.y, 0), top), x = min(max(corner.x - e.x, 0), right)
+            return ScanPoint(y: recorded.y + (y - corner.y) * dx, x: recorded.x + (x - corner.x) * dx, pixelY: y, pixelX: x)
+        }
 
         if let user = userThickness {
             thickness = Self.fit(user, height: height, width: width, maximum: Float(config.sample.thickness))
@@ -141,16 +176,17 @@ public final class Simulation: @unchecked Sendable {
         }
     }
 
-    /// The exit wave at scan point `index`: the probe shifted by the
-    /// fractional part of the position (Fourier shift) times the object window.
-    public func exitWave(at index: Int) -> Array2D<Complex<Float>> {
-        exitWave(object: object, pixelY: points[index].pixelY, pixelX: points[index].pixelX)
+    /// The exit wave of illumination mode `mode` at scan point `index`: the
+    /// mode shifted by the fractional part of the position (Fourier shift)
+    /// times the object window.
+    public func exitWave(at index: Int, mode: Int = 0) -> Array2D<Complex<Float>> {
+        exitWave(object: object, pixelY: points[index].pixelY, pixelX: points[index].pixelX, mode: mode)
     }
 
-    public func exitWave(object: Array2D<Complex<Float>>, pixelY: Double, pixelX: Double) -> Array2D<Complex<Float>> {
+    public func exitWave(object: Array2D<Complex<Float>>, pixelY: Double, pixelX: Double, mode: Int = 0) -> Array2D<Complex<Float>> {
         let n = frameSize
         let iy = Int(pixelY.rounded(.down)), ix = Int(pixelX.rounded(.down))
-        let shifted = shift(probe, by: pixelY - Double(iy), pixelX - Double(ix))
+        let shifted = shift(modes[mode], by: pixelY - Double(iy), pixelX - Double(ix))
         return Array2D(height: n, width: n) { y, x in shifted[y, x] * object[iy + y, ix + x] }
     }
 
@@ -159,9 +195,15 @@ public final class Simulation: @unchecked Sendable {
         fourierShift(a, by: dy, dx, using: fft)
     }
 
-    /// Noise-free far-field intensity |F(exit)|^2, zero frequency at the centre pixel.
+    /// Noise-free far-field intensity, the sum over the illumination's modes
+    /// of |F(exit)|^2, zero frequency at the centre pixel.
     public func cleanIntensity(at index: Int) -> Array2D<Float> {
-        fft.forward(exitWave(at: index)).intensity.fftShifted()
+        var total = fft.forward(exitWave(at: index)).intensity
+        for k in modes.indices.dropFirst() {
+            let more = fft.forward(exitWave(at: index, mode: k)).intensity
+            for i in total.values.indices { total.values[i] += more.values[i] }
+        }
+        return total.fftShifted()
     }
 
     public func cleanIntensity(of exit: Array2D<Complex<Float>>) -> Array2D<Float> {

@@ -93,6 +93,15 @@ struct Simulate: ParsableCommand {
     @Option(help: "ADC gain in ADU per photon (raw mode).")
     var gain = 8.0
 
+    @Option(help: "Partially coherent illumination: this many mutually incoherent modes (frames are their incoherent sum); with --mode-powers.")
+    var probeModes = 1
+    @Option(help: "Relative powers of the modes, strongest first, e.g. 70,20,10 (default with --probe-modes K: 1/2 of the rest to each next mode).")
+    var modePowers: String?
+    @Option(help: "Random error of the positions the file records, rms length in object pixels (the truth keeps the true ones).")
+    var positionError = 0.0
+    @Option(help: "Slow drift of the recorded positions, in object pixels at the scan's end (one direction, linear in scan order).")
+    var positionDrift = 0.0
+
     @Option(help: "Seed for the sample, scan jitter, noise and detector.")
     var seed: UInt64 = 1
     @Flag(inversion: .prefixedNo, help: "Store the noise-free intensities as ground truth.")
@@ -122,11 +131,33 @@ struct Simulate: ParsableCommand {
             scan: Scan(pattern: try ScanPattern(parsing: scan), step: step, jitter: jitter, seed: seed),
             photonsPerFrame: photons, poisson: !noPoisson,
             beamstop: beamstopRadius.map { Beamstop(radius: $0, transmission: beamstopTransmission) },
-            background: background, detector: detector, darkFrames: darkFrames, seed: seed)
+            background: background, detector: detector, darkFrames: darkFrames, seed: seed,
+            modePowers: try powers(), positionErrors: positionError > 0 || positionDrift > 0
+                ? PositionErrors(rms: positionError, drift: positionDrift, seed: seed &+ 11) : nil)
+    }
+
+    /// The modes' relative powers from --probe-modes and --mode-powers.
+    func powers() throws -> [Double]? {
+        guard let text = modePowers else {
+            guard probeModes > 1 else { return nil }
+            // Each mode half the one before.
+            return (0..<probeModes).map { pow(0.5, Double($0)) }
+        }
+        let values = try text.split(separator: ",").map { part -> Double in
+            guard let v = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--mode-powers: '\(part)' is not a number (give e.g. 70,20,10)")
+            }
+            return v
+        }
+        guard probeModes == 1 || values.count == probeModes else {
+            throw ValidationError("--mode-powers gives \(values.count) powers for --probe-modes \(probeModes)")
+        }
+        return values
     }
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
+        guard probeModes >= 1 else { throw ValidationError("--probe-modes must be at least 1, got \(probeModes)") }
         let problems: [String]
         do { problems = try config().problems() } catch { throw ValidationError("\(error)") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
