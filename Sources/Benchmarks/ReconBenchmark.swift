@@ -35,6 +35,8 @@ public enum ReconBenchmark {
     public struct Row: Codable, Sendable {
         /// The engine, by its registry name; an rPIE iteration is an epoch.
         public var engine: String
+        /// Probe modes (the FFT baseline transforms as many exit waves per frame).
+        public var probeModes: Int
         public var frames: Int
         public var frameSize: Int
         public var ranks: Int
@@ -45,7 +47,7 @@ public enum ReconBenchmark {
         public var coreMicrosecondsPerFrameIteration: Double
         public var fftSecondsPerIteration: Double
         public var ratioToFFT: Double
-        /// Seconds per iteration over DM's on the same case in the same run (when DM ran).
+        /// Seconds per iteration over one-mode DM's on the same case in the same run (when it ran).
         public var ratioToDM: Double?
         /// Resident memory the engine added on the busiest rank, and the bytes
         /// of its frames, exit waves, object region and probe.
@@ -71,19 +73,24 @@ public enum ReconBenchmark {
         /// With `sections`: seconds per iteration in each part of the engine
         /// (the largest over ranks, part by part).
         public var sections: IterationProfile?
+
+        /// The engine, and its probe modes when several: "dm x3".
+        public var label: String { probeModes > 1 ? "\(engine) x\(probeModes)" : engine }
     }
 
     public static let standardCases = [Case(frames: 400, frameSize: 128), Case(frames: 1600, frameSize: 128),
                                        Case(frames: 400, frameSize: 256)]
 
-    public static func run(_ comm: Communicator, cases: [Case], engines: [String] = ["dm"], iterations: Int, batch: Int,
-                           subpixelSteps: Int = EngineOptions().subpixelSteps,
+    public static func run(_ comm: Communicator, cases: [Case], engines: [String] = ["dm"], modes: [Int] = [1], iterations: Int,
+                           batch: Int, subpixelSteps: Int = EngineOptions().subpixelSteps,
                            fftPlanning: FFTPlanning = EngineOptions().fftPlanning, sections: Bool = false) throws -> [Row] {
         try cases.flatMap { c -> [Row] in
             let sim = try Simulation(c.simulationConfig)
             func makeTrials(_ comm: Communicator, sections: Bool) throws -> [Trial] {
-                try engines.map { try Trial(comm, case: c, simulation: sim, engine: $0, batch: batch, subpixelSteps: subpixelSteps,
-                                            fftPlanning: fftPlanning, sections: sections) }
+                try engines.flatMap { engine in
+                    try modes.map { try Trial(comm, case: c, simulation: sim, engine: engine, modes: $0, batch: batch,
+                                              subpixelSteps: subpixelSteps, fftPlanning: fftPlanning, sections: sections) }
+                }
             }
             let trials = try makeTrials(comm, sections: sections)
             guard comm.size > 1 else {
@@ -130,9 +137,9 @@ public enum ReconBenchmark {
         }
     }
 
-    /// Each row's time over DM's on the same case, when DM ran.
+    /// Each row's time over one-mode DM's on the same case, when it ran.
     static func comparedWithDM(_ rows: [Row]) -> [Row] {
-        guard let dm = rows.first(where: { $0.engine == "dm" }) else { return rows }
+        guard let dm = rows.first(where: { $0.engine == "dm" && $0.probeModes == 1 }) else { return rows }
         return rows.map { r in
             var r = r
             r.ratioToDM = r.secondsPerIteration / dm.secondsPerIteration
@@ -153,21 +160,23 @@ public enum ReconBenchmark {
 
     static func measure(_ comm: Communicator, case c: Case, iterations: Int, batch: Int, subpixelSteps: Int,
                         fftPlanning: FFTPlanning = .measure, sections: Bool = false) throws -> Measurement {
-        let trial = try Trial(comm, case: c, simulation: try Simulation(c.simulationConfig), engine: "dm", batch: batch,
+        let trial = try Trial(comm, case: c, simulation: try Simulation(c.simulationConfig), engine: "dm", modes: 1, batch: batch,
                               subpixelSteps: subpixelSteps, fftPlanning: fftPlanning, sections: sections)
         for _ in 0..<iterations { try trial.step() }
         return try trial.measurement()
     }
 
     /// An engine on `comm` and the same transforms alone (forward and
-    /// inverse of this rank's frames in batches, unnormalized, with the
-    /// engine's plan shapes, then the probe step's single-frame transforms),
-    /// stepped in turns: a slow spell hits both.
+    /// inverse of this rank's frames in batches, each frame's exit wave of
+    /// every probe mode, unnormalized, with the engine's plan shapes, then
+    /// the probe step's single-frame transforms), stepped in turns: a slow
+    /// spell hits both.
     final class Trial {
         let comm: Communicator
         let c: Case
         let layout: TileLayout
         let engine: any ReconstructionEngine
+        let modes: Int
         let traffic: TrafficCounter
         let frames: Int
         let engineBytes: Double
@@ -182,10 +191,11 @@ public enum ReconBenchmark {
         let stepTransforms: (forward: Int, inverse: Int)
         var engineTime = 0.0, fftTime = 0.0, steps = 0
 
-        init(_ comm: Communicator, case c: Case, simulation sim: Simulation, engine name: String, batch: Int, subpixelSteps: Int,
-             fftPlanning: FFTPlanning, sections: Bool) throws {
+        init(_ comm: Communicator, case c: Case, simulation sim: Simulation, engine name: String, modes: Int, batch: Int,
+             subpixelSteps: Int, fftPlanning: FFTPlanning, sections: Bool) throws {
             self.comm = comm
             self.c = c
+            self.modes = modes
             let config = c.simulationConfig
             let m = c.frameSize, m2 = m * m
             let grid = ObjectGrid(positions: sim.points.map { ($0.y, $0.x) }, pixelSize: config.geometry.samplePixelSize, frameSize: m)
@@ -205,6 +215,7 @@ public enum ReconBenchmark {
             options.subpixelSteps = subpixelSteps
             options.fftPlanning = fftPlanning
             options.probeUpdateStart = 0
+            options.probeModes = modes
 
             let before = residentBytes()
             traffic = TrafficCounter(comm)
@@ -220,10 +231,10 @@ public enum ReconBenchmark {
             traffic.reset()
             engine.profiling = sections
 
-            let b = max(1, min(batch, mine.count))
-            forward = try FFTPlan2D(height: m, width: m, batch: b, direction: .forward, inPlace: true)
-            inverse = try FFTPlan2D(height: m, width: m, batch: b, direction: .inverse, inPlace: true)
-            buffer = ComplexBuffer(count: b * m2, fill: Complex(1, 0.5))
+            let b = max(1, min(options.framesPerBatch, mine.count))
+            forward = try FFTPlan2D(height: m, width: m, batch: b * modes, direction: .forward, inPlace: true)
+            inverse = try FFTPlan2D(height: m, width: m, batch: b * modes, direction: .inverse, inPlace: true)
+            buffer = ComplexBuffer(count: b * modes * m2, fill: Complex(1, 0.5))
             batches = (mine.count + b - 1) / b
             singleForward = try FFTPlan2D(height: m, width: m, batch: 1, direction: .forward, inPlace: true)
             singleInverse = try FFTPlan2D(height: m, width: m, batch: 1, direction: .inverse, inPlace: true)
@@ -269,12 +280,12 @@ public enum ReconBenchmark {
             let fft = try comm.allreduce(fftTime / n, op: .max)
 
             let region = layout.regions[comm.rank]
-            let data = Double(frames * m2 * (4 + 8) + region.area * 8 + m2 * 8)
+            let data = Double(frames * m2 * (4 + 8 * modes) + region.area * 8 + modes * m2 * 8)
             let worst = try comm.allreduce(engineBytes / data, op: .max)
             let engineMB = try comm.allreduce(engineBytes / 1e6, op: .max)
             let dataMB = try comm.allreduce(data / 1e6, op: .max)
             let peak = try comm.allreduce(Double(peakBytes) / 1e6, op: .max)
-            var row = Row(engine: engine.name, frames: c.frames, frameSize: c.frameSize, ranks: comm.size, iterations: steps, secondsPerIteration: seconds,
+            var row = Row(engine: engine.name, probeModes: modes, frames: c.frames, frameSize: c.frameSize, ranks: comm.size, iterations: steps, secondsPerIteration: seconds,
                           microsecondsPerFrameIteration: seconds / Double(c.frames) * 1e6,
                           coreMicrosecondsPerFrameIteration: seconds / Double(c.frames) * 1e6 * ranks,
                           fftSecondsPerIteration: fft, ratioToFFT: seconds / fft,

@@ -14,6 +14,8 @@ public enum CXIPaths {
     public static let energy = "/entry_1/instrument_1/source_1/energy"
     public static let wavelength = "/entry_1/instrument_1/source_1/wavelength"
     public static let illumination = "/entry_1/instrument_1/source_1/illumination"
+    /// With several probe modes: each one's share of the power, beside `illumination` (modes, y, x).
+    public static let modePowers = "/entry_1/instrument_1/source_1/ns_mode_powers"
     public static let translation = "/entry_1/sample_1/geometry_1/translation"
     public static let dataLink = "/entry_1/data_1/data"
     public static let translationLink = "/entry_1/data_1/translation"

@@ -132,12 +132,16 @@ public final class CXIReader {
         if file.exists(CXIPaths.illumination) {
             let d = try file.openDataset(CXIPaths.illumination)
             let s = try d.shape
-            guard s.count == 2 else { throw fail(CXIPaths.illumination, "shape \(s) is not a 2-D probe") }
-            let values = try d.readComplex(offset: [0, 0], count: s)
+            // A probe, or probe modes (modes, y, x) of which the first is the strongest.
+            guard s.count == 2 || (s.count == 3 && s[0] >= 1) else {
+                throw fail(CXIPaths.illumination, "shape \(s) is not a 2-D probe or (modes, y, x) probe modes")
+            }
+            let plane = Array(s.suffix(2))
+            let values = try d.readComplex(offset: s.map { _ in 0 }, count: s.count == 3 ? [1] + plane : plane)
             guard values.allSatisfy({ $0.real.isFinite && $0.imaginary.isFinite }) else {
                 throw fail(CXIPaths.illumination, "holds non-finite values")
             }
-            illumination = Array2D(height: s[0], width: s[1], values: values)
+            illumination = Array2D(height: plane[0], width: plane[1], values: values)
         }
         var readout: ReadoutLayout? = nil, gain: Double? = nil
         if file.exists(CXIPaths.readout + "/channels") {

@@ -12,7 +12,9 @@ public enum ReconstructionWriter {
     public struct Result {
         public var layout: TileLayout
         public var pixelSize: Double
-        public var probe: Array2D<Complex<Float>>
+        /// The probe's modes, strongest first (one for a coherent probe).
+        public var probeModes: [Array2D<Complex<Float>>]
+        public var probe: Array2D<Complex<Float>> { probeModes[0] }
         public var history: [IterationStats]
         /// NRMSE against the truth per iteration (NaN where not computed).
         public var truthError: [Double]
@@ -21,11 +23,12 @@ public enum ReconstructionWriter {
         public var command: String
         public var version: String
 
-        public init(layout: TileLayout, pixelSize: Double, probe: Array2D<Complex<Float>>, history: [IterationStats],
+        public init(layout: TileLayout, pixelSize: Double, probeModes: [Array2D<Complex<Float>>], history: [IterationStats],
                     truthError: [Double], scan: CXIScan, parameters: String, command: String, version: String) {
+            precondition(!probeModes.isEmpty)
             self.layout = layout
             self.pixelSize = pixelSize
-            self.probe = probe
+            self.probeModes = probeModes
             self.history = history
             self.truthError = truthError
             self.scan = scan
@@ -37,7 +40,7 @@ public enum ReconstructionWriter {
 
     /// About the bytes `write` puts in a file (object, probe, positions, history).
     public static func size(of result: Result) -> Double {
-        Double(result.layout.objectHeight * result.layout.objectWidth + result.probe.count) * 8
+        Double(result.layout.objectHeight * result.layout.objectWidth + result.probeModes.count * result.probe.count) * 8
             + Double(result.scan.positions.count) * 32 + Double(result.history.count) * 24
     }
 
@@ -76,10 +79,22 @@ public enum ReconstructionWriter {
         try file.write(scalar: s.distance, to: CXIPaths.distance)
         try file.write(scalar: s.xPixelSize, to: CXIPaths.xPixelSize)
         try file.write(scalar: s.yPixelSize, to: CXIPaths.yPixelSize)
-        try file.write(result.probe.values, to: CXIPaths.illumination, shape: result.probe.shape)
+        try writeProbe(result.probeModes, into: file)
         let translation: [Double] = s.positions.flatMap { [-$0.x, -$0.y, 0] }
         try file.write(translation, to: CXIPaths.translation, shape: [s.positions.count, 3])
         if let optics = s.optics { try CXIOptics.write(optics, to: file) }
         try file.close()
+    }
+
+    /// The probe at source_1/illumination: (y, x), or with several modes
+    /// (modes, y, x) and each mode's share of the power beside it.
+    public static func writeProbe(_ modes: [Array2D<Complex<Float>>], into file: HDF5File) throws {
+        guard modes.count > 1 else {
+            try file.write(modes[0].values, to: CXIPaths.illumination, shape: modes[0].shape)
+            return
+        }
+        try file.write(modes.flatMap(\.values), to: CXIPaths.illumination, shape: [modes.count] + modes[0].shape)
+        let powers = modes.map(\.totalIntensity), total = powers.reduce(0, +)
+        try file.write(powers.map { total > 0 ? $0 / total : 0 }, to: CXIPaths.modePowers, shape: [modes.count])
     }
 }

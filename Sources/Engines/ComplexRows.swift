@@ -1,3 +1,4 @@
+import Numerics
 import Recon
 /// The engine's per-pixel passes over rows of interleaved complex numbers
 /// (re, im, re, im, ...), eight numbers to a vector, with a scalar tail for
@@ -78,6 +79,29 @@ enum ComplexRows {
     static func powers(_ v: Complex8) -> Real8 {
         let squares = v * v
         return squares.evenHalf + squares.oddHalf
+    }
+
+    /// out = w src, or out += w src when `adding`, for one complex weight w
+    /// (the probe modes' mixes).
+    @inline(__always)
+    static func weighted(_ src: UnsafePointer<Float>, by w: Complex<Float>, into out: UnsafeMutablePointer<Float>, adding: Bool,
+                         count: Int) {
+        let wr = Complex8(repeating: w.real), wi = Complex8(repeating: w.imaginary) * signs
+        let end = vectorEnd(count)
+        var i = 0
+        while i < end {
+            let v = load(src, i)
+            let product = v * wr + swapped(v) * wi
+            store(out, i, adding ? load(out, i) + product : product)
+            i &+= width
+        }
+        while i < count {
+            let re = src[2 &* i], im = src[2 &* i + 1]
+            let pr = re * w.real - im * w.imaginary, pi = im * w.real + re * w.imaginary
+            out[2 &* i] = adding ? out[2 &* i] + pr : pr
+            out[2 &* i + 1] = adding ? out[2 &* i + 1] + pi : pi
+            i &+= 1
+        }
     }
 
     /// The whole vectors of a row of `count` numbers; the rest is the tail.

@@ -18,6 +18,8 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     public var objectRegularization: Double = 1e-3
     /// Probe division: P = sum O* psi / (sum |O|^2 + eps), eps = this x max(sum |O|^2).
     public var probeRegularization: Double = 1e-3
+    /// Mutually incoherent probe modes (`ProbeModes`); 1: a coherent probe.
+    public var probeModes: Int = 1
     /// Probe support: a disc of this radius, as a fraction of the frame size (nil: none).
     public var probeSupport: Double? = nil
     /// Frames transformed together.
@@ -58,13 +60,15 @@ public struct EngineOptions: Codable, Equatable, Sendable {
                           doc: "engines in turn, each for its iterations, e.g. dm:100,ml:100 (the state carries over; \"\": algorithm for iterations)"),
             ParameterSpec("probe_start", .integer(0...1_000_000), default: .integer(d.probeUpdateStart),
                           doc: "first iteration (0-based) that updates the probe"),
+            ParameterSpec("probe_modes", .integer(1...ProbeModes.maximum), default: .integer(d.probeModes),
+                          doc: "mutually incoherent probe modes for a partially coherent beam (the modes are kept orthogonal and sorted by power; DM and RAAR keep an exit wave per mode, so their frame memory grows by this factor)"),
             ParameterSpec("probe_support", .number(0...1), default: .number(0),
                           doc: "probe support radius as a fraction of the frame (0: none)"),
             ParameterSpec("object_regularization", .number(0...1), default: .number(d.objectRegularization),
                           doc: "object division's regularization, a fraction of the largest illumination sum"),
             ParameterSpec("probe_regularization", .number(0...1), default: .number(d.probeRegularization),
                           doc: "probe division's regularization, a fraction of the largest object-intensity sum"),
-            ParameterSpec("batch", .integer(1...4096), default: .integer(d.batch), doc: "frames transformed together"),
+            ParameterSpec("batch", .integer(1...4096), default: .integer(d.batch), doc: "exit waves transformed together (with probe modes, every mode's of batch / modes frames)"),
             ParameterSpec("power_bound", .string, default: .string(d.powerBound.description),
                           doc: "Fourier projection's power bound: poisson:K (0 < K <= 4), relax:R (PtyPy's fourier_relax_factor, 0 < R < 1) or none"),
             ParameterSpec("subpixel", .integer(0...64), default: .integer(d.subpixelSteps),
@@ -86,6 +90,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
             problems.append("engines: must be NAME:ITERATIONS[,NAME:ITERATIONS...], got \"\(p.string("engines"))\"")
         }
         probeUpdateStart = p.integer("probe_start")
+        probeModes = p.integer("probe_modes")
         probeSupport = p.givenNumber("probe_support")
         objectRegularization = p.number("object_regularization")
         probeRegularization = p.number("probe_regularization")
@@ -107,7 +112,7 @@ public struct EngineOptions: Codable, Equatable, Sendable {
     public var parameterValues: [String: ParameterValue] {
         [
             "algorithm": .string(algorithm), "beta": .number(beta), "iterations": .integer(iterations), "engines": .string(EngineRun.text(engines)),
-            "probe_start": .integer(probeUpdateStart), "probe_support": .number(probeSupport ?? 0),
+            "probe_start": .integer(probeUpdateStart), "probe_modes": .integer(probeModes), "probe_support": .number(probeSupport ?? 0),
             "object_regularization": .number(objectRegularization), "probe_regularization": .number(probeRegularization),
             "batch": .integer(batch), "power_bound": .string(powerBound.description), "subpixel": .integer(subpixelSteps), "object_smoothness": .number(objectSmoothness),
             "minibatch": .integer(minibatch), "alpha": .number(alpha),
@@ -126,6 +131,12 @@ public struct EngineOptions: Codable, Equatable, Sendable {
             if let problem = EngineRegistry.problem(naming: run.name) { out.append("engines: \(problem)") }
             if !(0...1_000_000).contains(run.iterations) { out.append("engines: \(run.name)'s \(run.iterations) iterations are out of range 0...1000000") }
         }
+        if probeModes > 1 {
+            for name in Set(sequence.map(\.name)).sorted() where EngineRegistry.kind(named: name)?.modes == false {
+                out.append("probe_modes: \(name) models one coherent probe; probe modes run with "
+                           + EngineRegistry.standard.filter(\.modes).map(\.name).joined(separator: " or "))
+            }
+        }
         if let s = probeSupport, !(s > 0) { out.append("probe_support: a given support must be above 0 of the frame, got \(s)") }
         switch powerBound {
         case .none: break
@@ -137,6 +148,11 @@ public struct EngineOptions: Codable, Equatable, Sendable {
 }
 
 extension EngineOptions {
+    /// Frames whose exit waves are transformed together: `batch` transforms
+    /// in all, over every probe mode's exit wave (a batch of K times the
+    /// frames would leave the caches between its passes).
+    public var framesPerBatch: Int { max(1, batch / probeModes) }
+
     /// The engines in turn (the sequence, or `algorithm` alone).
     public var sequence: [EngineRun] { engines.isEmpty ? [EngineRun(name: algorithm, iterations: iterations)] : engines }
 

@@ -21,8 +21,10 @@ public enum FFTWisdom {
                 }
                 try FFTW.importWisdom(from: file)
                 let before = try FFTW.exportWisdom()
-                // The engine's transforms: whole batches, and the short batch a rank's last frames make.
-                for batch in 1...max(1, options.batch) {
+                // The engine's transforms: whole batches, and the short batch a
+                // rank's last frames make, of every probe mode's exit waves.
+                for frames in 1...options.framesPerBatch {
+                    let batch = frames * options.probeModes
                     for direction in [FFTPlan2D.Direction.forward, .inverse] {
                         _ = try FFTPlan2D(height: m, width: m, batch: batch, direction: direction, inPlace: true, rigor: options.fftPlanning.rigor)
                     }

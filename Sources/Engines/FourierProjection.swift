@@ -4,7 +4,9 @@ import Recon
 /// The Fourier (modulus) constraint that the projection engines and rPIE
 /// apply to an exit wave's spectrum: the model's magnitudes are replaced by
 /// the measured ones on valid pixels, as far as each frame's power bound
-/// asks (see `PowerBound`); masked pixels keep the model.
+/// asks (see `PowerBound`); masked pixels keep the model. With probe modes
+/// the model's magnitude is the root of the modes' summed intensities, and
+/// every mode is scaled by the same factor per pixel.
 final class FourierProjection {
     private let model: PtychoModel
     private let pixels: Int
@@ -91,6 +93,49 @@ final class FourierProjection {
             let factor = w * projected + (1 - w)
             f[2 * k] = nonzero ? re * factor : w * target * unscaled + (1 - w) * re
             f[2 * k + 1] = im * factor
+        }
+        return Double(error)
+    }
+
+    /// The same for K modes' spectra of frame j, one after another at `spectra`.
+    func callAsFunction(_ spectra: UnsafeMutablePointer<Complex<Float>>, modes k: Int, frame j: Int) -> Double {
+        if k == 1 { return self(spectra, frame: j) }
+        let f = floats(spectra)
+        let amplitude = model.amplitude(of: j), bound = bounds[j]
+        let mask = model.mask
+        let s = 1 / Float(pixels).squareRoot()
+        let model = magnitudes
+        for i in 0..<pixels { model[i] = f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1] }
+        for mode in 1..<k {
+            let g = f + 2 * mode * pixels
+            for i in 0..<pixels { model[i] += g[2 * i] * g[2 * i] + g[2 * i + 1] * g[2 * i + 1] }
+        }
+        var error: Float = 0
+        for i in 0..<pixels {
+            let a = model[i].squareRoot() * s
+            model[i] = a
+            let d = a - amplitude[i]
+            error = Relaxed.sum(error, mask[i] * d * d)
+        }
+        let keep: Float = error > bound && error > 0 ? (bound / error).squareRoot() : 1
+        if keep >= 1 { return Double(error) }
+        let unscaled = 1 / s
+        // The factor per pixel, kept in `model`; a pixel where every mode is
+        // zero takes the target in the first mode with phase 0.
+        for i in 0..<pixels {
+            let a = model[i], target = amplitude[i], w = mask[i]
+            let nonzero = a > 1e-30
+            let projected = (target + keep * (a - target)) / (nonzero ? a : 1)
+            f[2 * i] = nonzero ? f[2 * i] * (w * projected + (1 - w)) : w * target * unscaled + (1 - w) * f[2 * i]
+            f[2 * i + 1] *= w * projected + (1 - w)
+            model[i] = w * projected + (1 - w)
+        }
+        for mode in 1..<k {
+            let g = f + 2 * mode * pixels
+            for i in 0..<pixels {
+                g[2 * i] *= model[i]
+                g[2 * i + 1] *= model[i]
+            }
         }
         return Double(error)
     }

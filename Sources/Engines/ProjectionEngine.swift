@@ -20,23 +20,31 @@ import CCache
 /// (partial sums over the region, completed by exchanging overlaps with
 /// the ranks whose regions meet this one), then the probe update (sums
 /// reduced over all ranks). With one rank it is the serial algorithm.
+///
+/// With K probe modes every frame keeps K exit waves psi_jk (one per mode),
+/// the Fourier projection scales them alike, the object sums take every
+/// mode's share and each mode gets its own probe step. The modes are then
+/// made orthogonal; the exit waves are mixed the same way, each frame's
+/// just before its next update, while they are in cache anyway.
 public final class ProjectionEngine: ReconstructionEngine {
     public static let defaultBeta = 0.75
 
     public static let differenceMap = EngineKind(
-        name: "dm", summary: "difference map", type: ProjectionEngine.self, frameValues: 1)
+        name: "dm", summary: "difference map", type: ProjectionEngine.self, frameValues: 1, modes: true)
 
     public static let raar = EngineKind(
         name: "raar", summary: "relaxed averaged alternating reflections",
         parameters: [ParameterSpec("beta", .number(1e-6...1), default: .number(defaultBeta),
                                    doc: "RAAR relaxation (1 gives the difference map)")],
-        type: ProjectionEngine.self, frameValues: 1)
+        type: ProjectionEngine.self, frameValues: 1, modes: true)
 
     public let model: PtychoModel
     public private(set) var options: EngineOptions
     public var name: String { options.algorithm }
 
     private let pixels: Int
+    private let modes: Int
+    /// Frame j's exit wave of mode k at (j modes + k) pixels.
     private let exitWaves: ComplexBuffer
     private let work: ComplexBuffer
     private let work2: ComplexBuffer
@@ -49,7 +57,14 @@ public final class ProjectionEngine: ReconstructionEngine {
     /// all classes' residuals shifted back.
     private let classNumerator: ComplexBuffer
     private let residualSpectrum: ComplexBuffer
+    /// The probe step's |O|^2 sums for modes after the first (the same as the first's).
+    private let scratchDenominator: UnsafeMutablePointer<Float>
     private let iterationSums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
+    /// The modes' last orthogonalizing mix, and per frame whether its exit
+    /// waves have had it (the mix's count when they had).
+    private let pendingMix: UnsafeMutablePointer<Complex<Float>>
+    private var mixes = 0
+    private var mixedAt: [Int]
 
     public init(model: PtychoModel, options: EngineOptions) throws {
         try Self.check(options)
@@ -57,15 +72,19 @@ public final class ProjectionEngine: ReconstructionEngine {
         self.options = options
         let m = model.frameSize
         pixels = model.pixels
+        modes = model.modes
         let frames = model.frameCount
-        exitWaves = ComplexBuffer(count: frames * pixels)
-        let batch = max(1, min(options.batch, frames))
-        work = ComplexBuffer(count: batch * pixels)
-        work2 = ComplexBuffer(count: batch * pixels)
-        probeSums = .allocate(capacity: 3 * pixels)
+        exitWaves = ComplexBuffer(count: frames * modes * pixels)
+        mixedAt = [Int](repeating: 0, count: frames)
+        pendingMix = .allocate(capacity: modes * modes)
+        let batch = max(1, min(options.framesPerBatch, frames))
+        work = ComplexBuffer(count: batch * modes * pixels)
+        work2 = ComplexBuffer(count: batch * modes * pixels)
+        probeSums = .allocate(capacity: (2 * modes + 1) * pixels)
         classNumerator = ComplexBuffer(count: pixels)
-        residualSpectrum = ComplexBuffer(count: model.classes.anyShifted ? pixels : 0)
-        plans = try BatchPlans(frameSize: m, batch: batch, rigor: options.fftPlanning.rigor)
+        residualSpectrum = ComplexBuffer(count: model.classes.anyShifted ? modes * pixels : 0)
+        scratchDenominator = .allocate(capacity: modes > 1 ? pixels : 0)
+        plans = try BatchPlans(frameSize: m, batch: batch * modes, rigor: options.fftPlanning.rigor)
         project = FourierProjection(model: model, powerBound: options.powerBound)
         try restore(state: nil)
     }
@@ -73,6 +92,8 @@ public final class ProjectionEngine: ReconstructionEngine {
     deinit {
         iterationSums.deallocate()
         probeSums.deallocate()
+        scratchDenominator.deallocate()
+        pendingMix.deallocate()
     }
 
     private static func check(_ options: EngineOptions) throws {
@@ -94,7 +115,36 @@ public final class ProjectionEngine: ReconstructionEngine {
     public func place(_ j: Int, amplitudes values: UnsafeBufferPointer<Float>) {
         model.place(j, amplitudes: values)
         project.frameMeasured(j)
-        model.formExit(j, into: exitWaves.baseAddress + j * pixels)
+        formExits(j)
+    }
+
+    /// Frame j's exit waves from the model's object and probe modes.
+    private func formExits(_ j: Int) {
+        for k in 0..<modes { model.formExit(j, mode: k, into: exit(j, k)) }
+        mixedAt[j] = mixes
+    }
+
+    @inline(__always)
+    private func exit(_ j: Int, _ k: Int) -> UnsafeMutablePointer<Complex<Float>> {
+        exitWaves.baseAddress + (j * modes + k) * pixels
+    }
+
+    /// Whether frame j's exit waves still need the modes' last mix (done
+    /// row by row with the reflection); waves more than one mix behind (a
+    /// frame left out meanwhile) are made afresh from the model here.
+    @inline(__always)
+    private func needsMix(_ j: Int) -> Bool {
+        guard mixedAt[j] != mixes else { return false }
+        if mixedAt[j] == mixes - 1 { return true }
+        formExits(j)
+        return false
+    }
+
+    /// Gives frame j's exit waves the modes' last mix now.
+    private func catchUp(_ j: Int) {
+        guard needsMix(j) else { return }
+        ProbeModes.mix(exit(j, 0), count: modes, length: pixels, stride: pixels, by: pendingMix, scratch: model.modeScratch.baseAddress)
+        mixedAt[j] = mixes
     }
 
     // MARK: Iteration
@@ -110,6 +160,11 @@ public final class ProjectionEngine: ReconstructionEngine {
         try objectUpdate()
         clock.lap(&model.profile.objectUpdate)
         if model.iteration >= options.probeUpdateStart { try probeUpdate() }
+        if modes > 1 {
+            model.orthogonalizeModes(mix: pendingMix)
+            mixes += 1
+            try model.probeChanged()
+        }
         try model.comm.sum(sums)
         clock.lap(&model.profile.probeUpdate)
         if model.profiling { model.profile.iterations += 1 }
@@ -130,8 +185,8 @@ public final class ProjectionEngine: ReconstructionEngine {
 
     /// The Fourier update of `active[range]`, a batch at a time.
     private func sweep(_ range: Range<Int>, _ sums: UnsafeMutableBufferPointer<Double>) throws {
-        let m = pixels
-        let batch = work.count / m
+        let m = pixels, modes = self.modes
+        let batch = work.count / (m * modes)
         let active = model.active
         var first = range.lowerBound
         let beta = self.beta
@@ -139,28 +194,33 @@ public final class ProjectionEngine: ReconstructionEngine {
         var clock = SectionClock(on: model.profiling)
         while first < range.upperBound {
             let count = min(batch, range.upperBound - first)
-            let (fwd, inv) = try plans(count)
+            let (fwd, inv) = try plans(count * modes)
             for b in 0..<count {
                 let j = active[first + b]
-                if relaxed { (work2.baseAddress + b * m).update(from: exitWaves.baseAddress + j * m, count: m) }
-                formReflection(j, into: work.baseAddress + b * m)
+                let mixing = modes > 1 && needsMix(j)
+                if mixing && relaxed { catchUp(j) }
+                if relaxed { (work2.baseAddress + b * modes * m).update(from: exit(j, 0), count: modes * m) }
+                formReflections(j, mixing: mixing && !relaxed, into: work.baseAddress + b * modes * m)
             }
             clock.lap(&model.profile.reflection)
             try transform(fwd, relaxed)
             clock.lap(&model.profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
-                sums[0] += project(work.baseAddress + b * m, frame: j)
+                sums[0] += project(work.baseAddress + b * modes * m, modes: modes, frame: j)
                 sums[1] += Double(model.totals[j])
-                if relaxed { _ = project(work2.baseAddress + b * m, frame: j) }
+                if relaxed { _ = project(work2.baseAddress + b * modes * m, modes: modes, frame: j) }
             }
             clock.lap(&model.profile.projection)
             try transform(inv, relaxed)
             clock.lap(&model.profile.transforms)
             for b in 0..<count {
                 let j = active[first + b]
-                updateExitAndAccumulate(j, floats(work.baseAddress + b * m),
-                                        relaxed: relaxed ? floats(work2.baseAddress + b * m) : nil, beta: beta)
+                for k in 0..<modes {
+                    let w = (b * modes + k) * m
+                    updateExitAndAccumulate(j, mode: k, floats(work.baseAddress + w),
+                                            relaxed: relaxed ? floats(work2.baseAddress + w) : nil, beta: beta)
+                }
             }
             clock.lap(&model.profile.exitUpdate)
             try model.sums.progress()
@@ -174,17 +234,26 @@ public final class ProjectionEngine: ReconstructionEngine {
         if relaxed { try plan.execute(work2.baseAddress, work2.baseAddress, normalization: .none) }
     }
 
-    /// The reflection 2 P O - psi_j over frame j's window; psi_j is left as
-    /// psi_j - P O until its update (within the same batch).
+    /// The reflections 2 P_k O - psi_jk over frame j's window, one mode after
+    /// another into `reflections`; psi_jk is left as psi_jk - P_k O until its
+    /// update (within the same batch). `mixing`: each row of the exit waves
+    /// gets the modes' last mix first, while it is in cache.
     @inline(__always)
-    private func formReflection(_ j: Int, into reflection: UnsafeMutablePointer<Complex<Float>>) {
+    private func formReflections(_ j: Int, mixing: Bool, into reflections: UnsafeMutablePointer<Complex<Float>>) {
         let n = model.frameSize, w = model.region.width
-        let o = floats(model.object.baseAddress) + model.windowStart(j), p = floats(model.probe(of: j)), r = floats(reflection)
-        let psi = floats(exitWaves.baseAddress + j * pixels)
+        let o = floats(model.object.baseAddress) + model.windowStart(j)
         for y in 0..<n {
-            let k = 2 * y * n
-            ComplexRows.reflection(o + 2 * y * w, p + k, psi + k, into: r + k, count: n)
+            let row = y * n
+            if mixing {
+                ProbeModes.mix(exit(j, 0) + row, count: modes, length: n, stride: pixels, by: pendingMix,
+                               scratch: model.modeScratch.baseAddress)
+            }
+            for k in 0..<modes {
+                let p = floats(model.probe(of: j, mode: k)), psi = floats(exit(j, k)), r = floats(reflections + k * pixels)
+                ComplexRows.reflection(o + 2 * y * w, p + 2 * row, psi + 2 * row, into: r + 2 * row, count: n)
+            }
         }
+        if mixing { mixedAt[j] = mixes }
     }
 
     /// psi_j += P_F(2 phi - psi_j) - phi (DM), or RAAR's
@@ -193,12 +262,12 @@ public final class ProjectionEngine: ReconstructionEngine {
     /// not read again. The new psi_j's share of the object sums (conj(P)
     /// psi_j, |P|^2) is added in the same pass, while the frame is in cache.
     @inline(__always)
-    private func updateExitAndAccumulate(_ j: Int, _ projected: UnsafeMutablePointer<Float>,
+    private func updateExitAndAccumulate(_ j: Int, mode k: Int, _ projected: UnsafeMutablePointer<Float>,
                                          relaxed projectedExit: UnsafeMutablePointer<Float>?, beta: Float) {
         let n = model.frameSize, w = model.region.width
-        let p = floats(model.probe(of: j)), den = model.sums.denominator
+        let p = floats(model.probe(of: j, mode: k)), den = model.sums.denominator
         let num = floats(model.sums.numerator.baseAddress)
-        let psi = floats(exitWaves.baseAddress + j * pixels)
+        let psi = floats(exit(j, k))
         let corner = model.windowStart(j) / 2
         // The projections come from unnormalized inverse transforms.
         let scale = 1 / Float(pixels)
@@ -243,58 +312,69 @@ public final class ProjectionEngine: ReconstructionEngine {
         }
     }
 
-    /// One preconditioned least-squares step for the probe P under the model
-    /// psi_j = S_j(P) O_j, with S_j frame j's sub-pixel shift:
-    /// P += sum_j S_j^-1(O_j* (psi_j - S_j(P) O_j)) / (sum_j |O_j|^2 + eps).
+    /// One preconditioned least-squares step for each probe mode P_k under
+    /// the model psi_jk = S_j(P_k) O_j, with S_j frame j's sub-pixel shift:
+    /// P_k += sum_j S_j^-1(O_j* (psi_jk - S_j(P_k) O_j)) / (sum_j |O_j|^2 + eps).
     /// Residuals are summed per class and shifted back in Fourier space (one
-    /// transform per class, one inverse). Its fixed point is the exact
-    /// least-squares probe; dividing shifted-back sums instead is not, and
-    /// is unstable where the shifts meet the Nyquist frequency. Without
-    /// shifts the step is the usual division, with eps acting as inertia.
+    /// transform per class and mode, one inverse per mode). Its fixed point
+    /// is the exact least-squares probe; dividing shifted-back sums instead
+    /// is not, and is unstable where the shifts meet the Nyquist frequency.
+    /// Without shifts the step is the usual division, with eps acting as inertia.
     private func probeUpdate() throws {
-        let num = probeSums.baseAddress!, den = num + 2 * pixels
-        num.update(repeating: 0, count: 2 * pixels)
+        let modes = self.modes
+        let num = probeSums.baseAddress!, den = num + 2 * modes * pixels
+        num.update(repeating: 0, count: 2 * modes * pixels)
         den.update(repeating: 0, count: pixels)
         let classes = model.classes
         let anyShifted = residualSpectrum.count > 0
-        if anyShifted { floats(residualSpectrum.baseAddress).update(repeating: 0, count: 2 * pixels) }
+        if anyShifted { floats(residualSpectrum.baseAddress).update(repeating: 0, count: 2 * modes * pixels) }
         let (fwd, inv) = model.single
         for c in 0..<classes.count where !model.classMembers[c].isEmpty {
-            let sp = UnsafePointer(floats(classes.probes.baseAddress + c * pixels))
-            // The unshifted class's residuals are the step's own; a shifted
-            // class's go back through Fourier space.
-            if !classes.isShifted(c) {
-                accumulateResiduals(model.classMembers[c], probe: sp, num, den)
-            } else {
-                floats(classNumerator.baseAddress).update(repeating: 0, count: 2 * pixels)
-                accumulateResiduals(model.classMembers[c], probe: sp, floats(classNumerator.baseAddress), den)
-                try model.transform(fwd, classNumerator.baseAddress)
-                classes.shift(classNumerator.baseAddress, into: residualSpectrum.baseAddress, ramps: c, inverse: true, adding: true)
+            for k in 0..<modes {
+                let sp = UnsafePointer(floats(classes.probe(ofClass: c, mode: k)))
+                // |O|^2 is the same for every mode: summed with the first.
+                let d = k == 0 ? den : scratchDenominator
+                // The unshifted class's residuals are the step's own; a shifted
+                // class's go back through Fourier space.
+                if !classes.isShifted(c) {
+                    accumulateResiduals(model.classMembers[c], mode: k, probe: sp, num + 2 * k * pixels, d)
+                } else {
+                    floats(classNumerator.baseAddress).update(repeating: 0, count: 2 * pixels)
+                    accumulateResiduals(model.classMembers[c], mode: k, probe: sp, floats(classNumerator.baseAddress), d)
+                    try model.transform(fwd, classNumerator.baseAddress)
+                    classes.shift(classNumerator.baseAddress, into: residualSpectrum.baseAddress + k * pixels, ramps: c,
+                                  inverse: true, adding: true)
+                }
             }
         }
         if anyShifted {
-            try model.transform(inv, residualSpectrum.baseAddress)
             let s = 1 / Float(pixels)
-            let rs = floats(residualSpectrum.baseAddress)
-            for i in 0..<(2 * pixels) { num[i] += rs[i] * s }
+            for k in 0..<modes {
+                try model.transform(inv, residualSpectrum.baseAddress + k * pixels)
+                let rs = floats(residualSpectrum.baseAddress + k * pixels), nk = num + 2 * k * pixels
+                for i in 0..<(2 * pixels) { nk[i] += rs[i] * s }
+            }
         }
         try model.comm.sum(probeSums)
         var largest: Float = 0
         for i in 0..<pixels { largest = max(largest, den[i]) }
         let eps = max(Float(options.probeRegularization) * largest, .leastNormalMagnitude)
-        let p = floats(model.probe.baseAddress)
-        for i in 0..<pixels {
-            let inv = 1 / (den[i] + eps)
-            p[2 * i] += num[2 * i] * inv
-            p[2 * i + 1] += num[2 * i + 1] * inv
+        for k in 0..<modes {
+            let p = floats(model.mode(k)), nk = num + 2 * k * pixels
+            for i in 0..<pixels {
+                let inv = 1 / (den[i] + eps)
+                p[2 * i] += nk[2 * i] * inv
+                p[2 * i + 1] += nk[2 * i + 1] * inv
+            }
         }
-        try model.probeChanged()
+        // Several modes are orthogonalized next, and their copies remade then.
+        if modes == 1 { try model.probeChanged() }
     }
 
     /// Adds O_j* (psi_j - O_j P) and |O_j|^2 over the windows of `frames`
     /// (of one class, P its shifted probe), in order, four frames to a pass
     /// over the sums.
-    private func accumulateResiduals(_ frames: [Int], probe p: UnsafePointer<Float>, _ num: UnsafeMutablePointer<Float>,
+    private func accumulateResiduals(_ frames: [Int], mode m: Int, probe p: UnsafePointer<Float>, _ num: UnsafeMutablePointer<Float>,
                                      _ den: UnsafeMutablePointer<Float>) {
         let n = model.frameSize, w = model.region.width
         let o = UnsafePointer(floats(model.object.baseAddress))
@@ -302,7 +382,7 @@ public final class ProjectionEngine: ReconstructionEngine {
         while k + 4 <= frames.count {
             let j = (frames[k], frames[k + 1], frames[k + 2], frames[k + 3])
             let base = (model.windowStart(j.0), model.windowStart(j.1), model.windowStart(j.2), model.windowStart(j.3))
-            let psi = (exitRows(j.0), exitRows(j.1), exitRows(j.2), exitRows(j.3))
+            let psi = (exitRows(j.0, m), exitRows(j.1, m), exitRows(j.2, m), exitRows(j.3, m))
             for y in 0..<n {
                 let r = 2 * y * w, q = 2 * y * n
                 ComplexRows.probeResiduals((o + base.0 + r, o + base.1 + r, o + base.2 + r, o + base.3 + r),
@@ -312,7 +392,7 @@ public final class ProjectionEngine: ReconstructionEngine {
             k += 4
         }
         while k < frames.count {
-            let base = model.windowStart(frames[k]), psi = exitRows(frames[k])
+            let base = model.windowStart(frames[k]), psi = exitRows(frames[k], m)
             for y in 0..<n {
                 ComplexRows.probeResiduals(o + base + 2 * y * w, psi + 2 * y * n, probe: p + 2 * y * n,
                                            numerator: num + 2 * y * n, denominator: den + y * n, count: n)
@@ -322,26 +402,29 @@ public final class ProjectionEngine: ReconstructionEngine {
     }
 
     @inline(__always)
-    private func exitRows(_ j: Int) -> UnsafePointer<Float> {
-        UnsafePointer(floats(exitWaves.baseAddress + j * pixels))
+    private func exitRows(_ j: Int, _ k: Int) -> UnsafePointer<Float> {
+        UnsafePointer(floats(exit(j, k)))
     }
 
     // MARK: State, for checkpoints
 
     /// The exit waves: DM and RAAR go on from (psi, O, P) alone, so a run
     /// resumed from them makes the iteration an uninterrupted one would.
+    /// Every frame's have had the modes' last mix by then.
     public var state: [EngineStatePart] {
-        [EngineStatePart(name: "exit_waves", shape: .frames, values: UnsafeBufferPointer(exitWaves.buffer))]
+        if modes > 1 { for j in 0..<model.frameCount where mixedAt[j] == mixes - 1 { catchUp(j) } }
+        return [EngineStatePart(name: "exit_waves", shape: .frames, layers: modes, values: UnsafeBufferPointer(exitWaves.buffer))]
     }
     public var stateNumbers: [String: Double] { [:] }
 
     public func restore(state saved: EngineState?) throws {
         guard let saved else {
             // Exit waves start as probe x object.
-            for j in 0..<model.frameCount { model.formExit(j, into: exitWaves.baseAddress + j * pixels) }
+            for j in 0..<model.frameCount { formExits(j) }
             return
         }
         let values = try saved.part("exit_waves", count: exitWaves.count)
         exitWaves.baseAddress.update(from: values, count: values.count)
+        for j in 0..<model.frameCount { mixedAt[j] = mixes }
     }
 }

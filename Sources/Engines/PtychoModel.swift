@@ -17,6 +17,9 @@ import SwiftFFTW
 /// whose windows meet another rank's region go first (`firstInnerRank`), so
 /// the sums shared with that rank can be sent while the remaining frames
 /// are updated.
+///
+/// The probe is `modes` mutually incoherent modes (`ProbeModes`), stored
+/// one after another; with one mode it is the coherent probe.
 public final class PtychoModel {
     public let layout: TileLayout
     public let frameSize: Int
@@ -31,6 +34,8 @@ public final class PtychoModel {
 
     let comm: Collective
     let pixels: Int
+    /// Probe modes.
+    public let modes: Int
     let frameCount: Int
     /// Global indices of this rank's frames.
     let indices: [Int]
@@ -42,9 +47,12 @@ public final class PtychoModel {
     /// Per frame: the measured photons on valid pixels.
     let totals: UnsafeMutablePointer<Float>
     let object: ComplexBuffer
+    /// The modes, `pixels` values each.
     let probe: ComplexBuffer
     let classes: SubpixelClasses
     let sums: OverlapSums
+    /// Room for every mode's values once, for mixing them.
+    let modeScratch: ComplexBuffer
     /// Measured frames, in visiting order, and the same per sub-pixel class.
     private(set) var active: [Int]
     private(set) var classMembers: [[Int]] = []
@@ -66,6 +74,7 @@ public final class PtychoModel {
         guard initialProbe.height == m, initialProbe.width == m else {
             throw SimulationError.invalid("the initial probe is \(initialProbe.height)x\(initialProbe.width), the frames \(m)x\(m)")
         }
+        modes = options.probeModes
         guard mask.count == m * m, frames.amplitudes.count == frames.count * m * m, frames.weights.count == frames.count else {
             throw SimulationError.invalid("frames, mask and weights do not match the \(m)x\(m) frame size")
         }
@@ -85,8 +94,9 @@ public final class PtychoModel {
         self.mask = .allocate(capacity: pixels)
         self.mask.initialize(from: mask, count: pixels)
         object = ComplexBuffer(count: region.area, fill: Complex(1, 0))
-        probe = ComplexBuffer(initialProbe.values)
-        classes = SubpixelClasses(offsets: frames.offsets, steps: options.subpixelSteps, frameSize: m)
+        probe = ComplexBuffer(ProbeModes.initial(from: initialProbe.values, size: m, count: options.probeModes))
+        classes = SubpixelClasses(offsets: frames.offsets, steps: options.subpixelSteps, frameSize: m, modes: options.probeModes)
+        modeScratch = ComplexBuffer(count: modes > 1 ? modes * max(pixels, ProbeModes.mixBlock) : 0)
         if let radius = options.probeSupport {
             let s = UnsafeMutablePointer<Float>.allocate(capacity: pixels)
             let r = radius * Double(m) / 2
@@ -195,11 +205,11 @@ public final class PtychoModel {
         2 * ((corners[j].y - region.y0) * region.width + (corners[j].x - region.x0))
     }
 
-    /// S(P) x O over frame j's window: the frame's exit wave as the model makes it.
+    /// S(P_k) x O over frame j's window: the exit wave of mode k as the model makes it.
     @inline(__always)
-    func formExit(_ j: Int, into out: UnsafeMutablePointer<Complex<Float>>) {
+    func formExit(_ j: Int, mode k: Int = 0, into out: UnsafeMutablePointer<Complex<Float>>) {
         let n = frameSize, w = region.width
-        let o = floats(object.baseAddress) + windowStart(j), p = floats(probe(of: j)), d = floats(out)
+        let o = floats(object.baseAddress) + windowStart(j), p = floats(probe(of: j, mode: k)), d = floats(out)
         for y in 0..<n {
             let k = 2 * y * n
             ComplexRows.product(o + 2 * y * w, p + k, into: d + k, count: n)
@@ -208,9 +218,13 @@ public final class PtychoModel {
 
     // MARK: Probe
 
-    /// The probe as frame j's model sees it (shifted for its class).
+    /// Probe mode k as frame j's model sees it (shifted for its class).
     @inline(__always)
-    func probe(of j: Int) -> UnsafeMutablePointer<Complex<Float>> { classes.probe(of: j) }
+    func probe(of j: Int, mode k: Int = 0) -> UnsafeMutablePointer<Complex<Float>> { classes.probe(of: j, mode: k) }
+
+    /// Mode k of the probe itself.
+    @inline(__always)
+    func mode(_ k: Int) -> UnsafeMutablePointer<Complex<Float>> { probe.baseAddress + k * pixels }
 
     /// Keeps the probe inside its support and remakes its shifted copies:
     /// after every change to the probe.
@@ -220,10 +234,12 @@ public final class PtychoModel {
     }
 
     private func shiftProbes() throws {
-        try classes.remake(from: probe.baseAddress, plans: single, transform: transform)
+        try classes.remake(from: probe.baseAddress, modes: modes, plans: single, transform: transform)
     }
 
-    private func applySupport() { applySupport(to: probe.baseAddress) }
+    private func applySupport() {
+        for k in 0..<modes { applySupport(to: mode(k)) }
+    }
 
     /// Zeroes a probe-shaped array outside the probe's support.
     func applySupport(to values: UnsafeMutablePointer<Complex<Float>>) {
@@ -234,7 +250,7 @@ public final class PtychoModel {
 
     /// Each class's copy of a probe-shaped `values` (e.g. a search direction), into `copies`.
     func shiftedCopies(of values: UnsafeMutablePointer<Complex<Float>>, into copies: ComplexBuffer) throws {
-        try classes.remake(from: values, into: copies, plans: single, transform: transform)
+        try classes.remake(from: values, modes: 1, into: copies, plans: single, transform: transform)
     }
 
     /// One of the probe step's single-frame transforms, in place and
@@ -259,7 +275,7 @@ public final class PtychoModel {
         let shifted = classes.shifts.indices.filter { classes.isShifted($0) }
         guard !shifted.isEmpty else { return (0, 0) }
         let summed = shifted.filter { !classMembers[$0].isEmpty }.count
-        return (summed + 1, shifted.count + 1)
+        return (modes * (summed + 1), modes * (shifted.count + 1))
     }
 
     // MARK: Iterations
@@ -274,18 +290,18 @@ public final class PtychoModel {
 
     // MARK: State, for checkpoints
 
-    /// Continues from a saved object over this rank's region, probe, and
-    /// the iterations already done.
-    public func restore(object regionValues: [Complex<Float>], probe newProbe: Array2D<Complex<Float>>,
+    /// Continues from a saved object over this rank's region, probe modes
+    /// (modes x pixels values), and the iterations already done.
+    public func restore(object regionValues: [Complex<Float>], probe newProbe: [Complex<Float>],
                         history restored: [IterationStats]) throws {
         guard regionValues.count == region.area else {
             throw SimulationError.invalid("a saved object of \(regionValues.count) pixels for a region of \(region.area)")
         }
-        guard newProbe.height == frameSize, newProbe.width == frameSize else {
-            throw SimulationError.invalid("a saved probe of \(newProbe.height)x\(newProbe.width) for \(frameSize)x\(frameSize) frames")
+        guard newProbe.count == modes * pixels else {
+            throw SimulationError.invalid("a saved probe of \(newProbe.count) values for \(modes) mode(s) of \(frameSize)x\(frameSize)")
         }
         object.baseAddress.update(from: regionValues, count: region.area)
-        probe.baseAddress.update(from: newProbe.values, count: pixels)
+        probe.baseAddress.update(from: newProbe, count: modes * pixels)
         history = restored
         iteration = restored.count
         try shiftProbes()
@@ -293,8 +309,30 @@ public final class PtychoModel {
 
     // MARK: Results
 
-    public var currentProbe: Array2D<Complex<Float>> {
-        Array2D(height: frameSize, width: frameSize, values: probe.array)
+    /// The first (strongest) probe mode.
+    public var currentProbe: Array2D<Complex<Float>> { probeModes[0] }
+
+    /// Every probe mode, strongest first.
+    public var probeModes: [Array2D<Complex<Float>>] {
+        (0..<modes).map { Array2D(height: frameSize, width: frameSize, values: Array(UnsafeBufferPointer(start: mode($0), count: pixels))) }
+    }
+
+    /// Each mode's share of the probe's power.
+    public var modePowers: [Double] {
+        let powers = (0..<modes).map { k in
+            UnsafeBufferPointer(start: mode(k), count: pixels).reduce(0.0) { $0 + Double($1.lengthSquared) }
+        }
+        let total = powers.reduce(0, +)
+        return powers.map { total > 0 ? $0 / total : 0 }
+    }
+
+    /// Makes the modes orthogonal and sorts them by power (`ProbeModes`);
+    /// puts the mix applied (column-major K x K) in `v`, so that an engine can
+    /// mix what it keeps per mode alike. The probe's copies are not remade.
+    func orthogonalizeModes(mix v: UnsafeMutablePointer<Complex<Float>>) {
+        let mix = ProbeModes.orthogonalizingMix(probe.baseAddress, count: modes, pixels: pixels)
+        for (i, w) in mix.enumerated() { v[i] = Complex(Float(w.real), Float(w.imaginary)) }
+        ProbeModes.mix(probe.baseAddress, count: modes, length: pixels, stride: pixels, by: v, scratch: modeScratch.baseAddress)
     }
 
     /// The object over this rank's region.

@@ -40,25 +40,31 @@ public protocol ReconstructionEngine: AnyObject, SendableMetatype {
 /// Where a part of an engine's state lives, which says how a checkpoint
 /// stores it and how a run on another rank count reads it back.
 public enum EngineStateShape: Sendable {
-    /// frameSize^2 values per frame, in the order of this rank's frames.
+    /// `layers` x frameSize^2 values per frame, in the order of this rank's frames.
     case frames
     /// One value per pixel of this rank's object region, equal on every
     /// rank that holds the pixel (like the object).
     case region
-    /// frameSize^2 values, equal on every rank (like the probe).
+    /// frameSize^2 values, equal on every rank (like a one-mode probe).
     case probe
 }
 
 public struct EngineStatePart {
     public let name: String
     public let shape: EngineStateShape
+    /// Values per pixel of each frame (`.frames`: one per probe mode for exit waves).
+    public let layers: Int
     public let values: UnsafeBufferPointer<Complex<Float>>
 
-    public init(name: String, shape: EngineStateShape, values: UnsafeBufferPointer<Complex<Float>>) {
+    public init(name: String, shape: EngineStateShape, layers: Int = 1, values: UnsafeBufferPointer<Complex<Float>>) {
         self.name = name
         self.shape = shape
+        self.layers = layers
         self.values = values
     }
+
+    /// The dimensions after the frame index of a `.frames` part: (y, x), or (layers, y, x).
+    public func frameDimensions(size m: Int) -> [Int] { layers == 1 ? [m, m] : [layers, m, m] }
 }
 
 /// Saved engine state as read back: each part's values in this rank's
@@ -115,14 +121,17 @@ public struct EngineKind: Sendable {
     /// Complex values the engine keeps per pixel of each of its frames
     /// (DM's exit waves: 1), for the memory check made before anything is allocated.
     public let frameValues: Int
+    /// Whether the engine models several probe modes (`EngineOptions.probeModes`).
+    public let modes: Bool
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], type: any ReconstructionEngine.Type,
-                frameValues: Int) {
+                frameValues: Int, modes: Bool = false) {
         self.name = name
         self.summary = summary
         self.parameters = parameters
         self.type = type
         self.frameValues = frameValues
+        self.modes = modes
     }
 }
 
@@ -176,9 +185,9 @@ public enum EngineRegistry {
 
     /// The most complex values per frame pixel that engines hold at once
     /// while `options` run: an engine of another type is made while the one
-    /// it takes over from still exists.
+    /// it takes over from still exists. Each probe mode has its own.
     public static func peakFrameValues(_ options: EngineOptions) -> Int {
-        peakFrameValues(options.sequence.map(\.name))
+        peakFrameValues(options.sequence.map(\.name)) * options.probeModes
     }
 
     /// The same for engines that run one after another in the order given.

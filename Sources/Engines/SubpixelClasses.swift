@@ -7,25 +7,28 @@ import SwiftFFTW
 /// rounded to 1/`steps` of a pixel, and frames with the same rounded offset
 /// form a class that shares one Fourier-shifted copy of the probe. The
 /// copies are remade after each probe update (one transform per class), so
-/// the model matches the measured frames without any per-frame cost.
+/// the model matches the measured frames without any per-frame cost. With
+/// probe modes, each class holds a copy of every mode.
 final class SubpixelClasses {
     let pixels: Int
     let frameSize: Int
+    let modes: Int
     /// Each frame's class.
     let frameClass: [Int]
     /// Each class's shift, in pixels.
     let shifts: [(y: Double, x: Double)]
     /// Each class's spectrum factors, rows then columns.
     private let ramps: ComplexBuffer
-    /// The probe shifted for each class.
+    /// The probe's modes shifted for each class: class c's mode k at (c modes + k) pixels.
     let probes: ComplexBuffer
     /// Scratch for remaking the copies.
     private let spectrum: ComplexBuffer
     private let scratch: ComplexBuffer
 
-    init(offsets: [(y: Double, x: Double)], steps: Int, frameSize m: Int) {
+    init(offsets: [(y: Double, x: Double)], steps: Int, frameSize m: Int, modes: Int = 1) {
         frameSize = m
         pixels = m * m
+        self.modes = modes
         let steps = Double(steps)
         var classIndex: [Int: Int] = [:], shifts: [(y: Double, x: Double)] = [], classes: [Int] = []
         for o in offsets {
@@ -47,7 +50,7 @@ final class SubpixelClasses {
             (ramps.baseAddress + 2 * c * m).initialize(from: shiftRamp(m, d.y), count: m)
             (ramps.baseAddress + (2 * c + 1) * m).initialize(from: shiftRamp(m, d.x), count: m)
         }
-        probes = ComplexBuffer(count: shifts.count * pixels)
+        probes = ComplexBuffer(count: shifts.count * modes * pixels)
         let shifted = shifts.contains { $0 != (0, 0) }
         spectrum = ComplexBuffer(count: shifted ? pixels : 0)
         scratch = ComplexBuffer(count: shifted && m % 2 != 0 ? pixels : 0)
@@ -57,19 +60,32 @@ final class SubpixelClasses {
     var anyShifted: Bool { spectrum.count > 0 }
     func isShifted(_ c: Int) -> Bool { shifts[c] != (0, 0) }
 
-    /// The probe as frame j's model sees it.
+    /// Mode k of the probe as frame j's model sees it.
     @inline(__always)
-    func probe(of j: Int) -> UnsafeMutablePointer<Complex<Float>> {
-        probes.baseAddress + frameClass[j] * pixels
+    func probe(of j: Int, mode k: Int = 0) -> UnsafeMutablePointer<Complex<Float>> {
+        probes.baseAddress + (frameClass[j] * modes + k) * pixels
     }
 
-    /// Remakes every class's copy of `probe` (into `copies`, the probe's
-    /// own copies unless told), with `transform` doing the single-frame
-    /// transforms (forward, inverse).
-    func remake(from probe: UnsafeMutablePointer<Complex<Float>>, into copies: ComplexBuffer? = nil, plans: (FFTPlan2D, FFTPlan2D),
-                transform: (FFTPlan2D, UnsafeMutablePointer<Complex<Float>>) throws -> Void) throws {
+    /// Class c's copy of mode k.
+    @inline(__always)
+    func probe(ofClass c: Int, mode k: Int = 0) -> UnsafeMutablePointer<Complex<Float>> {
+        probes.baseAddress + (c * modes + k) * pixels
+    }
+
+    /// Remakes every class's copy of the `modes` probe-sized arrays at
+    /// `probe` (into `copies`, laid out as `probes`, the probe's own copies
+    /// unless told), with `transform` doing the single-frame transforms
+    /// (forward, inverse).
+    func remake(from probe: UnsafeMutablePointer<Complex<Float>>, modes: Int, into copies: ComplexBuffer? = nil,
+                plans: (FFTPlan2D, FFTPlan2D), transform: (FFTPlan2D, UnsafeMutablePointer<Complex<Float>>) throws -> Void) throws {
+        for k in 0..<modes {
+            try remake(mode: probe + k * pixels, index: k, of: modes, into: copies ?? self.probes, plans: plans, transform: transform)
+        }
+    }
+
+    private func remake(mode probe: UnsafeMutablePointer<Complex<Float>>, index k: Int, of modes: Int, into probes: ComplexBuffer,
+                        plans: (FFTPlan2D, FFTPlan2D), transform: (FFTPlan2D, UnsafeMutablePointer<Complex<Float>>) throws -> Void) throws {
         let m = pixels
-        let probes = copies ?? self.probes
         let (fwd, inv) = plans
         if anyShifted {
             spectrum.baseAddress.update(from: probe, count: m)
@@ -77,7 +93,7 @@ final class SubpixelClasses {
         }
         let s = 1 / Float(m)
         for c in shifts.indices {
-            let out = probes.baseAddress + c * m
+            let out = probes.baseAddress + (c * modes + k) * m
             if !isShifted(c) {
                 out.update(from: probe, count: m)
                 continue

@@ -20,12 +20,12 @@ public enum Checkpoint {
         let m = job.layout.frameSize, area = job.layout.objectHeight * job.layout.objectWidth
         let stateValues = job.engine.state.map { part in
             switch part.shape {
-            case .frames: job.scan.frames * m * m
+            case .frames: job.scan.frames * part.layers * m * m
             case .region: area
             case .probe: m * m
             }
         }.reduce(0, +)
-        let size = Double(area + m * m + stateValues) * 8 + Double(job.engine.history.count) * 24
+        let size = Double(area + job.engine.model.modes * m * m + stateValues) * 8 + Double(job.engine.history.count) * 24
         try CollectiveOutput.write(path, comm: job.comm, inputs: [(role: "the scan", path: job.input)], size: size) { aside in
             try write(job, into: aside)
         }
@@ -39,17 +39,18 @@ public enum Checkpoint {
         let object = try g.createDataset("object", of: Complex<Float>.self, shape: [layout.objectHeight, layout.objectWidth])
         let tile = layout.tiles[comm.rank]
         try object.write(engine.object(in: tile), offset: [tile.y0, tile.x0], count: [tile.height, tile.width])
-        try g.write(engine.currentProbe.values, to: "probe", shape: [m, m])
+        try g.write(engine.model.probeModes.flatMap(\.values), to: "probe", shape: probeShape(engine.model))
         for part in engine.state {
             switch part.shape {
             case .frames:
-                let frames = try g.createDataset(part.name, of: Complex<Float>.self, shape: [job.scan.frames, m, m])
+                let inner = part.frameDimensions(size: m), per = inner.reduce(1, *)
+                let frames = try g.createDataset(part.name, of: Complex<Float>.self, shape: [job.scan.frames] + inner)
                 // Each rank its own frames, independently: the counts differ between ranks.
                 let mine = layout.frames(of: comm.rank)
                 for (run, first) in runs(mine) {
-                    let start = first * m * m
-                    try frames.write(UnsafeBufferPointer(rebasing: part.values[start..<(start + run.count * m * m)]),
-                                     offset: [run.lowerBound, 0, 0], count: [run.count, m, m], collective: false)
+                    let start = first * per
+                    try frames.write(UnsafeBufferPointer(rebasing: part.values[start..<(start + run.count * per)]),
+                                     offset: [run.lowerBound] + inner.map { _ in 0 }, count: [run.count] + inner, collective: false)
                 }
             case .region:
                 // Like the object: each rank its owned tile, cut from its region.
@@ -99,7 +100,7 @@ public enum Checkpoint {
             throw ReconstructionError("\(path): \(group)/object is \(try objectData.shape); this scan needs \([layout.objectHeight, layout.objectWidth])")
         }
         let object = try objectData.read(Complex<Float>.self, offset: [region.y0, region.x0], count: [region.height, region.width])
-        let probe = Array2D(height: m, width: m, values: try read(file, "probe", as: Complex<Float>.self, shape: [m, m], in: path))
+        let probe = try read(file, "probe", as: Complex<Float>.self, shape: probeShape(job.engine.model), in: path)
         // One value per iteration done, no more than a run may have.
         let iterations = try file.openDataset(group + "/fourier_error").shape
         guard iterations.count == 1, iterations[0] <= maxIterations else {
@@ -120,7 +121,7 @@ public enum Checkpoint {
             for part in wanted {
                 let dataset = try file.openDataset(group + "/" + part.name)
                 let expected = switch part.shape {
-                case .frames: [job.scan.frames, m, m]
+                case .frames: [job.scan.frames] + part.frameDimensions(size: m)
                 case .region: [layout.objectHeight, layout.objectWidth]
                 case .probe: [m, m]
                 }
@@ -131,10 +132,12 @@ public enum Checkpoint {
                 switch part.shape {
                 case .frames:
                     let mine = layout.frames(of: comm.rank)
+                    let inner = part.frameDimensions(size: m)
                     var values: [Complex<Float>] = []
-                    values.reserveCapacity(mine.count * m * m)
+                    values.reserveCapacity(mine.count * inner.reduce(1, *))
                     for (run, _) in runs(mine) {
-                        values += try dataset.read(Complex<Float>.self, offset: [run.lowerBound, 0, 0], count: [run.count, m, m])
+                        values += try dataset.read(Complex<Float>.self, offset: [run.lowerBound] + inner.map { _ in 0 },
+                                                   count: [run.count] + inner)
                     }
                     state.parts[part.name] = values
                 case .region:
@@ -151,6 +154,11 @@ public enum Checkpoint {
         job.restoreTruthError(try read(file, "truth_nrmse", as: Double.self, shape: iterations, in: path))
         try file.close()
         try comm.barrier()
+    }
+
+    /// The probe dataset's shape: (y, x), or (modes, y, x).
+    static func probeShape(_ model: PtychoModel) -> [Int] {
+        model.modes == 1 ? [model.frameSize, model.frameSize] : [model.modes, model.frameSize, model.frameSize]
     }
 
     /// The most iterations a checkpoint's history may hold (the most a run may ask for).

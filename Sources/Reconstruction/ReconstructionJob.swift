@@ -181,8 +181,8 @@ public final class ReconstructionJob {
         var differing = zip(stored, engine.object(in: tile)).filter { $0 != $1 }.count
         if comm.rank == 0 {
             let probe = try file.read(CXIPaths.illumination, as: Complex<Float>.self)
-            differing += zip(probe, engine.currentProbe.values).filter { $0 != $1 }.count
-                + abs(probe.count - engine.currentProbe.count)
+            let modes = engine.model.probeModes.flatMap(\.values)
+            differing += zip(probe, modes).filter { $0 != $1 }.count + abs(probe.count - modes.count)
         }
         try file.close()
         return try comm.allreduce(differing, op: .sum)

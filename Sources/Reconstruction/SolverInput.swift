@@ -51,7 +51,7 @@ public enum SolverInput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let parameters = String(decoding: try encoder.encode(options), as: UTF8.self)
-        return ReconstructionWriter.Result(layout: layout, pixelSize: pixelSize, probe: engine.currentProbe, history: engine.history,
+        return ReconstructionWriter.Result(layout: layout, pixelSize: pixelSize, probeModes: engine.model.probeModes, history: engine.history,
                                            truthError: truthError, scan: scan, parameters: parameters, command: command, version: version)
     }
 }

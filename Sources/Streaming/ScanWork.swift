@@ -215,27 +215,29 @@ final class ScanWork {
         // Without translations every data frame must carry posy and posx (the coordinator checks them, and the cost once all are in).
         guard let t = s.translations else {
             return costProblem(s, positions: [], frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
-                               engines: options.engineNames, budgetBytes: budgetBytes)
+                               engines: options.engineNames, modes: options.engine.probeModes, budgetBytes: budgetBytes)
         }
         guard t.count == s.frames else { return "start: \(t.count) translations for \(s.frames) frames" }
         if let bad = t.firstIndex(where: { $0.count != 2 }) { return "start: translation \(bad) is not a [y, x] pair" }
         let positions = t.map { (y: $0[0], x: $0[1]) }
         if let problem = ScanLimits.positionsProblem(positions) { return "start: 'translations': \(problem)" }
         return costProblem(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixel, ranks: ranks,
-                               engines: options.engineNames, budgetBytes: budgetBytes)
+                               engines: options.engineNames, modes: options.engine.probeModes, budgetBytes: budgetBytes)
     }
 
-    /// What the scan's solve holds on the busiest rank with these engines in turn.
+    /// What the scan's solve holds on the busiest rank with these engines in turn and probe modes.
     static func cost(_ s: ScanStart, positions: [(y: Double, x: Double)], frameSize: Int, samplePixelSize: Double,
-                     ranks: Int, engines: [String]) -> ScanCost {
+                     ranks: Int, engines: [String], modes: Int) -> ScanCost {
         ScanCost(frames: s.frames, frameSize: frameSize, positions: positions, samplePixelSize: samplePixelSize,
-                 ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0, engineFrameValues: EngineRegistry.peakFrameValues(engines))
+                 ranks: ranks, rawPixels: s.readout?.rawPixels ?? 0,
+                 engineFrameValues: EngineRegistry.peakFrameValues(engines) * modes)
     }
 
     /// The solve's memory on the busiest rank against the budget (positions: the scan's, or none yet).
     static func costProblem(_ s: ScanStart, positions: [(y: Double, x: Double)], frameSize: Int, samplePixelSize: Double,
-                            ranks: Int, engines: [String], budgetBytes: Double) -> String? {
-        let cost = cost(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixelSize, ranks: ranks, engines: engines)
+                            ranks: Int, engines: [String], modes: Int, budgetBytes: Double) -> String? {
+        let cost = cost(s, positions: positions, frameSize: frameSize, samplePixelSize: samplePixelSize, ranks: ranks, engines: engines,
+                        modes: modes)
         if let sparse = cost.sparseProblem { return "start: 'translations': \(sparse)" }
         return cost.problem(budgetBytes: budgetBytes).map { "start: \($0)" }
     }
@@ -330,7 +332,7 @@ final class ScanWork {
             let p = given.map { (y: $0[0], x: $0[1]) }
             if let problem = ScanLimits.positionsProblem(p) { return "the frames' positions: \(problem)" }
             let cost = Self.cost(start, positions: p, frameSize: m, samplePixelSize: geometry!.samplePixelSize, ranks: comm.size,
-                                 engines: options.engineNames)
+                                 engines: options.engineNames, modes: options.engine.probeModes)
             if let problem = cost.problem(budgetBytes: budgetBytes) { return problem }
             positions = p
             try rawFile?.rewriteTranslations(positions)
@@ -548,7 +550,7 @@ final class ScanWork {
         guard let geometry else { return nil }
         let names = [engine?.name ?? engineOptions.algorithm] + next.engineNames
         let cost = Self.cost(start, positions: positions, frameSize: frameSize, samplePixelSize: geometry.samplePixelSize, ranks: ranks,
-                             engines: names)
+                             engines: names, modes: options.engine.probeModes)
         return cost.problem(budgetBytes: budgetBytes)
     }
 

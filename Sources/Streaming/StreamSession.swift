@@ -327,6 +327,7 @@ public final class StreamSession {
         }
         if let b = s.beta { next.engine.beta = b }
         let engineChanged = s.algorithm != nil || s.beta != nil
+        if engineChanged, let problem = next.engine.problems().first { return "set: \(problem)" }
         if engineChanged, let w = work, let problem = w.handoverProblem(to: next, ranks: comm.size) {
             return "set: algorithm \(next.engine.algorithm): \(problem)"
         }

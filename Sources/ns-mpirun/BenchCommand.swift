@@ -18,6 +18,8 @@ struct Bench: ParsableCommand {
         @Option(help: "Engines to time, comma-separated registry names, stepped in turns on each case (an rPIE iteration is an epoch).")
         var engines = "dm"
 
+        @Option(help: "Probe modes, comma-separated: each engine runs with each count, stepped in turns (the FFT baseline transforms every mode's exit waves).")
+        var probeModes = "1"
         @Option(help: "Timed iterations per case.")
         var iterations = 10
         @Option(help: "Frames per FFT batch.")
@@ -45,6 +47,7 @@ struct Bench: ParsableCommand {
         }
 
         var engineNames: [String] { engines.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        var modeCounts: [Int] { probeModes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func validate() throws {
             _ = try parsedCases()
@@ -52,12 +55,19 @@ struct Bench: ParsableCommand {
                 if let problem = EngineRegistry.problem(naming: name) { throw ValidationError("--engines: \(problem)") }
             }
             guard iterations > 0, batch > 0 else { throw ValidationError("--iterations and --batch must be positive") }
+            let counts = modeCounts
+            guard !counts.isEmpty, counts.count == probeModes.split(separator: ",").count, counts.allSatisfy({ (1...8).contains($0) }) else {
+                throw ValidationError("--probe-modes: give counts from 1 to 8, comma-separated, got '\(probeModes)'")
+            }
+            for name in engineNames where counts.contains(where: { $0 > 1 }) && EngineRegistry.kind(named: name)?.modes == false {
+                throw ValidationError("--probe-modes: \(name) models one coherent probe")
+            }
         }
 
         func run() throws {
             let cases = try parsedCases()
             try withMPI { world in
-                let rows = try ReconBenchmark.run(world, cases: cases, engines: engineNames, iterations: iterations, batch: batch,
+                let rows = try ReconBenchmark.run(world, cases: cases, engines: engineNames, modes: modeCounts, iterations: iterations, batch: batch,
                                                   subpixelSteps: subpixel, fftPlanning: fftPlanning, sections: sections)
                 guard world.rank == 0 else { return }
                 if json { print(try jsonLine(rows)); return }
@@ -66,7 +76,7 @@ struct Bench: ParsableCommand {
                 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                 for r in rows {
                     print(String(format: "| %@ | %d | %d | %d | %.4f | %.1f | %.1f | %.4f | %.2f | %@ | %.1f | %.1f | %.2f | %.1f |",
-                                 r.engine, r.frames, r.frameSize, r.ranks, r.secondsPerIteration, r.microsecondsPerFrameIteration,
+                                 r.label, r.frames, r.frameSize, r.ranks, r.secondsPerIteration, r.microsecondsPerFrameIteration,
                                  r.coreMicrosecondsPerFrameIteration, r.fftSecondsPerIteration, r.ratioToFFT,
                                  r.ratioToDM.map { String(format: "%.2f", $0) } ?? "-",
                                  r.engineMegabytes, r.dataMegabytes, r.memoryRatio, r.peakResidentMegabytes))
@@ -80,7 +90,7 @@ struct Bench: ParsableCommand {
                         guard let one = r.oneRankSecondsPerIteration, let e = r.efficiency, let f = r.fftNormalizedEfficiency,
                               let k = r.ranksTimedAlone, let fast = r.oneRankFastestSecondsPerIteration,
                               let slow = r.oneRankSlowestSecondsPerIteration, let t = r.fftEfficiency else { continue }
-                        print(String(format: "| %@ | %d | %d | %d | %d | %.4f | %.4f | %.4f | %.1f%% | %.1f%% | %.1f%% |", r.engine, r.frames, r.frameSize,
+                        print(String(format: "| %@ | %d | %d | %d | %d | %.4f | %.4f | %.4f | %.1f%% | %.1f%% | %.1f%% |", r.label, r.frames, r.frameSize,
                                      r.ranks, k, one, fast, slow, 100 * e, 100 * f, 100 * t))
                     }
                 }
@@ -93,7 +103,7 @@ struct Bench: ParsableCommand {
                         guard let s = r.sections else { continue }
                         let rest = s.reflection + s.projection + s.exitUpdate + s.objectUpdate + s.probeUpdate
                         print(String(format: "| %@ | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |",
-                                     r.engine, r.frames, r.frameSize, r.ranks, 1e3 * r.fftSecondsPerIteration, 1e3 * s.transforms,
+                                     r.label, r.frames, r.frameSize, r.ranks, 1e3 * r.fftSecondsPerIteration, 1e3 * s.transforms,
                                      1e3 * s.reflection, 1e3 * s.projection, 1e3 * s.exitUpdate, 1e3 * s.objectUpdate,
                                      1e3 * s.probeUpdate, rest / r.fftSecondsPerIteration))
                     }

@@ -20,6 +20,7 @@ struct EngineArguments: ParsableArguments {
     @Option(help: declared("iterations")) var iterations: Int?
     @Option(help: declared("engines", valueName: "name:iterations,...")) var engines: String?
     @Option(help: declared("probe_start")) var probeStart: Int?
+    @Option(help: declared("probe_modes")) var probeModes: Int?
     @Option(help: declared("probe_support")) var probeSupport: Double?
     @Option(help: declared("object_regularization")) var objectRegularization: Double?
     @Option(help: declared("probe_regularization")) var probeRegularization: Double?
@@ -73,6 +74,7 @@ struct EngineArguments: ParsableArguments {
         if let v = iterations { o.append(.init("iterations", .integer(v), option: "--iterations")) }
         if let v = engines { o.append(.init("engines", .string(v), option: "--engines")) }
         if let v = probeStart { o.append(.init("probe_start", .integer(v), option: "--probe-start")) }
+        if let v = probeModes { o.append(.init("probe_modes", .integer(v), option: "--probe-modes")) }
         if let v = probeSupport { o.append(.init("probe_support", .number(v), option: "--probe-support")) }
         if let v = objectRegularization { o.append(.init("object_regularization", .number(v), option: "--object-regularization")) }
         if let v = probeRegularization { o.append(.init("probe_regularization", .number(v), option: "--probe-regularization")) }

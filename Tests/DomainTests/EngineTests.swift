@@ -340,7 +340,7 @@ struct EngineFixture {
         #expect(switched.name == "raar" && switched.options.beta == 0.7)
         // The reference takes RAAR's state over from DM's through the same model state and exit waves.
         let restarted = try f.engine(raar)
-        try restarted.model.restore(object: reference.regionObject.values, probe: reference.currentProbe, history: reference.history)
+        try restarted.model.restore(object: reference.regionObject.values, probe: reference.currentProbe.values, history: reference.history)
         let saved = EngineState(parts: Dictionary(uniqueKeysWithValues: reference.state.map { ($0.name, Array($0.values)) }),
                                 numbers: reference.stateNumbers)
         try restarted.restore(state: saved)

@@ -16,9 +16,11 @@ import Testing
 
     func temporary(_ name: String) -> String { NSTemporaryDirectory() + "ns-\(name)-\(UUID().uuidString).h5" }
 
-    @Test func resumingOnOtherRankCountsEqualsAnUninterruptedRun() throws {
+    /// Also with probe modes: the exit waves of every mode and all modes are kept.
+    @Test(arguments: [[String](), ["--probe-modes", "2"]])
+    func resumingOnOtherRankCountsEqualsAnUninterruptedRun(modes: [String]) throws {
         // Estimated plans: measured ones may differ between processes and round differently.
-        let common = ["--quiet", "--probe-start", "1", "--fft-planning", "estimate"]
+        let common = ["--quiet", "--probe-start", "1", "--fft-planning", "estimate"] + modes
         let whole = temporary("whole"), half = temporary("half"), ck = temporary("ck"), resumed = temporary("resumed")
         defer { for p in [whole, half, ck, resumed] { try? FileManager.default.removeItem(atPath: p) } }
         let a = try MPIRunner.run(ranks: 2, ["recon", Self.scan, "-o", whole, "--iterations", "8"] + common)

@@ -51,7 +51,8 @@ import Testing
     }
 
     @Test(arguments: [["--algorithm", "dm"], ["--algorithm", "raar", "--beta", "0.8"], ["--algorithm", "ml"],
-                      ["--engines", "dm:3,ml:3"], ["--algorithm", "rpie", "--engine-parameter", "minibatch=8"]])
+                      ["--engines", "dm:3,ml:3"], ["--algorithm", "rpie", "--engine-parameter", "minibatch=8"],
+                      ["--algorithm", "dm", "--probe-modes", "3"], ["--algorithm", "raar", "--beta", "0.8", "--probe-modes", "2"]])
     func anyRankCountGivesTheSingleRankResult(engine: [String]) throws {
         // Estimated plans: measured ones are chosen per process and round
         // differently, which the solve amplifies whatever the rank count
