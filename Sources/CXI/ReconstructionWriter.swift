@@ -94,7 +94,6 @@ public enum ReconstructionWriter {
             return
         }
         try file.write(modes.flatMap(\.values), to: CXIPaths.illumination, shape: [modes.count] + modes[0].shape)
-        let powers = modes.map(\.totalIntensity), total = powers.reduce(0, +)
-        try file.write(powers.map { total > 0 ? $0 / total : 0 }, to: CXIPaths.modePowers, shape: [modes.count])
+        try file.write(modes.powerFractions, to: CXIPaths.modePowers, shape: [modes.count])
     }
 }

@@ -48,7 +48,7 @@ enum ProbeModes {
                 let shape = pow((Double(x) - cx) / radius, Double(a)) * pow((Double(y) - cy) / radius, Double(b))
                 v[y * m + x] = modes[0][y * m + x].multiplied(by: shape)
             } }
-            for u in modes { project(out: u, from: &v) }
+            for u in modes { ModeShapes.removeProjection(of: u, from: &v) }
             let norm = v.reduce(0.0) { $0 + $1.lengthSquared }
             guard norm > 1e-12 * total else { continue }
             let scale = (share * total / norm).squareRoot()
@@ -59,15 +59,6 @@ enum ProbeModes {
         var out = modes.flatMap { $0.map { Complex(Float($0.real), Float($0.imaginary)) } }
         if modes.count < count { out += [Complex<Float>](repeating: .zero, count: (count - modes.count) * m * m) }
         return out
-    }
-
-    /// v -= <u, v> u / <u, u>.
-    private static func project(out u: [Complex<Double>], from v: inout [Complex<Double>]) {
-        var overlap = Complex<Double>.zero, norm = 0.0
-        for i in v.indices { overlap = overlap + u[i].conjugate * v[i]; norm += u[i].lengthSquared }
-        guard norm > 0 else { return }
-        let c = overlap.divided(by: norm)
-        for i in v.indices { v[i] = v[i] - u[i] * c }
     }
 
     /// The unitary K x K mix V (column c: the weights of the old modes in

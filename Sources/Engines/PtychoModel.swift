@@ -317,15 +317,6 @@ public final class PtychoModel {
         (0..<modes).map { Array2D(height: frameSize, width: frameSize, values: Array(UnsafeBufferPointer(start: mode($0), count: pixels))) }
     }
 
-    /// Each mode's share of the probe's power.
-    public var modePowers: [Double] {
-        let powers = (0..<modes).map { k in
-            UnsafeBufferPointer(start: mode(k), count: pixels).reduce(0.0) { $0 + Double($1.lengthSquared) }
-        }
-        let total = powers.reduce(0, +)
-        return powers.map { total > 0 ? $0 / total : 0 }
-    }
-
     /// Makes the modes orthogonal and sorts them by power (`ProbeModes`);
     /// puts the mix applied (column-major K x K) in `v`, so that an engine can
     /// mix what it keeps per mode alike. The probe's copies are not remade.

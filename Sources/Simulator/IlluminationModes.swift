@@ -36,11 +36,7 @@ public enum IlluminationModes {
                 pow(x, Double(a)) * pow(y, Double(b))
             })
             var v = field.values.map { Complex(Double($0.real), Double($0.imaginary)) }
-            for u in basis {
-                var overlap = Complex<Double>.zero  // <u, v>
-                for i in v.indices { overlap = overlap + u[i].conjugate * v[i] }
-                for i in v.indices { v[i] = v[i] - u[i] * overlap }
-            }
+            for u in basis { ModeShapes.removeProjection(of: u, from: &v) }
             let norm = v.reduce(0.0) { $0 + $1.lengthSquared }.squareRoot()
             guard norm > 1e-9 * Double(v.count) else {
                 throw SimulationError.invalid("illumination mode \(k + 1) is not independent of the ones before it on this frame size")

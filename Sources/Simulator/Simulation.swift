@@ -109,10 +109,7 @@ public final class Simulation: @unchecked Sendable {
     /// Mutually incoherent, orthogonal illumination modes, strongest first.
     public let modes: [Array2D<Complex<Float>>]
     /// Each mode's share of the photons.
-    public var modeFractions: [Double] {
-        let powers = modes.map(\.totalIntensity), total = powers.reduce(0, +)
-        return powers.map { $0 / total }
-    }
+    public var modeFractions: [Double] { modes.powerFractions }
     public let object: Array2D<Complex<Float>>
     public let thickness: Array2D<Float>
     public let points: [ScanPoint]
